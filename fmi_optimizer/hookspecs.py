@@ -1,0 +1,61 @@
+"""Every hook of the ``fmi_optimizer`` plugin host (pluggy project name ``fmi_optimizer``, prefix ``fmio_``).
+
+A plugin is any module or object with functions decorated by :data:`hookimpl`
+and named like the specifications below. Built-in methods are plugins too; they
+are found through the same ``fmi_optimizer`` entry-point group a third party uses.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .registry import KpiRegistry, MethodRegistry
+    from .space import DesignSpace
+
+PROJECT = "fmi_optimizer"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def fmio_register_methods(registry: MethodRegistry) -> None:
+    """Add Method classes with ``registry.add(MethodClass)``; a duplicate name is an error."""
+
+
+@hookspec
+def fmio_register_kpis(registry: KpiRegistry) -> None:
+    """Add KPI reducers with ``registry.add(name, function)``: ``function(t, y, *args) -> float``."""
+
+
+@hookspec
+def fmio_adjust_design_space(twin: Any, space: DesignSpace) -> DesignSpace | None:
+    """Return a narrowed/pinned/extended design space, or None to leave it. Applied in plugin order."""
+
+
+@hookspec(firstresult=True)
+def fmio_make_evaluator(problem: Any, options: dict[str, Any]) -> Any:
+    """Return an evaluator to run the study's simulations, or None to pass; the built-in runs last."""
+
+
+@hookspec
+def fmio_study_started(study: Any) -> None:
+    """Called once when a study starts (or resumes), before the first evaluation."""
+
+
+@hookspec
+def fmio_evaluation_finished(study: Any, evaluation: Any) -> None:
+    """Called after each evaluation has been stored."""
+
+
+@hookspec
+def fmio_study_finished(study: Any, result: Any) -> None:
+    """Called once with the study result when the loop ends (budget, method done, Ctrl-C)."""
+
+
+@hookspec
+def fmio_register_commands(cli: Any) -> None:
+    """Add CLI sub-commands: ``cli.add_command(name, help, configure, run)`` (see docs/hooks.md)."""

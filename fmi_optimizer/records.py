@@ -1,0 +1,75 @@
+"""The two records every part shares: a Candidate to simulate and the Evaluation it produced."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .space import Value
+
+Status = Literal["ok", "failed", "timeout", "crashed", "invalid"]
+STATUSES: tuple[Status, ...] = ("ok", "failed", "timeout", "crashed", "invalid")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Parameter values to simulate, and which replication (seed slot) of them.
+
+    ``replication`` matters only for stochastic twins: replication ``r`` of every
+    candidate gets the same seed when common random numbers are on.  ``tag`` is free
+    for a method's bookkeeping (e.g. a scenario name) and is stored with the evaluation.
+    """
+
+    values: dict[str, Value]
+    replication: int = 0
+    tag: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"values": dict(self.values), "replication": self.replication, "tag": self.tag}
+
+
+@dataclass
+class Evaluation:
+    """One simulation of one candidate: its KPIs and what the problem made of them.
+
+    ``objective`` is the scalar to *minimize* (the host has applied directions and
+    weights); ``objectives`` the vector for multi-objective studies; ``constraints``
+    holds one value per constraint, feasible when <= 0 (in the KPI's units). They are
+    ``None``/empty when the status is not ``ok``.
+    """
+
+    candidate: Candidate
+    status: Status
+    kpis: dict[str, float] = field(default_factory=dict)
+    objective: float | None = None
+    objectives: tuple[float, ...] = ()
+    constraints: tuple[float, ...] = ()
+    error: str = ""
+    wall_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    worker: str = ""
+    seed: int | None = None
+    started: float = 0.0
+    finished: float = 0.0
+    cached: bool = False
+    id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def feasible(self) -> bool:
+        """True when the run succeeded and every constraint holds."""
+        return self.ok and all(c <= 0.0 for c in self.constraints)
+
+    @property
+    def values(self) -> dict[str, Value]:
+        return self.candidate.values
+
+    def violation(self) -> float:
+        """Total constraint violation (0 when feasible, ``inf`` when the run failed)."""
+        if not self.ok:
+            return math.inf
+        return float(sum(max(0.0, c) for c in self.constraints))

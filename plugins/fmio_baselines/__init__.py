@@ -1,0 +1,1 @@
+"""Built-in baseline methods: random, de, ga."""

@@ -1,0 +1,1 @@
+"""fmio_bayes plugin (in progress)."""

@@ -1,0 +1,1 @@
+"""fmio_qio plugin (in progress)."""

@@ -1,0 +1,1 @@
+"""fmio_ranking plugin (in progress)."""
