@@ -1,0 +1,190 @@
+"""The Python API scripts call: ``optimize(study)`` and the session object behind the CLI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import StudyConfig, load_study
+from .errors import OutputError, StudyError
+from .evaluation import EngineOptions, Evaluator, LocalPool
+from .method import Method
+from .plugins import Host, load_host
+from .problem import StudyProblem
+from .routing import choose_method
+from .storage import Store
+from .study import ProgressCallback, Study, StudyResult
+from .twin import Twin
+
+
+@dataclass
+class Outcome:
+    """A study's result plus the files it wrote."""
+
+    result: StudyResult
+    config: StudyConfig
+    problem: StudyProblem
+    out_dir: Path
+    db: Path
+    files: dict[str, str] = field(default_factory=dict)
+    verification: dict[str, Any] | None = None
+    messages: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON contract of ``optimize --json`` (see docs/cli.md)."""
+        best = self.result.best
+        return {
+            "study": self.result.name,
+            "study_id": self.result.study_id,
+            "method": self.result.method,
+            "routing": self.result.routing,
+            "stopped_because": self.result.stopped_because,
+            "best": None if best is None else {
+                "values": best.values, "kpis": best.kpis, "objective": best.objective, "feasible": best.feasible,
+            },
+            "evaluations": self.result.counts(),
+            "wall_seconds": self.result.wall_seconds,
+            "outputs": {"fmu": self.files.get("fmu"), "ssv": self.files.get("ssv"), "json": self.files.get("json"),
+                        "report": self.files.get("report"), "db": str(self.db)},
+            "verification": self.verification,
+            "trace": self.result.trace(),
+            "diagnostics": self.result.diagnostics,
+        }
+
+
+def default_out_dir(config: StudyConfig) -> Path:
+    return config.out_dir or (config.base_dir / "results" / config.name)
+
+
+def ensure_writable(folder: Path) -> Path:
+    """Create ``folder`` and prove it is writable before any simulation is spent."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".fmio-write-test-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"{folder}: output folder is not writable ({exc.strerror or exc}); pass a writable --out") from exc
+    return folder
+
+
+def make_evaluator(host: Host, problem: StudyProblem) -> Evaluator:
+    """Ask plugins for an evaluator (firstresult), else the built-in local pool or Dask cluster."""
+    c = problem.config
+    options = {"workers": c.workers, "timeout": c.timeout, "recycle_every": c.recycle_every, "cluster": c.cluster}
+    custom = host.pm.hook.fmio_make_evaluator(problem=problem, options=options)
+    if custom is not None:
+        return custom  # type: ignore[no-any-return]
+    engine = EngineOptions(workers=c.workers, timeout=c.timeout, recycle_every=c.recycle_every, interface=c.interface)
+    if c.cluster:
+        from .distributed import DaskEvaluator
+
+        return DaskEvaluator(problem.twin.fmu.runnable, engine, c.cluster)
+    return LocalPool(problem.twin.fmu.runnable, engine)
+
+
+def build_problem(config: StudyConfig, host: Host) -> StudyProblem:
+    twin = Twin.open(config.fmu)
+    problem = StudyProblem.build(config, twin, host.kpis)
+    for adjusted in host.pm.hook.fmio_adjust_design_space(twin=twin, space=problem.space):
+        if adjusted is not None:
+            problem = StudyProblem.build(config, twin, host.kpis, space=adjusted)
+    return problem
+
+
+def run_study(
+    config: StudyConfig,
+    host: Host | None = None,
+    progress: ProgressCallback | None = None,
+    write_back: bool = True,
+    report: bool = True,
+    log: Callable[[str], None] = lambda s: None,
+    resume_id: int | None = None,
+) -> Outcome:
+    """Run one study end to end: problem, method, evaluation, storage, write-back, report."""
+    host = host or load_host(config.plugins_dir)
+    for bad in host.errors:
+        log(f"warning: plugin {bad.name} ({bad.source}) failed to load: {bad.error}")
+    out_dir = ensure_writable(default_out_dir(config))
+    problem = build_problem(config, host)
+    evaluator = make_evaluator(host, problem)
+    batch = EngineOptions(workers=config.workers).worker_count()
+    mproblem = problem.method_problem(batch)
+    method_cls, routing = choose_method(host.methods, config.method, mproblem)
+    log(routing)
+    method: Method = method_cls(mproblem, config.method_options, config.seed)
+    db = out_dir / "fmi_optimizer.db"
+    store = Store(db)
+    try:
+        raw = {"raw": _jsonable(config.raw), "source": str(config.source) if config.source else None,
+               "base_dir": str(config.base_dir), "method": method.name, "problem": problem.describe()}
+        if resume_id is None:
+            study_id = store.create_study(config.name, method.name, config.seed, problem.twin.fmu.sha256, raw)
+        else:
+            study_id = resume_id
+            store.set_status(study_id, "running")
+        study = Study(problem, method, evaluator, store, host, study_id, batch, progress, routing)
+        if resume_id is not None:
+            log(f"resuming study {study_id}: {study.prepare_resume()} stored evaluations will be replayed")
+        try:
+            result = study.run()
+        finally:
+            evaluator.close()
+        outcome = Outcome(result, config, problem, out_dir, db)
+        store.set_status(study_id, "interrupted" if result.interrupted else "finished", outcome.to_json())
+        if write_back and result.best is not None and not result.interrupted:
+            _write_back(outcome, log)
+        if report:
+            from .report import write_report
+
+            outcome.files["report"] = str(write_report(store, study_id, out_dir / "report.html"))
+        store.set_status(study_id, "interrupted" if result.interrupted else "finished", outcome.to_json())
+        return outcome
+    finally:
+        store.close()
+
+
+def _write_back(outcome: Outcome, log: Callable[[str], None]) -> None:
+    from .writeback import write_back
+
+    best = outcome.result.best
+    assert best is not None
+    problem = outcome.problem
+    stem = problem.twin.path.stem
+    values = {**problem.fixed, **best.values}
+    res = write_back(problem=problem, values=values, out_dir=outcome.out_dir, stem=stem, expected_kpis=best.kpis,
+                     seed=best.seed)
+    outcome.files.update({k: str(v) for k, v in res.files.items()})
+    outcome.verification = res.verification
+    log(f"wrote {res.files.get('fmu')} (verified: max relative KPI difference {res.verification.get('max_rel_diff')})")
+
+
+def _jsonable(raw: Mapping[str, Any]) -> dict[str, Any]:
+    import json
+
+    return json.loads(json.dumps(raw, default=str))  # type: ignore[no-any-return]
+
+
+def optimize(
+    study: str | Path | Mapping[str, Any],
+    *,
+    method: str | None = None,
+    budget: int | None = None,
+    seed: int | None = None,
+    workers: int | None = None,
+    out: str | Path | None = None,
+    plugins: Iterable[Any] = (),
+    write_back: bool = True,
+    base_dir: str | Path | None = None,
+) -> Outcome:
+    """Run a study from a TOML file or a dict; the overrides win over the file. Returns the outcome."""
+    config = load_study(study, Path(base_dir) if base_dir else None)
+    config = config.with_overrides(method=method, budget_evaluations=budget, seed=seed, workers=workers,
+                                   out_dir=Path(out) if out else None)
+    host = load_host(config.plugins_dir, extra=plugins)
+    if not host.methods.names():
+        raise StudyError("no method is registered; is fmi-optimizer installed (pip install -e .)?")
+    return run_study(config, host, write_back=write_back)

@@ -1,0 +1,312 @@
+"""Implementations of the built-in CLI sub-commands (argument parsing lives in cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from .api import Outcome, run_study
+from .cli import emit_json, log
+from .config import StudyConfig, load_study
+from .errors import ExitCode, FmiOptimizerError, StudyError
+from .plugins import Host, load_host
+from .terminal import ProgressBar, fmt, table
+
+# -- inspect / init ------------------------------------------------------------------------
+
+
+def configure_inspect(p: argparse.ArgumentParser) -> None:
+    p.add_argument("fmu", type=Path, help="the .fmu file")
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from .twin import Twin
+
+    twin = Twin.open(args.fmu)
+    info = twin.info()
+    if args.json:
+        emit_json(info)
+        return 0
+    e = info["default_experiment"]
+    print(f"{twin.path.name}: {info['model_name']} (FMI {info['fmi_version']}, {', '.join(info['interfaces'])})"
+          + ("  [compiled from sources]" if info["compiled_from_sources"] else ""))
+    print(f"default experiment: start {fmt(e['start_time'])}, stop {fmt(e['stop_time'])}, "
+          f"tolerance {fmt(e['tolerance'])}, step {fmt(e['step_size'])}")
+    for title, key in (("Parameters", "parameters"), ("Inputs", "inputs"), ("Outputs", "outputs")):
+        rows = info[key]
+        print(f"\n{title} ({len(rows)})")
+        if rows:
+            table(["name", "type", "start", "min", "max", "unit", "tunable", "items / description"],
+                  [[r["name"], r["type"], r["start"], r["min"], r["max"], r["unit"] or "", r["tunable"],
+                    ", ".join(f"{i['name']}={i['value']}" for i in r["items"]) or r["description"]] for r in rows])
+    return 0
+
+
+def configure_init(p: argparse.ArgumentParser) -> None:
+    p.add_argument("fmu", type=Path, help="the .fmu file")
+    p.add_argument("-o", "--output", type=Path, help="study file to write (default: FMU name with .toml)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing study file")
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from .templates import write_template
+
+    path = write_template(args.fmu, args.output, args.force)
+    if args.json:
+        emit_json({"study_file": str(path)})
+    else:
+        log(f"wrote {path}: uncomment the parameters to optimize, define KPIs and the objective, then run "
+            f"'fmi-optimizer optimize {path}'")
+    return 0
+
+
+# -- optimize / select / resume -------------------------------------------------------------
+
+
+def configure_study(p: argparse.ArgumentParser) -> None:
+    p.add_argument("study", type=Path, help="the study file (TOML)")
+    p.add_argument("--no-writeback", action="store_true", help="do not write the optimized FMU")
+
+
+def config_from_args(args: argparse.Namespace, path: Path | None = None) -> StudyConfig:
+    config = load_study(path or args.study)
+    return config.with_overrides(method=args.method, budget_evaluations=args.budget, seed=args.seed,
+                                 workers=args.workers, out_dir=args.out,
+                                 plugins_dir=getattr(args, "plugins_dir", None))
+
+
+def _run_one(config: StudyConfig, args: argparse.Namespace, host: Host | None = None, **kw: Any) -> Outcome:
+    bar = ProgressBar(config.name)
+    try:
+        return run_study(config, host or load_host(config.plugins_dir), progress=bar, log=log,
+                         write_back=not getattr(args, "no_writeback", False), **kw)
+    finally:
+        bar.close()
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    outcome = _run_one(config_from_args(args), args)
+    return _finish(outcome, args)
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    if not config.scenarios:
+        raise StudyError(f"{config.source}: [scenarios] is empty; list the alternatives to select among")
+    if args.method is None:
+        config = config.with_overrides(method="ranking")
+    return _finish(_run_one(config, args), args)
+
+
+def configure_resume(p: argparse.ArgumentParser) -> None:
+    p.add_argument("db", type=Path, help="the study database (fmi_optimizer.db)")
+    p.add_argument("--study-id", type=int, help="which study in the file (default: the latest)")
+    p.add_argument("--no-writeback", action="store_true", help="do not write the optimized FMU")
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from .storage import Store
+
+    if not args.db.exists():
+        raise StudyError(f"{args.db}: no such database; pass the fmi_optimizer.db a study wrote")
+    store = Store(args.db)
+    try:
+        row = store.study(args.study_id)
+        saved = json.loads(row["config"])
+    finally:
+        store.close()
+    config = load_study(saved["raw"], Path(saved["base_dir"]))
+    config = config.with_overrides(out_dir=args.db.parent, method=saved["method"], source=None)
+    log(f"resuming study {row['id']} ({row['name']}, status {row['status']}) in {args.db}")
+    outcome = _run_one(config, args, resume_id=int(row["id"]))
+    return _finish(outcome, args)
+
+
+def _finish(outcome: Outcome, args: argparse.Namespace) -> int:
+    data = outcome.to_json()
+    if args.json:
+        emit_json(data)
+    else:
+        print_summary(outcome)
+    if outcome.result.interrupted:
+        return int(ExitCode.INTERRUPTED)
+    if outcome.verification is not None and not outcome.verification.get("ok", False):
+        return int(ExitCode.VERIFICATION_FAILED)
+    return 0
+
+
+def print_summary(outcome: Outcome) -> None:
+    r = outcome.result
+    c = r.counts()
+    print(f"\nstudy {r.name!r}  method {r.method}  ({r.routing})")
+    print(f"stopped: {r.stopped_because}; {c['total']} evaluations ({c['ok']} ok, {c['failed']} failed, "
+          f"{c['crashed']} crashed, {c['timeout']} timeout, {c['cached']} cached) in {r.wall_seconds:.1f} s")
+    best = r.best
+    if best is None:
+        print("no feasible result")
+        return
+    print(f"best objective {fmt(best.objective)}  feasible {fmt(best.feasible)}")
+    table(["parameter", "value"], [[k, v] for k, v in best.values.items()])
+    print()
+    limits = {s.kpi: s for s in outcome.config.constraints}
+    rows = []
+    for k, v in best.kpis.items():
+        s = limits.get(k)
+        rows.append([k, v, f"{s.op} {fmt(s.limit)}" if s else "", fmt(-s.value(v)) if s else ""])
+    table(["kpi", "value", "constraint", "margin"], rows)
+    for name, path in outcome.files.items():
+        print(f"{name:>7}: {path}")
+    if outcome.verification:
+        v = outcome.verification
+        print(f"verification: {'ok' if v.get('ok') else 'FAILED'} (max relative difference {fmt(v.get('max_rel_diff'))})")
+
+
+# -- run FOLDER -------------------------------------------------------------------------------
+
+
+def configure_run(p: argparse.ArgumentParser) -> None:
+    p.add_argument("folder", type=Path, help="folder with X.fmu + X.toml pairs")
+    p.add_argument("--watch", action="store_true", help="keep running and optimize FMUs dropped into the folder")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between folder scans with --watch")
+    p.add_argument("--no-writeback", action="store_true", help="do not write optimized FMUs")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .dropfolder import run_folder
+
+    return run_folder(args)
+
+
+# -- compare ------------------------------------------------------------------------------------
+
+
+def configure_compare(p: argparse.ArgumentParser) -> None:
+    p.add_argument("study", type=Path, help="the study file (TOML)")
+    p.add_argument("--methods", required=True, help="comma-separated method names, e.g. qio,ga,random")
+    p.add_argument("--repeats", type=int, default=5, help="runs per method, with seeds 0..N-1 (default 5)")
+    p.add_argument("--target", type=float, help="objective value that counts as reached (default: best found)")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_methods
+
+    config = config_from_args(args)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods or args.repeats < 1:
+        raise StudyError("--methods needs at least one name and --repeats at least 1")
+    summary = compare_methods(config, methods, args.repeats, args.target, log)
+    if args.json:
+        emit_json(summary)
+    else:
+        table(["method", "best median", "IQR", "evals to target (median)", "reached", "wall s", "failures"],
+              [[m["method"], m["best_median"], m["best_iqr"], m["evals_to_target_median"],
+                f"{m['reached']}/{m['repeats']}", m["wall_seconds_median"], m["failures"]]
+               for m in summary["methods"]])
+        print(f"target {fmt(summary['target'])}; report: {summary['report']}")
+    return 0
+
+
+# -- apply / report / listings ----------------------------------------------------------------
+
+
+def configure_apply(p: argparse.ArgumentParser) -> None:
+    p.add_argument("result", type=Path, help="a result JSON (X.optimized.json, optimize --json output, or {name: value})")
+    p.add_argument("fmu", type=Path, help="the FMU to write the values into")
+    p.add_argument("-o", "--output", type=Path, help="output folder (default: beside the FMU)")
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from .writeback import apply_values
+
+    res = apply_values(args.result, args.fmu, args.output)
+    data = {"outputs": {k: str(v) for k, v in res.files.items()}, "verification": res.verification}
+    if args.json:
+        emit_json(data)
+    else:
+        for k, v in data["outputs"].items():
+            print(f"{k:>5}: {v}")
+        print(f"verification: {'ok' if res.verification.get('ok') else 'FAILED'} "
+              f"(max relative difference {fmt(res.verification.get('max_rel_diff'))})")
+    return 0 if res.verification.get("ok") else int(ExitCode.VERIFICATION_FAILED)
+
+
+def configure_report(p: argparse.ArgumentParser) -> None:
+    p.add_argument("db", type=Path, help="the study database (fmi_optimizer.db)")
+    p.add_argument("--study-id", type=int, help="which study in the file (default: the latest)")
+    p.add_argument("-o", "--output", type=Path, help="output file or folder")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+    from .storage import Store
+
+    if not args.db.exists():
+        raise StudyError(f"{args.db}: no such database; pass the fmi_optimizer.db a study wrote")
+    store = Store(args.db)
+    try:
+        sid = int(store.study(args.study_id)["id"])
+        path = write_report(store, sid, args.output or args.db.parent / "report.html")
+    finally:
+        store.close()
+    emit_json({"report": str(path)}) if args.json else print(path)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .storage import Store
+
+    if not args.db.exists():
+        raise StudyError(f"{args.db}: no such database; pass the fmi_optimizer.db a study wrote")
+    store = Store(args.db)
+    try:
+        sid = int(store.study(args.study_id)["id"])
+        folder = args.output or args.db.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        files = {"csv": str(store.export_csv(sid, folder / f"study-{sid}.csv")),
+                 "json": str(store.export_json(sid, folder / f"study-{sid}.json"))}
+    finally:
+        store.close()
+    emit_json(files) if args.json else print("\n".join(files.values()))
+    return 0
+
+
+def configure_listing(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plugins-dir", type=Path, help="also load plugin .py files from this folder")
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    host = load_host(args.plugins_dir)
+    rows = [{"name": e.cls.name, "aliases": list(e.cls.aliases), "summary": e.cls.summary, "source": e.source,
+             "capabilities": e.cls.capabilities.to_dict()} for e in host.methods.entries()]
+    if args.json:
+        emit_json(rows)
+    else:
+        table(["method", "source", "kinds", "noisy", "multi-obj", "summary"],
+              [[r["name"], r["source"], ",".join(r["capabilities"]["kinds"]), r["capabilities"]["noisy"],
+                r["capabilities"]["multi_objective"], r["summary"]] for r in rows])
+    _report_plugin_errors(host)
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    host = load_host(args.plugins_dir)
+    rows = [{"name": p.name, "source": p.source, "version": p.version, "hooks": p.hooks, "methods": p.methods,
+             "error": p.error} for p in host.plugins]
+    if args.json:
+        emit_json(rows)
+    else:
+        table(["plugin", "source", "version", "methods", "hooks", "status"],
+              [[r["name"], r["source"], r["version"], ",".join(r["methods"]), ",".join(r["hooks"]),
+                ("FAILED: " + r["error"]) if r["error"] else "ok"] for r in rows])
+    _report_plugin_errors(host)
+    return 0
+
+
+def _report_plugin_errors(host: Host) -> None:
+    for p in host.errors:
+        log(f"warning: plugin {p.name} ({p.source}) failed: {p.error}")
+
+
+__all__ = ["FmiOptimizerError"]

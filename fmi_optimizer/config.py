@@ -1,0 +1,376 @@
+"""Study files (TOML) and study dicts: parsed once into typed, frozen settings.
+
+Every error names the file, the key, the value and what is accepted.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import StudyError
+
+SECTIONS = {"twin", "parameters", "kpis", "objective", "constraints", "method", "replications", "scenarios",
+            "evaluation", "output", "plugins_dir", "name", "fixed"}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """When to stop: evaluations and/or seconds (whichever first), a target objective, patience."""
+
+    evaluations: int | None = None
+    seconds: float | None = None
+    target: float | None = None
+    patience: int | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.evaluations is not None:
+            parts.append(f"{self.evaluations} evaluations")
+        if self.seconds is not None:
+            parts.append(f"{self.seconds:g} s")
+        if self.target is not None:
+            parts.append(f"objective <= {self.target:g}")
+        if self.patience is not None:
+            parts.append(f"{self.patience} evaluations without improvement")
+        return " or ".join(parts) or "unlimited"
+
+
+@dataclass(frozen=True)
+class ObjectiveTerm:
+    kpi: str
+    sense: str  # "minimize" | "maximize"
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class ConstraintSpec:
+    kpi: str
+    op: str  # "<=" | ">="
+    limit: float
+
+    def value(self, kpi_value: float) -> float:
+        """<= 0 when satisfied, in KPI units."""
+        return kpi_value - self.limit if self.op == "<=" else self.limit - kpi_value
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A whole study, typed."""
+
+    name: str
+    fmu: Path
+    base_dir: Path
+    parameters: Mapping[str, Mapping[str, Any]]
+    kpis: Mapping[str, str]
+    objective: tuple[ObjectiveTerm, ...]
+    pareto: bool = False
+    constraints: tuple[ConstraintSpec, ...] = ()
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    start_time: float | None = None
+    stop_time: float | None = None
+    output_interval: float | None = None
+    step_size: float | None = None
+    tolerance: float | None = None
+    solver: str = "CVode"
+    interface: str = "auto"
+    method: str = "auto"
+    method_options: Mapping[str, Any] = field(default_factory=dict)
+    budget: Budget = Budget(evaluations=100)
+    seed: int = 0
+    seed_parameter: str | None = None
+    common_random_numbers: bool = True
+    replications: int = 1
+    scenarios: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    workers: int = 0
+    timeout: float | None = 60.0
+    recycle_every: int | None = 1000
+    cluster: str = ""
+    out_dir: Path | None = None
+    plugins_dir: Path | None = None
+    source: Path | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_overrides(self, **changes: Any) -> StudyConfig:
+        """Apply CLI/API overrides (method, budget, seed, workers, out_dir) on top of the file."""
+        clean = {k: v for k, v in changes.items() if v is not None}
+        if "budget_evaluations" in clean:
+            clean["budget"] = replace(self.budget, evaluations=int(clean.pop("budget_evaluations")))
+        if "method" in clean and clean["method"] != self.method:
+            clean.setdefault("method_options", {})
+        return replace(self, **clean)
+
+
+def load_study(source: str | Path | Mapping[str, Any], base_dir: Path | None = None) -> StudyConfig:
+    """Parse a study file path or a dict (for scripts) into a :class:`StudyConfig`."""
+    if isinstance(source, Mapping):
+        return parse_study(source, base_dir or Path.cwd(), None)
+    path = Path(source)
+    if not path.exists():
+        raise StudyError(f"{path}: no such study file; create one with 'fmi-optimizer init FMU'")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise StudyError(f"{path}: not valid TOML ({exc}); fix the syntax") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StudyError(f"{path}: cannot read the study file ({exc})") from exc
+    return parse_study(data, path.parent, path)
+
+
+class _Reader:
+    """Typed access to one TOML table, with errors that name the file and the key."""
+
+    def __init__(self, data: Mapping[str, Any], where: str, section: str):
+        self.data, self.where, self.section = data, where, section
+        self.used: set[str] = set()
+
+    def key(self, k: str) -> str:
+        return f"{self.where}: [{self.section}] {k}" if self.section else f"{self.where}: {k}"
+
+    def get(self, k: str, kinds: tuple[type, ...], default: Any = None, what: str = "") -> Any:
+        self.used.add(k)
+        if k not in self.data:
+            return default
+        v = self.data[k]
+        if isinstance(v, bool) and bool not in kinds:
+            raise StudyError(f"{self.key(k)} = {v!r}: expected {what or _names(kinds)}")
+        if not isinstance(v, kinds):
+            raise StudyError(f"{self.key(k)} = {v!r}: expected {what or _names(kinds)}")
+        return v
+
+    def number(self, k: str, default: float | None = None, positive: bool = False) -> float | None:
+        v = self.get(k, (int, float), default, "a number")
+        if v is None:
+            return None
+        x = float(v)
+        if not math.isfinite(x) or (positive and x <= 0):
+            raise StudyError(f"{self.key(k)} = {v!r}: expected a {'positive ' if positive else ''}finite number")
+        return x
+
+    def integer(self, k: str, default: int | None = None, minimum: int | None = None) -> int | None:
+        v = self.get(k, (int,), default, "an integer")
+        if v is not None and minimum is not None and v < minimum:
+            raise StudyError(f"{self.key(k)} = {v!r}: expected an integer >= {minimum}")
+        return v
+
+    def check_unknown(self, accepted: set[str]) -> None:
+        unknown = sorted(set(self.data) - accepted)
+        if unknown:
+            raise StudyError(f"{self.key(unknown[0])}: unknown key; accepted in [{self.section}]: "
+                             f"{', '.join(sorted(accepted))}")
+
+
+def _names(kinds: tuple[type, ...]) -> str:
+    table = {int: "an integer", float: "a number", str: "a string", bool: "true/false", dict: "a table",
+             list: "a list"}
+    return " or ".join(table.get(k, k.__name__) for k in kinds)
+
+
+def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) -> StudyConfig:
+    where = str(source) if source else "study"
+    unknown = sorted(set(data) - SECTIONS)
+    if unknown:
+        raise StudyError(f"{where}: unknown section or key {unknown[0]!r}; accepted: {', '.join(sorted(SECTIONS))}")
+
+    def table(name: str, required: bool = False) -> dict[str, Any]:
+        v = data.get(name, {})
+        if not isinstance(v, dict):
+            raise StudyError(f"{where}: [{name}] must be a table, got {v!r}")
+        if required and not v:
+            raise StudyError(f"{where}: [{name}] is missing or empty; see docs/study-file.md")
+        return v
+
+    twin = _Reader(table("twin", required=True), where, "twin")
+    fmu_raw = twin.get("fmu", (str,), None, "the FMU path (relative to the study file)")
+    if not fmu_raw:
+        raise StudyError(f"{where}: [twin] fmu is missing; give the FMU path relative to the study file")
+    fmu = (base_dir / fmu_raw).resolve()
+    interface = twin.get("interface", (str,), "auto")
+    if interface not in ("auto", "cs", "me"):
+        raise StudyError(f"{twin.key('interface')} = {interface!r}: accepted: auto, cs, me")
+    settings = dict(
+        start_time=twin.number("start_time"), stop_time=twin.number("stop_time", positive=True),
+        output_interval=twin.number("output_interval", positive=True),
+        step_size=twin.number("step_size", positive=True), tolerance=twin.number("tolerance", positive=True),
+        solver=twin.get("solver", (str,), "CVode"), interface=interface,
+    )
+    twin.check_unknown({"fmu", "start_time", "stop_time", "output_interval", "step_size", "tolerance", "solver",
+                        "interface"})
+
+    params = table("parameters")
+    for name, spec in params.items():
+        if not isinstance(spec, dict):
+            raise StudyError(f"{where}: [parameters] {name} = {spec!r}: expected a table such as {{}} or "
+                             "{ min = 0.1, max = 2.0, levels = 8 }")
+    kpis = table("kpis")
+    for name, expr in kpis.items():
+        if not isinstance(expr, str):
+            raise StudyError(f"{where}: [kpis] {name} = {expr!r}: expected a string such as \"max(T_junction)\"")
+
+    objective, pareto = _objective(table("objective"), where, kpis)
+    constraints = _constraints(table("constraints"), where, kpis)
+
+    meth = _Reader(table("method"), where, "method")
+    name = meth.get("name", (str,), "auto")
+    budget = _budget(meth.get("budget", (dict, int), {"evaluations": 100}), meth.key("budget"))
+    seed = meth.integer("seed", 0, minimum=0)
+    options = {k: v for k, v in meth.data.items() if k not in ("name", "budget", "seed")}
+
+    rep = _Reader(table("replications"), where, "replications")
+    seed_parameter = rep.get("seed_parameter", (str,))
+    crn = rep.get("common_random_numbers", (bool,), True)
+    n_rep = rep.integer("count", 1, minimum=1)
+    rep.check_unknown({"seed_parameter", "common_random_numbers", "count"})
+
+    scenarios = _scenarios(table("scenarios"), where, base_dir)
+
+    ev = _Reader(table("evaluation"), where, "evaluation")
+    workers = ev.integer("workers", 0, minimum=0)
+    timeout = ev.number("timeout", 60.0, positive=True)
+    recycle = ev.integer("recycle_every", 1000, minimum=1)
+    cluster = ev.get("cluster", (str,), "")
+    ev.check_unknown({"workers", "timeout", "recycle_every", "cluster"})
+
+    out = _Reader(table("output"), where, "output")
+    out_dir = out.get("dir", (str,))
+    out.check_unknown({"dir"})
+    plugins_dir = data.get("plugins_dir")
+    if plugins_dir is not None and not isinstance(plugins_dir, str):
+        raise StudyError(f"{where}: plugins_dir = {plugins_dir!r}: expected a folder path string")
+    fixed = table("fixed")
+    study_name = data.get("name") or (source.stem if source else fmu.stem)
+    if not isinstance(study_name, str):
+        raise StudyError(f"{where}: name = {study_name!r}: expected a string")
+
+    return StudyConfig(
+        name=study_name, fmu=fmu, base_dir=base_dir, parameters=params, kpis=kpis, objective=objective,
+        pareto=pareto, constraints=constraints, fixed=fixed, method=name, method_options=options, budget=budget,
+        seed=int(seed or 0), seed_parameter=seed_parameter, common_random_numbers=bool(crn),
+        replications=int(n_rep or 1), scenarios=scenarios, workers=int(workers or 0), timeout=timeout,
+        recycle_every=recycle, cluster=cluster, out_dir=(base_dir / out_dir) if out_dir else None,
+        plugins_dir=(base_dir / plugins_dir) if plugins_dir else None, source=source, raw=dict(data),
+        **settings,  # type: ignore[arg-type]
+    )
+
+
+def _objective(obj: dict[str, Any], where: str, kpis: Mapping[str, str]) -> tuple[tuple[ObjectiveTerm, ...], bool]:
+    accepted = {"minimize", "maximize", "pareto"}
+    unknown = sorted(set(obj) - accepted)
+    if unknown:
+        raise StudyError(f"{where}: [objective] {unknown[0]}: unknown key; accepted: minimize, maximize, pareto")
+    terms: list[ObjectiveTerm] = []
+    for sense in ("minimize", "maximize"):
+        spec = obj.get(sense)
+        if spec is None:
+            continue
+        if isinstance(spec, str):
+            spec = {spec: 1.0}
+        elif isinstance(spec, list):
+            spec = {k: 1.0 for k in spec}
+        if not isinstance(spec, dict):
+            raise StudyError(f"{where}: [objective] {sense} = {spec!r}: expected a KPI name, a list, or "
+                             "a table of KPI = weight")
+        for k, w in spec.items():
+            if k not in kpis:
+                raise StudyError(f"{where}: [objective] {sense}: unknown KPI {k!r}; defined in [kpis]: "
+                                 f"{', '.join(kpis) or 'none'}")
+            if isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w) or w <= 0:
+                raise StudyError(f"{where}: [objective] {sense}.{k} = {w!r}: expected a positive weight")
+            terms.append(ObjectiveTerm(k, sense, float(w)))
+    if not terms:
+        raise StudyError(f"{where}: [objective] is missing; e.g. minimize = {{ mass = 1.0 }}")
+    pareto = obj.get("pareto", False)
+    if not isinstance(pareto, bool):
+        raise StudyError(f"{where}: [objective] pareto = {pareto!r}: expected true or false")
+    return tuple(terms), pareto
+
+
+def _constraints(raw: dict[str, Any], where: str, kpis: Mapping[str, str]) -> tuple[ConstraintSpec, ...]:
+    out = []
+    for k, text in raw.items():
+        if k not in kpis:
+            raise StudyError(f"{where}: [constraints] unknown KPI {k!r}; defined in [kpis]: {', '.join(kpis) or 'none'}")
+        if not isinstance(text, str):
+            raise StudyError(f"{where}: [constraints] {k} = {text!r}: expected a string such as \"<= 358.15\"")
+        s = text.strip()
+        op = s[:2]
+        if op not in ("<=", ">="):
+            raise StudyError(f"{where}: [constraints] {k} = {text!r}: must start with <= or >=")
+        try:
+            limit = float(s[2:])
+        except ValueError as exc:
+            raise StudyError(f"{where}: [constraints] {k} = {text!r}: the limit must be a number") from exc
+        out.append(ConstraintSpec(k, op, limit))
+    return tuple(out)
+
+
+def _budget(raw: Any, where: str) -> Budget:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = {"evaluations": raw}
+    accepted = {"evaluations", "seconds", "target", "patience"}
+    unknown = sorted(set(raw) - accepted)
+    if unknown:
+        raise StudyError(f"{where}: unknown key {unknown[0]!r}; accepted: {', '.join(sorted(accepted))}")
+    r = _Reader(raw, where, "")
+    b = Budget(r.integer("evaluations", None, 1), r.number("seconds", None, True), r.number("target"),
+               r.integer("patience", None, 1))
+    if b.evaluations is None and b.seconds is None:
+        raise StudyError(f"{where}: give evaluations and/or seconds, e.g. {{ evaluations = 200, seconds = 600 }}")
+    return b
+
+
+def _scenarios(raw: dict[str, Any], where: str, base_dir: Path) -> tuple[tuple[str, Mapping[str, Any]], ...]:
+    out: list[tuple[str, Mapping[str, Any]]] = []
+    for name, spec in raw.items():
+        if name == "scenarios_csv":
+            out.extend(_scenarios_csv(base_dir / str(spec), where))
+        elif name == "full_factorial":
+            if not isinstance(spec, dict) or not all(isinstance(v, list) and v for v in spec.values()):
+                raise StudyError(f"{where}: [scenarios] full_factorial = {spec!r}: expected a table of "
+                                 "parameter = [values...]")
+            keys = list(spec)
+            for combo in itertools.product(*(spec[k] for k in keys)):
+                values = dict(zip(keys, combo, strict=True))
+                out.append(("_".join(f"{k}={v}" for k, v in values.items()), values))
+        elif isinstance(spec, dict):
+            out.append((name, dict(spec)))
+        else:
+            raise StudyError(f"{where}: [scenarios] {name} = {spec!r}: expected a table of parameter values, "
+                             "scenarios_csv = \"file.csv\" or full_factorial = { param = [values] }")
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        raise StudyError(f"{where}: [scenarios] names are not unique")
+    return tuple(out)
+
+
+def _scenarios_csv(path: Path, where: str) -> list[tuple[str, Mapping[str, Any]]]:
+    if not path.exists():
+        raise StudyError(f"{where}: [scenarios] scenarios_csv: {path} does not exist")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "name" not in rows[0]:
+        raise StudyError(f"{path}: needs a header with a 'name' column and one column per parameter")
+    out = []
+    for r in rows:
+        name = r.pop("name")
+        out.append((name, {k: _number_or_text(v) for k, v in r.items()}))
+    return out
+
+
+def _number_or_text(v: str) -> Any:
+    s = v.strip()
+    if s.lower() in ("true", "false"):
+        return s.lower() == "true"
+    try:
+        return int(s)
+    except ValueError:
+        try:
+            return float(s)
+        except ValueError:
+            return s

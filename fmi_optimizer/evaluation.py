@@ -1,0 +1,262 @@
+"""Evaluation engine: run batches of simulations in isolated worker processes.
+
+A worker that segfaults, aborts, exits or hangs becomes a ``crashed``/``timeout``
+result and is replaced; the rest of the batch goes on. Results are yielded as they
+finish so the caller can store each one before anything else can go wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, Listener, wait
+from pathlib import Path
+from typing import Any, Protocol
+
+from .errors import FmuError
+from .worker import RunReply, RunRequest
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Worker pool settings: how many workers, the per-run wall-clock limit, recycling."""
+
+    workers: int = 0  # 0 = number of cores
+    timeout: float | None = 60.0
+    recycle_every: int | None = 1000
+    interface: str = "auto"
+    start_timeout: float = 120.0
+
+    def worker_count(self) -> int:
+        return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
+
+
+class Evaluator(Protocol):
+    """Anything that runs requests and yields replies as they finish (local pool, Dask, ...)."""
+
+    def run(self, requests: Sequence[RunRequest]) -> Iterator[RunReply]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class _Worker:
+    ident: str
+    process: subprocess.Popen[bytes]
+    conn: Connection
+    stderr_path: Path
+    runs: int = 0
+    task: RunRequest | None = None
+    deadline: float = float("inf")
+    started: float = 0.0
+
+
+class LocalPool:
+    """Persistent worker processes on this machine (no server), started on first use.
+
+    Workers are fresh interpreters (``python -m fmi_optimizer.worker``) connected over a
+    Unix socket: they import only fmpy and the simulator, never plugins or TensorFlow,
+    and never re-import the caller's script.
+    """
+
+    def __init__(self, fmu_path: str | Path, options: EngineOptions | None = None):
+        self.fmu_path = str(fmu_path)
+        self.options = options or EngineOptions()
+        self._workers: list[_Worker] = []
+        self._serial = 0
+        self.replaced = 0
+        self._tmp = tempfile.mkdtemp(prefix="fmio-pool-")
+        self._authkey = secrets.token_bytes(16)
+        self._address = os.path.join(self._tmp, "pool.sock")
+        self._listener: Listener | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def _spawn(self) -> _Worker:
+        if self._listener is None:
+            self._listener = Listener(self._address, family="AF_UNIX", authkey=self._authkey)
+        self._serial += 1
+        ident = f"local-{self._serial}"
+        stderr_path = Path(self._tmp) / f"{ident}.stderr"
+        env = {**os.environ, "FMIO_WORKER_AUTHKEY": self._authkey.hex()}
+        with open(stderr_path, "wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", "from fmi_optimizer.worker import main; main()", self._address, self.fmu_path, self.options.interface,
+                 ident], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        conn = self._accept(proc, ident)
+        w = _Worker(ident, proc, conn, stderr_path)
+        self._await_ready(w)
+        return w
+
+    def _accept(self, proc: subprocess.Popen[bytes], ident: str) -> Connection:
+        """Wait for the new worker to connect (or die)."""
+        assert self._listener is not None
+        deadline = time.monotonic() + self.options.start_timeout
+        sock = self._listener._listener._socket  # type: ignore[attr-defined]
+        while time.monotonic() < deadline:
+            if select.select([sock], [], [], 0.05)[0]:
+                return self._listener.accept()
+            if proc.poll() is not None:
+                raise FmuError(f"{self.fmu_path}: worker {ident} exited before connecting ({exit_text(proc.returncode)})")
+        proc.kill()
+        raise FmuError(f"{self.fmu_path}: worker {ident} did not start within {self.options.start_timeout:g} s")
+
+    def _await_ready(self, w: _Worker) -> None:
+        ready = wait([w.conn], timeout=self.options.start_timeout)
+        if not ready:
+            self._kill(w)
+            raise FmuError(f"{self.fmu_path}: the FMU did not instantiate within {self.options.start_timeout:g} s; "
+                           "check it with 'fmi-optimizer inspect' or raise the start timeout")
+        try:
+            msg: Any = w.conn.recv()
+        except (EOFError, OSError):
+            msg = None
+        if msg is None:
+            code = self._exit_code(w)
+            self._kill(w)
+            raise FmuError(f"{self.fmu_path}: the FMU crashed while instantiating ({exit_text(code)}{self._stderr_tail(w)}); "
+                           "the FMU binary is broken or incompatible with this machine")
+        if msg[0] == "init_error":
+            self._kill(w)
+            raise FmuError(f"{self.fmu_path}: instantiating the FMU failed ({msg[1]}); "
+                           "check the GUID/instantiation token and the binary")
+
+    def _exit_code(self, w: _Worker) -> int | None:
+        try:
+            return w.process.wait(2)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def _stderr_tail(self, w: _Worker) -> str:
+        try:
+            lines = w.stderr_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return f"; last output: {lines[-1][:200]}" if lines else ""
+
+    def _ensure_workers(self, n: int) -> None:
+        while len(self._workers) < n:
+            self._workers.append(self._spawn())
+
+    def _kill(self, w: _Worker) -> None:
+        if w.process.poll() is None:
+            w.process.kill()
+        self._exit_code(w)
+        w.conn.close()
+        w.stderr_path.unlink(missing_ok=True)
+
+    def _retire(self, w: _Worker) -> None:
+        try:
+            w.conn.send(None)
+            w.process.wait(2)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self._kill(w)
+
+    def close(self) -> None:
+        for w in self._workers:
+            self._retire(w)
+        self._workers.clear()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> LocalPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- running ------------------------------------------------------------------------
+    def run(self, requests: Sequence[RunRequest]) -> Iterator[RunReply]:
+        """Run ``requests`` over the pool; yield each reply as soon as it exists."""
+        if not requests:
+            return
+        self._ensure_workers(min(self.options.worker_count(), len(requests)))
+        queue = deque(requests)
+        while queue or any(w.task is not None for w in self._workers):
+            for w in self._workers:
+                if w.task is None and queue:
+                    self._assign(w, queue.popleft())
+            busy = [w for w in self._workers if w.task is not None]
+            timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
+            ready = wait([w.conn for w in busy], timeout=min(timeout, 3600))
+            now = time.monotonic()
+            for w in busy:
+                reply = self._collect(w, ready, now)
+                if reply is not None:
+                    yield reply
+
+    def _assign(self, w: _Worker, req: RunRequest) -> None:
+        w.task = req
+        w.started = time.monotonic()
+        w.deadline = w.started + self.options.timeout if self.options.timeout else float("inf")
+        w.conn.send(req)
+
+    def _collect(self, w: _Worker, ready: list[Any], now: float) -> RunReply | None:
+        assert w.task is not None
+        req = w.task
+        if w.conn in ready:
+            msg = None
+            try:
+                msg = w.conn.recv()
+            except (EOFError, OSError):
+                msg = None
+            if msg is not None and msg[0] == "reply":
+                w.task = None
+                w.runs += 1
+                if self.options.recycle_every and w.runs >= self.options.recycle_every:
+                    self._replace(w, graceful=True)
+                return msg[1]  # type: ignore[no-any-return]
+            code = self._exit_code(w)
+            reply = self._failure(w, req, "crashed",
+                                  f"the worker process died ({exit_text(code)}{self._stderr_tail(w)})")
+            self._replace(w, graceful=False)
+            return reply
+        if now >= w.deadline:
+            reply = self._failure(w, req, "timeout", f"no result within {self.options.timeout:g} s; the worker was killed")
+            self._replace(w, graceful=False)
+            return reply
+        return None
+
+    def _failure(self, w: _Worker, req: RunRequest, status: str, error: str) -> RunReply:
+        return RunReply(req.task_id, status, None, {}, error, time.monotonic() - w.started, 0.0, w.ident)
+
+    def _replace(self, w: _Worker, graceful: bool) -> None:
+        i = self._workers.index(w)
+        if graceful:
+            self._retire(w)
+        else:
+            self._kill(w)
+        self.replaced += 1
+        self._workers[i] = self._spawn()
+
+    @property
+    def pids(self) -> list[int]:
+        return [int(w.process.pid) for w in self._workers]
+
+    @property
+    def size(self) -> int:
+        return len(self._workers)
+
+
+def exit_text(code: int | None) -> str:
+    """Describe a process exit code: 'signal SIGSEGV', 'exit code 3', ..."""
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"

@@ -1,0 +1,143 @@
+"""Run one FMU many times in one process: extract once, instantiate once, ``reset()`` between runs.
+
+This is the only module that drives fmpy's simulation API.  It is imported by
+evaluation workers, so it must stay light: no plugin, no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .space import Value
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    """How to simulate: times, output grid, solver; ``None`` means the FMU's default experiment."""
+
+    start_time: float | None = None
+    stop_time: float | None = None
+    output_interval: float | None = None
+    step_size: float | None = None
+    tolerance: float | None = None
+    solver: str = "CVode"
+    interface: str = "auto"  # "auto", "cs" (co-simulation) or "me" (model exchange)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Trajectory:
+    """Sampled outputs of one run; ``message`` says why a run is unusable ('' when it is fine)."""
+
+    time: np.ndarray
+    outputs: dict[str, np.ndarray]
+    stop_time: float
+    message: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class InputSignals:
+    """Time series fed into FMU inputs: a structured numpy array with a 'time' field (fmpy's format)."""
+
+    def __init__(self, table: np.ndarray):
+        self.table = table
+
+
+class Simulator:
+    """One extracted FMU and one live instance, reused across runs (fast path for workers)."""
+
+    def __init__(self, fmu_path: str | Path, interface: str = "auto"):
+        from fmpy import read_model_description
+        from fmpy.simulation import instantiate_fmu
+
+        self._tmp = tempfile.mkdtemp(prefix="fmio-worker-")
+        try:
+            with zipfile.ZipFile(fmu_path) as z:
+                z.extractall(self._tmp)
+            self.model_description = read_model_description(self._tmp, validate=False)
+            md = self.model_description
+            if interface == "me" or (interface == "auto" and md.coSimulation is None):
+                if md.modelExchange is None:
+                    raise ValueError("the FMU has no model-exchange interface")
+                self.fmi_type = "ModelExchange"
+            else:
+                if md.coSimulation is None:
+                    raise ValueError("the FMU has no co-simulation interface")
+                self.fmi_type = "CoSimulation"
+            self.instance = instantiate_fmu(self._tmp, md, self.fmi_type)
+        except BaseException:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            raise
+        self._used = False
+        exp = md.defaultExperiment
+        self.default_start = float(exp.startTime) if exp is not None and exp.startTime is not None else 0.0
+        self.default_stop = float(exp.stopTime) if exp is not None and exp.stopTime is not None else self.default_start + 1.0
+
+    def run(
+        self,
+        start_values: Mapping[str, Value],
+        settings: SimSettings,
+        outputs: Sequence[str],
+        inputs: np.ndarray | None = None,
+    ) -> Trajectory:
+        """Simulate once; raises on FMU errors (the caller classifies them)."""
+        from fmpy import simulate_fmu
+
+        if self._used:
+            self.instance.reset()
+        self._used = True
+        stop = settings.stop_time if settings.stop_time is not None else self.default_stop
+        result = simulate_fmu(
+            self._tmp,
+            validate=False,
+            start_time=settings.start_time,
+            stop_time=stop,
+            solver=settings.solver,
+            step_size=settings.step_size,
+            relative_tolerance=settings.tolerance,
+            output_interval=settings.output_interval,
+            fmi_type=self.fmi_type,
+            start_values=dict(start_values),
+            input=inputs,
+            output=list(outputs),
+            model_description=self.model_description,
+            fmu_instance=self.instance,
+        )
+        time = np.asarray(result["time"], dtype=float)
+        traj = Trajectory(time, {n: np.asarray(result[n], dtype=float) for n in outputs}, float(stop))
+        traj.message = check_trajectory(traj)
+        return traj
+
+    def close(self) -> None:
+        try:
+            self.instance.freeInstance()
+        except Exception:  # noqa: S110 - freeing a broken instance must not mask the original error
+            pass
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def check_trajectory(traj: Trajectory) -> str:
+    """Why a trajectory cannot be trusted: stopped early, or NaN/Inf in an output ('' when fine)."""
+    if traj.time.size == 0:
+        return "the simulation produced no output samples"
+    end = float(traj.time[-1])
+    if end < traj.stop_time - 1e-6 * max(1.0, abs(traj.stop_time)):
+        return f"the simulation stopped at t={end:g} before the stop time {traj.stop_time:g}"
+    for name, y in traj.outputs.items():
+        bad = ~np.isfinite(y)
+        if bad.any():
+            i = int(np.argmax(bad))
+            what = "NaN" if math.isnan(float(y[i])) else "Inf"
+            return f"output {name!r} is {what} at t={float(traj.time[i]):g}"
+    return ""

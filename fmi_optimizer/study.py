@@ -1,0 +1,252 @@
+"""Study: the ask -> evaluate -> tell loop with budgets, cache, storage, hooks and progress.
+
+A study is deterministic for a given seed, so ``resume`` simply replays it: every
+candidate the method asks again is found in the store by its cache key and is
+told without simulating; the loop then continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Budget
+from .errors import FmiOptimizerError, StudyFailedError
+from .evaluation import Evaluator
+from .method import Method
+from .plugins import Host
+from .problem import StudyProblem
+from .records import STATUSES, Candidate, Evaluation
+from .storage import Store
+
+
+@dataclass
+class StudyResult:
+    """What a finished (or stopped) study produced."""
+
+    study_id: int
+    name: str
+    method: str
+    best: Evaluation | None
+    evaluations: list[Evaluation]
+    stopped_because: str
+    wall_seconds: float
+    routing: str = ""
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    interrupted: bool = False
+
+    def counts(self) -> dict[str, int]:
+        simulated = [e for e in self.evaluations if not e.cached]
+        out = {"total": len(simulated), "cached": len(self.evaluations) - len(simulated)}
+        for s in STATUSES:
+            out[s] = sum(1 for e in simulated if e.status == s)
+        return out
+
+    def trace(self) -> list[float | None]:
+        """Objective of every evaluation in the order they finished (None for failed ones)."""
+        return [e.objective if e.ok else None for e in self.evaluations]
+
+    def best_so_far(self) -> list[float | None]:
+        out: list[float | None] = []
+        best: float | None = None
+        for e in self.evaluations:
+            if e.feasible and e.objective is not None and (best is None or e.objective < best):
+                best = e.objective
+            out.append(best)
+        return out
+
+
+class BudgetTracker:
+    """Composable stop rules; ``progress()`` is 0..1 for progress bars."""
+
+    def __init__(self, budget: Budget):
+        self.budget = budget
+        self.start = time.monotonic()
+        self.used = 0
+        self.best = math.inf
+        self.since_improvement = 0
+
+    def record(self, ev: Evaluation) -> None:
+        self.used += 1
+        if ev.feasible and ev.objective is not None and ev.objective < self.best:
+            self.best = ev.objective
+            self.since_improvement = 0
+        else:
+            self.since_improvement += 1
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def remaining_evaluations(self) -> int | None:
+        return None if self.budget.evaluations is None else max(0, self.budget.evaluations - self.used)
+
+    def exhausted(self) -> str:
+        """Why to stop now ('' to go on)."""
+        b = self.budget
+        if b.evaluations is not None and self.used >= b.evaluations:
+            return f"budget of {b.evaluations} evaluations used"
+        if b.seconds is not None and self.elapsed() >= b.seconds:
+            return f"time budget of {b.seconds:g} s used"
+        if b.target is not None and self.best <= b.target:
+            return f"target objective {b.target:g} reached"
+        if b.patience is not None and self.since_improvement >= b.patience:
+            return f"no improvement in {b.patience} evaluations"
+        return ""
+
+    def progress(self) -> float:
+        parts = []
+        if self.budget.evaluations:
+            parts.append(self.used / self.budget.evaluations)
+        if self.budget.seconds:
+            parts.append(self.elapsed() / self.budget.seconds)
+        return min(1.0, max(parts)) if parts else 0.0
+
+
+ProgressCallback = Callable[[BudgetTracker, Evaluation], None]
+
+
+class Study:
+    """One study run: problem + method + evaluator + store, emitting hooks as it goes."""
+
+    def __init__(self, problem: StudyProblem, method: Method, evaluator: Evaluator, store: Store, host: Host,
+                 study_id: int, batch_size: int, progress: ProgressCallback | None = None, routing: str = ""):
+        self.problem = problem
+        self.method = method
+        self.evaluator = evaluator
+        self.store = store
+        self.host = host
+        self.study_id = study_id
+        self.batch_size = max(1, batch_size)
+        self.progress = progress
+        self.routing = routing
+        self.evaluations: list[Evaluation] = []
+        self._replay: dict[str, deque[Evaluation]] = {}
+        self._memo: dict[str, Evaluation] = {}
+        self._task_ids = 0
+
+    def prepare_resume(self) -> int:
+        """Load this study's stored evaluations so that re-asked candidates are not simulated again."""
+        stored = self.store.evaluations(self.study_id)
+        for ev in stored:
+            if not ev.cached:
+                self._replay.setdefault(self.problem.cache_key(ev.candidate), deque()).append(ev)
+        return len(stored)
+
+    def run(self) -> StudyResult:
+        budget = BudgetTracker(self.problem.config.budget)
+        self.host.pm.hook.fmio_study_started(study=self)
+        stopped, interrupted = "", False
+        try:
+            while not (stopped := budget.exhausted()):
+                if self.method.finished:
+                    stopped = "the method finished"
+                    break
+                remaining = budget.remaining_evaluations()
+                n = self.batch_size if remaining is None else min(self.batch_size, remaining)
+                candidates = self.method.ask(n)
+                if not candidates:
+                    stopped = "the method has nothing more to ask"
+                    break
+                self.method.tell(self._evaluate(candidates, budget))
+        except KeyboardInterrupt:
+            stopped, interrupted = "interrupted (Ctrl-C); every finished evaluation is stored", True
+            self.evaluator.close()
+        result = self._result(stopped, budget, interrupted)
+        self.host.pm.hook.fmio_study_finished(study=self, result=result)
+        return result
+
+    def _evaluate(self, candidates: Sequence[Candidate], budget: BudgetTracker) -> list[Evaluation]:
+        """Evaluate one batch: replay/cache first, simulate the rest in parallel, store each at once."""
+        results: list[Evaluation | None] = [None] * len(candidates)
+        pending: dict[int, tuple[int, Candidate, str, float]] = {}
+        requests = []
+        for i, cand in enumerate(candidates):
+            try:
+                key = self.problem.cache_key(cand)
+            except FmiOptimizerError as exc:  # the method asked for an invalid candidate
+                results[i] = self._finish(Evaluation(cand, "invalid", error=str(exc)), "", budget, count=True)
+                continue
+            if key in self._replay and self._replay[key]:
+                ev = self._replay[key].popleft()
+                results[i] = ev
+                self._note(ev, budget, count=True)
+                continue
+            hit = self._memo.get(key) or self.store.lookup(key)
+            if hit is not None:
+                results[i] = self._finish(_as_cached(hit, cand), key, budget, count=False)
+                continue
+            self._task_ids += 1
+            pending[self._task_ids] = (i, cand, key, time.time())
+            requests.append(self.problem.request(self._task_ids, cand))
+        for reply in self.evaluator.run(requests):
+            i, cand, key, started = pending.pop(reply.task_id)
+            ev = self.problem.evaluation(cand, reply, started, time.time())
+            results[i] = self._finish(ev, key, budget, count=True)
+        return [r for r in results if r is not None]
+
+    def _finish(self, ev: Evaluation, key: str, budget: BudgetTracker, count: bool) -> Evaluation:
+        self.store.add_evaluation(self.study_id, key, ev)  # stored before anything else can go wrong
+        if key and ev.status in ("ok", "failed") and not ev.cached:
+            self._memo[key] = ev
+        self._note(ev, budget, count)
+        self.host.pm.hook.fmio_evaluation_finished(study=self, evaluation=ev)
+        return ev
+
+    def _note(self, ev: Evaluation, budget: BudgetTracker, count: bool) -> None:
+        self.evaluations.append(ev)
+        if count:
+            budget.record(ev)
+        if self.progress is not None:
+            self.progress(budget, ev)
+
+    def _result(self, stopped: str, budget: BudgetTracker, interrupted: bool) -> StudyResult:
+        best = self._best()
+        if best is None and not interrupted and self.evaluations:
+            errors = sorted({e.error for e in self.evaluations if e.error})[:3]
+            raise StudyFailedError(
+                f"study {self.problem.config.name!r}: none of {len(self.evaluations)} evaluations succeeded "
+                f"(first errors: {'; '.join(errors) or 'none'}); check the FMU and the parameter ranges")
+        diagnostics = _safe_diagnostics(self.method)
+        return StudyResult(self.study_id, self.problem.config.name, self.method.name, best, self.evaluations,
+                           stopped, budget.elapsed(), self.routing, diagnostics, interrupted)
+
+    def _best(self) -> Evaluation | None:
+        """The method's recommendation, as its best evaluation (mean over replications for noisy twins)."""
+        rec = self.method.recommend()
+        if rec is None:
+            return None
+        same = [e for e in self.evaluations if e.ok and e.values == rec.values]
+        if not same:
+            return None
+        if len(same) == 1:
+            return same[0]
+        return _mean_evaluation(same)
+
+
+def _as_cached(hit: Evaluation, cand: Candidate) -> Evaluation:
+    return Evaluation(cand, hit.status, dict(hit.kpis), hit.objective, hit.objectives, hit.constraints, hit.error,
+                      0.0, 0.0, hit.worker, hit.seed, time.time(), time.time(), True)
+
+
+def _mean_evaluation(evs: Sequence[Evaluation]) -> Evaluation:
+    """Average KPIs/objective/constraints over replications of one candidate."""
+    n = len(evs)
+    kpis = {k: sum(e.kpis[k] for e in evs) / n for k in evs[0].kpis}
+    objs = tuple(sum(e.objectives[i] for e in evs) / n for i in range(len(evs[0].objectives)))
+    cons = tuple(sum(e.constraints[i] for e in evs) / n for i in range(len(evs[0].constraints)))
+    objective = sum(e.objective for e in evs if e.objective is not None) / n
+    first = evs[0]
+    return Evaluation(Candidate(dict(first.values), 0, first.candidate.tag), "ok", kpis, objective, objs, cons,
+                      f"mean of {n} replications", sum(e.wall_seconds for e in evs), sum(e.cpu_seconds for e in evs),
+                      first.worker, None, first.started, evs[-1].finished, False, first.id)
+
+
+def _safe_diagnostics(method: Method) -> dict[str, Any]:
+    try:
+        return dict(method.diagnostics())
+    except Exception as exc:  # diagnostics are for the report; their failure is reported, not fatal
+        return {"error": f"{type(exc).__name__}: {exc}"}

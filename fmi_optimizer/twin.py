@@ -1,0 +1,232 @@
+"""Twin: an FMU opened once, its variables typed, its values checked, simulation at hand."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import SimulationError, ValueValidationError
+from .fmu_file import FmuFile, open_fmu
+from .simulator import SimSettings, Simulator, Trajectory
+from .space import Boolean, Categorical, Continuous, Dimension, Integer, Value
+from .variables import Variable, parse_variables
+
+
+@dataclass(frozen=True)
+class DefaultExperiment:
+    start_time: float | None
+    stop_time: float | None
+    tolerance: float | None
+    step_size: float | None
+
+
+class Twin:
+    """An FMU as a digital twin: typed parameters/outputs/inputs and checked simulation."""
+
+    def __init__(self, fmu: FmuFile):
+        self.fmu = fmu
+        self.variables: list[Variable] = parse_variables(fmu.model_description)
+        self._by_name = {v.name: v for v in self.variables}
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Twin:
+        """Open and check an FMU file (compiling its sources once if it has no binary for this platform)."""
+        return cls(open_fmu(path))
+
+    # -- description ----------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        return self.fmu.path
+
+    @property
+    def model_description(self) -> Any:
+        return self.fmu.model_description
+
+    @property
+    def fmi_version(self) -> str:
+        return str(self.model_description.fmiVersion)
+
+    @property
+    def model_name(self) -> str:
+        return str(self.model_description.modelName)
+
+    @property
+    def interfaces(self) -> list[str]:
+        md = self.model_description
+        return [n for n, i in (("co-simulation", md.coSimulation), ("model-exchange", md.modelExchange)) if i is not None]
+
+    @property
+    def default_experiment(self) -> DefaultExperiment:
+        e = self.model_description.defaultExperiment
+
+        def num(x: Any) -> float | None:
+            return None if x is None else float(x)
+
+        if e is None:
+            return DefaultExperiment(None, None, None, None)
+        return DefaultExperiment(num(e.startTime), num(e.stopTime), num(e.tolerance), num(e.stepSize))
+
+    @property
+    def parameters(self) -> list[Variable]:
+        return [v for v in self.variables if v.causality in ("parameter", "structuralParameter")]
+
+    @property
+    def tunable_parameters(self) -> list[Variable]:
+        return [v for v in self.parameters if v.tunable != "no"]
+
+    @property
+    def outputs(self) -> list[Variable]:
+        return [v for v in self.variables if v.causality == "output"]
+
+    @property
+    def inputs(self) -> list[Variable]:
+        return [v for v in self.variables if v.causality == "input"]
+
+    def variable(self, name: str) -> Variable:
+        if name not in self._by_name:
+            close = [n for n in self._by_name if name.lower() in n.lower()][:5]
+            hint = f"; did you mean {close}?" if close else "; see 'fmi-optimizer inspect'"
+            raise ValueValidationError(f"{self.path.name}: no variable named {name!r}{hint}")
+        return self._by_name[name]
+
+    def recordable(self) -> list[str]:
+        """Names that can be recorded as trajectories: outputs first, then other variables."""
+        return [v.name for v in self.outputs] + [v.name for v in self.variables if v.causality != "output"]
+
+    def info(self) -> dict[str, Any]:
+        """What ``inspect --json`` prints."""
+        e = self.default_experiment
+        md = self.model_description
+        return {
+            "fmi_version": self.fmi_version,
+            "model_name": self.model_name,
+            "model_identifier": (md.coSimulation or md.modelExchange).modelIdentifier,
+            "guid": getattr(md, "guid", None) or getattr(md, "instantiationToken", None),
+            "interfaces": self.interfaces,
+            "compiled_from_sources": self.fmu.compiled_from_sources,
+            "sha256": self.fmu.sha256,
+            "default_experiment": {"start_time": e.start_time, "stop_time": e.stop_time,
+                                   "tolerance": e.tolerance, "step_size": e.step_size},
+            "parameters": [v.to_dict() for v in self.parameters],
+            "outputs": [v.to_dict() for v in self.outputs],
+            "inputs": [v.to_dict() for v in self.inputs],
+        }
+
+    # -- values ---------------------------------------------------------------------------
+    def check_values(self, values: Mapping[str, Any]) -> dict[str, Value]:
+        """Check names, types and ranges before any simulation; return canonically typed values."""
+        out: dict[str, Value] = {}
+        for name, raw in values.items():
+            v = self.variable(name)
+            if v.tunable == "no" and v.causality != "input":
+                raise ValueValidationError(
+                    f"{self.path.name}: {name!r} is a {v.causality} ({v.variability}) and cannot be set; "
+                    "choose a parameter with causality 'parameter'")
+            out[name] = check_value(v, raw)
+        return out
+
+    def dimension(self, name: str, **narrow: Any) -> Dimension:
+        """The design-space dimension of a parameter: its type, bounds from the FMU unless narrowed."""
+        return dimension_for(self.variable(name), **narrow)
+
+    # -- simulation -----------------------------------------------------------------------
+    def simulate(self, values: Mapping[str, Any] | None = None, settings: SimSettings | None = None,
+                 outputs: Sequence[str] | None = None, inputs: np.ndarray | None = None) -> Trajectory:
+        """Simulate once in this process (convenient for scripts; studies use isolated workers)."""
+        checked = self.check_values(values or {})
+        sim = Simulator(self.fmu.runnable, (settings or SimSettings()).interface)
+        try:
+            traj = sim.run(checked, settings or SimSettings(), list(outputs or [v.name for v in self.outputs]), inputs)
+        except Exception as exc:
+            raise SimulationError(f"{self.path.name}: simulation failed ({' '.join(str(exc).split())})") from exc
+        finally:
+            sim.close()
+        if traj.message:
+            raise SimulationError(f"{self.path.name}: {traj.message}")
+        return traj
+
+
+def check_value(v: Variable, raw: Any) -> Value:
+    """One value against one variable: type, min/max, enumeration items."""
+    where = f"{v.name!r}"
+    if v.type == "Real":
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise ValueValidationError(f"{where}: expected a real number, got {raw!r}")
+        x = float(raw)
+        if not math.isfinite(x):
+            raise ValueValidationError(f"{where}: {x} is not finite")
+        _range(v, x)
+        return x
+    if v.type == "Integer":
+        if isinstance(raw, bool) or not (isinstance(raw, int) or (isinstance(raw, float) and raw.is_integer())):
+            raise ValueValidationError(f"{where}: expected an integer, got {raw!r}")
+        _range(v, int(raw))
+        return int(raw)
+    if v.type == "Enumeration":
+        for label, value in v.items:
+            if raw == label or (not isinstance(raw, bool) and isinstance(raw, int) and raw == value):
+                return value
+        items = ", ".join(f"{n}={val}" for n, val in v.items)
+        raise ValueValidationError(f"{where}: {raw!r} is not an item of its enumeration ({items})")
+    if v.type == "Boolean":
+        if isinstance(raw, bool) or (isinstance(raw, int) and raw in (0, 1)):
+            return bool(raw)
+        raise ValueValidationError(f"{where}: expected true/false, got {raw!r}")
+    if v.type == "String":
+        if not isinstance(raw, str):
+            raise ValueValidationError(f"{where}: expected a string, got {raw!r}")
+        return raw
+    raise ValueValidationError(f"{where}: variables of type {v.type} cannot be set by fmi_optimizer")
+
+
+def _range(v: Variable, x: float) -> None:
+    lo = -math.inf if v.min is None else v.min
+    hi = math.inf if v.max is None else v.max
+    if not lo <= x <= hi:
+        raise ValueValidationError(f"{v.name!r}: {x:g} is outside its allowed range [{lo:g}, {hi:g}]{_unit(v)}")
+
+
+def _unit(v: Variable) -> str:
+    return f" {v.unit}" if v.unit else ""
+
+
+def dimension_for(v: Variable, **narrow: Any) -> Dimension:
+    """Design-space dimension for ``v``; ``min``/``max``/``levels``/``log``/``items`` narrow it."""
+    from .errors import StudyError
+
+    allowed = {"min", "max", "levels", "log", "items"}
+    unknown = sorted(set(narrow) - allowed)
+    if unknown:
+        raise StudyError(f"parameter {v.name!r}: unknown key(s) {unknown}; accepted: {sorted(allowed)}")
+    if v.type == "Real":
+        lo = narrow.get("min", v.min)
+        hi = narrow.get("max", v.max)
+        if lo is None or hi is None:
+            raise StudyError(f"parameter {v.name!r}: the FMU gives no min/max; set min and max in the study file")
+        lo_c, hi_c = check_value(v, float(lo)), check_value(v, float(hi))
+        return Continuous(v.name, float(lo_c), float(hi_c), bool(narrow.get("log", False)), narrow.get("levels"), v.unit)
+    if v.type == "Integer":
+        lo = narrow.get("min", v.min)
+        hi = narrow.get("max", v.max)
+        if lo is None or hi is None:
+            raise StudyError(f"parameter {v.name!r}: the FMU gives no min/max; set min and max in the study file")
+        return Integer(v.name, int(check_value(v, int(lo))), int(check_value(v, int(hi))), v.unit)
+    if v.type == "Enumeration":
+        items = v.items
+        if "items" in narrow:
+            wanted = list(narrow["items"])
+            labels = [n for n, _ in items]
+            bad = [w for w in wanted if w not in labels]
+            if bad:
+                raise StudyError(f"parameter {v.name!r}: unknown item(s) {bad}; items: {labels}")
+            items = tuple(it for it in items if it[0] in wanted)
+        return Categorical(v.name, tuple(val for _, val in items), tuple(n for n, _ in items))
+    if v.type == "Boolean":
+        return Boolean(v.name)
+    raise StudyError(f"parameter {v.name!r}: type {v.type} cannot be optimized")
