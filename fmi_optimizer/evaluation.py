@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -79,6 +80,7 @@ class LocalPool:
         self._authkey = secrets.token_bytes(16)
         self._address = os.path.join(self._tmp, "pool.sock")
         self._listener: Listener | None = None
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self._tmp, True)  # scratch goes even if close() is not called
 
     # -- lifecycle ----------------------------------------------------------------------
     def _spawn(self) -> _Worker:

@@ -10,6 +10,7 @@ import math
 import shutil
 import tempfile
 import zipfile
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,11 +58,11 @@ class InputSignals:
 class Simulator:
     """One extracted FMU and one live instance, reused across runs (fast path for workers)."""
 
-    def __init__(self, fmu_path: str | Path, interface: str = "auto"):
+    def __init__(self, fmu_path: str | Path, interface: str = "auto", scratch: str | None = None):
         from fmpy import read_model_description
         from fmpy.simulation import instantiate_fmu
 
-        self._tmp = tempfile.mkdtemp(prefix="fmio-worker-")
+        self._tmp = tempfile.mkdtemp(prefix="fmio-worker-", dir=scratch)  # scratch: removed by the pool too
         try:
             with zipfile.ZipFile(fmu_path) as z:
                 z.extractall(self._tmp)
@@ -75,7 +76,8 @@ class Simulator:
                 if md.coSimulation is None:
                     raise ValueError("the FMU has no co-simulation interface")
                 self.fmi_type = "CoSimulation"
-            self.instance = instantiate_fmu(self._tmp, md, self.fmi_type)
+            self.log: deque[str] = deque(maxlen=20)
+            self.instance = instantiate_fmu(self._tmp, md, self.fmi_type, logger=self._on_log)
         except BaseException:
             shutil.rmtree(self._tmp, ignore_errors=True)
             raise
@@ -83,6 +85,19 @@ class Simulator:
         exp = md.defaultExperiment
         self.default_start = float(exp.startTime) if exp is not None and exp.startTime is not None else 0.0
         self.default_stop = float(exp.stopTime) if exp is not None and exp.stopTime is not None else self.default_start + 1.0
+
+    def _on_log(self, *args: Any) -> None:
+        """FMU log callback (FMI 2: env, instance, status, category, message; FMI 3: env, status, category,
+        message): keep the last messages so a failure can say what the FMU said."""
+        try:
+            status = next((int(a) for a in args[1:3] if isinstance(a, int)), 0)
+            message = args[-1].decode("utf-8", "replace") if isinstance(args[-1], bytes) else str(args[-1])
+            self.log.append(("error: " if status >= 3 else "") + " ".join(message.split()))
+        except Exception:  # noqa: S110 - a logging problem must never crash the FMU call that logs
+            pass
+
+    def last_messages(self, n: int = 2) -> str:
+        return " | ".join(list(self.log)[-n:])
 
     def run(
         self,
@@ -97,6 +112,7 @@ class Simulator:
         if self._used:
             self.instance.reset()
         self._used = True
+        self.log.clear()
         stop = settings.stop_time if settings.stop_time is not None else self.default_stop
         result = simulate_fmu(
             self._tmp,

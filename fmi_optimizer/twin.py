@@ -144,7 +144,9 @@ class Twin:
         try:
             traj = sim.run(checked, settings or SimSettings(), list(outputs or [v.name for v in self.outputs]), inputs)
         except Exception as exc:
-            raise SimulationError(f"{self.path.name}: simulation failed ({' '.join(str(exc).split())})") from exc
+            said = sim.last_messages()
+            raise SimulationError(f"{self.path.name}: simulation failed ({' '.join(str(exc).split())})"
+                                  + (f" [FMU log: {said}]" if said else "")) from exc
         finally:
             sim.close()
         if traj.message:

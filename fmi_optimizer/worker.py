@@ -52,7 +52,8 @@ def execute(sim: Simulator, req: RunRequest, worker: str) -> RunReply:
         status, error = ("failed", traj.message) if traj.message else ("ok", "")
         times, outs = traj.time, traj.outputs
     except Exception as exc:  # the FMU's failure becomes a failed evaluation, with its message
-        status, error, times, outs = "failed", _describe(exc), None, {}
+        said = sim.last_messages()
+        status, error, times, outs = "failed", _describe(exc) + (f" [FMU log: {said}]" if said else ""), None, {}
     return RunReply(req.task_id, status, times, outs, error,
                     time.perf_counter() - t0, time.process_time() - c0, worker)
 
@@ -73,13 +74,13 @@ def main() -> None:
     address, fmu_path, interface, worker = sys.argv[1:5]
     authkey = bytes.fromhex(os.environ.pop("FMIO_WORKER_AUTHKEY"))
     conn = Client(address, family="AF_UNIX", authkey=authkey)
-    worker_main(conn, fmu_path, interface, worker)
+    worker_main(conn, fmu_path, interface, worker, os.path.dirname(address))
 
 
-def worker_main(conn: Connection, fmu_path: str, interface: str, worker: str) -> None:
+def worker_main(conn: Connection, fmu_path: str, interface: str, worker: str, scratch: str | None = None) -> None:
     """Entry point of a worker process: instantiate once, then serve requests until told to stop."""
     try:
-        sim = Simulator(fmu_path, interface)
+        sim = Simulator(fmu_path, interface, scratch)
     except Exception as exc:
         conn.send(("init_error", _describe(exc), traceback.format_exc(limit=3)))
         conn.close()

@@ -1,0 +1,203 @@
+"""Self-contained HTML report of a study, built only from its database (so ``report DB`` works later)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import OutputError
+from .records import Evaluation
+from .storage import Store
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;font-size:.9em;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left}.ok{color:#070}.bad{color:#b00}.muted{color:#777}
+img{max-width:100%;border:1px solid #eee}pre{background:#f7f7f7;padding:.6em;overflow:auto;font-size:.8em}
+.scroll{max-height:420px;overflow:auto}
+"""
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def convergence_plot(evs: Sequence[Evaluation], title: str = "Convergence") -> str:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    xs_ok = [i + 1 for i, e in enumerate(evs) if e.ok and e.objective is not None]
+    ys_ok = [e.objective for e in evs if e.ok and e.objective is not None]
+    feas = [e.feasible for e in evs if e.ok and e.objective is not None]
+    ax.scatter([x for x, f in zip(xs_ok, feas, strict=True) if f], [y for y, f in zip(ys_ok, feas, strict=True) if f],
+               s=10, color="#1f77b4", label="feasible evaluation")
+    ax.scatter([x for x, f in zip(xs_ok, feas, strict=True) if not f],
+               [y for y, f in zip(ys_ok, feas, strict=True) if not f], s=10, color="#d62728", marker="x",
+               label="infeasible evaluation")
+    best, bx, by = math.inf, [], []
+    for i, e in enumerate(evs):
+        if e.feasible and e.objective is not None and e.objective < best:
+            best = e.objective
+        if best < math.inf:
+            bx.append(i + 1)
+            by.append(best)
+    ax.step(bx, by, where="post", color="black", label="best feasible so far")
+    failed = [i + 1 for i, e in enumerate(evs) if not e.ok]
+    if failed and ys_ok:
+        ax.scatter(failed, [min(ys_ok)] * len(failed), marker="|", color="gray", label="failed run")
+    ax.set_xlabel("evaluation")
+    ax.set_ylabel("objective (minimized)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def scatter_plots(evs: Sequence[Evaluation], names: Sequence[str]) -> str:
+    ok = [e for e in evs if e.ok and e.objective is not None]
+    if not ok or not names:
+        return ""
+    plt = _plt()
+    n = len(names)
+    cols = min(4, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for k, name in enumerate(names):
+        ax = axes[k // cols][k % cols]
+        xs = [e.values.get(name) for e in ok]
+        labels = sorted({str(x) for x in xs}) if any(isinstance(x, str | bool) for x in xs) else None
+        xv = [labels.index(str(x)) for x in xs] if labels else xs
+        ax.scatter(xv, [e.objective for e in ok], s=8, c=["#1f77b4" if e.feasible else "#d62728" for e in ok])
+        if labels:
+            ax.set_xticks(range(len(labels)), labels, rotation=45, fontsize=7)
+        ax.set_xlabel(name, fontsize=8)
+        ax.tick_params(labelsize=7)
+    for k in range(n, rows * cols):
+        axes[k // cols][k % cols].axis("off")
+    fig.suptitle("Objective vs each parameter (red: infeasible)", fontsize=9)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1) -> str:
+    def cell(v: Any, i: int) -> str:
+        cls = ' class="l"' if i < left else ""
+        if isinstance(v, float):
+            v = f"{v:.6g}"
+        return f"<td{cls}>{html.escape(str(v))}</td>"
+
+    head = "".join(f'<th{" class=l" if i < left else ""}>{html.escape(h)}</th>' for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(cell(v, i) for i, v in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_report(store: Store, study_id: int, path: Path) -> Path:
+    """Write the HTML report of one study and return its path."""
+    row = store.study(study_id)
+    config = json.loads(row["config"])
+    result = json.loads(row["result"]) if row["result"] else {}
+    evs = store.evaluations(study_id)
+    problem = config.get("problem", {})
+    names = [d["name"] for d in problem.get("space", [])]
+    parts = [f"<h1>fmi_optimizer report — {html.escape(row['name'])}</h1>",
+             f"<p class=muted>study {row['id']} · method <b>{html.escape(row['method'])}</b> · status "
+             f"{html.escape(row['status'])} · seed {row['seed']} · FMU sha256 {row['fmu_sha256'][:16]}…</p>"]
+    if result.get("routing"):
+        parts.append(f"<p>{html.escape(result['routing'])}</p>")
+    if result.get("stopped_because"):
+        parts.append(f"<p>Stopped: {html.escape(result['stopped_because'])}</p>")
+    parts += _best_section(result, problem)
+    parts.append("<h2>Convergence</h2>" + (convergence_plot(evs) if evs else "<p>no evaluations</p>"))
+    parts.append("<h2>Parameters</h2>" + scatter_plots(evs, names))
+    parts += _compute_section(evs, result)
+    parts += _writeback_section(result)
+    failures = [e for e in evs if not e.ok]
+    if failures:
+        parts.append(f"<h2>Failures ({len(failures)})</h2>")
+        parts.append(_table(["#", "status", "error", *names],
+                            [[e.id, e.status, e.error, *[e.values.get(n, "") for n in names]] for e in failures[:200]],
+                            left=3))
+    parts.append("<h2>All evaluations</h2><div class=scroll>")
+    kpi_names = list(problem.get("kpis", {}))
+    parts.append(_table(["#", "status", "objective", "feasible", *names, *kpi_names, "wall s", "worker"],
+                        [[e.id, e.status + (" (cached)" if e.cached else ""), e.objective, e.feasible,
+                          *[e.values.get(n, "") for n in names], *[e.kpis.get(k, "") for k in kpi_names],
+                          e.wall_seconds, e.worker] for e in evs], left=2))
+    parts.append("</div>")
+    if result.get("diagnostics"):
+        parts.append("<h2>Method diagnostics</h2><pre>"
+                     + html.escape(json.dumps(result["diagnostics"], indent=1, default=str)[:60000]) + "</pre>")
+    parts.append("<h2>Problem</h2><pre>" + html.escape(json.dumps(problem, indent=1, default=str)) + "</pre>")
+    doc = f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(row['name'])} — fmi_optimizer</title>" \
+          f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(doc, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write the report ({exc.strerror or exc}); choose a writable folder") from exc
+    return path
+
+
+def _best_section(result: dict[str, Any], problem: dict[str, Any]) -> list[str]:
+    best = result.get("best")
+    if not best:
+        return ["<h2>Best</h2><p class=bad>No successful evaluation.</p>"]
+    feas = '<span class=ok>feasible</span>' if best.get("feasible") else '<span class=bad>infeasible</span>'
+    out = [f"<h2>Best — objective {best.get('objective'):.6g} ({feas})</h2>",
+           _table(["parameter", "value"], [[k, v] for k, v in best["values"].items()])]
+    limits = {c["kpi"]: c for c in problem.get("constraints", [])}
+    rows = []
+    for k, v in best["kpis"].items():
+        c = limits.get(k)
+        margin = (c["limit"] - v if c["op"] == "<=" else v - c["limit"]) if c else ""
+        rows.append([k, v, f"{c['op']} {c['limit']:g}" if c else "", margin])
+    out.append(_table(["KPI", "value", "constraint", "margin (>= 0 holds)"], rows))
+    return out
+
+
+def _compute_section(evs: Sequence[Evaluation], result: dict[str, Any]) -> list[str]:
+    simulated = [e for e in evs if not e.cached]
+    wall = sum(e.wall_seconds for e in simulated)
+    cpu = sum(e.cpu_seconds for e in simulated)
+    counts = result.get("evaluations", {})
+    rows = [["evaluations simulated", len(simulated)], ["cache hits", len(evs) - len(simulated)],
+            ["ok / failed / crashed / timeout / invalid",
+             " / ".join(str(counts.get(s, 0)) for s in ("ok", "failed", "crashed", "timeout", "invalid"))],
+            ["study wall time (s)", result.get("wall_seconds", "")],
+            ["simulation wall time summed over workers (s)", wall], ["simulation CPU time (s)", cpu],
+            ["mean wall time per evaluation (s)", wall / len(simulated) if simulated else ""]]
+    return ["<h2>Compute spent</h2>", _table(["", "value"], rows)]
+
+
+def _writeback_section(result: dict[str, Any]) -> list[str]:
+    v = result.get("verification")
+    outs = result.get("outputs", {})
+    if not v:
+        return ["<h2>Write-back</h2><p class=muted>No optimized FMU was written for this study.</p>"]
+    status = '<span class=ok>verified</span>' if v.get("ok") else '<span class=bad>VERIFICATION FAILED</span>'
+    rows = [[k, p] for k, p in outs.items() if p]
+    detail = [[k, d.get("expected"), d.get("actual"), d.get("rel_diff")] for k, d in (v.get("kpis") or {}).items()]
+    return ["<h2>Write-back</h2>", f"<p>{status}: the written FMU, simulated in a fresh process with no start values, "
+            f"reproduces the optimized evaluation (max relative difference {v.get('max_rel_diff')}).</p>",
+            _table(["file", "path"], rows, left=2),
+            _table(["KPI", "optimized evaluation", "written FMU", "relative difference"], detail) if detail else ""]

@@ -1,0 +1,58 @@
+"""Shared fixtures: sample twins and the test-only faulty twin, built from source in this test run."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TWINS = Path(__file__).resolve().parent / "twins"
+
+
+def _load_builder():
+    spec = importlib.util.spec_from_file_location("fmio_sample_build", ROOT / "fmus" / "build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["fmio_sample_build"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+builder = _load_builder()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_build_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Compile source FMUs into a cache private to this test run (never reuse a developer's cache)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FMI_OPTIMIZER_CACHE", str(tmp_path_factory.mktemp("fmio-cache")))
+    yield
+    mp.undo()
+
+
+@pytest.fixture(scope="session")
+def fmu_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fmus")
+
+
+@pytest.fixture(scope="session")
+def sample_fmu(fmu_dir: Path) -> Callable[[str], Path]:
+    """``sample_fmu("heat_sink")`` -> path of the source-only FMU built from fmus/heat_sink."""
+    built: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in built:
+            built[name] = builder.build_sample(name, fmu_dir)
+        return built[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def faulty_fmu(fmu_dir: Path) -> Path:
+    """The fault-injecting test twin (tests/twins/faulty), source-only."""
+    return builder.build_sample("faulty", fmu_dir, TWINS / "faulty")

@@ -1,0 +1,95 @@
+"""Evaluation engine on real FMUs: crash isolation, timeouts, recycling, clean-up."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from fmi_optimizer.errors import FmuError
+from fmi_optimizer.evaluation import EngineOptions, LocalPool
+from fmi_optimizer.simulator import SimSettings
+from fmi_optimizer.twin import Twin
+from fmi_optimizer.worker import RunRequest
+
+SETTINGS = SimSettings(stop_time=2.0, output_interval=0.05)
+
+
+def _req(i: int, **values: object) -> RunRequest:
+    return RunRequest(i, {"x": 3.0, **values}, SETTINGS, ("y", "z"))
+
+
+@pytest.fixture(scope="module")
+def faulty(faulty_fmu: Path) -> Twin:
+    return Twin.open(faulty_fmu)
+
+
+def test_every_failure_becomes_a_status_and_the_batch_goes_on(faulty: Twin) -> None:
+    faults = {"none": "ok", "segfault": "crashed", "abort": "crashed", "exit": "crashed", "hang": "timeout",
+              "nan": "failed", "step_error": "failed"}
+    requests = []
+    for i, fault in enumerate(faults):
+        requests.append(_req(2 * i, fault={"none": 0, "segfault": 1, "abort": 2, "exit": 3, "hang": 4, "nan": 5,
+                                           "step_error": 6}[fault]))
+        requests.append(_req(2 * i + 1))  # a healthy run after every faulty one
+    with LocalPool(faulty.fmu.runnable, EngineOptions(workers=2, timeout=3.0)) as pool:
+        replies = {r.task_id: r for r in pool.run(requests)}
+        assert pool.replaced >= 4  # segfault, abort, exit, hang each cost a worker
+    assert len(replies) == len(requests)
+    for i, (fault, status) in enumerate(faults.items()):
+        bad, good = replies[2 * i], replies[2 * i + 1]
+        assert bad.status == status, (fault, bad.error)
+        assert good.status == "ok" and good.outputs["y"][-1] == pytest.approx(4.0, rel=1e-3)
+    assert "SIGSEGV" in replies[2].error
+    assert "SIGABRT" in replies[4].error
+    assert "exit code 3" in replies[6].error
+    assert "no result within 3" in replies[8].error
+    assert "NaN" in replies[10].error
+    assert "injected step failure" in replies[12].error
+
+
+def test_workers_are_recycled_and_scratch_is_removed(faulty: Twin) -> None:
+    pool = LocalPool(faulty.fmu.runnable, EngineOptions(workers=1, recycle_every=3))
+    replies = list(pool.run([_req(i, x=float(i) / 4) for i in range(7)]))
+    pids_seen = {r.worker for r in replies}
+    assert [r.status for r in replies] == ["ok"] * 7
+    assert len(pids_seen) == 3  # 3 + 3 + 1 runs: two recycles
+    scratch = Path(pool._tmp)
+    assert scratch.exists()
+    pool.close()
+    assert not scratch.exists()
+
+
+def test_results_match_in_process_simulation(faulty: Twin) -> None:
+    direct = faulty.simulate({"x": -1.5, "n": 6}, SETTINGS, ["y", "z"])
+    with LocalPool(faulty.fmu.runnable, EngineOptions(workers=1)) as pool:
+        (reply,) = list(pool.run([RunRequest(1, {"x": -1.5, "n": 6}, SETTINGS, ("y", "z"))]))
+    assert reply.status == "ok"
+    assert reply.outputs["z"].tolist() == direct.outputs["z"].tolist()
+    assert reply.wall_seconds > 0 and reply.cpu_seconds >= 0
+
+
+def test_fmu_failing_in_instantiate_is_an_fmu_error(faulty_fmu: Path, tmp_path: Path) -> None:
+    import zipfile
+
+    broken = tmp_path / "wrong_guid.fmu"
+    runnable = Twin.open(faulty_fmu).fmu.runnable
+    with zipfile.ZipFile(runnable) as src, zipfile.ZipFile(broken, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "modelDescription.xml":
+                data = data.replace(b"fa0170000001", b"fa0170000999")
+            dst.writestr(item, data)
+    with pytest.raises(FmuError, match="instantiat"):
+        with LocalPool(broken, EngineOptions(workers=1)) as pool:
+            list(pool.run([_req(1)]))
+
+
+def test_worker_does_not_import_plugins_or_tensorflow(faulty: Twin) -> None:
+    probe = RunRequest(1, {"x": 1.0}, SETTINGS, ("y",))
+    with LocalPool(faulty.fmu.runnable, EngineOptions(workers=1)) as pool:
+        list(pool.run([probe]))
+        pid = pool.pids[0]
+        maps = Path(f"/proc/{pid}/maps").read_text() if os.path.exists(f"/proc/{pid}/maps") else ""
+    assert "tensorflow" not in maps and "_pywrap_tensorflow" not in maps
