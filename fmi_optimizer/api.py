@@ -77,7 +77,7 @@ def make_evaluator(host: Host, problem: StudyProblem) -> Evaluator:
     options = {"workers": c.workers, "timeout": c.timeout, "recycle_every": c.recycle_every, "cluster": c.cluster}
     custom = host.pm.hook.fmio_make_evaluator(problem=problem, options=options)
     if custom is not None:
-        return custom  # type: ignore[no-any-return]
+        return custom
     engine = EngineOptions(workers=c.workers, timeout=c.timeout, recycle_every=c.recycle_every, interface=c.interface)
     if c.cluster:
         from .distributed import DaskEvaluator
@@ -165,7 +165,7 @@ def _write_back(outcome: Outcome, log: Callable[[str], None]) -> None:
 def _jsonable(raw: Mapping[str, Any]) -> dict[str, Any]:
     import json
 
-    return json.loads(json.dumps(raw, default=str))  # type: ignore[no-any-return]
+    return json.loads(json.dumps(raw, default=str))
 
 
 def optimize(

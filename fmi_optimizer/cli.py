@@ -47,6 +47,14 @@ def emit_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
+def _with_overrides(configure: Callable[[argparse.ArgumentParser], None]) -> Callable[[argparse.ArgumentParser], None]:
+    def both(p: argparse.ArgumentParser) -> None:
+        configure(p)
+        _overrides(p)
+
+    return both
+
+
 def _overrides(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", help="method name (overrides [method] name), e.g. qio, bayes, ranking, ga, de, random, auto")
     p.add_argument("--budget", type=int, help="evaluation budget (overrides [method] budget.evaluations)")
@@ -74,14 +82,14 @@ def builtin_commands() -> CommandSet:
     cs = CommandSet()
     cs.add_command("inspect", "show an FMU's parameters, inputs and outputs", c.configure_inspect, c.cmd_inspect)
     cs.add_command("init", "write a commented study-file template for an FMU", c.configure_init, c.cmd_init)
-    cs.add_command("optimize", "run the study of a study file", lambda p: (c.configure_study(p), _overrides(p)),
+    cs.add_command("optimize", "run the study of a study file", _with_overrides(c.configure_study),
                    c.cmd_optimize)
     cs.add_command("run", "optimize every FMU in a folder that has a study file beside it",
-                   lambda p: (c.configure_run(p), _overrides(p)), c.cmd_run)
+                   _with_overrides(c.configure_run), c.cmd_run)
     cs.add_command("compare", "run several methods repeatedly on one study and compare them",
-                   lambda p: (c.configure_compare(p), _overrides(p)), c.cmd_compare)
+                   _with_overrides(c.configure_compare), c.cmd_compare)
     cs.add_command("select", "ranking & selection among the study's [scenarios]",
-                   lambda p: (c.configure_study(p), _overrides(p)), c.cmd_select)
+                   _with_overrides(c.configure_study), c.cmd_select)
     cs.add_command("resume", "continue a stopped or killed study from its database", c.configure_resume, c.cmd_resume)
     cs.add_command("apply", "write a parameter set (result JSON) into a new verified FMU", c.configure_apply,
                    c.cmd_apply)

@@ -159,8 +159,8 @@ def print_summary(outcome: Outcome) -> None:
     for name, path in outcome.files.items():
         print(f"{name:>7}: {path}")
     if outcome.verification:
-        v = outcome.verification
-        print(f"verification: {'ok' if v.get('ok') else 'FAILED'} (max relative difference {fmt(v.get('max_rel_diff'))})")
+        ver = outcome.verification
+        print(f"verification: {'ok' if ver.get('ok') else 'FAILED'} (max relative difference {fmt(ver.get('max_rel_diff'))})")
 
 
 # -- run FOLDER -------------------------------------------------------------------------------
@@ -278,7 +278,7 @@ def configure_listing(p: argparse.ArgumentParser) -> None:
 
 def cmd_methods(args: argparse.Namespace) -> int:
     host = load_host(args.plugins_dir)
-    rows = [{"name": e.cls.name, "aliases": list(e.cls.aliases), "summary": e.cls.summary, "source": e.source,
+    rows: list[dict[str, Any]] = [{"name": e.cls.name, "aliases": list(e.cls.aliases), "summary": e.cls.summary, "source": e.source,
              "capabilities": e.cls.capabilities.to_dict()} for e in host.methods.entries()]
     if args.json:
         emit_json(rows)
@@ -292,7 +292,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     host = load_host(args.plugins_dir)
-    rows = [{"name": p.name, "source": p.source, "version": p.version, "hooks": p.hooks, "methods": p.methods,
+    rows: list[dict[str, Any]] = [{"name": p.name, "source": p.source, "version": p.version, "hooks": p.hooks, "methods": p.methods,
              "error": p.error} for p in host.plugins]
     if args.json:
         emit_json(rows)

@@ -255,7 +255,7 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
         replications=int(n_rep or 1), scenarios=scenarios, workers=int(workers or 0), timeout=timeout,
         recycle_every=recycle, cluster=cluster, out_dir=(base_dir / out_dir) if out_dir else None,
         plugins_dir=(base_dir / plugins_dir) if plugins_dir else None, source=source, raw=dict(data),
-        **settings,  # type: ignore[arg-type]
+        **settings,
     )
 
 
@@ -356,7 +356,7 @@ def _scenarios_csv(path: Path, where: str) -> list[tuple[str, Mapping[str, Any]]
         rows = list(csv.DictReader(f))
     if not rows or "name" not in rows[0]:
         raise StudyError(f"{path}: needs a header with a 'name' column and one column per parameter")
-    out = []
+    out: list[tuple[str, Mapping[str, Any]]] = []
     for r in rows:
         name = r.pop("name")
         out.append((name, {k: _number_or_text(v) for k, v in r.items()}))

@@ -219,7 +219,7 @@ class LocalPool:
                 w.runs += 1
                 if self.options.recycle_every and w.runs >= self.options.recycle_every:
                     self._replace(w, graceful=True)
-                return msg[1]  # type: ignore[no-any-return]
+                return msg[1]
             code = self._exit_code(w)
             reply = self._failure(w, req, "crashed",
                                   f"the worker process died ({exit_text(code)}{self._stderr_tail(w)})")

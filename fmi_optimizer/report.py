@@ -180,7 +180,7 @@ def _compute_section(evs: Sequence[Evaluation], result: dict[str, Any]) -> list[
     wall = sum(e.wall_seconds for e in simulated)
     cpu = sum(e.cpu_seconds for e in simulated)
     counts = result.get("evaluations", {})
-    rows = [["evaluations simulated", len(simulated)], ["cache hits", len(evs) - len(simulated)],
+    rows: list[list[Any]] = [["evaluations simulated", len(simulated)], ["cache hits", len(evs) - len(simulated)],
             ["ok / failed / crashed / timeout / invalid",
              " / ".join(str(counts.get(s, 0)) for s in ("ok", "failed", "crashed", "timeout", "invalid"))],
             ["study wall time (s)", result.get("wall_seconds", "")],
@@ -199,5 +199,5 @@ def _writeback_section(result: dict[str, Any]) -> list[str]:
     detail = [[k, d.get("expected"), d.get("actual"), d.get("rel_diff")] for k, d in (v.get("kpis") or {}).items()]
     return ["<h2>Write-back</h2>", f"<p>{status}: the written FMU, simulated in a fresh process with no start values, "
             f"reproduces the optimized evaluation (max relative difference {v.get('max_rel_diff')}).</p>",
-            _table(["file", "path"], rows, left=2),
+            _table(["file", "path"], list(rows), left=2),
             _table(["KPI", "optimized evaluation", "written FMU", "relative difference"], detail) if detail else ""]

@@ -111,7 +111,7 @@ class Store:
             row = self.conn.execute("SELECT * FROM studies WHERE id=?", (study_id,)).fetchone()
         if row is None:
             raise StudyError(f"{self.path}: holds no study{'' if study_id is None else f' with id {study_id}'}")
-        return row  # type: ignore[no-any-return]
+        return row
 
     def studies(self) -> list[sqlite3.Row]:
         return list(self.conn.execute("SELECT * FROM studies ORDER BY id"))

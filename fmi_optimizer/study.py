@@ -23,6 +23,8 @@ from .problem import StudyProblem
 from .records import STATUSES, Candidate, Evaluation
 from .storage import Store
 
+STALE_BATCHES = 25  # batches of pure cache hits before a study stops instead of looping forever
+
 
 @dataclass
 class StudyResult:
@@ -139,7 +141,7 @@ class Study:
     def run(self) -> StudyResult:
         budget = BudgetTracker(self.problem.config.budget)
         self.host.pm.hook.fmio_study_started(study=self)
-        stopped, interrupted = "", False
+        stopped, interrupted, stale = "", False, 0
         try:
             while not (stopped := budget.exhausted()):
                 if self.method.finished:
@@ -151,7 +153,13 @@ class Study:
                 if not candidates:
                     stopped = "the method has nothing more to ask"
                     break
+                used_before = budget.used
                 self.method.tell(self._evaluate(candidates, budget))
+                stale = 0 if budget.used > used_before else stale + 1
+                if stale >= STALE_BATCHES:
+                    stopped = (f"the method proposed only already-evaluated candidates {STALE_BATCHES} batches "
+                               "in a row (cache hits cost no budget)")
+                    break
         except KeyboardInterrupt:
             stopped, interrupted = "interrupted (Ctrl-C); every finished evaluation is stored", True
             self.evaluator.close()

@@ -99,7 +99,7 @@ def run_ask_tell(method: Method, budget: int, batch: int,
             break
         if len(asked) > batch:
             raise ConformanceError(f"{method.name}: ask({batch}) returned {len(asked)} candidates (at most {batch})")
-        told = []
+        told: list[Evaluation] = []
         for cand in asked:
             if not isinstance(cand, Candidate):
                 raise ConformanceError(f"{method.name}: ask() must return Candidate objects, got {type(cand).__name__}")

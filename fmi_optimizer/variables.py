@@ -126,7 +126,7 @@ def _expand(v: Any, base_type: str) -> list[Variable]:
         structural=str(v.causality) == "structuralParameter",
     )
     if not dims:
-        return [Variable(name=str(v.name), start=parse_value(base_type, start), **common)]  # type: ignore[arg-type]
+        return [Variable(name=str(v.name), start=parse_value(base_type, start), **common)]
     size = 1
     for d in dims:
         size *= int(d.start) if getattr(d, "start", None) is not None else 1
@@ -135,7 +135,7 @@ def _expand(v: Any, base_type: str) -> list[Variable]:
     for i in range(size):
         s = parts[i] if i < len(parts) else (parts[-1] if parts else None)
         out.append(Variable(name=f"{v.name}[{i + 1}]", start=parse_value(base_type, s),
-                            array_of=str(v.name), array_index=i, **common))  # type: ignore[arg-type]
+                            array_of=str(v.name), array_index=i, **common))
     return out
 
 

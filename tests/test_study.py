@@ -1,0 +1,158 @@
+"""The study loop on a real FMU: budgets, cache, failures, storage, SIGKILL + resume, concurrent readers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fmi_optimizer import Candidate, Capabilities, Method, optimize
+from fmi_optimizer.errors import StudyFailedError
+from fmi_optimizer.hookspecs import hookimpl
+
+
+def study_dict(fmu: Path, **extra: Any) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "twin": {"fmu": str(fmu), "stop_time": 2.0, "output_interval": 0.05},
+        "parameters": {"x": {}, "n": {}},
+        "kpis": {"z_end": "final(z)", "y_peak": "max(y)"},
+        "objective": {"minimize": {"z_end": 1.0}},
+        "method": {"name": "random", "budget": {"evaluations": 16}, "seed": 3},
+        "evaluation": {"workers": 2, "timeout": 20.0},
+    }
+    d.update(extra)
+    return d
+
+
+class Repeater(Method):
+    """Asks the same two candidates again and again (to prove the cache)."""
+
+    name = "repeater"
+    summary = "test method that repeats itself"
+    capabilities = Capabilities()
+
+    def ask(self, n: int) -> list[Candidate]:
+        return [Candidate({"x": 1.0, "n": 4}), Candidate({"x": 2.0, "n": 5})][:n]
+
+
+class RepeaterPlugin:
+    @staticmethod
+    @hookimpl
+    def fmio_register_methods(registry: Any) -> None:
+        registry.add(Repeater)
+
+
+def test_optimize_from_python(faulty_fmu: Path, tmp_path: Path) -> None:
+    out = optimize(study_dict(faulty_fmu), out=tmp_path, write_back=False)
+    r = out.result
+    assert r.counts()["total"] == 16 and r.counts()["ok"] == 16
+    assert r.best is not None and r.best.feasible
+    best_z = min(e.kpis["z_end"] for e in r.evaluations)
+    assert r.best.kpis["z_end"] == best_z
+    data = out.to_json()
+    assert len(data["trace"]) == 16 and data["evaluations"]["total"] == 16
+    rows = sqlite3.connect(out.db).execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+    assert rows == 16
+    assert Path(data["outputs"]["report"]).read_text().startswith("<!doctype html>")
+
+
+def test_same_candidate_is_never_simulated_twice(faulty_fmu: Path, tmp_path: Path) -> None:
+    d = study_dict(faulty_fmu, method={"name": "repeater", "budget": {"evaluations": 2}, "seed": 0})
+    d["method"]["budget"] = {"evaluations": 2}
+    out = optimize(d, out=tmp_path, write_back=False, plugins=[RepeaterPlugin()])
+    assert out.result.counts()["total"] == 2
+    # a second study in the same database reuses both simulations from the cache
+    out2 = optimize(d, out=tmp_path, write_back=False, plugins=[RepeaterPlugin()], budget=2)
+    sims = [e for e in out2.result.evaluations if not e.cached]
+    assert sims == [] or all(e.cached for e in out2.result.evaluations)
+
+
+def test_fmu_crashing_on_every_candidate_ends_with_a_clear_error(faulty_fmu: Path, tmp_path: Path) -> None:
+    d = study_dict(faulty_fmu, fixed={"fault": "abort"})
+    d["method"]["budget"] = {"evaluations": 4}
+    with pytest.raises(StudyFailedError, match="none of 4 evaluations succeeded .*SIGABRT"):
+        optimize(d, out=tmp_path, write_back=False)
+    rows = sqlite3.connect(tmp_path / "fmi_optimizer.db").execute(
+        "SELECT status FROM evaluations").fetchall()
+    assert [r[0] for r in rows] == ["crashed"] * 4  # every failure is stored too
+
+
+def test_seconds_budget_stops_and_returns_best(faulty_fmu: Path, tmp_path: Path) -> None:
+    d = study_dict(faulty_fmu)
+    d["method"]["budget"] = {"seconds": 3.0, "evaluations": 100000}
+    out = optimize(d, out=tmp_path, write_back=False)
+    assert "time budget" in out.result.stopped_because
+    assert out.result.best is not None
+
+
+def _write_toml(path: Path, fmu: Path, budget: int) -> Path:
+    path.write_text(f"""
+[twin]
+fmu = "{fmu}"
+stop_time = 60.0
+output_interval = 0.5
+[parameters]
+x = {{}}
+n = {{}}
+[kpis]
+z_end = "final(z)"
+[objective]
+minimize = {{ z_end = 1.0 }}
+[method]
+name = "random"
+budget = {{ evaluations = {budget} }}
+seed = 5
+[evaluation]
+workers = 1
+""")
+    return path
+
+
+def test_sigkill_loses_nothing_and_resume_does_not_repeat_work(faulty_fmu: Path, tmp_path: Path) -> None:
+    study = _write_toml(tmp_path / "s.toml", faulty_fmu, 40)
+    out = tmp_path / "out"
+    db = out / "fmi_optimizer.db"
+    env = {**os.environ}
+    proc = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(study), "--out", str(out),
+                             "--no-writeback"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if db.exists():
+            try:
+                reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+                n = reader.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+                reader.close()
+                seen.append(n)
+                if n >= 8:
+                    break
+            except sqlite3.OperationalError:
+                pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert seen == sorted(seen), "a concurrent reader saw the count go backwards"
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    stored = con.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+    assert 8 <= stored < 40
+    assert con.execute("SELECT COUNT(*) FROM evaluations WHERE status != 'ok'").fetchone()[0] == 0
+    con.close()
+
+    res = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "resume", str(db), "--json", "--no-writeback"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["evaluations"]["total"] == 40
+    con = sqlite3.connect(db)
+    keys = [r[0] for r in con.execute("SELECT cache_key FROM evaluations WHERE study_id=1")]
+    assert len(keys) == 40 and len(set(keys)) == 40  # nothing simulated twice, nothing lost
+    assert f"{stored} stored evaluations will be replayed" in res.stderr
