@@ -19,7 +19,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Listener, wait
 from pathlib import Path
 from typing import Any, Protocol
@@ -57,7 +57,7 @@ class _Worker:
     conn: Connection
     stderr_path: Path
     runs: int = 0
-    task: RunRequest | None = None
+    inflight: deque[RunRequest] = field(default_factory=deque)  # sent, not yet answered; the head is running
     deadline: float = float("inf")
     started: float = 0.0
 
@@ -180,34 +180,50 @@ class LocalPool:
         self.close()
 
     # -- running ------------------------------------------------------------------------
+    PIPELINE_DEPTH = 2  # requests queued per worker, so it never waits for the parent between runs
+
     def run(self, requests: Sequence[RunRequest]) -> Iterator[RunReply]:
         """Run ``requests`` over the pool; yield each reply as soon as it exists."""
         if not requests:
             return
         self._ensure_workers(min(self.options.worker_count(), len(requests)))
         queue = deque(requests)
-        while queue or any(w.task is not None for w in self._workers):
+        while queue or any(w.inflight for w in self._workers):
             for w in self._workers:
-                if w.task is None and queue:
-                    self._assign(w, queue.popleft())
-            busy = [w for w in self._workers if w.task is not None]
+                self._feed(w, queue)
+            busy = [w for w in self._workers if w.inflight]
             timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
             ready = wait([w.conn for w in busy], timeout=min(timeout, 3600))
             now = time.monotonic()
             for w in busy:
-                reply = self._collect(w, ready, now)
+                reply = self._collect(w, ready, now, queue)
                 if reply is not None:
                     yield reply
 
-    def _assign(self, w: _Worker, req: RunRequest) -> None:
-        w.task = req
-        w.started = time.monotonic()
-        w.deadline = w.started + self.options.timeout if self.options.timeout else float("inf")
-        w.conn.send(req)
+    def _feed(self, w: _Worker, queue: deque[RunRequest]) -> None:
+        """Keep up to PIPELINE_DEPTH requests in the worker's pipe (fewer just before it is recycled)."""
+        limit = self.PIPELINE_DEPTH
+        if self.options.recycle_every:
+            limit = min(limit, self.options.recycle_every - w.runs)
+        while queue and len(w.inflight) < limit:
+            req = queue.popleft()
+            try:
+                w.conn.send(req)
+            except OSError:  # the worker died; its running request is reported when its pipe shows EOF
+                queue.appendleft(req)
+                if not w.inflight:  # it died idle (killed from outside): replace it quietly
+                    self._replace(w, graceful=False, queue=queue)
+                return
+            if not w.inflight:
+                self._start_clock(w, time.monotonic())
+            w.inflight.append(req)
 
-    def _collect(self, w: _Worker, ready: list[Any], now: float) -> RunReply | None:
-        assert w.task is not None
-        req = w.task
+    def _start_clock(self, w: _Worker, now: float) -> None:
+        w.started = now
+        w.deadline = now + self.options.timeout if self.options.timeout else float("inf")
+
+    def _collect(self, w: _Worker, ready: list[Any], now: float, queue: deque[RunRequest]) -> RunReply | None:
+        req = w.inflight[0]
         if w.conn in ready:
             msg = None
             try:
@@ -215,26 +231,35 @@ class LocalPool:
             except (EOFError, OSError):
                 msg = None
             if msg is not None and msg[0] == "reply":
-                w.task = None
+                reply: RunReply = msg[1]
+                assert reply.task_id == req.task_id, "worker replies arrive in request order"
+                w.inflight.popleft()
                 w.runs += 1
-                if self.options.recycle_every and w.runs >= self.options.recycle_every:
-                    self._replace(w, graceful=True)
-                return msg[1]
+                if w.inflight:
+                    self._start_clock(w, now)
+                elif self.options.recycle_every and w.runs >= self.options.recycle_every:
+                    self._replace(w, graceful=True, queue=queue)
+                return reply
             code = self._exit_code(w)
-            reply = self._failure(w, req, "crashed",
-                                  f"the worker process died ({exit_text(code)}{self._stderr_tail(w)})")
-            self._replace(w, graceful=False)
-            return reply
+            failed = self._failure(w, req, "crashed",
+                                   f"the worker process died ({exit_text(code)}{self._stderr_tail(w)})")
+            self._replace(w, graceful=False, queue=queue)
+            return failed
         if now >= w.deadline:
-            reply = self._failure(w, req, "timeout", f"no result within {self.options.timeout:g} s; the worker was killed")
-            self._replace(w, graceful=False)
-            return reply
+            failed = self._failure(w, req, "timeout", f"no result within {self.options.timeout:g} s; the worker was killed")
+            self._replace(w, graceful=False, queue=queue)
+            return failed
         return None
 
     def _failure(self, w: _Worker, req: RunRequest, status: str, error: str) -> RunReply:
         return RunReply(req.task_id, status, None, {}, error, time.monotonic() - w.started, 0.0, w.ident)
 
-    def _replace(self, w: _Worker, graceful: bool) -> None:
+    def _replace(self, w: _Worker, graceful: bool, queue: deque[RunRequest]) -> None:
+        """Swap a worker for a fresh one; requests it had queued but not started go back to the queue front."""
+        waiting = list(w.inflight)[1:] if not graceful else list(w.inflight)
+        for req in reversed(waiting):
+            queue.appendleft(req)
+        w.inflight.clear()
         i = self._workers.index(w)
         if graceful:
             self._retire(w)

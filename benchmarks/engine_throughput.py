@@ -1,0 +1,160 @@
+"""Evaluation-engine throughput against the physical limit of one process, in one run.
+
+Peers, all on the same FMU and parameters:
+  raw      a hand-written fmpy loop: extract once, instantiate once, reset() between runs (the limit);
+  naive    fmpy.simulate_fmu("x.fmu") per call (re-extracts and re-instantiates every time);
+  pool-1   fmi_optimizer's LocalPool with one worker process;
+  pool-2   the same with two workers (2 cores);
+  study-1  the full study loop (ask/tell, KPIs, SQLite commit per evaluation) with one worker.
+Two run lengths: the test twin tuned to ~1 ms and ~20 ms per simulation. Also the resident memory of a worker.
+
+    python benchmarks/engine_throughput.py [--runs 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def build_twin(tmp: Path) -> Path:
+    spec = importlib.util.spec_from_file_location("fmio_sample_build", ROOT / "fmus" / "build.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["fmio_sample_build"] = mod
+    spec.loader.exec_module(mod)
+    return mod.build_sample("faulty", tmp, ROOT / "tests" / "twins" / "faulty")  # type: ignore[no-any-return]
+
+
+def raw_loop(fmu: Path, runs: int, stop: float) -> float:
+    """Evaluations per second of the hand-written fmpy loop (the physical limit for one process)."""
+    import shutil
+    import zipfile
+
+    from fmpy import read_model_description, simulate_fmu
+    from fmpy.simulation import instantiate_fmu
+
+    d = tempfile.mkdtemp()
+    with zipfile.ZipFile(fmu) as z:
+        z.extractall(d)
+    md = read_model_description(d)
+    inst = instantiate_fmu(d, md, "CoSimulation")
+    t0 = time.perf_counter()
+    for i in range(runs):
+        if i:
+            inst.reset()
+        simulate_fmu(d, validate=False, stop_time=stop, output_interval=stop / 40, start_values={"x": 0.01 * i},
+                     output=["y", "z"], model_description=md, fmu_instance=inst, fmi_type="CoSimulation")
+    rate = runs / (time.perf_counter() - t0)
+    inst.freeInstance()
+    shutil.rmtree(d)
+    return rate
+
+
+def naive(fmu: Path, runs: int, stop: float) -> float:
+    from fmpy import simulate_fmu
+
+    t0 = time.perf_counter()
+    for i in range(runs):
+        simulate_fmu(str(fmu), stop_time=stop, output_interval=stop / 40, start_values={"x": 0.01 * i},
+                     output=["y", "z"])
+    return runs / (time.perf_counter() - t0)
+
+
+def pool_rate(fmu: Path, runs: int, stop: float, workers: int) -> tuple[float, float]:
+    """(evaluations per second, worker RSS in MB) of the LocalPool, after warm-up."""
+    from fmi_optimizer.evaluation import EngineOptions, LocalPool
+    from fmi_optimizer.simulator import SimSettings
+    from fmi_optimizer.worker import RunRequest
+
+    settings = SimSettings(stop_time=stop, output_interval=stop / 40)
+    with LocalPool(fmu, EngineOptions(workers=workers, timeout=60)) as pool:
+        warm = [RunRequest(-i - 1, {"x": 0.0}, settings, ("y", "z")) for i in range(2 * workers)]
+        list(pool.run(warm))
+        reqs = [RunRequest(i, {"x": 0.01 * i}, settings, ("y", "z")) for i in range(runs)]
+        t0 = time.perf_counter()
+        replies = list(pool.run(reqs))
+        rate = runs / (time.perf_counter() - t0)
+        assert all(r.status == "ok" for r in replies)
+        rss = max(_rss_mb(pid) for pid in pool.pids)
+    return rate, rss
+
+
+def study_rate(fmu: Path, runs: int, stop: float) -> float:
+    from fmi_optimizer import optimize
+
+    study = {
+        "twin": {"fmu": str(fmu), "stop_time": stop, "output_interval": stop / 40},
+        "parameters": {"x": {}},
+        "kpis": {"z_end": "final(z)"},
+        "objective": {"minimize": {"z_end": 1.0}},
+        "method": {"name": "random", "budget": {"evaluations": runs}, "seed": 1},
+        "evaluation": {"workers": 1},
+    }
+    with tempfile.TemporaryDirectory() as out:
+        outcome = optimize(study, out=out, write_back=False)
+    evs = outcome.result.evaluations
+    span = max(e.finished for e in evs) - min(e.started for e in evs[1:])
+    return (len(evs) - 1) / span
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def calibrate(fmu: Path, target_ms: float) -> float:
+    """Stop time whose raw run takes about ``target_ms``."""
+    stop = 2.0
+    for _ in range(4):
+        rate = raw_loop(fmu, 30, stop)
+        stop *= (target_ms / 1000) * rate
+    return round(stop, 2)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=400)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    from fmi_optimizer.twin import Twin
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runnable = Twin.open(build_twin(Path(tmp))).fmu.runnable
+        results = {}
+        for label, target in (("~1 ms", 1.0), ("~20 ms", 20.0)):
+            stop = calibrate(runnable, target)
+            runs = args.runs if target < 5 else max(60, args.runs // 8)
+            raw = statistics.median(raw_loop(runnable, runs, stop) for _ in range(3))
+            nav = naive(runnable, max(20, runs // 10), stop)
+            p1, rss1 = pool_rate(runnable, runs, stop, 1)
+            p2, rss2 = pool_rate(runnable, runs, stop, 2)
+            st1 = study_rate(runnable, runs, stop)
+            results[label] = {"stop_time": stop, "raw_per_s": raw, "naive_per_s": nav, "pool1_per_s": p1,
+                              "pool2_per_s": p2, "study1_per_s": st1, "worker_rss_mb": max(rss1, rss2),
+                              "pool1_vs_raw": p1 / raw, "pool2_vs_pool1": p2 / p1, "study1_vs_raw": st1 / raw,
+                              "raw_vs_naive": raw / nav}
+    print(f"{'run length':<10} {'raw/s':>8} {'naive/s':>8} {'pool1/s':>8} {'pool2/s':>8} {'study1/s':>9} "
+          f"{'pool1/raw':>9} {'pool2/pool1':>11} {'study1/raw':>10} {'raw/naive':>9} {'RSS MB':>7}")
+    for label, r in results.items():
+        print(f"{label:<10} {r['raw_per_s']:8.1f} {r['naive_per_s']:8.1f} {r['pool1_per_s']:8.1f} "
+              f"{r['pool2_per_s']:8.1f} {r['study1_per_s']:9.1f} {r['pool1_vs_raw']:9.2f} "
+              f"{r['pool2_vs_pool1']:11.2f} {r['study1_vs_raw']:10.2f} {r['raw_vs_naive']:9.1f} "
+              f"{r['worker_rss_mb']:7.1f}")
+    print("targets: pool1/raw >= 0.80 (~1 ms) and >= 0.95 (~20 ms); pool2/pool1 >= 1.7 (~20 ms); RSS <= 150 MB")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
