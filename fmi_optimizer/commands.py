@@ -148,7 +148,7 @@ def print_summary(outcome: Outcome) -> None:
         print("no feasible result")
         return
     print(f"best objective {fmt(best.objective)}  feasible {fmt(best.feasible)}")
-    table(["parameter", "value"], [[k, v] for k, v in best.values.items()])
+    table(["parameter", "value"], [[k, v] for k, v in outcome.problem.space.labelled(best.values).items()])
     print()
     limits = {s.kpi: s for s in outcome.config.constraints}
     rows = []

@@ -73,8 +73,10 @@ def convergence_plot(evs: Sequence[Evaluation], title: str = "Convergence") -> s
     return _png(fig)
 
 
-def scatter_plots(evs: Sequence[Evaluation], names: Sequence[str]) -> str:
+def scatter_plots(evs: Sequence[Evaluation], space: Sequence[dict[str, Any]]) -> str:
+    """Objective against each parameter; categorical items shown by their labels."""
     ok = [e for e in evs if e.ok and e.objective is not None]
+    names = [d["name"] for d in space]
     if not ok or not names:
         return ""
     plt = _plt()
@@ -85,8 +87,16 @@ def scatter_plots(evs: Sequence[Evaluation], names: Sequence[str]) -> str:
     for k, name in enumerate(names):
         ax = axes[k // cols][k % cols]
         xs = [e.values.get(name) for e in ok]
-        labels = sorted({str(x) for x in xs}) if any(isinstance(x, str | bool) for x in xs) else None
-        xv = [labels.index(str(x)) for x in xs] if labels else xs
+        dim = space[k]
+        labels: list[str] | None = None
+        if dim.get("kind") == "categorical":
+            labels = [str(lb) for lb in dim.get("labels") or dim["items"]]
+            xv = [dim["items"].index(x) if x in dim["items"] else -1 for x in xs]
+        elif dim.get("kind") == "boolean":
+            labels = ["false", "true"]
+            xv = [int(bool(x)) for x in xs]
+        else:
+            xv = xs
         ax.scatter(xv, [e.objective for e in ok], s=8, c=["#1f77b4" if e.feasible else "#d62728" for e in ok])
         if labels:
             ax.set_xticks(range(len(labels)), labels, rotation=45, fontsize=7)
@@ -128,7 +138,7 @@ def write_report(store: Store, study_id: int, path: Path) -> Path:
         parts.append(f"<p>Stopped: {html.escape(result['stopped_because'])}</p>")
     parts += _best_section(result, problem)
     parts.append("<h2>Convergence</h2>" + (convergence_plot(evs) if evs else "<p>no evaluations</p>"))
-    parts.append("<h2>Parameters</h2>" + scatter_plots(evs, names))
+    parts.append("<h2>Parameters</h2>" + scatter_plots(evs, problem.get("space", [])))
     parts += _compute_section(evs, result)
     parts += _writeback_section(result)
     failures = [e for e in evs if not e.ok]

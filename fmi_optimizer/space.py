@@ -297,6 +297,14 @@ class DesignSpace:
         """``n`` independent uniform draws."""
         return [self.from_unit(rng.random(len(self))) for _ in range(n)]
 
+    def labelled(self, values: Values) -> dict[str, Value]:
+        """Values for people: categorical items by their labels (enumeration names)."""
+        out: dict[str, Value] = {}
+        for name, v in values.items():
+            d = self._by_name.get(name)
+            out[name] = d.label(v) if isinstance(d, Categorical) else v
+        return out
+
     def key(self, values: Values) -> tuple[Any, ...]:
         """A hashable identity of a candidate (for de-duplication)."""
         return tuple(values[n] for n in self.names)
