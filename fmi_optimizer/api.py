@@ -156,7 +156,7 @@ def _write_back(outcome: Outcome, log: Callable[[str], None]) -> None:
     stem = problem.twin.path.stem
     values = {**problem.fixed, **best.values}
     res = write_back(problem=problem, values=values, out_dir=outcome.out_dir, stem=stem, expected_kpis=best.kpis,
-                     seed=best.seed)
+                     seed=best.seed, strict=False)  # a failed check is reported (exit 10), not raised
     outcome.files.update({k: str(v) for k, v in res.files.items()})
     outcome.verification = res.verification
     log(f"wrote {res.files.get('fmu')} (verified: max relative KPI difference {res.verification.get('max_rel_diff')})")

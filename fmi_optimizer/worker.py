@@ -69,8 +69,10 @@ def main() -> None:
     Workers are started as fresh interpreters (not multiprocessing children) so that a
     calling script without a ``__main__`` guard is never re-imported in a worker.
     """
+    import signal
     from multiprocessing.connection import Client
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the study cleanly
     address, fmu_path, interface, worker = sys.argv[1:5]
     authkey = bytes.fromhex(os.environ.pop("FMIO_WORKER_AUTHKEY"))
     conn = Client(address, family="AF_UNIX", authkey=authkey)

@@ -156,3 +156,31 @@ def test_sigkill_loses_nothing_and_resume_does_not_repeat_work(faulty_fmu: Path,
     keys = [r[0] for r in con.execute("SELECT cache_key FROM evaluations WHERE study_id=1")]
     assert len(keys) == 40 and len(set(keys)) == 40  # nothing simulated twice, nothing lost
     assert f"{stored} stored evaluations will be replayed" in res.stderr
+
+
+def test_ctrl_c_stops_cleanly_with_everything_stored(faulty_fmu: Path, tmp_path: Path) -> None:
+    study = _write_toml(tmp_path / "s.toml", faulty_fmu, 100000)
+    out = tmp_path / "out"
+    db = out / "fmi_optimizer.db"
+    proc = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(study), "--out", str(out),
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=5) as c:
+                    if c.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0] >= 5:
+                        break
+            except sqlite3.OperationalError:
+                pass
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)  # like Ctrl-C in a terminal: the whole process group
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 12, stderr
+    data = json.loads(stdout)
+    assert "interrupted" in data["stopped_because"]
+    con = sqlite3.connect(db)
+    statuses = [r[0] for r in con.execute("SELECT status FROM evaluations")]
+    assert len(statuses) == data["evaluations"]["total"] and set(statuses) == {"ok"}
+    assert con.execute("SELECT status FROM studies").fetchone()[0] == "interrupted"
