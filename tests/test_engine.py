@@ -93,3 +93,15 @@ def test_worker_does_not_import_plugins_or_tensorflow(faulty: Twin) -> None:
         pid = pool.pids[0]
         maps = Path(f"/proc/{pid}/maps").read_text() if os.path.exists(f"/proc/{pid}/maps") else ""
     assert "tensorflow" not in maps and "_pywrap_tensorflow" not in maps
+
+
+@pytest.mark.parametrize("name, interface", [("servo_pid", "cs"), ("servo_pid", "me"), ("servo_pid_fmi3", "auto"),
+                                             ("servo_pid_fmi3", "me")])
+def test_fmi3_and_model_exchange_through_the_pool(sample_fmu, name: str, interface: str) -> None:
+    twin = Twin.open(sample_fmu(name))
+    settings = SimSettings(interface=interface)
+    with LocalPool(twin.fmu.runnable, EngineOptions(workers=1, interface=interface)) as pool:
+        (reply,) = list(pool.run([RunRequest(1, {"Kp": 12.0}, settings, ("theta",))]))
+    assert reply.status == "ok", reply.error
+    reference = Twin.open(sample_fmu("servo_pid")).simulate({"Kp": 12.0}, SimSettings(interface="cs"), ["theta"])
+    assert reply.outputs["theta"][-1] == pytest.approx(reference.outputs["theta"][-1], rel=1e-3, abs=1e-4)
