@@ -13,7 +13,6 @@ module checks the values, lays out the zip and writes it atomically; it never si
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from fmi_optimizer.container_md import ModelDescriptionView, ScalarInfo, Value, literal, view_for
 from fmi_optimizer.errors import FmuError, FmuUnsupportedError, OutputError, ValueValidationError
+from fmi_optimizer.fmu_file import content_hash as sha256  # one hashing helper for FMU files
 
 __all__ = ["COMPONENT", "ContainerInfo", "ScalarInfo", "Value", "coerce", "literal", "read_model_description",
            "scalar_variables", "sha256", "write_container_fmu"]
@@ -293,10 +293,3 @@ def write_container_fmu(original: Path, values: Mapping[str, object], out_fmu: P
                          written=dict(plan.written))
 
 
-def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file (used to prove the input is untouched and to identify sources)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
