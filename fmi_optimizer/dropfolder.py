@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import tomllib
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import ExitCode, FmiOptimizerError, StudyError
 
@@ -20,6 +22,9 @@ class FolderState:
     sizes: dict[Path, int] = field(default_factory=dict)
     failures: int = 0
     successes: int = 0
+    studies: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    templates: list[str] = field(default_factory=list)
 
 
 def study_pairs(folder: Path) -> list[tuple[Path, Path | None]]:
@@ -62,24 +67,36 @@ def scan(folder: Path, args: argparse.Namespace, state: FolderState, watching: b
         if study is None:
             try:
                 path = write_template(fmu)
+                state.templates.append(str(path))
                 log(f"{fmu.name}: no study file; wrote the template {path.name}: uncomment parameters, define KPIs "
                     "and [objective], then it will be picked up")
             except FmiOptimizerError as exc:
-                log(f"{fmu.name}: skipped: {exc}")
-                state.failures += 1
+                _skip(state, fmu, exc)
             continue
         try:
             config = config_from_args(args, study)
             if args.out is None:
                 config = config.with_overrides(out_dir=folder / "results" / fmu.stem)
             outcome = _run_one(config, args)
-            _finish(outcome, args)
+            if args.json:
+                state.studies.append(outcome.to_json())
+                if watching:  # one JSON line per study while watching
+                    print(json.dumps(outcome.to_json(), default=str), flush=True)
+            else:
+                _finish(outcome, args)
             state.successes += 1
         except FmiOptimizerError as exc:
-            log(f"{fmu.name}: skipped: {exc}")
-            state.failures += 1
+            _skip(state, fmu, exc)
             if watching:
                 state.done[fmu] = max(fmu.stat().st_mtime, study.stat().st_mtime)
+
+
+def _skip(state: FolderState, fmu: Path, exc: FmiOptimizerError) -> None:
+    from .cli import log
+
+    log(f"{fmu.name}: skipped: {exc}")
+    state.failures += 1
+    state.skipped.append({"fmu": str(fmu), "error": str(exc), "exit_code": str(int(exc.exit_code))})
 
 
 def run_folder(args: argparse.Namespace) -> int:
@@ -91,8 +108,10 @@ def run_folder(args: argparse.Namespace) -> int:
         if not list(folder.glob("*.fmu")):
             raise StudyError(f"{folder}: holds no .fmu file; drop FMUs with study files (X.fmu + X.toml) in it")
         scan(folder, args, state, watching=False)
-        return int(ExitCode.STUDY_FAILED) if state.failures and not state.successes else (
-            int(ExitCode.STUDY_FAILED) if state.failures else 0)
+        if args.json:
+            print(json.dumps({"folder": str(folder), "studies": state.studies, "skipped": state.skipped,
+                              "templates": state.templates}, indent=2, default=str))
+        return int(ExitCode.STUDY_FAILED) if state.failures else 0
     from .cli import log
 
     log(f"watching {folder} (Ctrl-C to stop)")

@@ -135,6 +135,10 @@ def test_run_folder_optimizes_pairs_skips_broken_and_templates_the_rest(faulty_f
     assert "nostudy.fmu: no study file; wrote the template nostudy.toml" in out.stderr
     assert (folder / "results" / "good" / "fmi_optimizer.db").exists()
     assert (folder / "nostudy.toml").exists()
+    data = json.loads(out.stdout)  # one JSON object for the whole folder
+    assert [s["study"] for s in data["studies"]] == ["good"]
+    assert data["skipped"][0]["fmu"].endswith("broken.fmu") and data["skipped"][0]["exit_code"] == "3"
+    assert data["templates"][0].endswith("nostudy.toml")
 
 
 def test_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
