@@ -46,6 +46,8 @@ class Continuous:
             raise StudyError(f"parameter {self.name!r}: log scale needs min > 0, got {self.lo}")
         if self.levels is not None and self.levels < 2:
             raise StudyError(f"parameter {self.name!r}: levels must be >= 2, got {self.levels}")
+        grid = () if self.levels is None else tuple(float(self._from_u(x)) for x in np.linspace(0.0, 1.0, self.levels))
+        object.__setattr__(self, "_grid", grid)  # computed once: value_at/from_unit are called in hot loops
 
     @property
     def discrete(self) -> bool:
@@ -53,10 +55,7 @@ class Continuous:
 
     def grid(self) -> list[float]:
         """The ``levels`` values of a thresholded parameter (empty for a truly continuous one)."""
-        if self.levels is None:
-            return []
-        u = np.linspace(0.0, 1.0, self.levels)
-        return [float(self._from_u(x)) for x in u]
+        return list(self._grid)  # type: ignore[attr-defined]
 
     def _to_u(self, v: float) -> float:
         if self.log:
@@ -74,7 +73,7 @@ class Continuous:
 
     def from_unit(self, u: float) -> float:
         if self.levels is not None:
-            return self.grid()[min(self.levels - 1, int(round(min(1.0, max(0.0, u)) * (self.levels - 1))))]
+            return self._grid[min(self.levels - 1, int(round(min(1.0, max(0.0, u)) * (self.levels - 1))))]  # type: ignore[attr-defined]
         return self._from_u(u)
 
     def size(self) -> int | None:
@@ -86,7 +85,7 @@ class Continuous:
         return int(round(self._to_u(float(v)) * (self.levels - 1)))
 
     def value_at(self, i: int) -> float:
-        return self.grid()[i]
+        return float(self._grid[i])  # type: ignore[attr-defined]
 
     def check(self, v: Any) -> float:
         if isinstance(v, bool) or not isinstance(v, int | float):
