@@ -14,6 +14,7 @@ from .evaluation import EngineOptions, Evaluator, LocalPool
 from .method import Method
 from .plugins import Host, load_host
 from .problem import StudyProblem
+from .records import Evaluation
 from .routing import choose_method
 from .storage import Store
 from .study import ProgressCallback, Study, StudyResult
@@ -153,13 +154,28 @@ def _write_back(outcome: Outcome, log: Callable[[str], None]) -> None:
     best = outcome.result.best
     assert best is not None
     problem = outcome.problem
-    stem = problem.twin.path.stem
+    reference = _reference_replication(outcome)
     values = {**problem.fixed, **best.values}
-    res = write_back(problem=problem, values=values, out_dir=outcome.out_dir, stem=stem, expected_kpis=best.kpis,
-                     seed=best.seed, strict=False)  # a failed check is reported (exit 10), not raised
+    res = write_back(problem=problem, values=values, out_dir=outcome.out_dir, stem=problem.twin.path.stem,
+                     expected_kpis=reference.kpis, seed=reference.seed,
+                     strict=False)  # a failed check is reported (exit 10), not raised
     outcome.files.update({k: str(v) for k, v in res.files.items()})
     outcome.verification = res.verification
+    if reference is not best:
+        outcome.verification["reference"] = (f"replication {reference.candidate.replication} (seed {reference.seed}); "
+                                             "best KPIs are replication means")
     log(f"wrote {res.files.get('fmu')} (verified: max relative KPI difference {res.verification.get('max_rel_diff')})")
+
+
+def _reference_replication(outcome: Outcome) -> Evaluation:
+    """The evaluation a written FMU must reproduce: the best itself, or for a stochastic twin (whose best is a
+    mean over replications) its lowest replication, whose seed is then written into the FMU."""
+    best = outcome.result.best
+    assert best is not None
+    if best.seed is not None or not outcome.config.seed_parameter:
+        return best
+    reps = [e for e in outcome.result.evaluations if e.ok and e.values == best.values and e.seed is not None]
+    return min(reps, key=lambda e: e.candidate.replication) if reps else best
 
 
 def _jsonable(raw: Mapping[str, Any]) -> dict[str, Any]:
