@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +16,7 @@ from .evaluation import EngineOptions, Evaluator, LocalPool
 from .method import Method
 from .plugins import Host, load_host
 from .problem import StudyProblem
-from .records import Evaluation
+from .records import Candidate, Evaluation
 from .routing import choose_method
 from .storage import Store
 from .study import ProgressCallback, Study, StudyResult
@@ -33,6 +35,7 @@ class Outcome:
     files: dict[str, str] = field(default_factory=dict)
     verification: dict[str, Any] | None = None
     messages: list[str] = field(default_factory=list)
+    baseline: Evaluation | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON contract of ``optimize --json`` (see docs/cli.md)."""
@@ -51,6 +54,10 @@ class Outcome:
             "outputs": {"fmu": self.files.get("fmu"), "ssv": self.files.get("ssv"), "json": self.files.get("json"),
                         "report": self.files.get("report"), "db": str(self.db)},
             "verification": self.verification,
+            "baseline": None if self.baseline is None else {
+                "values": self.baseline.values, "kpis": self.baseline.kpis, "objective": self.baseline.objective,
+                "feasible": self.baseline.feasible, "status": self.baseline.status, "error": self.baseline.error,
+                "wall_seconds": self.baseline.wall_seconds},
             "trace": self.result.trace(),
             "diagnostics": self.result.diagnostics,
         }
@@ -87,6 +94,22 @@ def make_evaluator(host: Host, problem: StudyProblem) -> Evaluator:
     return LocalPool(problem.twin.fmu.runnable, engine)
 
 
+def run_baseline(evaluator: Evaluator, problem: StudyProblem) -> Evaluation:
+    """Simulate the twin as delivered (its own start values; the study's fixed values and replication 0's seed).
+
+    It proves the FMU runs before any method starts, times one run (for routing), and gives the report the
+    design to compare the optimum against. It is not told to the method and costs no budget.
+    """
+    probe = Candidate(problem.space.from_unit([0.5] * len(problem.space)), 0, "baseline")
+    request = problem.request(0, probe)
+    design = {d.name: problem.twin.variable(d.name).start for d in problem.space}
+    kept = {k: v for k, v in request.start_values.items() if k not in design}
+    started = time.time()
+    (reply,) = list(evaluator.run([dataclasses.replace(request, start_values=kept)]))
+    return problem.evaluation(Candidate({k: v for k, v in design.items() if v is not None}, 0, "baseline"),
+                              reply, started, time.time())
+
+
 def build_problem(config: StudyConfig, host: Host) -> StudyProblem:
     twin = Twin.open(config.fmu)
     problem = StudyProblem.build(config, twin, host.kpis)
@@ -113,7 +136,14 @@ def run_study(
     problem = build_problem(config, host)
     evaluator = make_evaluator(host, problem)
     batch = EngineOptions(workers=config.workers).worker_count()
+    try:
+        baseline = run_baseline(evaluator, problem)
+    except BaseException:
+        evaluator.close()
+        raise
     mproblem = problem.method_problem(batch)
+    mproblem = dataclasses.replace(mproblem, extra={**mproblem.extra, "seconds_per_run": baseline.wall_seconds,
+                                                    "baseline_objective": baseline.objective})
     method_cls, routing = choose_method(host.methods, config.method, mproblem)
     log(routing)
     method: Method = method_cls(mproblem, config.method_options, config.seed)
@@ -134,7 +164,7 @@ def run_study(
             result = study.run()
         finally:
             evaluator.close()
-        outcome = Outcome(result, config, problem, out_dir, db)
+        outcome = Outcome(result, config, problem, out_dir, db, baseline=baseline)
         store.set_status(study_id, "interrupted" if result.interrupted else "finished", outcome.to_json())
         if write_back and result.best is not None and not result.interrupted:
             _write_back(outcome, log)

@@ -68,6 +68,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 def configure_study(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", type=Path, help="the study file (TOML)")
     p.add_argument("--no-writeback", action="store_true", help="do not write the optimized FMU")
+    p.add_argument("--pick", help="write back this point instead of the best: an index into the Pareto front "
+                   "(see the report) or a rule such as \"min mass where fan_energy <= 500\"")
 
 
 def config_from_args(args: argparse.Namespace, path: Path | None = None) -> StudyConfig:
@@ -78,7 +80,8 @@ def config_from_args(args: argparse.Namespace, path: Path | None = None) -> Stud
 
 
 def _run_one(config: StudyConfig, args: argparse.Namespace, host: Host | None = None, **kw: Any) -> Outcome:
-    bar = ProgressBar(config.name)
+    per = config.uncertainty.runs_per_candidate() if config.uncertainty is not None else 1
+    bar = ProgressBar(config.name if per == 1 else f"{config.name} ({per} runs per candidate)")
     try:
         return run_study(config, host or load_host(config.plugins_dir), progress=bar, log=log,
                          write_back=not getattr(args, "no_writeback", False), **kw)
@@ -87,7 +90,14 @@ def _run_one(config: StudyConfig, args: argparse.Namespace, host: Host | None = 
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
+    if getattr(args, "pick", None) is None:
+        return _finish(_run_one(config_from_args(args), args), args)
+    from .pareto import pick_and_write  # issue 8: write back a chosen Pareto point
+
+    write = not args.no_writeback
+    args.no_writeback = True  # the picked point is written after the study, not the best one
     outcome = _run_one(config_from_args(args), args)
+    pick_and_write(outcome, args.pick, write, log)
     return _finish(outcome, args)
 
 
@@ -147,7 +157,10 @@ def print_summary(outcome: Outcome) -> None:
     if best is None:
         print("no feasible result")
         return
-    print(f"best objective {fmt(best.objective)}  feasible {fmt(best.feasible)}")
+    base = outcome.baseline
+    as_delivered = (f"  (as delivered: {fmt(base.objective)}, {'feasible' if base.feasible else 'infeasible'})"
+                    if base is not None and base.objective is not None else "")
+    print(f"best objective {fmt(best.objective)}  feasible {fmt(best.feasible)}{as_delivered}")
     table(["parameter", "value"], [[k, v] for k, v in outcome.problem.space.labelled(best.values).items()])
     print()
     limits = {s.kpi: s for s in outcome.config.constraints}
@@ -156,6 +169,13 @@ def print_summary(outcome: Outcome) -> None:
         s = limits.get(k)
         rows.append([k, v, f"{s.op} {fmt(s.limit)}" if s else "", fmt(-s.value(v)) if s else ""])
     table(["kpi", "value", "constraint", "margin"], rows)
+    robust = r.diagnostics.get("uncertainty", {})
+    if robust:  # issue 8: the KPIs above are the nominal run's; say what the scenarios showed
+        print(f"under uncertainty: {robust['candidates']} candidates x {robust['runs_per_candidate']} runs; "
+              f"objective = {robust['score']} over {robust.get('best', {}).get('scenarios', '?')} scenarios")
+        for c in robust.get("best", {}).get("chance", []):
+            print(f"  P({c['kpi']} {c['op']} {fmt(c['limit'])}) = {c['probability']:.4f} "
+                  f"[{c['lower']:.4f}, {c['upper']:.4f}] target {c['target']:g}: {'holds' if c['holds'] else 'NOT proven'}")
     for name, path in outcome.files.items():
         print(f"{name:>7}: {path}")
     if outcome.verification:

@@ -137,6 +137,9 @@ def write_report(store: Store, study_id: int, path: Path) -> Path:
     if result.get("stopped_because"):
         parts.append(f"<p>Stopped: {html.escape(result['stopped_because'])}</p>")
     parts += _best_section(result, problem)
+    from .uncertainty.sections import extra_sections  # issue 8: robustness and Pareto front
+
+    parts += extra_sections(config, result, evs)
     parts.append("<h2>Convergence</h2>" + (convergence_plot(evs) if evs else "<p>no evaluations</p>"))
     parts.append("<h2>Parameters</h2>" + scatter_plots(evs, problem.get("space", [])))
     parts += _compute_section(evs, result)
@@ -176,12 +179,20 @@ def _best_section(result: dict[str, Any], problem: dict[str, Any]) -> list[str]:
     out = [f"<h2>Best — objective {best.get('objective'):.6g} ({feas})</h2>",
            _table(["parameter", "value"], [[k, v] for k, v in best["values"].items()])]
     limits = {c["kpi"]: c for c in problem.get("constraints", [])}
+    base = result.get("baseline") or {}
+    base_kpis = base.get("kpis") or {}
     rows = []
     for k, v in best["kpis"].items():
         c = limits.get(k)
         margin = (c["limit"] - v if c["op"] == "<=" else v - c["limit"]) if c else ""
-        rows.append([k, v, f"{c['op']} {c['limit']:g}" if c else "", margin])
-    out.append(_table(["KPI", "value", "constraint", "margin (>= 0 holds)"], rows))
+        rows.append([k, v, base_kpis.get(k, ""), f"{c['op']} {c['limit']:g}" if c else "", margin])
+    out.append(_table(["KPI", "optimized", "as delivered", "constraint", "margin (>= 0 holds)"], rows))
+    if base.get("objective") is not None:
+        feas = "feasible" if base.get("feasible") else "infeasible"
+        out.append(f"<p>As delivered (the FMU's own start values): objective {base['objective']:.6g} ({feas}); "
+                   f"optimized: {best['objective']:.6g}.</p>")
+    elif base:
+        out.append(f"<p class=muted>As delivered: the run did not succeed ({html.escape(str(base.get('error')))}).</p>")
     return out
 
 
