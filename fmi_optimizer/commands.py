@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ from .cli import emit_json, log
 from .config import StudyConfig, load_study
 from .errors import ExitCode, FmiOptimizerError, StudyError
 from .plugins import Host, load_host
+from .storage import Store
 from .terminal import ProgressBar, fmt, table
 
 # -- inspect / init ------------------------------------------------------------------------
@@ -117,16 +121,8 @@ def configure_resume(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from .storage import Store
-
-    if not args.db.exists():
-        raise StudyError(f"{args.db}: no such database; pass the fmi_optimizer.db a study wrote")
-    store = Store(args.db)
-    try:
-        row = store.study(args.study_id)
+    with existing_study(args.db, args.study_id) as (_, row):
         saved = json.loads(row["config"])
-    finally:
-        store.close()
     config = load_study(saved["raw"], Path(saved["base_dir"]))
     config = config.with_overrides(out_dir=args.db.parent, method=saved["method"], source=None)
     log(f"resuming study {row['id']} ({row['name']}, status {row['status']}) in {args.db}")
@@ -258,36 +254,34 @@ def configure_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", type=Path, help="output file or folder")
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from .report import write_report
-    from .storage import Store
-
-    if not args.db.exists():
-        raise StudyError(f"{args.db}: no such database; pass the fmi_optimizer.db a study wrote")
-    store = Store(args.db)
+@contextlib.contextmanager
+def existing_study(db: Path, study_id: int | None) -> Iterator[tuple[Store, sqlite3.Row]]:
+    """Open a database a study wrote and find one of its studies (the latest by default)."""
+    if not db.exists():
+        raise StudyError(f"{db}: no such database; pass the fmi_optimizer.db a study wrote")
+    store = Store(db)
     try:
-        sid = int(store.study(args.study_id)["id"])
-        path = write_report(store, sid, args.output or args.db.parent / "report.html")
+        yield store, store.study(study_id)
     finally:
         store.close()
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    with existing_study(args.db, args.study_id) as (store, row):
+        path = write_report(store, int(row["id"]), args.output or args.db.parent / "report.html")
     emit_json({"report": str(path)}) if args.json else print(path)
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .storage import Store
-
-    if not args.db.exists():
-        raise StudyError(f"{args.db}: no such database; pass the fmi_optimizer.db a study wrote")
-    store = Store(args.db)
-    try:
-        sid = int(store.study(args.study_id)["id"])
+    with existing_study(args.db, args.study_id) as (store, row):
+        sid = int(row["id"])
         folder = args.output or args.db.parent
         folder.mkdir(parents=True, exist_ok=True)
         files = {"csv": str(store.export_csv(sid, folder / f"study-{sid}.csv")),
                  "json": str(store.export_json(sid, folder / f"study-{sid}.json"))}
-    finally:
-        store.close()
     emit_json(files) if args.json else print("\n".join(files.values()))
     return 0
 
