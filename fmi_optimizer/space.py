@@ -46,7 +46,8 @@ class Continuous:
             raise StudyError(f"parameter {self.name!r}: log scale needs min > 0, got {self.lo}")
         if self.levels is not None and self.levels < 2:
             raise StudyError(f"parameter {self.name!r}: levels must be >= 2, got {self.levels}")
-        grid = () if self.levels is None else tuple(float(self._from_u(x)) for x in np.linspace(0.0, 1.0, self.levels))
+        grid = () if self.levels is None else tuple(  # 12 significant digits: 0.005, not 0.004999999999999999
+            float(f"{self._from_u(x):.12g}") for x in np.linspace(0.0, 1.0, self.levels))
         object.__setattr__(self, "_grid", grid)  # computed once: value_at/from_unit are called in hot loops
 
     @property
