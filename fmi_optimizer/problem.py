@@ -167,7 +167,7 @@ def _scenario_space(config: StudyConfig, twin: Twin) -> DesignSpace:
     names = list(dict.fromkeys(k for _, v in config.scenarios for k in v))
     dims = []
     for n in names:
-        vals = [twin.check_values({n: v})[n] for _, v in config.scenarios if n in v]
+        vals = [twin.check_values({n: v[n]})[n] for _, v in config.scenarios if n in v]
         uniq = list(dict.fromkeys(vals))
         if len(uniq) < 2:
             uniq.append(uniq[0] if isinstance(uniq[0], str) else _neighbour(uniq[0]))
