@@ -134,48 +134,70 @@ def run_study(
         log(f"warning: plugin {bad.name} ({bad.source}) failed to load: {bad.error}")
     out_dir = ensure_writable(default_out_dir(config))
     problem = build_problem(config, host)
-    evaluator = make_evaluator(host, problem)
     batch = EngineOptions(workers=config.workers).worker_count()
+    if config.method != "auto":  # an unknown or unfit method fails before any worker starts
+        choose_method(host.methods, config.method, problem.method_problem(batch))
+    evaluator = make_evaluator(host, problem)
     try:
         baseline = run_baseline(evaluator, problem)
-    except BaseException:
-        evaluator.close()
-        raise
-    mproblem = problem.method_problem(batch)
-    mproblem = dataclasses.replace(mproblem, extra={**mproblem.extra, "seconds_per_run": baseline.wall_seconds,
-                                                    "baseline_objective": baseline.objective})
-    method_cls, routing = choose_method(host.methods, config.method, mproblem)
-    log(routing)
-    method: Method = method_cls(mproblem, config.method_options, config.seed)
-    db = out_dir / "fmi_optimizer.db"
-    store = Store(db)
-    try:
-        raw = {"raw": _jsonable(config.raw), "source": str(config.source) if config.source else None,
-               "base_dir": str(config.base_dir), "method": method.name, "problem": problem.describe()}
-        if resume_id is None:
-            study_id = store.create_study(config.name, method.name, config.seed, problem.twin.fmu.sha256, raw)
-        else:
-            study_id = resume_id
-            store.set_status(study_id, "running")
-        study = Study(problem, method, evaluator, store, host, study_id, batch, progress, routing)
-        if resume_id is not None:
-            log(f"resuming study {study_id}: {study.prepare_resume()} stored evaluations will be replayed")
-        try:
-            result = study.run()
-        finally:
-            evaluator.close()
-        outcome = Outcome(result, config, problem, out_dir, db, baseline=baseline)
-        store.set_status(study_id, "interrupted" if result.interrupted else "finished", outcome.to_json())
-        if write_back and result.best is not None and not result.interrupted:
-            _write_back(outcome, log)
-        if report:
-            from .report import write_report
-
-            outcome.files["report"] = str(write_report(store, study_id, out_dir / "report.html"))
-        store.set_status(study_id, "interrupted" if result.interrupted else "finished", outcome.to_json())
-        return outcome
+        mproblem = problem.method_problem(batch)
+        mproblem = dataclasses.replace(mproblem, extra={**mproblem.extra, "seconds_per_run": baseline.wall_seconds,
+                                                        "baseline_objective": baseline.objective})
+        method_cls, routing = choose_method(host.methods, config.method, mproblem)
+        log(routing)
+        method: Method = method_cls(mproblem, config.method_options, config.seed)
+        study_run = _StudyRun(config, problem, method, evaluator, host, out_dir, batch, baseline, routing)
+        return study_run.execute(progress, write_back, report, log, resume_id)
     finally:
-        store.close()
+        evaluator.close()  # on every path: workers never outlive the study
+
+
+@dataclass
+class _StudyRun:
+    """The stored part of a study: create/resume its row, loop, write back, report."""
+
+    config: StudyConfig
+    problem: StudyProblem
+    method: Method
+    evaluator: Evaluator
+    host: Host
+    out_dir: Path
+    batch: int
+    baseline: Evaluation
+    routing: str
+
+    def execute(self, progress: ProgressCallback | None, write_back: bool, report: bool,
+                log: Callable[[str], None], resume_id: int | None) -> Outcome:
+        config, problem, method = self.config, self.problem, self.method
+        db = self.out_dir / "fmi_optimizer.db"
+        store = Store(db)
+        try:
+            raw = {"raw": _jsonable(config.raw), "source": str(config.source) if config.source else None,
+                   "base_dir": str(config.base_dir), "method": method.name, "problem": problem.describe()}
+            if resume_id is None:
+                study_id = store.create_study(config.name, method.name, config.seed, problem.twin.fmu.sha256, raw)
+            else:
+                study_id = resume_id
+                store.set_status(study_id, "running")
+            study = Study(problem, method, self.evaluator, store, self.host, study_id, self.batch, progress,
+                          self.routing)
+            if resume_id is not None:
+                log(f"resuming study {study_id}: {study.prepare_resume()} stored evaluations will be replayed")
+            result = study.run()
+            self.evaluator.close()  # free the workers before write-back verification starts its own processes
+            outcome = Outcome(result, config, problem, self.out_dir, db, baseline=self.baseline)
+            status = "interrupted" if result.interrupted else "finished"
+            store.set_status(study_id, status, outcome.to_json())
+            if write_back and result.best is not None and not result.interrupted:
+                _write_back(outcome, log)
+            if report:
+                from .report import write_report
+
+                outcome.files["report"] = str(write_report(store, study_id, self.out_dir / "report.html"))
+            store.set_status(study_id, status, outcome.to_json())
+            return outcome
+        finally:
+            store.close()
 
 
 def _write_back(outcome: Outcome, log: Callable[[str], None]) -> None:

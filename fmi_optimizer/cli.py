@@ -97,6 +97,12 @@ def builtin_commands() -> CommandSet:
     cs.add_command("export", "export a study's evaluations to CSV and JSON", c.configure_report, c.cmd_export)
     cs.add_command("methods", "list registered methods", c.configure_listing, c.cmd_methods)
     cs.add_command("plugins", "list loaded plugins", c.configure_listing, c.cmd_plugins)
+    from .calibration import commands as cal  # issue 7: calibration to measured data and drift checks
+
+    cs.add_command("calibrate", "fit parameters to measured data ([calibration]); write the calibrated FMU",
+                   _with_overrides(cal.configure_calibrate), cal.cmd_calibrate)
+    cs.add_command("check", "drift check of the calibrated twin on new data (exit 13 on drift)",
+                   _with_overrides(cal.configure_check), cal.cmd_check)
     return cs
 
 

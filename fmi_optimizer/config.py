@@ -12,12 +12,16 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import StudyError
 
-SECTIONS = {"twin", "parameters", "kpis", "objective", "constraints", "method", "replications", "scenarios",
+if TYPE_CHECKING:
+    from .uncertainty.spec import UncertaintySpec
+
+SECTIONS = {"twin", "parameters", "kpis", "objective", "constraints", "method", "replications", "scenarios", "uncertainty",
             "evaluation", "output", "plugins_dir", "name", "fixed"}
+SECTIONS |= {"inputs", "calibration"}  # issue 7: input signals and calibration to measured data
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class ConstraintSpec:
     kpi: str
     op: str  # "<=" | ">="
     limit: float
+    probability: float | None = None  # chance constraint: P(kpi op limit) >= probability (needs [uncertainty])
 
     def value(self, kpi_value: float) -> float:
         """<= 0 when satisfied, in KPI units."""
@@ -96,6 +101,9 @@ class StudyConfig:
     plugins_dir: Path | None = None
     source: Path | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+    uncertainty: UncertaintySpec | None = None  # [uncertainty]: robust / chance-constrained study (issue 8)
+    inputs: Any = None  # signals.SeriesSpec from [inputs] (issue 7)
+    calibration: Any = None  # calibration.settings.CalibrationSpec from [calibration] (issue 7)
 
     def with_overrides(self, **changes: Any) -> StudyConfig:
         """Apply CLI/API overrides (method, budget, seed, workers, out_dir) on top of the file."""
@@ -213,8 +221,18 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
         if not isinstance(expr, str):
             raise StudyError(f"{where}: [kpis] {name} = {expr!r}: expected a string such as \"max(T_junction)\"")
 
-    objective, pareto = _objective(table("objective"), where, kpis)
+    # -- issue 7: [inputs] and [calibration]; a calibration study minimizes the training loss by default
+    from .calibration.settings import LOSS_KPI, parse_calibration, parse_inputs
+
+    inputs_spec = parse_inputs(data.get("inputs"), where, base_dir)
+    calibration_spec = parse_calibration(data.get("calibration"), where, base_dir)
+    if calibration_spec is not None and not data.get("objective"):
+        objective: tuple[ObjectiveTerm, ...] = (ObjectiveTerm(LOSS_KPI, "minimize"),)
+        pareto = False
+    else:
+        objective, pareto = _objective(table("objective"), where, kpis)
     constraints = _constraints(table("constraints"), where, kpis)
+    uncertainty = _uncertainty(table("uncertainty"), where, set(params), constraints)
 
     meth = _Reader(table("method"), where, "method")
     name = meth.get("name", (str,), "auto")
@@ -255,7 +273,8 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
         replications=int(n_rep or 1), scenarios=scenarios, workers=int(workers or 0), timeout=timeout,
         recycle_every=recycle, cluster=cluster, out_dir=(base_dir / out_dir) if out_dir else None,
         plugins_dir=(base_dir / plugins_dir) if plugins_dir else None, source=source, raw=dict(data),
-        **settings,
+        uncertainty=uncertainty,
+        inputs=inputs_spec, calibration=calibration_spec, **settings,
     )
 
 
@@ -296,6 +315,9 @@ def _constraints(raw: dict[str, Any], where: str, kpis: Mapping[str, str]) -> tu
     for k, text in raw.items():
         if k not in kpis:
             raise StudyError(f"{where}: [constraints] unknown KPI {k!r}; defined in [kpis]: {', '.join(kpis) or 'none'}")
+        if isinstance(text, dict):
+            out.append(_chance_constraint(k, text, where))
+            continue
         if not isinstance(text, str):
             raise StudyError(f"{where}: [constraints] {k} = {text!r}: expected a string such as \"<= 358.15\"")
         s = text.strip()
@@ -308,6 +330,39 @@ def _constraints(raw: dict[str, Any], where: str, kpis: Mapping[str, str]) -> tu
             raise StudyError(f"{where}: [constraints] {k} = {text!r}: the limit must be a number") from exc
         out.append(ConstraintSpec(k, op, limit))
     return tuple(out)
+
+
+def _chance_constraint(k: str, spec: dict[str, Any], where: str) -> ConstraintSpec:
+    """``kpi = { op = "<=", limit = 378.15, probability = 0.95 }`` (probability optional)."""
+    key = f"{where}: [constraints] {k}"
+    unknown = sorted(set(spec) - {"op", "limit", "probability"})
+    if unknown:
+        raise StudyError(f"{key}: unknown key {unknown[0]!r}; accepted: op, limit, probability")
+    op, limit, prob = spec.get("op"), spec.get("limit"), spec.get("probability")
+    if op not in ("<=", ">="):
+        raise StudyError(f"{key}: op = {op!r}; accepted: \"<=\", \">=\"")
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or not math.isfinite(limit):
+        raise StudyError(f"{key}: limit = {limit!r}: expected a finite number")
+    if prob is not None and (isinstance(prob, bool) or not isinstance(prob, int | float) or not 0 < prob < 1):
+        raise StudyError(f"{key}: probability = {prob!r}: expected a number in (0, 1), e.g. 0.95")
+    return ConstraintSpec(k, op, float(limit), None if prob is None else float(prob))
+
+
+def _uncertainty(raw: dict[str, Any], where: str, design: set[str],
+                 constraints: tuple[ConstraintSpec, ...]) -> UncertaintySpec | None:
+    if not raw and all(c.probability is None for c in constraints):
+        return None  # the common case: no scipy import for studies without uncertainty
+    from .uncertainty.spec import check_chance_samples, parse_uncertainty
+
+    spec = parse_uncertainty(raw, where, design)
+    for c in constraints:
+        if c.probability is None:
+            continue
+        if spec is None:
+            raise StudyError(f"{where}: [constraints] {c.kpi} has a probability but the study has no [uncertainty] "
+                             "section; add the uncertain parameters there (see docs/uncertainty.md)")
+        check_chance_samples(spec, c.kpi, c.probability, where)
+    return spec
 
 
 def _budget(raw: Any, where: str) -> Budget:

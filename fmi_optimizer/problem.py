@@ -11,7 +11,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from .simulator import SimSettings
 from .space import DesignSpace, Value
 from .twin import Twin
 from .worker import RunReply, RunRequest
+
+if TYPE_CHECKING:
+    from .uncertainty.layer import RobustLayer
 
 SEED_BASE = 1_000_003
 
@@ -40,6 +43,9 @@ class StudyProblem:
     reducers: KpiRegistry
     settings: SimSettings
     fixed: dict[str, Value] = field(default_factory=dict)
+    inputs: Any = None  # signals.InputTable from [inputs] (issue 7)
+    calibration: Any = None  # calibration.loss.CalibrationLoss from [calibration] (issue 7)
+    robust: RobustLayer | None = None  # [uncertainty]: the shared sample and the robust aggregation (issue 8)
 
     @classmethod
     def build(cls, config: StudyConfig, twin: Twin, reducers: KpiRegistry, space: DesignSpace | None = None) -> StudyProblem:
@@ -59,7 +65,16 @@ class StudyProblem:
                                  "it must be an Integer parameter")
         settings = SimSettings(config.start_time, config.stop_time, config.output_interval, config.step_size,
                                config.tolerance, config.solver, config.interface)
-        return cls(config, twin, space, kpis, reducers, settings, fixed)
+        problem = cls(config, twin, space, kpis, reducers, settings, fixed)
+        if config.uncertainty is not None:
+            from .uncertainty.layer import RobustLayer
+
+            problem.robust = RobustLayer(config, twin)
+        if config.inputs is not None or config.calibration is not None:
+            from .calibration.binding import bind
+
+            bind(problem)
+        return problem
 
     # -- for the method ---------------------------------------------------------------------
     def method_problem(self, batch_size: int) -> Problem:
@@ -73,7 +88,8 @@ class StudyProblem:
             constraint_names=tuple(s.kpi for s in c.constraints),
             noisy=c.seed_parameter is not None,
             scenarios=scenarios,
-            budget_evaluations=c.budget.evaluations,
+            budget_evaluations=c.budget.evaluations if self.robust is None or c.budget.evaluations is None
+            else max(1, c.budget.evaluations // self.robust.runs_per_candidate()),  # in candidates
             batch_size=batch_size,
             extra={"replications": c.replications},
         )
@@ -86,6 +102,8 @@ class StudyProblem:
         """Seed of a replication: shared by every candidate under common random numbers."""
         if self.config.seed_parameter is None:
             return None
+        if self.robust is not None and (scenario_seed := self.robust.seed(candidate)) is not None:
+            return scenario_seed  # the shared sample's seed: common random numbers across candidates
         base = SEED_BASE * (self.config.seed + 1) + candidate.replication
         if self.config.common_random_numbers:
             return int(base % 2_000_000_000)
@@ -94,23 +112,32 @@ class StudyProblem:
 
     def start_values(self, candidate: Candidate) -> dict[str, Value]:
         values: dict[str, Value] = {**self.fixed, **self.space.validate(candidate.values)}
+        if self.robust is not None:
+            values.update(self.robust.scenario_values(candidate))
         seed = self.seed_for(candidate)
         if seed is not None and self.config.seed_parameter is not None:
             values[self.config.seed_parameter] = seed
         return values
 
     def outputs(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(k.output for k in self.kpis))
+        calibrated = self.calibration.outputs if self.calibration is not None else ()
+        return tuple(dict.fromkeys([*(k.output for k in self.kpis), *calibrated]))
 
     def cache_key(self, candidate: Candidate) -> str:
         """FMU content + values + settings + seed: the identity of one simulation."""
-        payload = json.dumps({"fmu": self.twin.fmu.sha256, "values": sorted(self.start_values(candidate).items()),
-                              "settings": self.settings.to_dict(), "outputs": self.outputs(),
-                              "kpis": [k.expression for k in self.kpis]}, default=str, sort_keys=True)
+        identity: dict[str, Any] = {"fmu": self.twin.fmu.sha256, "values": sorted(self.start_values(candidate).items()),
+                                    "settings": self.settings.to_dict(), "outputs": self.outputs(),
+                                    "kpis": [k.expression for k in self.kpis]}
+        if self.inputs is not None or self.calibration is not None:  # issue 7: the data shape the KPIs
+            from .calibration.binding import data_fingerprint
+
+            identity["data"] = data_fingerprint(self)
+        payload = json.dumps(identity, default=str, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
     def request(self, task_id: int, candidate: Candidate) -> RunRequest:
-        return RunRequest(task_id, self.start_values(candidate), self.settings, self.outputs())
+        inputs = self.inputs.table if self.inputs is not None else None
+        return RunRequest(task_id, self.start_values(candidate), self.settings, self.outputs(), inputs)
 
     # -- runs to evaluations ----------------------------------------------------------------
     def evaluation(self, candidate: Candidate, reply: RunReply, started: float, finished: float) -> Evaluation:
@@ -121,6 +148,8 @@ class StudyProblem:
             return ev
         try:
             kpis = compute_kpis(self.kpis, reply.time, reply.outputs, self.reducers)
+            if self.calibration is not None:  # issue 7: loss against the measured data
+                kpis.update(self.calibration.kpis(reply.time, reply.outputs))
         except Exception as exc:  # a reducer failing on this trajectory fails this evaluation only
             ev.status, ev.error = "failed", f"KPI computation failed: {type(exc).__name__}: {exc}"
             return ev

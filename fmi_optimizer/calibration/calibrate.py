@@ -1,0 +1,144 @@
+"""Calibration end to end: a registered method drives the normal study (the loss is the objective),
+then optional least-squares refinement from the best point, identifiability at the optimum,
+fidelity metrics per window, write-back of the calibrated FMU, report and history."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..api import Outcome, make_evaluator, run_study
+from ..config import StudyConfig
+from ..errors import StudyError
+from ..plugins import Host, load_host
+from ..records import Evaluation
+from ..space import Continuous
+from ..storage import Store
+from ..study import ProgressCallback
+from .history import History
+from .identifiability import Identifiability, analyse
+from .refine import Refined, jacobian_at, refine
+from .runner import Runner
+
+
+@dataclass
+class CalibrationResult:
+    """What a calibration produced: parameters, fidelity per window and output, identifiability, cost."""
+
+    outcome: Outcome
+    values: dict[str, Any]
+    evaluation: Evaluation
+    fidelity: dict[str, dict[str, dict[str, float]]]
+    identifiability: Identifiability
+    evaluations: dict[str, int]
+    wall_seconds: float
+    method: str
+    history_id: int = 0
+    trajectory: Any = None
+    files: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"study": self.outcome.result.name, "study_id": self.outcome.result.study_id, "method": self.method,
+                "parameters": self.values, "loss_train": self.evaluation.kpis.get("loss_train"),
+                "loss_validation": self.evaluation.kpis.get("loss_validation"), "fidelity": self.fidelity,
+                "identifiability": self.identifiability.to_dict(), "evaluations": self.evaluations,
+                "wall_seconds": self.wall_seconds, "history_id": self.history_id,
+                "outputs": {**self.outcome.to_json()["outputs"], **self.files},
+                "verification": self.outcome.verification}
+
+
+def default_method(config: StudyConfig, host: Host) -> str:
+    """``auto`` means Bayesian optimization when registered (expensive twins), else differential evolution."""
+    if config.method != "auto":
+        return config.method
+    return "bayes" if "bayes" in host.methods.names() else "de"
+
+
+def calibrate(config: StudyConfig, host: Host | None = None, *, log: Callable[[str], None] = lambda s: None,
+              progress: ProgressCallback | None = None, kind: str = "calibration",
+              write_back: bool = True) -> CalibrationResult:
+    """Run the calibration study of ``config`` and everything after it; see the module docstring."""
+    spec = config.calibration
+    if spec is None:
+        raise StudyError(f"{config.source or 'study'}: [calibration] is missing; map outputs to measured columns "
+                         "(see docs/calibration.md)")
+    t0 = time.perf_counter()
+    host = host or load_host(config.plugins_dir)
+    config = config.with_overrides(method=default_method(config, host))
+    outcome = run_study(config, host, progress=progress, write_back=False, report=False, log=log)
+    best = outcome.result.best
+    if best is None:
+        raise StudyError(f"study {config.name!r}: no successful evaluation to calibrate from")
+    problem = outcome.problem
+    store = Store(outcome.db)
+    evaluator = make_evaluator(host, problem)
+    try:
+        runner = Runner(problem, evaluator, store, outcome.result.study_id, "refine")
+        final: Refined
+        if spec.refine:
+            final = refine(runner, best.values, spec.train, spec.refine_evaluations)
+            log(f"least-squares refinement: {final.evaluations} evaluations ({final.message})")
+            if final.evaluation is None or final.evaluation.objective is None or best.objective is None \
+                    or final.evaluation.objective > best.objective:
+                runner.tag = "jacobian"
+                final = jacobian_at(runner, best.values, spec.train)
+        else:
+            runner.tag = "jacobian"
+            final = jacobian_at(runner, best.values, spec.train)
+    finally:
+        evaluator.close()
+    assert final.evaluation is not None and final.jac is not None and final.residuals is not None
+    loss = problem.calibration
+    reply = final.reply
+    fidelity = {w: loss.fidelity(reply.time, reply.outputs, win) for w, win in loss.windows().items()}
+    dims = {d.name: d for d in problem.space.dimensions if isinstance(d, Continuous)}
+    names = [n for n in final.values if n in dims]
+    ident = analyse(names, [float(final.values[n]) for n in names], final.jac, final.residuals,
+                    scales=[dims[n].hi - dims[n].lo for n in names], rel_se_limit=spec.identifiability_rel_se,
+                    correlation_limit=spec.correlation_limit)
+    for w in ident.warnings:
+        log(f"identifiability: {w}")
+    outcome.result.best = final.evaluation
+    if write_back:
+        from ..api import _write_back
+
+        _write_back(outcome, log)
+    n_method = outcome.result.counts()["total"]
+    result = CalibrationResult(outcome, dict(final.values), final.evaluation, fidelity, ident,
+                               {"method": n_method, "refine": runner.count, "total": n_method + runner.count},
+                               time.perf_counter() - t0, config.method, trajectory=(reply.time, reply.outputs))
+    _finish(result, store, kind)
+    return result
+
+
+def _finish(result: CalibrationResult, store: Store, kind: str) -> None:
+    """Reports, history entry, and the calibration summary in the study's stored result."""
+    from ..report import write_report
+    from .report import write_calibration_report
+
+    outcome = result.outcome
+    problem = outcome.problem
+    sid = outcome.result.study_id
+    try:
+        outcome.files["report"] = str(write_report(store, sid, outcome.out_dir / "report.html"))
+        series = problem.calibration.series
+        history = History(outcome.db)
+        try:
+            result.history_id = history.add(
+                kind, outcome.result.name, str(series.path), series.sha256, result.values,
+                {"fidelity": result.fidelity, "loss_train": result.evaluation.kpis.get("loss_train"),
+                 "loss_validation": result.evaluation.kpis.get("loss_validation")},
+                study_id=sid, fmu=outcome.files.get("fmu"),
+                details={"evaluations": result.evaluations, "wall_seconds": result.wall_seconds,
+                         "identifiability": result.identifiability.to_dict(), "method": result.method})
+            entries = history.entries(outcome.result.name)
+        finally:
+            history.close()
+        path = write_calibration_report(outcome.out_dir / "calibration.html", problem.calibration, result.trajectory,
+                                        result.fidelity, result.identifiability, entries)
+        result.files["calibration_report"] = str(path)
+        store.set_status(sid, "finished", {**outcome.to_json(), "calibration": result.to_json()})
+    finally:
+        store.close()

@@ -1,0 +1,104 @@
+"""Calibration HTML: measured-vs-twin overlays, residual plots, fidelity tables, identifiability and history."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import OutputError
+from ..report import CSS, _plt, _png, _table
+from .history import Entry
+from .identifiability import Identifiability
+from .loss import CalibrationLoss
+from .metrics import METRICS
+
+
+def overlay_plots(loss: CalibrationLoss, trajectory: tuple[np.ndarray, dict[str, np.ndarray]]) -> str:
+    """Per output: measured vs twin over time (windows shaded) and residuals over time + histogram."""
+    plt = _plt()
+    time, outputs = trajectory
+    parts = []
+    whole = (-math.inf, math.inf)
+    for name, a in loss.align(time, outputs, whole).items():
+        fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(9, 8), gridspec_kw={"height_ratios": [3, 2, 2]})
+        days = a.time / 86400.0
+        ax1.plot(days, np.where(a.mask, a.measured, np.nan), ".", ms=2, color="#444", label="measured")
+        ax1.plot(days, a.simulated, "-", lw=1, color="#1f77b4", label="twin")
+        for label, (lo, hi) in loss.windows().items():
+            lo_d, hi_d = max(lo, a.time[0]) / 86400.0, min(hi, a.time[-1]) / 86400.0
+            ax1.axvspan(lo_d, hi_d, alpha=0.08, color="#2ca02c" if label == "train" else "#ff7f0e", label=label)
+        ax1.set_ylabel(name)
+        ax1.legend(fontsize=8, loc="best")
+        res = np.where(a.mask, a.simulated - a.measured, np.nan)
+        ax2.plot(days, res, ".", ms=2, color="#d62728")
+        ax2.axhline(0, color="#888", lw=0.8)
+        ax2.set_ylabel("residual (twin - measured)")
+        ax2.set_xlabel("time [days]")
+        finite = res[np.isfinite(res)]
+        if finite.size:
+            ax3.hist(finite, bins=40, color="#d62728", alpha=0.7)
+        ax3.set_xlabel("residual")
+        fig.tight_layout()
+        parts.append(f"<h3>{html.escape(name)}</h3>" + _png(fig))
+    return "\n".join(parts)
+
+
+def fidelity_table(fidelity: dict[str, dict[str, dict[str, float]]]) -> str:
+    rows = [[w, out, *[m.get(k) for k in METRICS]] for w, per in fidelity.items() for out, m in per.items()]
+    return _table(["window", "output", *METRICS], rows, left=2)
+
+
+def identifiability_section(ident: Identifiability) -> str:
+    rows = [[n, v, s, e, r, "no" if n in ident.flagged else "yes"]
+            for n, v, s, e, r in zip(ident.names, ident.values, ident.sensitivity, ident.std_error,
+                                     ident.rel_std_error, strict=True)]
+    parts = [_table(["parameter", "value", "sensitivity", "std error", "rel. std error", "identifiable"], rows)]
+    parts.append("<p>Correlation of the estimates:</p>")
+    parts.append(_table(["", *ident.names], [[n, *row] for n, row in zip(ident.names, ident.correlation, strict=True)]))
+    if ident.warnings:
+        parts.append("<ul>" + "".join(f'<li class="bad">{html.escape(w)}</li>' for w in ident.warnings) + "</ul>")
+    return "\n".join(parts)
+
+
+def history_section(entries: Sequence[Entry]) -> str:
+    if not entries:
+        return "<p class=muted>no history yet</p>"
+    rows = []
+    for e in entries:
+        fid = e.metrics.get("fidelity", {})
+        win = fid.get("validation") or fid.get("check") or fid.get("train") or {}
+        worst = max((m.get("nrmse", math.nan) for m in win.values()), default=math.nan)
+        rows.append([e.id, e.kind, e.data_sha256[:12], worst, "" if e.drift is None else ("DRIFT" if e.drift else "ok")])
+    parts = [_table(["#", "kind", "data sha256", "worst NRMSE", "drift"], rows, left=2)]
+    if len(entries) > 1:
+        plt = _plt()
+        fig, ax = plt.subplots(figsize=(8, 3))
+        ax.plot([r[0] for r in rows], [r[3] for r in rows], "o-")
+        ax.set_xlabel("history entry")
+        ax.set_ylabel("worst NRMSE")
+        parts.append(_png(fig))
+    return "\n".join(parts)
+
+
+def write_calibration_report(path: Path, loss: CalibrationLoss, trajectory: Any,
+                             fidelity: dict[str, dict[str, dict[str, float]]], ident: Identifiability | None,
+                             entries: Sequence[Entry], title: str = "Calibration") -> Path:
+    body = [f"<h1>{html.escape(title)}</h1>",
+            f"<p>data: {html.escape(str(loss.series.path))} (sha256 {loss.series.sha256[:16]}...)</p>",
+            "<h2>Fidelity</h2>", fidelity_table(fidelity),
+            "<h2>Measured vs twin</h2>", overlay_plots(loss, trajectory)]
+    if ident is not None:
+        body += ["<h2>Identifiability</h2>", identifiability_section(ident)]
+    body += ["<h2>History</h2>", history_section(entries)]
+    doc = f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title><style>{CSS}</style>" \
+          f"</head><body>{''.join(body)}</body></html>"
+    try:
+        path.write_text(doc, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write the calibration report ({exc.strerror or exc})") from exc
+    return path
