@@ -40,6 +40,7 @@ class StudyResult:
     routing: str = ""
     diagnostics: dict[str, Any] = field(default_factory=dict)
     interrupted: bool = False
+    aggregates: list[Evaluation] = field(default_factory=list)  # robust studies: what the method was told
 
     def counts(self) -> dict[str, int]:
         simulated = [e for e in self.evaluations if not e.cached]
@@ -71,9 +72,15 @@ class BudgetTracker:
         self.used = 0
         self.best = math.inf
         self.since_improvement = 0
+        self.per_run_scores = True  # False in robust studies: best/patience follow the aggregated candidates
 
     def record(self, ev: Evaluation) -> None:
         self.used += 1
+        if self.per_run_scores:
+            self.score(ev)
+
+    def score(self, ev: Evaluation) -> None:
+        """Update the best objective and the no-improvement count."""
         if ev.feasible and ev.objective is not None and ev.objective < self.best:
             self.best = ev.objective
             self.since_improvement = 0
@@ -140,6 +147,8 @@ class Study:
 
     def run(self) -> StudyResult:
         budget = BudgetTracker(self.problem.config.budget)
+        robust = self.problem.robust
+        budget.per_run_scores = robust is None
         self.host.pm.hook.fmio_study_started(study=self)
         stopped, interrupted, stale = "", False, 0
         try:
@@ -148,13 +157,24 @@ class Study:
                     stopped = "the method finished"
                     break
                 remaining = budget.remaining_evaluations()
-                n = self.batch_size if remaining is None else min(self.batch_size, remaining)
+                per = 1 if robust is None else robust.runs_per_candidate()  # runs one candidate costs
+                n = self.batch_size if remaining is None else min(self.batch_size, remaining // per)
+                if n == 0:
+                    stopped = f"the remaining {remaining} runs cannot pay for another candidate ({per} runs each)"
+                    break
                 candidates = self.method.ask(n)
                 if not candidates:
                     stopped = "the method has nothing more to ask"
                     break
                 used_before = budget.used
-                self.method.tell(self._evaluate(candidates, budget))
+                if robust is None:
+                    self.method.tell(self._evaluate(candidates, budget))
+                else:
+                    told = robust.evaluate(candidates, lambda cs: self._evaluate(cs, budget),
+                                           budget.remaining_evaluations())
+                    for ev in told:
+                        budget.score(ev)
+                    self.method.tell(told)
                 stale = 0 if budget.used > used_before else stale + 1
                 if stale >= STALE_BATCHES:
                     stopped = (f"the method proposed only already-evaluated candidates {STALE_BATCHES} batches "
@@ -219,14 +239,20 @@ class Study:
                 f"study {self.problem.config.name!r}: none of {len(self.evaluations)} evaluations succeeded "
                 f"(first errors: {'; '.join(errors) or 'none'}); check the FMU and the parameter ranges")
         diagnostics = _safe_diagnostics(self.method)
+        robust = self.problem.robust
+        if robust is not None:
+            diagnostics["uncertainty"] = robust.summary(best)
         return StudyResult(self.study_id, self.problem.config.name, self.method.name, best, self.evaluations,
-                           stopped, budget.elapsed(), self.routing, diagnostics, interrupted)
+                           stopped, budget.elapsed(), self.routing, diagnostics, interrupted,
+                           list(robust.aggregates) if robust is not None else [])
 
     def _best(self) -> Evaluation | None:
         """The method's recommendation, as its best evaluation (mean over replications for noisy twins)."""
         rec = self.method.recommend()
         if rec is None:
             return None
+        if self.problem.robust is not None:
+            return self.problem.robust.best_for(rec.values)
         same = [e for e in self.evaluations if e.ok and e.values == rec.values]
         if not same:
             return None

@@ -1,0 +1,14 @@
+"""Optimization under uncertainty: distributions, the shared sample, robust scores, chance constraints.
+
+See docs/uncertainty.md. The study loop uses :class:`~.layer.RobustLayer`; everything else is pure
+functions over numbers, usable (and tested) on their own.
+"""
+
+from .chance import ChanceResult, clopper_pearson, judge, wilson
+from .distributions import parse_distribution
+from .robust import ScoreRule, cvar
+from .sampling import Sample, draw
+from .spec import UncertaintySpec, parse_uncertainty
+
+__all__ = ["ChanceResult", "Sample", "ScoreRule", "UncertaintySpec", "clopper_pearson", "cvar", "draw", "judge",
+           "parse_distribution", "parse_uncertainty", "wilson"]

@@ -1,0 +1,224 @@
+"""Issue 8: distributions, the shared sample (CRN), robust scores, chance constraints, and one robust study
+end to end on the heat_sink sample twin."""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from fmi_optimizer import optimize
+from fmi_optimizer.config import load_study
+from fmi_optimizer.errors import StudyError
+from fmi_optimizer.records import Candidate
+from fmi_optimizer.uncertainty import (
+    ScoreRule,
+    clopper_pearson,
+    cvar,
+    draw,
+    judge,
+    parse_distribution,
+    wilson,
+)
+from fmi_optimizer.uncertainty.aggregate import parse_tag, run_tag
+from fmi_optimizer.uncertainty.chance import minimum_samples, required_successes
+from fmi_optimizer.uncertainty.layer import RobustLayer
+from fmi_optimizer.uncertainty.robust import needs_more
+from fmi_optimizer.uncertainty.sampling import unit_sample
+
+REPO = Path(__file__).resolve().parents[1]
+N = 4096  # scrambled Sobol points: moments land far inside the tolerances below (deterministic seed)
+
+
+def sample_of(spec: dict[str, Any], n: int = N, sampler: str = "sobol", seed: int = 5) -> np.ndarray:
+    d = parse_distribution("p", spec, "test")
+    return np.array([s["p"] for s in draw({"p": d}, n, sampler, seed).scenarios])
+
+
+@pytest.mark.parametrize("sampler", ["sobol", "lhs", "random"])
+def test_normal_and_uniform_moments(sampler: str) -> None:
+    x = sample_of({"dist": "normal", "mean": 313.15, "std": 3.0}, sampler=sampler)
+    assert abs(x.mean() - 313.15) < 0.15 and abs(x.std() - 3.0) < 0.15
+    u = sample_of({"dist": "uniform", "min": 35.0, "max": 45.0}, sampler=sampler)
+    assert u.min() >= 35.0 and u.max() <= 45.0 and abs(u.mean() - 40.0) < 0.2
+
+
+def test_truncated_lognormal_triangular_discrete() -> None:
+    t = sample_of({"dist": "truncnormal", "mean": 160.0, "std": 20.0, "min": 150.0, "max": 200.0})
+    ref = stats.truncnorm((150 - 160) / 20, (200 - 160) / 20, loc=160, scale=20)
+    assert t.min() >= 150.0 and t.max() <= 200.0 and abs(t.mean() - ref.mean()) < 0.3
+    ln = sample_of({"dist": "lognormal", "median": 2.0, "sigma": 0.3})
+    assert abs(np.median(ln) - 2.0) < 0.02 and abs(np.log(ln).std() - 0.3) < 0.01
+    tri = sample_of({"dist": "triangular", "min": 1.0, "mode": 2.0, "max": 6.0})
+    assert tri.min() >= 1.0 and tri.max() <= 6.0 and abs(tri.mean() - 3.0) < 0.05
+    disc = sample_of({"dist": "discrete", "values": [1, 2, 3], "weights": [0.2, 0.3, 0.5]})
+    freq = [float(np.mean(disc == v)) for v in (1, 2, 3)]
+    assert np.allclose(freq, [0.2, 0.3, 0.5], atol=0.01)
+    raw = draw({"p": parse_distribution("p", {"dist": "discrete", "values": [1, 2]}, "t")}, 8, "sobol", 1)
+    assert all(type(s["p"]) is int for s in raw.scenarios)  # plain Python values go into the FMU
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"dist": "gauss", "mean": 1}, "accepted: normal, truncnormal"),
+    ({"dist": "normal", "mean": 1}, "missing std"),
+    ({"dist": "normal", "mean": 1, "std": -1}, "std = -1.0: must be > 0"),
+    ({"dist": "uniform", "min": 2, "max": 1}, "min 2 must be < max 1"),
+    ({"dist": "triangular", "min": 0, "mode": 5, "max": 1}, "mode 5 must lie in"),
+    ({"dist": "normal", "mean": 1, "std": 1, "sd": 2}, "unknown key 'sd'"),
+    ({"dist": "discrete", "values": [1, 2], "weights": [1]}, "expected a list of 2"),
+    (3.0, "expected a table"),
+])
+def test_distribution_errors_are_one_line(spec: Any, message: str) -> None:
+    with pytest.raises(StudyError) as info:
+        parse_distribution("T_ambient", spec, "study.toml")
+    text = str(info.value)
+    assert message in text and "\n" not in text and "T_ambient" in text
+
+
+def test_shared_sample_is_reproducible_and_prefix_stable() -> None:
+    dists = {"a": parse_distribution("a", {"dist": "normal", "mean": 0, "std": 1}, "t"),
+             "b": parse_distribution("b", {"dist": "uniform", "min": 0, "max": 1}, "t")}
+    s1, s2 = draw(dists, 32, "sobol", 7, seeded=True), draw(dists, 32, "sobol", 7, seeded=True)
+    assert s1 == s2  # same seed -> same sample, including the twin seeds
+    assert draw(dists, 16, "sobol", 7).scenarios == s1.scenarios[:16]  # growth re-uses the prefix
+    assert draw(dists, 32, "sobol", 8).scenarios != s1.scenarios
+    assert len(set(s1.seeds)) == 32 and all(isinstance(s, int) for s in s1.seeds)
+    u = unit_sample(64, 3, "sobol", 1)
+    assert u.shape == (64, 3) and 0.0 < u.min() and u.max() < 1.0
+
+
+def test_common_random_numbers_across_candidates(tmp_path: Path) -> None:
+    """Scenario i gets the same parameter values and seed whatever the candidate."""
+    study = _robust_study(tmp_path / "x.fmu", samples=8)
+    study["constraints"] = {"t_junction_max": "<= 378.15"}
+    study["replications"] = {"seed_parameter": "seed"}
+    config = load_study(study, tmp_path)
+    layer = RobustLayer(config)  # no twin: only the sample
+    a, b = Candidate({"n_fins": 12}, tag=run_tag(3, 0)), Candidate({"n_fins": 20}, tag=run_tag(3, 7))
+    assert layer.scenario_values(a) == layer.scenario_values(b) and layer.scenario_values(a)
+    assert layer.seed(a) == layer.seed(b) is not None
+    assert layer.scenario_values(Candidate({}, tag=run_tag(None, 0))) == {}  # nominal run: the twin's own values
+    assert parse_tag("u:nominal:4") == (None, 4) and parse_tag("u:12:3") == (12, 3) and parse_tag("kn:1") is None
+
+
+def test_robust_scores() -> None:
+    x = np.arange(1.0, 11.0)
+    assert ScoreRule("mean").score(x) == 5.5
+    assert math.isclose(ScoreRule("mean_std", k=2.0).score(x), 5.5 + 2 * np.std(x, ddof=1))
+    assert ScoreRule("quantile", level=0.9).score(x) == 9.0
+    assert math.isclose(cvar(x, 0.8), 9.5) and math.isclose(cvar(x, 0.75), (10 + 9 + 0.5 * 8) / 2.5)
+    assert math.isclose(ScoreRule("cvar", level=0.5).score(x), 8.0)
+    big = np.random.default_rng(0).standard_normal(200_000)  # CVaR_0.95 of N(0,1) = pdf(z)/0.05
+    assert abs(cvar(big, 0.95) - stats.norm.pdf(stats.norm.ppf(0.95)) / 0.05) < 0.02
+    with pytest.raises(StudyError):
+        ScoreRule("median")
+    assert needs_more(10.1, 10.0, 0.02) and not needs_more(10.5, 10.0, 0.02) and not needs_more(1.0, None, 0.02)
+
+
+def test_clopper_pearson_and_wilson_cover_a_known_probability() -> None:
+    """P = 0.9 exactly; 2000 seeded experiments of 100 trials: the one-sided lower bounds at confidence 0.95
+    must sit below 0.9 in at least ~95 % of them (Clopper-Pearson guarantees >= 95 %)."""
+    p, n, reps = 0.9, 100, 2000
+    ks = np.random.default_rng(12).binomial(n, p, size=reps)
+    cp = np.mean([clopper_pearson(int(k), n, 0.95)[0] <= p for k in ks])
+    wi = np.mean([wilson(int(k), n, 0.95)[0] <= p for k in ks])
+    assert cp >= 0.95 and wi >= 0.92
+    lo, hi = clopper_pearson(90, 100, 0.95)
+    assert lo < 0.9 < hi and math.isclose(lo, stats.beta.ppf(0.05, 90, 11))
+    assert clopper_pearson(0, 10, 0.95)[0] == 0.0 and clopper_pearson(10, 10, 0.95)[1] == 1.0
+
+
+def test_chance_value_agrees_with_the_bound() -> None:
+    """The KPI-unit constraint value is <= 0 exactly when the lower confidence bound reaches the target."""
+    rng = np.random.default_rng(3)
+    for bound in ("clopper-pearson", "wilson"):
+        for k_target in range(40, 101, 3):
+            x = np.concatenate([rng.uniform(0, 1, k_target), rng.uniform(1.5, 3, 100 - k_target)])
+            rng.shuffle(x)
+            res = judge("t", "<=", 1.2, 0.9, x, 0.95, bound)
+            assert res.satisfied == k_target and res.n == 100
+            assert res.holds == (res.lower >= 0.9)
+            flipped = judge("t", ">=", -1.2, 0.9, -x, 0.95, bound)  # the mirror constraint
+            assert flipped.holds == res.holds and math.isclose(flipped.value, res.value)
+    # Uniform(0,1) KPI, limit 0.9: P = 0.9 known; a large sample's interval contains it
+    u = draw({"k": parse_distribution("k", {"dist": "uniform", "min": 0, "max": 1}, "t")}, 2048, "sobol", 2)
+    res = judge("k", "<=", 0.9, 0.85, [s["k"] for s in u.scenarios], 0.95, "clopper-pearson")
+    assert res.lower <= 0.9 <= res.upper and abs(res.probability - 0.9) < 0.005 and res.holds
+    assert minimum_samples(0.95, 0.95, "clopper-pearson") == 59  # 0.05 ** (1/59) >= 0.95
+    assert required_successes(58, 0.95, 0.95, "clopper-pearson") is None
+
+
+def _robust_study(fmu: Path, samples: int = 64, **extra: Any) -> dict[str, Any]:
+    study = tomllib.loads((REPO / "fmus" / "heat_sink.toml").read_text())
+    study["twin"]["fmu"] = str(fmu)
+    study["constraints"] = {"t_junction_max": {"op": "<=", "limit": 378.15, "probability": 0.95}}
+    study["uncertainty"] = {"samples": samples, "parameters": {
+        "T_ambient": {"dist": "truncnormal", "mean": 313.15, "std": 3.0, "min": 303.15, "max": 323.15},
+        "P_peak": {"dist": "normal", "mean": 160.0, "std": 10.0}}}
+    study["method"] = {"name": "random", "budget": {"evaluations": 2 * (samples + 1)}, "seed": 4}
+    study["evaluation"] = {"workers": 2}
+    study.update(extra)
+    return study
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"uncertainty": {}}, "has a probability but the study has no [uncertainty]"),
+    ({"samples": 40}, "needs [uncertainty] samples >= 59, got 40"),
+    ({"clash": True}, "is also a design parameter"),
+    ({"score": "median"}, "score = 'median'; accepted"),
+])
+def test_study_file_errors(tmp_path: Path, change: dict[str, Any], message: str) -> None:
+    study = _robust_study(tmp_path / "x.fmu")
+    if "uncertainty" in change:
+        del study["uncertainty"]
+    if "samples" in change:
+        study["uncertainty"]["samples"] = change["samples"]
+    if "clash" in change:
+        study["uncertainty"]["parameters"]["n_fins"] = {"dist": "uniform", "min": 12, "max": 20}
+    if "score" in change:
+        study["uncertainty"]["score"] = change["score"]
+    with pytest.raises(StudyError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        load_study(study, tmp_path)
+
+
+def test_robust_study_end_to_end(sample_fmu: Any, tmp_path: Path) -> None:
+    """One candidate asked by the method = 64 scenario runs + 1 nominal run, each stored; the method is told
+    one aggregated evaluation whose objective is the mean over the scenarios and whose constraint is the
+    chance-constraint bound; the budget counts runs; write-back verifies against the nominal run."""
+    fmu = sample_fmu("heat_sink")
+    study = _robust_study(fmu, samples=64)
+    study["method"]["budget"] = {"evaluations": 3 * 65 + 10}  # 3 candidates; the 10 left cannot pay a fourth
+    out = optimize(study, out=tmp_path, base_dir=tmp_path)
+    r = out.result
+    assert r.counts()["total"] == 3 * 65 and r.counts()["ok"] == 3 * 65
+    assert len(r.aggregates) == 3 and "cannot pay for another candidate" in r.stopped_because
+    tags = [parse_tag(e.candidate.tag) for e in r.evaluations]
+    assert all(t is not None for t in tags)
+    for cid, agg in enumerate(r.aggregates):
+        runs = [e for e, t in zip(r.evaluations, tags, strict=True) if t and t[1] == cid and t[0] is not None]
+        nominal = [e for e, t in zip(r.evaluations, tags, strict=True) if t and t[1] == cid and t[0] is None]
+        assert len(runs) == 64 and len(nominal) == 1
+        assert all(e.values == agg.values for e in runs)
+        assert math.isclose(agg.objective, float(np.mean([e.objective for e in runs])))
+        tj = np.array([e.kpis["t_junction_max"] for e in runs])
+        assert tj.std() > 1.0  # the scenarios really changed T_ambient and P_peak
+        res = judge("t_junction_max", "<=", 378.15, 0.95, tj, 0.95, "clopper-pearson")
+        assert math.isclose(agg.constraints[0], res.value) and agg.kpis == nominal[0].kpis
+    # CRN: scenario i of two different candidates moves the KPI the same way (same ambient and load)
+    by_index = [{t[0]: e.kpis["t_junction_max"] for e, t in zip(r.evaluations, tags, strict=True)
+                 if t and t[1] == cid and t[0] is not None} for cid in (0, 1)]
+    tj0, tj1 = ([d[i] for i in range(64)] for d in by_index)  # runs finish in any order; align by scenario
+    assert np.corrcoef(tj0, tj1)[0, 1] > 0.9
+    assert r.best is not None and r.best in r.aggregates
+    summary = r.diagnostics["uncertainty"]
+    assert summary["candidates"] == 3 and summary["runs_per_candidate"] == 65 and len(summary["robust_trace"]) == 3
+    assert out.verification is not None and out.verification["ok"]  # nominal KPIs reproduced by the written FMU
+    report = Path(out.files["report"]).read_text()
+    assert "Under uncertainty" in report and "3 candidates x 65 runs" in report and "confidence bounds" in report
+    json.dumps(out.to_json())
