@@ -180,7 +180,7 @@ class LocalPool:
         self.close()
 
     # -- running ------------------------------------------------------------------------
-    PIPELINE_DEPTH = 2  # requests queued per worker, so it never waits for the parent between runs
+    PIPELINE_DEPTH = 6  # requests queued per worker: it never waits for the parent to be scheduled between runs
 
     def run(self, requests: Sequence[RunRequest]) -> Iterator[RunReply]:
         """Run ``requests`` over the pool; yield each reply as soon as it exists."""
@@ -189,8 +189,7 @@ class LocalPool:
         self._ensure_workers(min(self.options.worker_count(), len(requests)))
         queue = deque(requests)
         while queue or any(w.inflight for w in self._workers):
-            for w in self._workers:
-                self._feed(w, queue)
+            self._feed_all(queue)
             busy = [w for w in self._workers if w.inflight]
             timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
             ready = wait([w.conn for w in busy], timeout=min(timeout, 3600))
@@ -200,23 +199,35 @@ class LocalPool:
                 if reply is not None:
                     yield reply
 
-    def _feed(self, w: _Worker, queue: deque[RunRequest]) -> None:
-        """Keep up to PIPELINE_DEPTH requests in the worker's pipe (fewer just before it is recycled)."""
-        limit = self.PIPELINE_DEPTH
+    def _feed_all(self, queue: deque[RunRequest]) -> None:
+        """Deal requests round-robin, one per worker per pass, so a small batch is spread over all workers."""
+        progressed = True
+        while queue and progressed:
+            progressed = False
+            for w in list(self._workers):
+                if queue and len(w.inflight) < self._limit(w):
+                    progressed = self._feed_one(w, queue) or progressed
+
+    def _limit(self, w: _Worker) -> int:
+        """Up to PIPELINE_DEPTH requests in a worker's pipe (fewer just before it is recycled)."""
         if self.options.recycle_every:
-            limit = min(limit, self.options.recycle_every - w.runs)
-        while queue and len(w.inflight) < limit:
-            req = queue.popleft()
-            try:
-                w.conn.send(req)
-            except OSError:  # the worker died; its running request is reported when its pipe shows EOF
-                queue.appendleft(req)
-                if not w.inflight:  # it died idle (killed from outside): replace it quietly
-                    self._replace(w, graceful=False, queue=queue)
-                return
-            if not w.inflight:
-                self._start_clock(w, time.monotonic())
-            w.inflight.append(req)
+            return min(self.PIPELINE_DEPTH, self.options.recycle_every - w.runs)
+        return self.PIPELINE_DEPTH
+
+    def _feed_one(self, w: _Worker, queue: deque[RunRequest]) -> bool:
+        """Send the next request to ``w``; False when the worker turned out to be dead."""
+        req = queue.popleft()
+        try:
+            w.conn.send(req)
+        except OSError:  # the worker died; its running request is reported when its pipe shows EOF
+            queue.appendleft(req)
+            if not w.inflight:  # it died idle (killed from outside): replace it quietly
+                self._replace(w, graceful=False, queue=queue)
+            return False
+        if not w.inflight:
+            self._start_clock(w, time.monotonic())
+        w.inflight.append(req)
+        return True
 
     def _start_clock(self, w: _Worker, now: float) -> None:
         w.started = now
