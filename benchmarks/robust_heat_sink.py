@@ -192,6 +192,9 @@ def main() -> None:
                                           "seconds": eps_seconds, "minimum_mass_per_level": level_min},
                    "front_size": len(pts),
                    "front_points": len({(round(e.kpis["mass"], 9), round(e.kpis["fan_energy"], 6)) for e in pts}),
+                   "front_size_mass_energy_cost": len(front(pooled, by_kpis([("mass", "minimize"),
+                                                                            ("fan_energy", "minimize"),
+                                                                            ("cost", "minimize")]))),
                    "front": [{**kpis(e), "values": dict(e.values)} for e in pts]},
         "total_seconds": time.time() - t_start,
     }

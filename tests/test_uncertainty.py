@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -222,3 +224,33 @@ def test_robust_study_end_to_end(sample_fmu: Any, tmp_path: Path) -> None:
     report = Path(out.files["report"]).read_text()
     assert "Under uncertainty" in report and "3 candidates x 65 runs" in report and "confidence bounds" in report
     json.dumps(out.to_json())
+
+
+def test_plain_constraint_is_worst_case_and_resume_replays(sample_fmu: Any, tmp_path: Path) -> None:
+    """Without `probability` a constraint must hold in every scenario (value = worst run); a finished robust
+    study resumed from its database replays every run (same candidate ids, same cache keys) and simulates
+    nothing."""
+    study = _robust_study(sample_fmu("heat_sink"), samples=8)
+    study["constraints"] = {"t_junction_max": "<= 378.15"}
+    study["method"]["budget"] = {"evaluations": 2 * 9}
+    out = optimize(study, out=tmp_path, base_dir=tmp_path, write_back=False)
+    r = out.result
+    for cid, agg in enumerate(r.aggregates):
+        runs = [e for e in r.evaluations if (t := parse_tag(e.candidate.tag)) and t[1] == cid and t[0] is not None]
+        assert len(runs) == 8
+        assert agg.constraints[0] == max(e.kpis["t_junction_max"] - 378.15 for e in runs)
+    proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "resume", str(out.db), "--no-writeback", "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert "18 stored evaluations will be replayed" in proc.stderr
+    assert data["evaluations"]["total"] == 18 and data["best"]["values"] == r.best.values  # type: ignore[union-attr]
+    assert data["diagnostics"]["uncertainty"]["robust_trace"] == r.diagnostics["uncertainty"]["robust_trace"]
+
+
+def test_scenarios_outside_the_fmu_range_are_rejected_before_any_run(sample_fmu: Any, tmp_path: Path) -> None:
+    study = _robust_study(sample_fmu("heat_sink"), samples=64)
+    study["uncertainty"]["parameters"]["P_peak"] = {"dist": "normal", "mean": 480.0, "std": 30.0}  # FMU max 500 W
+    with pytest.raises(StudyError, match=r"\[uncertainty.parameters\] scenario \d+ of the sample: 'P_peak'"):
+        optimize(study, out=tmp_path, base_dir=tmp_path, write_back=False)
+    assert not list(tmp_path.glob("*.fmu"))

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..config import StudyConfig
+from ..errors import FmiOptimizerError, StudyError
 from ..records import Candidate, Evaluation
 from ..space import Value
 from ..twin import Twin
@@ -33,9 +34,13 @@ class RobustLayer:
         seed = self.spec.seed if self.spec.seed is not None else config.seed
         self.sample: Sample = draw(self.spec.distributions, self.spec.pool_size, self.spec.sampler, seed,
                                    seeded=config.seed_parameter is not None)
-        if twin is not None:  # names, types and ranges checked once, before any run
-            for scenario in self.sample.scenarios[:1]:
-                twin.check_values(scenario)
+        if twin is not None:  # names, types and the FMU's min/max checked for every scenario, before any run
+            for i, scenario in enumerate(self.sample.scenarios):
+                try:
+                    twin.check_values(scenario)
+                except FmiOptimizerError as exc:
+                    raise StudyError(f"[uncertainty.parameters] scenario {i} of the sample: {exc}; keep the "
+                                     "distribution inside the FMU's range (e.g. truncnormal with min/max)") from exc
         self.next_cid = 0
         self.aggregates: list[Evaluation] = []
         self.judged: dict[int, Judged] = {}
