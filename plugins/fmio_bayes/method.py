@@ -1,0 +1,284 @@
+"""The ``bayes`` method: ask/tell Bayesian optimization over a mixed design space.
+
+This module imports neither TensorFlow nor GPflow: the :class:`~fmio_bayes.engine.Engine`
+(and with it TensorFlow) is imported at the first proposal after the initial design.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from fmi_optimizer.method import ALL_KINDS, Capabilities, Fit, Method, Problem, unsupported_reason
+from fmi_optimizer.records import Candidate, Evaluation
+from fmi_optimizer.space import Categorical, Continuous
+
+from .design import default_size, unit_design
+from .maximize import Settings
+from .options import BayesOptions
+from .scalarize import parego, pareto_mask, warp
+from .transform import Encoder
+
+if TYPE_CHECKING:
+    from .engine import Dataset, Engine
+
+log = logging.getLogger(__name__)
+HIGH_DIMENSION = 15
+
+
+class BayesMethod(Method):
+    """Gaussian-process Bayesian optimization (GPflow), with constraints, failures, batches,
+    mixed spaces and ParEGO multi-objective search."""
+
+    name = "bayes"
+    summary = ("Bayesian optimization: GPflow Matern-5/2 GP surrogate, log-EI/UCB/PI, constraints and "
+               "failure-aware, batch (Kriging believer), mixed spaces, ParEGO for several objectives")
+    capabilities = Capabilities(kinds=ALL_KINDS, noisy=True, batch=True, multi_objective=True, constraints=True)
+    Options = BayesOptions
+
+    def __init__(self, problem: Problem, options: dict[str, Any] | None = None, seed: int = 0):
+        super().__init__(problem, options, seed)
+        opts: BayesOptions = self.options
+        self.enc = Encoder(problem.space)
+        d = len(problem.space)
+        self.n_initial = opts.n_initial or default_size(d, problem.budget_evaluations)
+        self._design = list(self.enc.from_unit(unit_design(opts.initial_design, self.n_initial, d, seed)))
+        learned = opts.noise == "learned" or (opts.noise == "auto" and problem.noisy)
+        self.noise_mode: Any = "learned" if learned else "fixed"
+        self.patience = opts.stall_patience or max(10, 3 * d)
+        self._pending: dict[tuple[Any, ...], np.ndarray] = {}
+        self._seen: set[tuple[Any, ...]] = set()
+        self._engine: Engine | None = None
+        self._iterations: list[dict[str, Any]] = []
+        self._warnings: list[str] = []
+        self._screened: list[str] = []
+        self._best = math.inf
+        self._since_improvement = 0
+        if d > HIGH_DIMENSION:
+            self._warn(f"{d} dimensions: GP surrogates lose sample efficiency above ~{HIGH_DIMENSION}; "
+                       + ("ARD screening is on" if opts.screening else "consider option screening = true"))
+
+    # -- ask / tell -----------------------------------------------------------------------
+    def ask(self, n: int) -> list[Candidate]:
+        picks: list[np.ndarray] = []
+        while self._design and len(picks) < n:
+            z = self._design.pop(0)
+            if not self._taken(z, picks):
+                picks.append(z)
+        if len(picks) < n:
+            picks += self._propose(n - len(picks), picks)
+        if len(picks) < n:
+            picks += self._random(n - len(picks), picks)
+        out = []
+        for z in picks:
+            values = self.enc.decode(z)
+            self._pending[self.problem.space.key(values)] = self.enc.encode(values)
+            out.append(Candidate(values))
+        return out
+
+    def tell(self, evaluations: Sequence[Evaluation]) -> None:
+        super().tell(evaluations)
+        for e in evaluations:
+            key = self.problem.space.key(e.candidate.values)
+            self._pending.pop(key, None)
+            self._seen.add(key)
+            self._track_progress(e)
+
+    @property
+    def finished(self) -> bool:
+        """Only a deterministic, finite space can be exhausted."""
+        return (not self.problem.noisy and math.isfinite(self.problem.space.cardinality())
+                and len(self._seen) >= self.problem.space.cardinality())
+
+    def recommend(self) -> Candidate | None:
+        if self.problem.n_objectives == 1:
+            return super().recommend()
+        front = self._pareto()
+        if not front:
+            return None
+        F = np.array([e.objectives for e in front])
+        span = np.where(np.ptp(F, axis=0) > 0, np.ptp(F, axis=0), 1.0)
+        best = front[int(np.argmin(((F - F.min(axis=0)) / span).sum(axis=1)))]
+        return Candidate(dict(best.candidate.values))
+
+    # -- proposals --------------------------------------------------------------------------
+    def _propose(self, q: int, already: list[np.ndarray]) -> list[np.ndarray]:
+        data = self._dataset()
+        if len(data.y) < 2:
+            return []
+        engine = self._get_engine()
+        pending = [*self._pending.values(), *already]
+        # one BLAS thread: L-BFGS-B's tiny dense algebra is 10x slower when OpenBLAS threads contend
+        with threadpool_limits(limits=1, user_api="blas"):
+            proposal = engine.propose(q, data, np.array(pending).reshape(-1, self.enc.width), self._frozen(data),
+                                      lambda z: self._taken(z, already), self.rng)
+        self._record(proposal, data)
+        return proposal.points
+
+    def _get_engine(self) -> Engine:
+        if self._engine is None:
+            from .engine import Engine  # imports TensorFlow: only now, never at plugin import
+
+            opts: BayesOptions = self.options
+            self._engine = Engine(self.enc, len(self.problem.constraint_names), self.noise_mode,
+                                  opts.acquisition, opts.ucb_beta, Settings(opts.n_raw_samples, opts.n_restarts),
+                                  opts.lengthscale_prior)
+        return self._engine
+
+    def _random(self, n: int, already: list[np.ndarray]) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        for _ in range(50 * n):
+            if len(out) == n:
+                break
+            z = self.enc.from_unit(self.rng.random((1, len(self.enc.blocks))))[0]
+            if not self._taken(z, already + out):
+                out.append(z)
+        return out
+
+    def _taken(self, z: np.ndarray, picks: list[np.ndarray]) -> bool:
+        """Already pending or in this batch; for deterministic twins also already evaluated."""
+        key = self.problem.space.key(self.enc.decode(z))
+        if key in self._pending or (not self.problem.noisy and key in self._seen):
+            return True
+        return any(np.max(np.abs(z - p)) < 1e-9 for p in picks)
+
+    def _dataset(self) -> Dataset:
+        from .engine import Dataset
+
+        Z_ok, vals, cons, Z_all, success = [], [], [], [], []
+        m = len(self.problem.constraint_names)
+        for e in self.history:
+            z = self.enc.encode(e.candidate.values)
+            v = self._objective_of(e)
+            good = v is not None and len(e.constraints) == m and bool(np.all(np.isfinite(e.constraints)))
+            Z_all.append(z)
+            success.append(good)
+            if good:
+                Z_ok.append(z)
+                vals.append(v)
+                cons.append(list(e.constraints))
+        W = self.enc.width
+        F = np.array(vals, dtype=float).reshape(len(vals), -1)
+        if self.problem.n_objectives > 1 and len(F):
+            y = parego(F, self.rng.dirichlet(np.ones(F.shape[1])))
+        else:
+            y = F[:, 0] if len(F) else np.zeros(0)
+        opts: BayesOptions = self.options
+        return Dataset(np.array(Z_ok).reshape(-1, W), warp(y, opts.output_warping),
+                       np.array(cons, dtype=float).reshape(len(Z_ok), m), np.array(Z_all).reshape(-1, W),
+                       np.array(success, dtype=bool))
+
+    def _objective_of(self, e: Evaluation) -> list[float] | None:
+        if not e.ok:
+            return None
+        if self.problem.n_objectives > 1:
+            vals = list(e.objectives)
+            ok = len(vals) == self.problem.n_objectives
+        else:
+            vals = [e.objective] if e.objective is not None else []
+            ok = len(vals) == 1
+        return vals if ok and all(math.isfinite(v) for v in vals) else None
+
+    # -- screening, stall, diagnostics ------------------------------------------------------
+    def _columns(self) -> list[str]:
+        names = []
+        for d, b in zip(self.problem.space, self.enc.blocks, strict=True):
+            names += [f"{d.name}={lab}" for lab in d.labels] if isinstance(d, Categorical) else [d.name]
+            assert b.width >= 1
+        return names
+
+    def _frozen(self, data: Dataset) -> dict[int, float]:
+        """Columns pinned to the incumbent: dimensions whose ARD relevance (1/lengthscale) is below
+        ``screening_threshold`` of the most relevant one (only with screening on, above 15 dims)."""
+        opts: BayesOptions = self.options
+        self._screened = []
+        if not (opts.screening and len(self.problem.space) > HIGH_DIMENSION and self._iterations):
+            return {}
+        ls = np.array(self._iterations[-1]["lengthscales_raw"])
+        rel = np.array([np.max(1.0 / ls[b.start:b.start + b.width]) for b in self.enc.blocks])
+        feas = data.feasible
+        order = np.argsort(np.where(feas, data.y, np.inf))
+        z_best = data.Z_ok[order[0]]
+        frozen: dict[int, float] = {}
+        for d, b, r in zip(self.problem.space, self.enc.blocks, rel, strict=True):
+            if r < opts.screening_threshold * rel.max():
+                self._screened.append(d.name)
+                for c in range(b.start, b.start + b.width):
+                    frozen[c] = float(z_best[c])
+        return frozen
+
+    def _track_progress(self, e: Evaluation) -> None:
+        v = e.objective if self.problem.n_objectives == 1 else None
+        margin = 1e-9 * max(1.0, abs(self._best)) if math.isfinite(self._best) else 0.0
+        if v is not None and e.feasible and math.isfinite(v) and v < self._best - margin:
+            self._best = v
+            self._since_improvement = 0
+            return
+        self._since_improvement += 1
+        if self._since_improvement == self.patience and len(self.history) > self.n_initial:
+            self._warn(f"search stalled: no improvement in the last {self.patience} evaluations "
+                       f"(best {self._best:.6g}); a larger budget is unlikely to pay off unless the surrogate "
+                       "is mis-specified (check the LOO errors)")
+
+    def _warn(self, msg: str) -> None:
+        log.warning("bayes: %s", msg)
+        self._warnings.append(msg)
+
+    def _record(self, proposal: Any, data: Dataset) -> None:
+        assert self._engine is not None
+        ls = self._engine.objective.lengthscales
+        self._iterations.append({
+            "iteration": len(self._iterations) + 1, "n_data": int(len(data.y)),
+            "n_failed": int(np.sum(~data.success)), **proposal.fit,
+            "lengthscales": {c: float(v) for c, v in zip(self._columns(), ls, strict=True)},
+            "lengthscales_raw": [float(v) for v in ls],
+            "fit_cpu_seconds": proposal.fit_seconds, "acquisition_cpu_seconds": proposal.acquisition_seconds,
+            "acquisition_values": proposal.values, "screened_out": list(self._screened),
+        })
+
+    def _pareto(self) -> list[Evaluation]:
+        good = [e for e in self.history if e.feasible and self._objective_of(e) is not None]
+        if not good:
+            return []
+        mask = pareto_mask(np.array([e.objectives for e in good], dtype=float))
+        return [e for e, k in zip(good, mask, strict=True) if k]
+
+    def diagnostics(self) -> dict[str, Any]:
+        opts: BayesOptions = self.options
+        out: dict[str, Any] = {
+            "surrogate": "GPflow GPR, Matern-5/2 ARD, MAP hyperparameters",
+            "noise": self.noise_mode, "acquisition": opts.acquisition,
+            "initial_design": {"kind": opts.initial_design, "size": self.n_initial},
+            "encoding": self._columns(),
+            "iterations": [{k: v for k, v in it.items() if k != "lengthscales_raw"} for it in self._iterations],
+            "warnings": list(self._warnings),
+            "stalled": self._since_improvement >= self.patience,
+            "evaluations_since_improvement": self._since_improvement,
+        }
+        if self.problem.n_objectives > 1:
+            out["pareto_front_size"] = len(self._pareto())
+        return out
+
+    # -- routing ------------------------------------------------------------------------------
+    @classmethod
+    def fit(cls, problem: Problem) -> Fit:
+        why = unsupported_reason(cls.capabilities, problem)
+        if why:
+            return Fit(0.0, why)
+        space = problem.space
+        n_cont = sum(1 for d in space if isinstance(d, Continuous) and not d.discrete)
+        budget = problem.budget_evaluations
+        if n_cont == 0:
+            return Fit(0.2, "no continuous parameter: a GP over encoded choices works, annealing/GA usually fit better")
+        if budget is not None and budget > 1000:
+            return Fit(0.3, f"budget of {budget} evaluations: GP cost grows as n^3, a cheaper method suits better")
+        if len(space) > HIGH_DIMENSION:
+            return Fit(0.4, f"{len(space)} dimensions: Bayesian optimization loses its edge above ~{HIGH_DIMENSION}")
+        share = n_cont / len(space)
+        return Fit(round(0.6 + 0.4 * share, 3),
+                   "expensive low-dimensional tuning of continuous parameters: Bayesian optimization is sample-efficient")

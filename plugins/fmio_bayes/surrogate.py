@@ -1,0 +1,231 @@
+"""A GPflow GPR surrogate (Matern-5/2, ARD) whose TensorFlow graphs are traced once per study.
+
+The data live in ``tf.Variable``s of shape ``[None, width]``: new evaluations, Kriging-believer
+fantasies and restores are plain ``assign`` calls, so the compiled training loss, prediction and
+acquisition never retrace as the data grow (retracing costs more than a second per iteration).
+Hyperparameters are fitted by MAP (priors on lengthscales, signal variance and noise) with
+scipy's L-BFGS-B driven by one compiled loss-and-gradient function.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Literal
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+from scipy.optimize import minimize
+
+from ._tf import load
+
+log = logging.getLogger(__name__)
+NoiseMode = Literal["fixed", "learned"]
+LengthscalePrior = Literal["dimension_scaled", "unit"]
+FIXED_NOISE = 1e-6
+
+
+class GPSurrogate:
+    """One output modelled by a GP on encoded inputs; outputs are standardized unless told not to."""
+
+    def __init__(self, width: int, noise: NoiseMode, standardize: bool = True, noise_floor: float = 1e-6,
+                 lengthscale_prior: LengthscalePrior = "dimension_scaled"):
+        tf, gpflow, tfp = load()
+        self.tf = tf
+        self.width = width
+        self.noise_mode = noise
+        self.standardize = standardize
+        f64 = gpflow.default_float()
+        tfd = tfp.distributions
+        self._X = tf.Variable(np.zeros((0, width)), shape=tf.TensorShape([None, width]), dtype=f64, trainable=False)
+        self._Y = tf.Variable(np.zeros((0, 1)), shape=tf.TensorShape([None, 1]), dtype=f64, trainable=False)
+        kernel = gpflow.kernels.Matern52(variance=1.0, lengthscales=np.full(width, 0.5))
+        # "dimension_scaled": log-normal prior of Hvarfner et al. (2024), median e^(sqrt2 + ln(d)/2),
+        # keeps higher-dimensional models smooth; "unit": log-normal with median 1 (the unit cube's side)
+        # and log-sd 0.6, which stops ARD from declaring a dimension irrelevant on little data. Both keep small data
+        # from collapsing the lengthscales.
+        loc, scale = (math.sqrt(2.0) + 0.5 * math.log(width), math.sqrt(3.0)) if lengthscale_prior == "dimension_scaled" \
+            else (0.0, 0.6)
+        kernel.lengthscales = gpflow.Parameter(
+            np.full(width, 0.5), transform=gpflow.utilities.positive(lower=1e-3),
+            prior=tfd.LogNormal(tf.constant(loc, f64), tf.constant(scale, f64)))
+        kernel.variance.prior = tfd.LogNormal(tf.constant(0.0, f64), tf.constant(1.5, f64))
+        if noise == "fixed":
+            likelihood = gpflow.likelihoods.Gaussian(variance=FIXED_NOISE, variance_lower_bound=1e-9)
+            gpflow.set_trainable(likelihood.variance, False)
+        else:
+            likelihood = gpflow.likelihoods.Gaussian(variance=max(1e-2, 2 * noise_floor),
+                                                     variance_lower_bound=noise_floor)
+            likelihood.variance.prior = tfd.LogNormal(tf.constant(math.log(1e-2), f64), tf.constant(2.0, f64))
+        self.model = gpflow.models.GPR((self._X, self._Y), kernel, likelihood=likelihood)
+        # posterior cache for the acquisition: L^-1 and K^-1 y, refreshed whenever data/hypers change,
+        # so each acquisition call is one cross-covariance and two mat-muls instead of a Cholesky
+        self._Linv = tf.Variable(np.zeros((0, 0)), shape=tf.TensorShape([None, None]), dtype=f64, trainable=False)
+        self._alpha = tf.Variable(np.zeros((0, 1)), shape=tf.TensorShape([None, 1]), dtype=f64, trainable=False)
+        self._variables = list(self.model.trainable_variables)
+        self._sizes = [int(np.prod(v.shape)) for v in self._variables]
+        self._default_x = self._get_x()
+        self.y_mean, self.y_std = 0.0, 1.0
+        self._Z = np.zeros((0, width))
+        self._ys = np.zeros(0)
+        self._compile()
+
+    # -- compiled functions (traced once) -----------------------------------------------
+    def _compile(self) -> None:
+        tf = self.tf
+        variables, sizes, shapes = self._variables, self._sizes, [v.shape for v in self._variables]
+        model = self.model
+        f64 = tf.float64
+
+        @tf.function(autograph=False, input_signature=[tf.TensorSpec([sum(sizes)], f64)])
+        def assign_x(x: Any) -> Any:
+            for v, part, shape in zip(variables, tf.split(x, sizes), shapes, strict=True):
+                v.assign(tf.reshape(part, shape))
+            return x
+
+        @tf.function(autograph=False, input_signature=[tf.TensorSpec([sum(sizes)], f64)])
+        def loss_and_grad(x: Any) -> Any:
+            assign_x(x)
+            with tf.GradientTape() as tape:
+                loss = model.training_loss()
+            grads = tape.gradient(loss, variables)
+            return loss, tf.concat([tf.reshape(g, [-1]) for g in grads], 0)
+
+        @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, self.width], f64)])
+        def predict(Z: Any) -> Any:
+            return self.predict_tensor(Z)
+
+        @tf.function(autograph=False, input_signature=[])
+        def gram() -> Any:
+            return model.kernel(model.data[0]) + tf.eye(tf.shape(model.data[0])[0], dtype=f64) \
+                * model.likelihood.variance
+
+        @tf.function(autograph=False, input_signature=[])
+        def refresh() -> Any:
+            L = tf.linalg.cholesky(gram())
+            Linv = tf.linalg.triangular_solve(L, tf.eye(tf.shape(L)[0], dtype=f64), lower=True)
+            self._Linv.assign(Linv)
+            self._alpha.assign(tf.linalg.matmul(Linv, tf.linalg.matmul(Linv, model.data[1]), transpose_a=True))
+            return L
+
+        self._loss_and_grad, self._predict, self._gram, self._refresh = loss_and_grad, predict, gram, refresh
+        self._assign_x = assign_x
+
+    # -- data -----------------------------------------------------------------------------
+    def set_data(self, Z: np.ndarray, y: np.ndarray) -> None:
+        """Replace the training data (raw outputs; standardized here)."""
+        y = np.asarray(y, dtype=float)
+        if self.standardize:
+            self.y_mean = float(np.mean(y))
+            sd = float(np.std(y))
+            self.y_std = sd if sd > 1e-12 * max(1.0, abs(self.y_mean)) else 1.0
+        self._Z, self._ys = np.asarray(Z, dtype=float), (y - self.y_mean) / self.y_std
+        self._assign(self._Z, self._ys)
+
+    def fantasize(self, Z: np.ndarray) -> None:
+        """Kriging believer: add points with their predicted mean as if observed (no refit)."""
+        mean, _ = self.predict_std(Z)
+        cur_Z, cur_y = self._X.numpy(), self._Y.numpy()[:, 0]
+        self._assign(np.vstack([cur_Z, Z]), np.concatenate([cur_y, mean]))
+
+    def restore(self) -> None:
+        """Drop fantasies: back to the data given to :meth:`set_data`."""
+        self._assign(self._Z, self._ys)
+
+    def _assign(self, Z: np.ndarray, ys: np.ndarray) -> None:
+        self._X.assign(Z)
+        self._Y.assign(ys.reshape(-1, 1))
+        self._safe_refresh()
+
+    def _safe_refresh(self) -> None:
+        """Refactorize; if the Gram matrix is numerically singular (near-duplicate points, very long
+        lengthscales) raise the noise tenfold until it factorizes, and say so in the log."""
+        for _ in range(8):
+            try:
+                self._refresh()
+                return
+            except self.tf.errors.InvalidArgumentError:
+                var = self.model.likelihood.variance
+                new = float(var.numpy()) * 10.0
+                log.warning("GP Gram matrix not positive definite; raising the noise variance to %.3g", new)
+                var.assign(new)
+        self._refresh()  # still failing: let the error surface
+
+    @property
+    def n(self) -> int:
+        return len(self._ys)
+
+    # -- training -----------------------------------------------------------------------
+    def _get_x(self) -> np.ndarray:
+        return np.concatenate([v.numpy().ravel() for v in self._variables]) if self._variables else np.zeros(0)
+
+    def fit(self, fresh_start: bool = True, maxiter: int = 200) -> float:
+        """MAP hyperparameters from a warm start (and the default start when ``fresh_start``);
+        returns the best training loss. A start whose Cholesky fails is skipped, not hidden:
+        if every start fails the previous hyperparameters are kept and the error is logged."""
+        if not self._variables:
+            return float("nan")
+        starts = [self._get_x()]
+        if fresh_start:
+            starts.append(self._default_x.copy())
+        best_x, best_loss = starts[0], math.inf
+        for x0 in starts:
+            try:
+                res = minimize(self._fun, x0, jac=True, method="L-BFGS-B", options={"maxiter": maxiter})
+            except self.tf.errors.InvalidArgumentError as exc:
+                log.warning("GP hyperparameter fit from one start failed (%s); trying the next", exc.message[:120])
+                continue
+            if np.isfinite(res.fun) and res.fun < best_loss:
+                best_x, best_loss = res.x, float(res.fun)
+        if not math.isfinite(best_loss):
+            log.warning("GP hyperparameter fit failed from every start; keeping the previous hyperparameters")
+        self._assign_x(self.tf.constant(best_x))
+        self._safe_refresh()
+        return best_loss
+
+    def _fun(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        loss, grad = self._loss_and_grad(self.tf.constant(x))
+        loss_v, grad_v = float(loss.numpy()), grad.numpy()
+        if not (np.isfinite(loss_v) and np.all(np.isfinite(grad_v))):
+            return 1e20, np.zeros_like(x)  # steer L-BFGS-B's line search back from a non-finite region
+        return loss_v, grad_v
+
+    # -- prediction & diagnostics -------------------------------------------------------
+    def predict_tensor(self, Z: Any) -> Any:
+        """Mean and variance (``[m, 1]`` each) of the latent function in standardized units, from the
+        cached factorization (for graph use; exact GPR posterior as long as the cache is fresh)."""
+        tf = self.tf
+        kzx = self.model.kernel(Z, self._X)
+        v = tf.linalg.matmul(kzx, self._Linv, transpose_b=True)
+        mean = tf.linalg.matmul(kzx, self._alpha)
+        var = self.model.kernel(Z, full_cov=False) - tf.reduce_sum(v * v, axis=1)
+        return mean, var[:, None]
+
+    def predict_std(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean, var = self._predict(self.tf.constant(np.asarray(Z, dtype=float)))
+        return mean.numpy()[:, 0], var.numpy()[:, 0]
+
+    def predict(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation in the original output units."""
+        m, v = self.predict_std(Z)
+        return m * self.y_std + self.y_mean, np.sqrt(np.maximum(v, 0.0)) * self.y_std
+
+    def loo_standardized_errors(self) -> np.ndarray:
+        """Closed-form leave-one-out residuals divided by their predictive sd (should look N(0, 1))."""
+        K = self._gram().numpy()
+        c = cho_factor(K, lower=True)
+        Kinv = cho_solve(c, np.eye(len(K)))
+        alpha = Kinv @ self._ys
+        return np.asarray(alpha / np.sqrt(np.diag(Kinv)))
+
+    @property
+    def lengthscales(self) -> np.ndarray:
+        return np.asarray(self.model.kernel.lengthscales.numpy(), dtype=float)
+
+    @property
+    def noise_variance(self) -> float:
+        return float(self.model.likelihood.variance.numpy())
+
+    @property
+    def signal_variance(self) -> float:
+        return float(self.model.kernel.variance.numpy())
