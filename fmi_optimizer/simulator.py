@@ -55,6 +55,21 @@ class InputSignals:
         self.table = table
 
 
+_FMU_LOG: deque[str] = deque(maxlen=20)
+_KEEP_ALIVE: list[Any] = []
+
+
+def _on_fmu_log(*args: Any) -> None:
+    """FMU log callback (FMI 2: env, instance, status, category, message; FMI 3: env, status, category,
+    message): keep the last messages so a failure can say what the FMU said."""
+    try:
+        status = next((int(a) for a in args[1:3] if isinstance(a, int)), 0)
+        message = args[-1].decode("utf-8", "replace") if isinstance(args[-1], bytes) else str(args[-1])
+        _FMU_LOG.append(("error: " if status >= 3 else "") + " ".join(message.split()))
+    except Exception:  # noqa: S110 - a logging problem must never crash the FMU call that logs
+        pass
+
+
 class Simulator:
     """One extracted FMU and one live instance, reused across runs (fast path for workers)."""
 
@@ -76,8 +91,12 @@ class Simulator:
                 if md.coSimulation is None:
                     raise ValueError("the FMU has no co-simulation interface")
                 self.fmi_type = "CoSimulation"
-            self.log: deque[str] = deque(maxlen=20)
-            self.instance = instantiate_fmu(self._tmp, md, self.fmi_type, logger=self._on_log)
+            _FMU_LOG.clear()
+            self.instance = instantiate_fmu(self._tmp, md, self.fmi_type, logger=_on_fmu_log)
+            # fmpy's native logger proxy keeps ONE process-wide pointer to the last logger it wrapped (and
+            # fmpy's default callbacks go through it): the wrapper must outlive this instance, or a later
+            # FMU that logs in this process calls freed memory (seen as a segfault).
+            _KEEP_ALIVE.append(getattr(self.instance, "callbacks", None))
         except BaseException:
             shutil.rmtree(self._tmp, ignore_errors=True)
             raise
@@ -86,18 +105,9 @@ class Simulator:
         self.default_start = float(exp.startTime) if exp is not None and exp.startTime is not None else 0.0
         self.default_stop = float(exp.stopTime) if exp is not None and exp.stopTime is not None else self.default_start + 1.0
 
-    def _on_log(self, *args: Any) -> None:
-        """FMU log callback (FMI 2: env, instance, status, category, message; FMI 3: env, status, category,
-        message): keep the last messages so a failure can say what the FMU said."""
-        try:
-            status = next((int(a) for a in args[1:3] if isinstance(a, int)), 0)
-            message = args[-1].decode("utf-8", "replace") if isinstance(args[-1], bytes) else str(args[-1])
-            self.log.append(("error: " if status >= 3 else "") + " ".join(message.split()))
-        except Exception:  # noqa: S110 - a logging problem must never crash the FMU call that logs
-            pass
-
     def last_messages(self, n: int = 2) -> str:
-        return " | ".join(list(self.log)[-n:])
+        """What the FMU logged during the current run (runs in one process are sequential)."""
+        return " | ".join(list(_FMU_LOG)[-n:])
 
     def run(
         self,
@@ -112,7 +122,7 @@ class Simulator:
         if self._used:
             self.instance.reset()
         self._used = True
-        self.log.clear()
+        _FMU_LOG.clear()
         stop = settings.stop_time if settings.stop_time is not None else self.default_stop
         result = simulate_fmu(
             self._tmp,

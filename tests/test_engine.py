@@ -105,3 +105,36 @@ def test_fmi3_and_model_exchange_through_the_pool(sample_fmu, name: str, interfa
     assert reply.status == "ok", reply.error
     reference = Twin.open(sample_fmu("servo_pid")).simulate({"Kp": 12.0}, SimSettings(interface="cs"), ["theta"])
     assert reply.outputs["theta"][-1] == pytest.approx(reference.outputs["theta"][-1], rel=1e-3, abs=1e-4)
+
+
+def test_a_later_fmu_logging_in_the_same_process_does_not_crash(faulty_fmu: Path, sample_fmu) -> None:
+    """fmpy's logger proxy keeps one process-wide pointer to the last wrapped logger; a freed one segfaulted."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import gc, tempfile, zipfile
+        from fmpy import read_model_description
+        from fmpy.fmi1 import FMICallException
+        from fmpy.fmi2 import FMU2Slave
+        from fmi_optimizer.twin import Twin
+        try:
+            Twin.open({str(faulty_fmu)!r}).simulate({{"fault": "step_error"}})
+        except Exception:
+            pass
+        gc.collect()
+        runnable = Twin.open({str(sample_fmu("heat_sink"))!r}).fmu.runnable
+        d = tempfile.mkdtemp()
+        zipfile.ZipFile(runnable).extractall(d)
+        md = read_model_description(d)
+        fmu = FMU2Slave(guid=md.guid, unzipDirectory=d, modelIdentifier="heat_sink", instanceName="t")
+        fmu.instantiate()
+        vr = {{v.name: v.valueReference for v in md.modelVariables}}
+        try:
+            fmu.setReal([vr["T_junction"]], [300.0])  # makes the FMU log an error through fmpy's default logger
+        except FMICallException:
+            print("survived")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "survived" in out.stdout, (out.returncode, out.stderr[-500:])
