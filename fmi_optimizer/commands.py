@@ -156,7 +156,14 @@ def print_summary(outcome: Outcome) -> None:
     base = outcome.baseline
     as_delivered = (f"  (as delivered: {fmt(base.objective)}, {'feasible' if base.feasible else 'infeasible'})"
                     if base is not None and base.objective is not None else "")
-    print(f"best objective {fmt(best.objective)}  feasible {fmt(best.feasible)}{as_delivered}")
+    terms = outcome.config.objective
+    if len(terms) == 1 and terms[0].sense == "maximize" and best.objective is not None:  # say it as the user wrote it
+        shown = outcome.problem.objective_to_kpi_sense
+        as_delivered = as_delivered.replace(fmt(base.objective), fmt(shown(base.objective))) if as_delivered and base \
+            and base.objective is not None else as_delivered
+        print(f"best {terms[0].kpi} {fmt(shown(best.objective))} (maximized)  feasible {fmt(best.feasible)}{as_delivered}")
+    else:
+        print(f"best objective {fmt(best.objective)}  feasible {fmt(best.feasible)}{as_delivered}")
     table(["parameter", "value"], [[k, v] for k, v in outcome.problem.space.labelled(best.values).items()])
     print()
     limits = {s.kpi: s for s in outcome.config.constraints}
