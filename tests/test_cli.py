@@ -162,13 +162,28 @@ def test_watch_picks_up_a_dropped_fmu(faulty_fmu: Path, tmp_path: Path) -> None:
         assert not (folder / "results").exists()
         partial.write_bytes(data)
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not (folder / "results" / "late" / "report.html").exists():
+        while time.monotonic() < deadline and not _finished(folder / "results" / "late" / "fmi_optimizer.db"):
             time.sleep(0.5)
         assert (folder / "results" / "late" / "report.html").exists()
+        time.sleep(1.5)  # the watcher prints its summary after the final status is stored; let it count the study
     finally:
         proc.send_signal(2)
         _, err = proc.communicate(timeout=60)
     assert "1 studies done, 0 skipped" in err, err
+
+
+def _finished(db: Path) -> bool:
+    """True once the study in ``db`` has stored its final status (set after the report is written)."""
+    import sqlite3
+
+    if not db.exists():
+        return False
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
+            row = con.execute("SELECT status, result FROM studies ORDER BY id DESC LIMIT 1").fetchone()
+    except sqlite3.OperationalError:
+        return False
+    return bool(row) and row[0] == "finished" and bool(row[1]) and bool(json.loads(row[1])["outputs"]["report"])
 
 
 def test_compare_table_and_plot(faulty_fmu: Path, tmp_path: Path) -> None:
