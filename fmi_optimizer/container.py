@@ -12,10 +12,8 @@ module checks the values, lays out the zip and writes it atomically; it never si
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
@@ -25,6 +23,7 @@ from pathlib import Path
 
 from fmi_optimizer.container_md import ModelDescriptionView, ScalarInfo, Value, literal, view_for
 from fmi_optimizer.errors import FmuError, FmuUnsupportedError, OutputError, ValueValidationError
+from fmi_optimizer.files import atomic_output
 from fmi_optimizer.fmu_file import content_hash as sha256  # one hashing helper for FMU files
 
 __all__ = ["COMPONENT", "ContainerInfo", "ScalarInfo", "Value", "coerce", "literal", "read_model_description",
@@ -269,24 +268,16 @@ def write_container_fmu(original: Path, values: Mapping[str, object], out_fmu: P
     with zipfile.ZipFile(original) as zin:
         names = zin.namelist()
         platforms = _platforms(original, names, plan.view)
-        tmp = out_fmu.with_name(f".{out_fmu.name}.{os.getpid()}.tmp")
-        try:
-            with zipfile.ZipFile(tmp, "w") as zout:
-                _write_entry(zout, "modelDescription.xml", plan.model_description())
-                for platform in platforms:
-                    runtime_platform, suffix = plan.view.platforms[platform]
-                    binary = runtime_binary(runtime_platform, suffix).read_bytes()
-                    _write_entry(zout, f"binaries/{platform}/container_fmu{suffix}", binary)
-                _write_entry(zout, "resources/container.json", plan.container_json().encode())
-                for name in names:
-                    if not name.endswith("/"):
-                        _write_entry(zout, f"resources/{COMPONENT}/{name}", zin.read(name))
-            os.replace(tmp, out_fmu)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-            raise OutputError(f"{out_fmu}: cannot be written ({exc.strerror or exc}); choose a writable "
-                              "output folder") from None
+        with atomic_output(out_fmu) as tmp, zipfile.ZipFile(tmp, "w") as zout:
+            _write_entry(zout, "modelDescription.xml", plan.model_description())
+            for platform in platforms:
+                runtime_platform, suffix = plan.view.platforms[platform]
+                binary = runtime_binary(runtime_platform, suffix).read_bytes()
+                _write_entry(zout, f"binaries/{platform}/container_fmu{suffix}", binary)
+            _write_entry(zout, "resources/container.json", plan.container_json().encode())
+            for name in names:
+                if not name.endswith("/"):
+                    _write_entry(zout, f"resources/{COMPONENT}/{name}", zin.read(name))
     return ContainerInfo(path=out_fmu, guid=plan.guid, original_guid=plan.original_guid,
                          model_identifier=plan.model_identifier, fixed_step_size=plan.step,
                          platforms=tuple(platforms), exposed_variables=len(plan.view.exposed()) + 1,

@@ -8,15 +8,14 @@ standard requires); units and enumeration types used are defined in the same fil
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fmi_optimizer.errors import DataError, OutputError, ValueValidationError
+from fmi_optimizer.errors import DataError, ValueValidationError
+from fmi_optimizer.files import atomic_output
 
 SSV = "http://ssp-standard.org/SSP1/SystemStructureParameterValues"
 SSC = "http://ssp-standard.org/SSP1/SystemStructureCommon"
@@ -151,15 +150,8 @@ def write_ssv(values: Mapping[str, SsvValue], out_ssv: Path, units: Mapping[str,
     ET.indent(root)
     data = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
     out_ssv = Path(out_ssv)
-    tmp = out_ssv.with_name(f".{out_ssv.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_output(out_ssv) as tmp:
         tmp.write_bytes(data)
-        os.replace(tmp, out_ssv)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise OutputError(f"{out_ssv}: cannot be written ({exc.strerror or exc}); choose a writable "
-                          "output folder") from None
     return out_ssv
 
 

@@ -10,7 +10,6 @@ docs/writeback.md.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -37,6 +36,7 @@ from fmi_optimizer.container import (
     write_container_fmu,
 )
 from fmi_optimizer.errors import DataError, OutputError, VerificationError
+from fmi_optimizer.files import atomic_output
 from fmi_optimizer.ssp import UnitDefinition, write_ssv
 
 __all__ = [
@@ -284,15 +284,8 @@ def write_result_json(out_json: Path, values: Mapping[str, Value], *, source_fmu
         "extra": dict(extra or {}),
     }
     out_json = Path(out_json)
-    tmp = out_json.with_name(f".{out_json.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_output(out_json) as tmp:
         tmp.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
-        os.replace(tmp, out_json)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise OutputError(f"{out_json}: cannot be written ({exc.strerror or exc}); choose a writable "
-                          "output folder") from None
     return out_json
 
 
