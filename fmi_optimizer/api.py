@@ -86,7 +86,7 @@ def make_evaluator(host: Host, problem: StudyProblem) -> Evaluator:
     custom = host.pm.hook.fmio_make_evaluator(problem=problem, options=options)
     if custom is not None:
         return custom
-    engine = EngineOptions(workers=c.workers, timeout=c.timeout, recycle_every=c.recycle_every, interface=c.interface)
+    engine = EngineOptions(workers=c.workers, timeout=c.timeout, recycle_every=c.recycle_every, interface=c.settings.interface)
     if c.cluster:
         from .distributed import DaskEvaluator
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import StudyError
+from .simulator import SimSettings
 
 if TYPE_CHECKING:
     from .uncertainty.spec import UncertaintySpec
@@ -78,13 +79,7 @@ class StudyConfig:
     pareto: bool = False
     constraints: tuple[ConstraintSpec, ...] = ()
     fixed: Mapping[str, Any] = field(default_factory=dict)
-    start_time: float | None = None
-    stop_time: float | None = None
-    output_interval: float | None = None
-    step_size: float | None = None
-    tolerance: float | None = None
-    solver: str = "CVode"
-    interface: str = "auto"
+    settings: SimSettings = SimSettings()  # [twin] times, output grid, solver, interface: parsed once here
     method: str = "auto"
     method_options: Mapping[str, Any] = field(default_factory=dict)
     budget: Budget = Budget(evaluations=100)
@@ -202,7 +197,7 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
     interface = twin.get("interface", (str,), "auto")
     if interface not in ("auto", "cs", "me"):
         raise StudyError(f"{twin.key('interface')} = {interface!r}: accepted: auto, cs, me")
-    settings = dict(
+    settings = SimSettings(
         start_time=twin.number("start_time"), stop_time=twin.number("stop_time", positive=True),
         output_interval=twin.number("output_interval", positive=True),
         step_size=twin.number("step_size", positive=True), tolerance=twin.number("tolerance", positive=True),
@@ -274,7 +269,7 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
         recycle_every=recycle, cluster=cluster, out_dir=(base_dir / out_dir) if out_dir else None,
         plugins_dir=(base_dir / plugins_dir) if plugins_dir else None, source=source, raw=dict(data),
         uncertainty=uncertainty,
-        inputs=inputs_spec, calibration=calibration_spec, **settings,
+        inputs=inputs_spec, calibration=calibration_spec, settings=settings,
     )
 
 

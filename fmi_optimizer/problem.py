@@ -63,8 +63,7 @@ class StudyProblem:
             if seed_var.type != "Integer":
                 raise StudyError(f"[replications] seed_parameter {config.seed_parameter!r} is {seed_var.type}; "
                                  "it must be an Integer parameter")
-        settings = SimSettings(config.start_time, config.stop_time, config.output_interval, config.step_size,
-                               config.tolerance, config.solver, config.interface)
+        settings = config.settings
         problem = cls(config, twin, space, kpis, reducers, settings, fixed)
         if config.uncertainty is not None:
             from .uncertainty.layer import RobustLayer
