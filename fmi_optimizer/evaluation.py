@@ -7,9 +7,11 @@ finish so the caller can store each one before anything else can go wrong.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import select
+import selectors
 import shutil
 import signal
 import subprocess
@@ -25,7 +27,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import FmuError
-from .worker import RunReply, RunRequest
+from .runs import RunReply, RunRequest
+from .wire import ContextTable, decode_reply
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class Evaluator(Protocol):
     def close(self) -> None: ...
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: workers are selector keys
 class _Worker:
     ident: str
     process: subprocess.Popen[bytes]
@@ -60,6 +63,7 @@ class _Worker:
     inflight: deque[RunRequest] = field(default_factory=deque)  # sent, not yet answered; the head is running
     deadline: float = float("inf")
     started: float = 0.0
+    contexts: set[int] = field(default_factory=set)  # context numbers this worker has been sent
 
 
 class LocalPool:
@@ -80,6 +84,9 @@ class LocalPool:
         self._authkey = secrets.token_bytes(16)
         self._address = os.path.join(self._tmp, "pool.sock")
         self._listener: Listener | None = None
+        self._contexts = ContextTable()
+        self._run_seconds: float | None = None  # moving mean of a run's wall time in the worker
+        self._selector = selectors.DefaultSelector()  # one for the pool's life: cheaper than wait() per reply
         self._finalizer = weakref.finalize(self, shutil.rmtree, self._tmp, True)  # scratch goes even if close() is not called
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -97,6 +104,7 @@ class LocalPool:
         conn = self._accept(proc, ident)
         w = _Worker(ident, proc, conn, stderr_path)
         self._await_ready(w)
+        self._selector.register(conn, selectors.EVENT_READ, w)
         return w
 
     def _accept(self, proc: subprocess.Popen[bytes], ident: str) -> Connection:
@@ -150,6 +158,8 @@ class LocalPool:
             self._workers.append(self._spawn())
 
     def _kill(self, w: _Worker) -> None:
+        if w.conn in self._selector.get_map():
+            self._selector.unregister(w.conn)
         if w.process.poll() is None:
             w.process.kill()
         self._exit_code(w)
@@ -171,6 +181,8 @@ class LocalPool:
         if self._listener is not None:
             self._listener.close()
             self._listener = None
+        self._selector.close()
+        self._selector = selectors.DefaultSelector()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     def __enter__(self) -> LocalPool:
@@ -180,7 +192,12 @@ class LocalPool:
         self.close()
 
     # -- running ------------------------------------------------------------------------
-    PIPELINE_DEPTH = 6  # requests queued per worker: it never waits for the parent to be scheduled between runs
+    # Requests queued in each worker's pipe, so that it never waits for the parent to be scheduled between runs:
+    # about PIPELINE_SECONDS of work (several scheduler time slices on a loaded machine), within the depth bounds.
+    PIPELINE_SECONDS = 0.05
+    PIPELINE_DEPTH = (2, 64)
+    INITIAL_DEPTH = 6  # until the first runs have been timed
+    NAP_BELOW = 0.005  # mean run time (s) under which the parent polls the pipes on a timer
 
     def run(self, requests: Sequence[RunRequest]) -> Iterator[RunReply]:
         """Run ``requests`` over the pool; yield each reply as soon as it exists."""
@@ -192,75 +209,100 @@ class LocalPool:
             self._feed_all(queue)
             busy = [w for w in self._workers if w.inflight]
             timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
-            ready = wait([w.conn for w in busy], timeout=min(timeout, 3600))
+            ready = self._wait(timeout)
             now = time.monotonic()
             for w in busy:
-                reply = self._collect(w, ready, now, queue)
-                if reply is not None:
-                    yield reply
+                if w in ready:
+                    yield from self._receive(w, now, queue)
+                elif now >= w.deadline:
+                    yield self._failure(w, w.inflight[0], "timeout",
+                                        f"no result within {self.options.timeout:g} s; the worker was killed")
+                    self._replace(w, graceful=False, queue=queue)
+
+    def _wait(self, timeout: float) -> set[_Worker]:
+        """Workers with replies to read.  For short runs the parent naps instead of sleeping on the pipes: a
+        worker's reply then wakes no one, which on a busy machine would hand the worker's CPU to the parent
+        once per run; the pipeline holds several naps' worth of work, so the worker never runs dry."""
+        if self._run_seconds is not None and self._run_seconds < self.NAP_BELOW:
+            time.sleep(min(timeout, self.PIPELINE_SECONDS / 5))
+            timeout = 0.0
+        return {key.data for key, _ in self._selector.select(min(timeout, 3600))}
 
     def _feed_all(self, queue: deque[RunRequest]) -> None:
-        """Deal requests round-robin, one per worker per pass, so a small batch is spread over all workers."""
-        progressed = True
-        while queue and progressed:
-            progressed = False
-            for w in list(self._workers):
-                if queue and len(w.inflight) < self._limit(w):
-                    progressed = self._feed_one(w, queue) or progressed
+        """Deal requests round-robin, one per worker per pass (a small batch is spread over all workers),
+        then send each worker its share in one message."""
+        shares: dict[int, list[RunRequest]] = {}
+        room = {i: self._limit(w) - len(w.inflight) for i, w in enumerate(self._workers)}
+        while queue and any(r > 0 for r in room.values()):
+            for i in room:
+                if queue and room[i] > 0:
+                    shares.setdefault(i, []).append(queue.popleft())
+                    room[i] -= 1
+        for i in sorted(shares, reverse=True):  # a refused share goes back to the queue front, in order
+            self._send(self._workers[i], shares[i], queue)
 
     def _limit(self, w: _Worker) -> int:
-        """Up to PIPELINE_DEPTH requests in a worker's pipe (fewer just before it is recycled)."""
+        """How many requests ``w`` may hold (fewer just before it is recycled)."""
+        depth = self.pipeline_depth
         if self.options.recycle_every:
-            return min(self.PIPELINE_DEPTH, self.options.recycle_every - w.runs)
-        return self.PIPELINE_DEPTH
+            return min(depth, self.options.recycle_every - w.runs)
+        return depth
 
-    def _feed_one(self, w: _Worker, queue: deque[RunRequest]) -> bool:
-        """Send the next request to ``w``; False when the worker turned out to be dead."""
-        req = queue.popleft()
+    @property
+    def pipeline_depth(self) -> int:
+        """Requests per worker pipe: PIPELINE_SECONDS of work at the recent mean run time."""
+        if self._run_seconds is None:
+            return self.INITIAL_DEPTH
+        lo, hi = self.PIPELINE_DEPTH
+        return max(lo, min(hi, math.ceil(self.PIPELINE_SECONDS / max(self._run_seconds, 1e-6))))
+
+    def _send(self, w: _Worker, share: list[RunRequest], queue: deque[RunRequest]) -> None:
+        """Send ``share`` to ``w`` in one message; if the worker turned out to be dead, requeue it."""
+        known = set(w.contexts)
         try:
-            w.conn.send(req)
+            w.conn.send(self._contexts.message(share, known))
         except OSError:  # the worker died; its running request is reported when its pipe shows EOF
-            queue.appendleft(req)
+            queue.extendleft(reversed(share))
             if not w.inflight:  # it died idle (killed from outside): replace it quietly
                 self._replace(w, graceful=False, queue=queue)
-            return False
+            return
+        w.contexts = known
         if not w.inflight:
             self._start_clock(w, time.monotonic())
-        w.inflight.append(req)
-        return True
+        w.inflight.extend(share)
 
     def _start_clock(self, w: _Worker, now: float) -> None:
         w.started = now
         w.deadline = now + self.options.timeout if self.options.timeout else float("inf")
 
-    def _collect(self, w: _Worker, ready: list[Any], now: float, queue: deque[RunRequest]) -> RunReply | None:
-        req = w.inflight[0]
-        if w.conn in ready:
-            msg = None
+    def _receive(self, w: _Worker, now: float, queue: deque[RunRequest]) -> Iterator[RunReply]:
+        """Every reply waiting in ``w``'s pipe (one wake-up, several replies); if the worker died, its running
+        request becomes ``crashed`` and the worker is replaced."""
+        while w.inflight:
             try:
-                msg = w.conn.recv()
+                msg: Any = w.conn.recv()
             except (EOFError, OSError):
                 msg = None
-            if msg is not None and msg[0] == "reply":
-                reply: RunReply = msg[1]
-                assert reply.task_id == req.task_id, "worker replies arrive in request order"
-                w.inflight.popleft()
-                w.runs += 1
-                if w.inflight:
-                    self._start_clock(w, now)
-                elif self.options.recycle_every and w.runs >= self.options.recycle_every:
-                    self._replace(w, graceful=True, queue=queue)
-                return reply
-            code = self._exit_code(w)
-            failed = self._failure(w, req, "crashed",
-                                   f"the worker process died ({exit_text(code)}{self._stderr_tail(w)})")
-            self._replace(w, graceful=False, queue=queue)
-            return failed
-        if now >= w.deadline:
-            failed = self._failure(w, req, "timeout", f"no result within {self.options.timeout:g} s; the worker was killed")
-            self._replace(w, graceful=False, queue=queue)
-            return failed
-        return None
+            if not isinstance(msg, tuple) or len(msg) != 9:
+                code = self._exit_code(w)
+                failed = self._failure(w, w.inflight[0], "crashed",
+                                       f"the worker process died ({exit_text(code)}{self._stderr_tail(w)})")
+                self._replace(w, graceful=False, queue=queue)
+                yield failed
+                return
+            reply = decode_reply(msg)
+            avg = self._run_seconds
+            self._run_seconds = reply.wall_seconds if avg is None else 0.9 * avg + 0.1 * reply.wall_seconds
+            assert reply.task_id == w.inflight[0].task_id, "worker replies arrive in request order"
+            w.inflight.popleft()
+            w.runs += 1
+            if w.inflight:
+                self._start_clock(w, now)
+            elif self.options.recycle_every and w.runs >= self.options.recycle_every:
+                self._replace(w, graceful=True, queue=queue)
+            yield reply
+            if not w.inflight or not w.conn.poll(0):
+                return
 
     def _failure(self, w: _Worker, req: RunRequest, status: str, error: str) -> RunReply:
         return RunReply(req.task_id, status, None, {}, error, time.monotonic() - w.started, 0.0, w.ident)

@@ -10,38 +10,13 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
 
-import numpy as np
+from .runs import RunReply, RunRequest
+from .simulator import Simulator
+from .wire import Context, encode_reply, unpack_runs
 
-from .simulator import SimSettings, Simulator
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """What a worker needs for one run (picklable)."""
-
-    task_id: int
-    start_values: dict[str, Any]
-    settings: SimSettings
-    outputs: tuple[str, ...]
-    inputs: np.ndarray | None = None
-
-
-@dataclass
-class RunReply:
-    """What comes back: ``status`` ok/failed, the sampled outputs, timings, the error text."""
-
-    task_id: int
-    status: str
-    time: np.ndarray | None
-    outputs: dict[str, np.ndarray]
-    error: str
-    wall_seconds: float
-    cpu_seconds: float
-    worker: str
+__all__ = ["RunReply", "RunRequest", "execute", "main", "worker_main"]
 
 
 def execute(sim: Simulator, req: RunRequest, worker: str) -> RunReply:
@@ -88,6 +63,7 @@ def worker_main(conn: Connection, fmu_path: str, interface: str, worker: str, sc
         conn.close()
         return
     conn.send(("ready", os.getpid()))
+    contexts: dict[int, Context] = {}
     try:
         while True:
             try:
@@ -96,7 +72,8 @@ def worker_main(conn: Connection, fmu_path: str, interface: str, worker: str, sc
                 break
             if msg is None:
                 break
-            conn.send(("reply", execute(sim, msg, worker)))
+            for req in unpack_runs(msg, contexts):  # run in order: the pool times the oldest unanswered one
+                conn.send(encode_reply(execute(sim, req, worker)))
     finally:
         sim.close()
         conn.close()

@@ -138,3 +138,18 @@ def test_a_later_fmu_logging_in_the_same_process_does_not_crash(faulty_fmu: Path
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and "survived" in out.stdout, (out.returncode, out.stderr[-500:])
+
+
+def test_a_crash_deep_in_a_fast_pipeline_blames_the_run_that_crashed(faulty: Twin) -> None:
+    """Short runs get a deep pipeline and a napping parent; replies must still pair with their requests."""
+    with LocalPool(faulty.fmu.runnable, EngineOptions(workers=1, timeout=10.0, recycle_every=None)) as pool:
+        reference = {r.task_id: r for r in pool.run([_req(i, x=i / 10) for i in range(40)])}
+        assert pool.pipeline_depth > LocalPool.INITIAL_DEPTH  # fast runs were timed: the pipe is deeper now
+        batch = [_req(i, x=i / 10, fault=1 if i == 25 else 0) for i in range(40)]
+        replies = {r.task_id: r for r in pool.run(batch)}
+        assert pool.replaced == 1
+    assert replies[25].status == "crashed" and "SIGSEGV" in replies[25].error
+    for i in set(range(40)) - {25}:
+        assert replies[i].status == "ok", replies[i].error
+        for name in ("y", "z"):
+            assert (replies[i].outputs[name] == reference[i].outputs[name]).all(), (i, name)
