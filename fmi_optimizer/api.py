@@ -141,8 +141,9 @@ def run_study(
     try:
         baseline = run_baseline(evaluator, problem)
         mproblem = problem.method_problem(batch)
-        mproblem = dataclasses.replace(mproblem, extra={**mproblem.extra, "seconds_per_run": baseline.wall_seconds,
-                                                        "baseline_objective": baseline.objective})
+        runs = problem.robust.runs_per_candidate() if problem.robust is not None else 1
+        mproblem = dataclasses.replace(mproblem, seconds_per_evaluation=baseline.wall_seconds * runs,
+                                       extra={**mproblem.extra, "baseline_objective": baseline.objective})
         method_cls, routing = choose_method(host.methods, config.method, mproblem)
         log(routing)
         method: Method = method_cls(mproblem, config.method_options, config.seed)

@@ -61,10 +61,35 @@ class Problem:
     budget_evaluations: int | None = None
     batch_size: int = 1
     extra: Mapping[str, Any] = field(default_factory=dict)
+    budget_seconds: float | None = None
+    seconds_per_evaluation: float | None = None  # one candidate's simulation time, measured before routing
 
     @property
     def n_objectives(self) -> int:
         return len(self.objective_names)
+
+    def affordable_evaluations(self, seconds_per_point: float, startup_seconds: float = 0.0) -> float | None:
+        """How many evaluations a method whose own work costs ``seconds_per_point`` per proposed point (plus
+        ``startup_seconds`` once) gets through before the time budget ends, at the measured simulation cost of an
+        evaluation spread over ``batch_size`` workers; None when there is no time budget or no measurement yet."""
+        if self.budget_seconds is None or self.seconds_per_evaluation is None:
+            return None
+        per_point = seconds_per_point + self.seconds_per_evaluation / max(1, self.batch_size)
+        n = max(0.0, self.budget_seconds - startup_seconds) / max(per_point, 1e-9)
+        return n if self.budget_evaluations is None else min(float(self.budget_evaluations), n)
+
+    def model_cost_fit(self, seconds_per_point: float, startup_seconds: float = 0.0) -> Fit | None:
+        """For model-based methods: a low fit when their own cost per point would leave less than half of the
+        evaluations a model-free method gets in the same time budget (a fast twin: spend the time simulating);
+        None when that is not the case or cannot be told."""
+        mine = self.affordable_evaluations(seconds_per_point, startup_seconds)
+        free = self.affordable_evaluations(0.0)
+        if mine is None or free is None or mine >= 0.5 * free:
+            return None
+        assert self.seconds_per_evaluation is not None and self.budget_seconds is not None
+        return Fit(0.09, f"an evaluation takes {self.seconds_per_evaluation * 1e3:.3g} ms but this method's model costs "
+                         f"~{seconds_per_point:g} s per point: in {self.budget_seconds:g} s it would evaluate ~{mine:.0f} "
+                         f"points where a model-free method evaluates {free:.0f}")
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,7 @@ class StudyProblem:
             else max(1, c.budget.evaluations // self.robust.runs_per_candidate()),  # in candidates
             batch_size=batch_size,
             extra={"replications": c.replications},
+            budget_seconds=c.budget.seconds,
         )
 
     def _scenario_defaults(self) -> dict[str, Value]:
