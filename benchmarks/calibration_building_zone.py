@@ -41,38 +41,7 @@ TRUTH = json.loads((ROOT / "fmus/building_zone/true_parameters.json").read_text(
 FITTED = {k: v for k, v in TRUTH.items() if k != "R_win"}
 MEASURED = ROOT / "fmus/building_zone/resources/measured.csv"
 
-STUDY = """
-name = "bz_bench"
-[twin]
-fmu = "{fmu}"
-stop_time = 4838400.0
-output_interval = 3600.0
-[parameters]
-R_wall = {{ min = 0.002, max = 0.03 }}
-R_im = {{ min = 0.0003, max = 0.01 }}
-C_air = {{ min = 3.0e5, max = 1.0e7 }}
-C_mass = {{ min = 3.0e6, max = 1.0e8 }}
-A_sol = {{ min = 0.0, max = 20.0 }}
-ACH = {{ min = 0.0, max = 3.0 }}
-eta_hvac = {{ min = 0.3, max = 1.2 }}
-sensor_bias = {{ min = -2.0, max = 2.0 }}
-[calibration]
-file = "{data}"
-time = "time_s"
-train = [604800, 3628800]
-validation = [3628800, 4838400]
-refine_evaluations = 300
-[calibration.outputs]
-T_sensor = {{ column = "T_zone_C", unit = "degC" }}
-[calibration.drift]
-nrmse = 0.025
-[method]
-name = "auto"
-budget = {{ evaluations = 40 }}
-seed = 0
-[evaluation]
-workers = 2
-"""
+STUDY = ROOT / "fmus/building_zone_calibration.toml"  # the shipped calibration study
 
 
 def quality(config: StudyConfig, values: dict[str, Any], floor: float) -> dict[str, Any]:
@@ -179,8 +148,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         fmu = build.build_sample("building_zone", folder)
-        study = folder / "bz.toml"
-        study.write_text(STUDY.format(fmu=fmu, data=MEASURED))
+        study = build.localized_study(STUDY, folder, fmu)
         config = load_study(study).with_overrides(budget_evaluations=args.budget)
         spec = config.calibration
         val = replace(config, calibration=replace(spec, check_window=spec.validation))

@@ -234,6 +234,21 @@ def build_sample(name: str, out_dir: Path, twin_dir: Path | None = None) -> Path
     return target
 
 
+def localized_study(study: Path, out_dir: Path, fmu: Path) -> Path:
+    """A copy of a shipped study file in ``out_dir`` that names the built ``fmu``, with its relative data-file
+    paths made absolute (tests and benchmarks run the shipped studies on FMUs built elsewhere)."""
+    def absolute(match: re.Match[str]) -> str:
+        key, value = match.group(1), match.group(2)
+        if key == "fmu":
+            return f'{key} = "{fmu.resolve()}"'
+        return f'{key} = "{(study.parent / value).resolve()}"'
+
+    text = re.sub(r'^(fmu|file) = "([^"]+)"', absolute, study.read_text(), flags=re.M)
+    target = out_dir / study.name
+    target.write_text(text)
+    return target
+
+
 def build_all(out_dir: Path) -> list[Path]:
     """Package every sample twin into ``out_dir``."""
     return [build_sample(n, out_dir) for n in sample_names()]

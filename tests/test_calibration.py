@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, builder
 from test_signals import build_echo
 
 from fmi_optimizer.calibration import metrics
@@ -218,38 +218,8 @@ def test_drift_detected_both_ways_and_recalibration_fixes_it(echo_study: Path) -
 
 # -- CLI end to end on building_zone (acceptance of issue 7) ---------------------------------------------
 
-BZ_STUDY = """
-name = "bz_calibration"
-[twin]
-fmu = "{fmu}"
-stop_time = 4838400.0
-output_interval = 3600.0
-[parameters]
-R_wall = {{ min = 0.002, max = 0.03 }}
-R_im = {{ min = 0.0003, max = 0.01 }}
-C_air = {{ min = 3.0e5, max = 1.0e7 }}
-C_mass = {{ min = 3.0e6, max = 1.0e8 }}
-A_sol = {{ min = 0.0, max = 20.0 }}
-ACH = {{ min = 0.0, max = 3.0 }}
-eta_hvac = {{ min = 0.3, max = 1.2 }}
-sensor_bias = {{ min = -2.0, max = 2.0 }}
-[calibration]
-file = "{data}"
-time = "time_s"
-train = [604800, 3628800]
-validation = [3628800, 4838400]
-refine_evaluations = 200
-[calibration.outputs]
-T_sensor = {{ column = "T_zone_C", unit = "degC" }}
-[calibration.drift]
-nrmse = 0.025
-[method]
-name = "de"
-budget = {{ evaluations = 20 }}
-seed = 1
-[evaluation]
-workers = 2
-"""
+SHIPPED_STUDY = ROOT / "fmus" / "building_zone_calibration.toml"
+FAST = ("--method", "de", "--budget", "20", "--seed", "1")  # the test's budget: the shipped study uses auto/40
 
 TRUTH = json.loads((ROOT / "fmus" / "building_zone" / "true_parameters.json").read_text())["true_parameters"]
 FITTED = {k: v for k, v in TRUTH.items() if k != "R_win"}  # R_win is known (not calibrated)
@@ -273,9 +243,8 @@ def _drifted_zone(fmu: Path, path: Path, r_wall_factor: float) -> Path:
 def test_cli_calibrate_and_check_building_zone(sample_fmu: Any, tmp_path: Path) -> None:
     fmu = sample_fmu("building_zone")
     measured = ROOT / "fmus" / "building_zone" / "resources" / "measured.csv"
-    study = tmp_path / "bz.toml"
-    study.write_text(BZ_STUDY.format(fmu=fmu, data=measured))
-    out = _cli("calibrate", str(study), "--json")
+    study = builder.localized_study(SHIPPED_STUDY, tmp_path, fmu)
+    out = _cli("calibrate", str(study), "--json", *FAST)
     assert out.returncode == 0, out.stderr[-2000:]
     res = json.loads(out.stdout)
     ident = res["identifiability"]
@@ -294,7 +263,7 @@ def test_cli_calibrate_and_check_building_zone(sample_fmu: Any, tmp_path: Path) 
     assert _cli("check", str(study), "--data", str(measured)).returncode == 0
     drifted = _drifted_zone(fmu, tmp_path / "drifted.csv", 1.4)
     assert _cli("check", str(study), "--data", str(drifted)).returncode == int(ExitCode.DRIFT_DETECTED)
-    fixed = _cli("check", str(study), "--data", str(drifted), "--recalibrate", "--json")
+    fixed = _cli("check", str(study), "--data", str(drifted), "--recalibrate", "--json", *FAST)
     assert fixed.returncode == 0, fixed.stderr[-2000:]
     after = json.loads(fixed.stdout)
     assert after["check"]["drift"] and not after["after"]["drift"]
