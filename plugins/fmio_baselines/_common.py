@@ -1,20 +1,32 @@
-"""Pieces the three baselines share: unit-cube decoding with integrality, Deb ranking, unseen sampling."""
+"""Pieces the three baselines share: their base class, unit-cube decoding with integrality, Deb ranking,
+unseen sampling."""
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from fmi_optimizer.method import Capabilities, Method, Problem
 from fmi_optimizer.records import Evaluation
 from fmi_optimizer.space import Continuous, DesignSpace, Value, Values
 
 # Enumerate the unseen rest of a discrete space only below this many configurations.
 ENUMERATION_LIMIT = 2_000_000
+
+
+class BaselineMethod(Method):
+    """What the baselines share: one objective, constraints by Deb's rules, batches of any size."""
+
+    capabilities = Capabilities(batch=True, constraints=True, noisy=False, multi_objective=False)
+
+    def __init__(self, problem: Problem, options: Mapping[str, Any] | None = None, seed: int = 0):
+        super().__init__(problem, options, seed)
+        self.space = problem.space
 
 
 def is_truly_continuous(d: Any) -> bool:

@@ -39,11 +39,18 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from scipy.stats import qmc
 
-from fmi_optimizer.method import Capabilities, Fit, Method, Problem
+from fmi_optimizer.method import Fit, Problem
 from fmi_optimizer.records import Candidate, Evaluation
 from fmi_optimizer.space import Value
 
-from ._common import Outcome, UnitCodec, count_statuses, deb_better_or_equal, is_truly_continuous
+from ._common import (
+    BaselineMethod,
+    Outcome,
+    UnitCodec,
+    count_statuses,
+    deb_better_or_equal,
+    is_truly_continuous,
+)
 
 Strategy = Literal[
     "best1bin", "best1exp", "rand1bin", "rand1exp", "randtobest1bin", "randtobest1exp",
@@ -97,17 +104,15 @@ class _Generation:
         return all(o is not None for o in self.outcomes)
 
 
-class DifferentialEvolution(Method):
+class DifferentialEvolution(BaselineMethod):
     """scipy's differential evolution with integrality, as an ask/tell method (see the module docstring)."""
 
     name = "de"
     summary = "differential evolution (scipy's strategies, integrality for mixed spaces, Deb's constraint rules)"
-    capabilities = Capabilities(batch=True, constraints=True, noisy=False, multi_objective=False)
     Options: ClassVar[type] = DEOptions
 
     def __init__(self, problem: Problem, options: Mapping[str, Any] | None = None, seed: int = 0):
         super().__init__(problem, options, seed)
-        self.space = problem.space
         self.codec = UnitCodec(self.space)
         self.dim = len(self.space)
         base = self.options.strategy[:-3]

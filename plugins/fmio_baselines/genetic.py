@@ -21,11 +21,19 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fmi_optimizer.method import Capabilities, Fit, Method, Problem
+from fmi_optimizer.method import Fit, Problem
 from fmi_optimizer.records import Candidate, Evaluation
 from fmi_optimizer.space import Value
 
-from ._common import Outcome, UnseenSampler, count_statuses, is_truly_continuous, key_of, value_tables
+from ._common import (
+    BaselineMethod,
+    Outcome,
+    UnseenSampler,
+    count_statuses,
+    is_truly_continuous,
+    key_of,
+    value_tables,
+)
 
 TRIES_PER_CHILD = 20
 
@@ -79,17 +87,15 @@ class _Brood:
         return all(c.outcome is not None for c in self.children)
 
 
-class GeneticAlgorithm(Method):
+class GeneticAlgorithm(BaselineMethod):
     """Tournament selection, uniform crossover, per-gene mutation, elitism; never asks a configuration twice."""
 
     name = "ga"
     summary = "genetic algorithm for mixed discrete spaces (duplicate-free, elitist, Deb's constraint rules)"
-    capabilities = Capabilities(batch=True, constraints=True, noisy=False, multi_objective=False)
     Options: ClassVar[type] = GAOptions
 
     def __init__(self, problem: Problem, options: Mapping[str, Any] | None = None, seed: int = 0):
         super().__init__(problem, options, seed)
-        self.space = problem.space
         self.dims = list(self.space)
         self.continuous = [is_truly_continuous(d) for d in self.dims]
         self.sizes = [0 if c else int(d.size() or 0) for d, c in zip(self.dims, self.continuous, strict=True)]

@@ -15,11 +15,11 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from scipy.stats import qmc
 
-from fmi_optimizer.method import Capabilities, Fit, Method, Problem
+from fmi_optimizer.method import Fit, Problem
 from fmi_optimizer.records import Candidate
 from fmi_optimizer.space import Value
 
-from ._common import UnseenSampler, count_statuses, key_of
+from ._common import BaselineMethod, UnseenSampler, count_statuses, key_of
 
 AUTO_INITIAL_CAP = 1024
 
@@ -44,17 +44,15 @@ def _auto_initial(problem: Problem) -> int:
     return 0 if b < 1 else min(AUTO_INITIAL_CAP, 2 ** int(math.floor(math.log2(b))))
 
 
-class RandomSearch(Method):
+class RandomSearch(BaselineMethod):
     """Space-filling random search; seeded, duplicate-free in discrete spaces."""
 
     name = "random"
     summary = "space-filling random search (scrambled Sobol/LHS, then uniform): the baseline to beat"
-    capabilities = Capabilities(batch=True, constraints=True, noisy=False, multi_objective=False)
     Options: ClassVar[type] = RandomOptions
 
     def __init__(self, problem: Problem, options: Mapping[str, Any] | None = None, seed: int = 0):
         super().__init__(problem, options, seed)
-        self.space = problem.space
         self.n_initial = self.options.initial if self.options.initial is not None else _auto_initial(problem)
         self._space_filling = self._make_space_filling()
         self._next_sf = 0
