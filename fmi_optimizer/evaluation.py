@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from .errors import FmuError
 from .runs import RunReply, RunRequest
-from .wire import ContextTable, decode_reply
+from .wire import ContextTable, KnownContexts, decode_reply
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class _Worker:
     inflight: deque[RunRequest] = field(default_factory=deque)  # sent, not yet answered; the head is running
     deadline: float = float("inf")
     started: float = 0.0
-    contexts: set[int] = field(default_factory=set)  # context numbers this worker has been sent
+    contexts: KnownContexts = field(default_factory=KnownContexts)  # what this worker has been sent
 
 
 class LocalPool:
@@ -258,7 +258,7 @@ class LocalPool:
 
     def _send(self, w: _Worker, share: list[RunRequest], queue: deque[RunRequest]) -> None:
         """Send ``share`` to ``w`` in one message; if the worker turned out to be dead, requeue it."""
-        known = set(w.contexts)
+        known = KnownContexts(w.contexts.generation, set(w.contexts.numbers))
         try:
             w.conn.send(self._contexts.message(share, known))
         except OSError:  # the worker died; its running request is reported when its pipe shows EOF

@@ -12,6 +12,7 @@ only :class:`ContextTable`, :func:`encode_reply` and :func:`decode_reply` know t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,45 +20,72 @@ import numpy as np
 from .runs import RunReply, RunRequest
 from .simulator import SimSettings
 
-# parent -> worker:  ("runs", [(ctx_no, settings, outputs, inputs), ...new contexts], [(task_id, values, ctx_no), ...])
+# parent -> worker:  ("runs", reset, [(ctx_no, settings, outputs, inputs), ...new contexts],
+#                              [(task_id, values, ctx_no), ...])      reset: forget every context first
 #                    None = stop
 # worker -> parent:  ("ready", pid) | ("init_error", text, traceback) | reply tuple (see encode_reply)
 Context = tuple[SimSettings, tuple[str, ...], "np.ndarray | None"]
 WireRun = tuple[int, dict[str, Any], int]
+RunsMessage = tuple[str, bool, list[Any], list[WireRun]]
+
+
+@dataclass
+class KnownContexts:
+    """What one worker has been sent: the table's generation and the context numbers of it."""
+
+    generation: int = -1
+    numbers: set[int] = field(default_factory=set)
 
 
 class ContextTable:
-    """Numbers the distinct (settings, outputs, inputs) of a pool's requests, once per pool."""
+    """Numbers the distinct (settings, outputs, inputs) of a pool's requests.
+
+    At most ``LIMIT`` are kept (each holds its input table alive, and a study that made a new table per
+    run must not grow without bound); past that the table starts a new generation and workers are told
+    to forget theirs.
+    """
+
+    LIMIT = 32
 
     def __init__(self) -> None:
         self._numbers: dict[tuple[SimSettings, tuple[str, ...], int], int] = {}
-        self._contexts: list[Context] = []
+        self._contexts: dict[int, Context] = {}
+        self.generation = 0
 
-    def number(self, req: RunRequest) -> int:
+    def _number(self, req: RunRequest) -> int:
         """The context number of ``req`` (input tables are told apart by identity: they are large)."""
         key = (req.settings, tuple(req.outputs), id(req.inputs) if req.inputs is not None else 0)
         no = self._numbers.get(key)
         if no is None:
             no = self._numbers[key] = len(self._contexts)
-            self._contexts.append((req.settings, tuple(req.outputs), req.inputs))  # keeps inputs alive: ids stay unique
+            self._contexts[no] = (req.settings, tuple(req.outputs), req.inputs)  # keeps inputs alive: ids stay unique
         return no
 
-    def message(self, requests: Sequence[RunRequest], known: set[int]) -> tuple[str, list[Any], list[WireRun]]:
-        """One message carrying ``requests`` plus the contexts the receiving worker has not seen (``known`` is updated)."""
+    def message(self, requests: Sequence[RunRequest], known: KnownContexts) -> RunsMessage:
+        """One message carrying ``requests`` plus the contexts the receiving worker lacks (``known`` is updated)."""
+        if len(self._contexts) + len(requests) > self.LIMIT:
+            self._numbers.clear()
+            self._contexts.clear()
+            self.generation += 1
+        reset = known.generation != self.generation
+        if reset:
+            known.generation, known.numbers = self.generation, set()
         runs: list[WireRun] = []
         new: list[Any] = []
         for req in requests:
-            no = self.number(req)
-            if no not in known:
-                known.add(no)
+            no = self._number(req)
+            if no not in known.numbers:
+                known.numbers.add(no)
                 new.append((no, *self._contexts[no]))
             runs.append((req.task_id, req.start_values, no))
-        return ("runs", new, runs)
+        return ("runs", reset, new, runs)
 
 
-def unpack_runs(message: tuple[str, list[Any], list[WireRun]], contexts: dict[int, Context]) -> list[RunRequest]:
+def unpack_runs(message: RunsMessage, contexts: dict[int, Context]) -> list[RunRequest]:
     """Worker side: the requests of one ``runs`` message (new contexts are remembered in ``contexts``)."""
-    _, new, runs = message
+    _, reset, new, runs = message
+    if reset:
+        contexts.clear()
     for no, settings, outputs, inputs in new:
         contexts[no] = (settings, outputs, inputs)
     out = []

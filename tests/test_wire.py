@@ -8,7 +8,7 @@ import numpy as np
 
 from fmi_optimizer.runs import RunReply, RunRequest
 from fmi_optimizer.simulator import SimSettings
-from fmi_optimizer.wire import ContextTable, decode_reply, encode_reply, unpack_runs
+from fmi_optimizer.wire import ContextTable, KnownContexts, decode_reply, encode_reply, unpack_runs
 
 A = SimSettings(stop_time=1.0, output_interval=0.1)
 B = SimSettings(stop_time=2.0, output_interval=0.1)
@@ -38,13 +38,12 @@ def test_contexts_travel_once_per_worker_and_requests_come_back_whole() -> None:
     signal = np.zeros(3, dtype=[("time", float), ("u", float)])
     reqs = [RunRequest(1, {"x": 1.0}, A, ("y",)), RunRequest(2, {"x": 2.0}, A, ("y",)),
             RunRequest(3, {"x": 3.0}, B, ("y",)), RunRequest(4, {"x": 4.0}, A, ("y",), signal)]
-    known: set[int] = set()
+    known = KnownContexts()
     first = table.message(reqs[:3], known)
-    assert len(first[1]) == 2  # contexts A and B
+    assert len(first[2]) == 2  # contexts A and B
     again = table.message(reqs[:3], known)
-    assert again[1] == []  # this worker has them already
-    other_worker: set[int] = set()
-    assert len(table.message(reqs[:1], other_worker)[1]) == 1
+    assert again[2] == []  # this worker has them already
+    assert len(table.message(reqs[:1], KnownContexts())[2]) == 1  # another worker gets A
     contexts: dict = {}
     got = unpack_runs(pickle.loads(pickle.dumps(first)), contexts)
     got += unpack_runs(pickle.loads(pickle.dumps(table.message(reqs[3:], known))), contexts)
@@ -52,3 +51,15 @@ def test_contexts_travel_once_per_worker_and_requests_come_back_whole() -> None:
     assert [r.settings for r in got] == [A, A, B, A]
     assert got[2].start_values == {"x": 3.0} and got[0].inputs is None
     assert got[3].inputs is not None and np.array_equal(got[3].inputs, signal)
+
+
+def test_the_table_stays_bounded_and_workers_forget_with_it() -> None:
+    table = ContextTable()
+    known = KnownContexts()
+    contexts: dict = {}
+    for i in range(3 * ContextTable.LIMIT):  # a new input table per run: every run is a new context
+        signal = np.full(2, float(i), dtype=[("time", float), ("u", float)])
+        (req,) = unpack_runs(table.message([RunRequest(i, {}, A, ("y",), signal)], known), contexts)
+        assert req.inputs is not None and req.inputs["u"][0] == i
+        assert len(contexts) <= ContextTable.LIMIT and len(table._contexts) <= ContextTable.LIMIT
+    assert table.generation >= 2
