@@ -209,7 +209,7 @@ class LocalPool:
             self._feed_all(queue)
             busy = [w for w in self._workers if w.inflight]
             timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
-            ready = self._wait(timeout)
+            ready = self._wait(busy, timeout)
             now = time.monotonic()
             for w in busy:
                 if w in ready:
@@ -219,13 +219,17 @@ class LocalPool:
                                         f"no result within {self.options.timeout:g} s; the worker was killed")
                     self._replace(w, graceful=False, queue=queue)
 
-    def _wait(self, timeout: float) -> set[_Worker]:
-        """Workers with replies to read.  For short runs the parent naps instead of sleeping on the pipes: a
-        worker's reply then wakes no one, which on a busy machine would hand the worker's CPU to the parent
-        once per run; the pipeline holds several naps' worth of work, so the worker never runs dry."""
-        if self._run_seconds is not None and self._run_seconds < self.NAP_BELOW:
-            time.sleep(min(timeout, self.PIPELINE_SECONDS / 5))
-            timeout = 0.0
+    def _wait(self, busy: list[_Worker], timeout: float) -> set[_Worker]:
+        """Workers with replies to read.  While every busy worker holds work for at least two naps of short
+        runs, the parent naps instead of sleeping on the pipes: a reply then wakes no one, which on a busy
+        machine would hand the worker's CPU to the parent once per run.  Otherwise (small batches, the tail
+        of a batch, long runs) it wakes on the first reply."""
+        avg = self._run_seconds
+        if avg is not None and avg < self.NAP_BELOW:
+            nap = self.PIPELINE_SECONDS / 5
+            if min(len(w.inflight) for w in busy) * avg >= 2 * nap:
+                time.sleep(min(timeout, nap))
+                timeout = 0.0
         return {key.data for key, _ in self._selector.select(min(timeout, 3600))}
 
     def _feed_all(self, queue: deque[RunRequest]) -> None:
