@@ -85,7 +85,8 @@ def config_from_args(args: argparse.Namespace, path: Path | None = None) -> Stud
 
 def _run_one(config: StudyConfig, args: argparse.Namespace, host: Host | None = None, **kw: Any) -> Outcome:
     per = config.uncertainty.runs_per_candidate() if config.uncertainty is not None else 1
-    bar = ProgressBar(config.name if per == 1 else f"{config.name} ({per} runs per candidate)")
+    bar = ProgressBar(config.name if per == 1 else f"{config.name} ({per} runs per candidate)",
+                      terms=config.objective)
     try:
         return run_study(config, host or load_host(config.plugins_dir), progress=bar, log=log,
                          write_back=not getattr(args, "no_writeback", False), **kw)

@@ -9,7 +9,7 @@ import csv
 import itertools
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +52,14 @@ class ObjectiveTerm:
     kpi: str
     sense: str  # "minimize" | "maximize"
     weight: float = 1.0
+
+
+def stated_objective(terms: Sequence[ObjectiveTerm], objective: float) -> tuple[str, float]:
+    """The minimized objective as the user stated it: ``(kpi, value)`` for a single maximized KPI (the host
+    minimizes ``-weight * kpi``), else ``("objective", objective)``."""
+    if len(terms) == 1 and terms[0].sense == "maximize":
+        return terms[0].kpi, -objective / terms[0].weight
+    return "objective", objective
 
 
 @dataclass(frozen=True)

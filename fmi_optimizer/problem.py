@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .config import StudyConfig
+from .config import StudyConfig, stated_objective
 from .errors import StudyError
 from .kpi import KpiSpec, compute_kpis, parse_kpi
 from .method import Problem
@@ -172,10 +172,7 @@ class StudyProblem:
 
     def objective_to_kpi_sense(self, objective: float) -> float:
         """Undo the sign flip for a single maximize term so reports show the KPI as the user wrote it."""
-        terms = self.config.objective
-        if len(terms) == 1 and terms[0].sense == "maximize":
-            return -objective / terms[0].weight
-        return objective
+        return stated_objective(self.config.objective, objective)[1]
 
     def describe(self) -> dict[str, Any]:
         c = self.config

@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from .config import ObjectiveTerm, stated_objective
 from .records import Evaluation
 from .study import BudgetTracker
 
@@ -33,8 +34,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO | N
 class ProgressBar:
     """``[#####.....] 42/100 best 1.234 failed 2`` on stderr, redrawn in place on a TTY."""
 
-    def __init__(self, label: str, stream: TextIO | None = None, min_interval: float = 0.2):
+    def __init__(self, label: str, stream: TextIO | None = None, min_interval: float = 0.2,
+                 terms: Sequence[ObjectiveTerm] = ()):
         self.label = label
+        self.terms = terms  # the study's objective: a single maximized KPI is shown as the user stated it
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.min_interval = min_interval if self.tty else 5.0
@@ -52,8 +55,11 @@ class ProgressBar:
         self.last = now
         frac = budget.progress()
         bar = "#" * int(frac * 24) + "." * (24 - int(frac * 24))
-        best = "-" if budget.best == float("inf") else f"{budget.best:.6g}"
-        line = f"{self.label} [{bar}] {budget.used} evals  best {best}  failed {self.failed}  {budget.elapsed():.0f}s"
+        what, best = stated_objective(self.terms, budget.best)
+        shown = "-" if budget.best == float("inf") else f"{best:.6g}"
+        what = "" if what == "objective" else f" {what}"
+        line = (f"{self.label} [{bar}] {budget.used} evals  best{what} {shown}  failed {self.failed}  "
+                f"{budget.elapsed():.0f}s")
         if self.tty:
             print("\r" + line, end="", file=self.stream, flush=True)
         else:
