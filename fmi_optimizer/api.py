@@ -36,6 +36,7 @@ class Outcome:
     verification: dict[str, Any] | None = None
     messages: list[str] = field(default_factory=list)
     baseline: Evaluation | None = None
+    host: Host | None = None  # the plugins that ran the study (their report sections belong in its report)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON contract of ``optimize --json`` (see docs/cli.md)."""
@@ -186,7 +187,7 @@ class _StudyRun:
                 log(f"resuming study {study_id}: {study.prepare_resume()} stored evaluations will be replayed")
             result = study.run()
             self.evaluator.close()  # free the workers before write-back verification starts its own processes
-            outcome = Outcome(result, config, problem, self.out_dir, db, baseline=self.baseline)
+            outcome = Outcome(result, config, problem, self.out_dir, db, baseline=self.baseline, host=self.host)
             status = "interrupted" if result.interrupted else "finished"
             store.set_status(study_id, status, outcome.to_json())
             if write_back and result.best is not None and not result.interrupted:
@@ -194,7 +195,8 @@ class _StudyRun:
             if report:
                 from .report import write_report
 
-                outcome.files["report"] = str(write_report(store, study_id, self.out_dir / "report.html"))
+                outcome.files["report"] = str(write_report(store, study_id, self.out_dir / "report.html",
+                                                                         pm=self.host.pm))
             store.set_status(study_id, status, outcome.to_json())
             return outcome
         finally:

@@ -278,7 +278,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
     with existing_study(args.db, args.study_id) as (store, row):
-        path = write_report(store, int(row["id"]), args.output or args.db.parent / "report.html")
+        stored = json.loads(row["config"])  # the study's own plugins folder: its plugins add their sections
+        folder = stored.get("raw", {}).get("plugins_dir")
+        host = load_host(Path(stored.get("base_dir", ".")) / folder if folder else None)
+        path = write_report(store, int(row["id"]), args.output or args.db.parent / "report.html", pm=host.pm)
     emit_json({"report": str(path)}) if args.json else print(path)
     return 0
 

@@ -59,3 +59,18 @@ def fmio_study_finished(study: Any, result: Any) -> None:
 @hookspec
 def fmio_register_commands(cli: Any) -> None:
     """Add CLI sub-commands: ``cli.add_command(name, help, configure, run)`` (see docs/hooks.md)."""
+
+
+@hookspec
+def fmio_report_sections(
+    study: dict[str, Any], result: dict[str, Any], evaluations: list[Any]
+) -> list[str] | None:
+    """HTML fragments (``<h2>`` heading, tables, ``<img>`` plots) to add to the study's HTML report.
+
+    Called for every plugin when a report is written, from the stored rows only: ``study`` holds ``id``,
+    ``name``, ``method`` (the method that ran), ``status``, ``seed``, ``problem`` and ``raw`` (the study
+    file); ``result`` is the stored result (``result["diagnostics"]`` = the method's ``diagnostics()``);
+    ``evaluations`` the stored Evaluations.  A method plugin answers only when ``study["method"]`` is its
+    method and returns None otherwise.  An exception is shown as one line naming the plugin (and warned),
+    the rest of the report is still written.
+    """

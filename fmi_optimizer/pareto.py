@@ -212,7 +212,8 @@ def pick_and_write(outcome: Any, selector: str, write_back: bool, log: Callable[
     try:
         store.set_status(result.study_id, "finished", outcome.to_json())
         if "report" in outcome.files:
-            write_report(store, result.study_id, Path(outcome.files["report"]))
+            write_report(store, result.study_id, Path(outcome.files["report"]),
+                         pm=outcome.host.pm if outcome.host is not None else None)
     finally:
         store.close()
     return chosen

@@ -7,9 +7,13 @@ import html
 import io
 import json
 import math
+import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import pluggy
 
 from .errors import OutputError
 from .records import Evaluation
@@ -121,8 +125,12 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def write_report(store: Store, study_id: int, path: Path) -> Path:
-    """Write the HTML report of one study and return its path."""
+def write_report(store: Store, study_id: int, path: Path, pm: pluggy.PluginManager | None = None) -> Path:
+    """Write the HTML report of one study and return its path.
+
+    ``pm`` supplies the plugins asked for extra sections (``fmio_report_sections``); None loads the
+    installed ones (entry points), as ``fmi-optimizer report`` does.
+    """
     row = store.study(study_id)
     config = json.loads(row["config"])
     result = json.loads(row["result"]) if row["result"] else {}
@@ -140,6 +148,9 @@ def write_report(store: Store, study_id: int, path: Path) -> Path:
     from .uncertainty.sections import extra_sections  # issue 8: robustness and Pareto front
 
     parts += extra_sections(config, result, evs)
+    study = {**config, "id": row["id"], "name": row["name"], "method": row["method"], "status": row["status"],
+             "seed": row["seed"]}
+    parts += plugin_sections(pm, study, result, evs)
     parts.append("<h2>Convergence</h2>" + (convergence_plot(evs) if evs else "<p>no evaluations</p>"))
     parts.append("<h2>Parameters</h2>" + scatter_plots(evs, problem.get("space", [])))
     parts += _compute_section(evs, result)
@@ -169,6 +180,31 @@ def write_report(store: Store, study_id: int, path: Path) -> Path:
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the report ({exc.strerror or exc}); choose a writable folder") from exc
     return path
+
+
+def plugin_sections(pm: pluggy.PluginManager | None, study: dict[str, Any], result: dict[str, Any],
+                    evs: Sequence[Evaluation]) -> list[str]:
+    """Every plugin's ``fmio_report_sections``, one at a time, so a failing plugin costs only its own section:
+    the failure is one line in the report naming the plugin (traceback folded below it) and a warning."""
+    if pm is None:
+        from .plugins import load_host
+
+        pm = load_host().pm
+    out: list[str] = []
+    given = {"study": study, "result": result, "evaluations": list(evs)}
+    for impl in pm.hook.fmio_report_sections.get_hookimpls():
+        try:  # like pluggy, pass only the arguments the implementation names
+            got = impl.function(**{a: given[a] for a in impl.argnames})
+            if got is not None and (not isinstance(got, list) or not all(isinstance(x, str) for x in got)):
+                raise TypeError(f"returned {type(got).__name__}, expected a list of HTML strings or None")
+        except Exception as exc:  # a plugin's bug must not lose the report; shown and warned, never hidden
+            msg = f"report section of plugin {impl.plugin_name!r} failed: {type(exc).__name__}: {exc}"
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
+            out.append(f"<p class=bad>{html.escape(msg)}</p><details><summary class=muted>traceback</summary>"
+                       f"<pre>{html.escape(traceback.format_exc())}</pre></details>")
+            continue
+        out.extend(got or [])
+    return out
 
 
 def _best_section(result: dict[str, Any], problem: dict[str, Any]) -> list[str]:

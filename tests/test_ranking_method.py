@@ -117,6 +117,25 @@ def test_stages_ask_equal_increments_per_survivor() -> None:
         m.tell([evaluate(sample, c) for c in stage])
 
 
+def test_kn_with_crn_eliminates_at_the_first_look_with_paired_variances() -> None:
+    """Under CRN the first look (r = n0) already uses the paired first-stage variances: strongly correlated
+    outputs (sd 3, rho 0.99) separate a gap of 1 at once; with independent seeds the same gap cannot."""
+    base = toy([0.0, 1 / 3, 1 / 3], seed=5, rho=0.99)
+
+    def sample(values: dict[str, Any], r: int) -> float:
+        return 3.0 * base(values, r)
+
+    firsts = {}
+    for crn in (True, False):
+        m = RankingMethod(problem(3), {"procedure": "kn", "indifference_zone": 0.5, "crn": crn})
+        drive(m, sample, 1000)
+        d = m.diagnostics()
+        assert d["selected"] == "p0"
+        firsts[crn] = d["eliminations"][0]["observations"]
+    assert firsts[True] == 10
+    assert firsts[False] > 10
+
+
 @pytest.mark.parametrize("procedure", ["kn", "nsgs", "rinott", "izfree", "ocba", "subset"])
 def test_parallel_rounds_select_like_sequential(procedure: str) -> None:
     opts = {"procedure": procedure, "indifference_zone": DELTA, "budget": 400, "validation": 4, "max_observations": 300}

@@ -122,7 +122,8 @@ def _finish(result: CalibrationResult, store: Store, kind: str) -> None:
     problem = outcome.problem
     sid = outcome.result.study_id
     try:
-        outcome.files["report"] = str(write_report(store, sid, outcome.out_dir / "report.html"))
+        outcome.files["report"] = str(write_report(store, sid, outcome.out_dir / "report.html",
+                                                   pm=outcome.host.pm if outcome.host is not None else None))
         series = problem.calibration.series
         history = History(outcome.db)
         try:
