@@ -15,6 +15,7 @@ from typing import Any
 
 import pluggy
 
+from .config import ObjectiveTerm, stated_objective
 from .errors import OutputError
 from .records import Evaluation
 from .storage import Store
@@ -212,7 +213,13 @@ def _best_section(result: dict[str, Any], problem: dict[str, Any]) -> list[str]:
     if not best:
         return ["<h2>Best</h2><p class=bad>No successful evaluation.</p>"]
     feas = '<span class=ok>feasible</span>' if best.get("feasible") else '<span class=bad>infeasible</span>'
-    out = [f"<h2>Best — objective {best.get('objective'):.6g} ({feas})</h2>",
+    terms = [ObjectiveTerm(**t) for t in problem.get("objective", [])]
+
+    def stated(objective: float, sense: bool = False) -> str:  # a single maximized KPI is shown as the user wrote it
+        what, value = stated_objective(terms, objective)
+        return f"{what} {value:.6g}" + (" (maximized)" if sense and what != "objective" else "")
+
+    out = [f"<h2>Best — {stated(best['objective'], sense=True)} ({feas})</h2>",
            _table(["parameter", "value"], [[k, v] for k, v in best["values"].items()])]
     limits = {c["kpi"]: c for c in problem.get("constraints", [])}
     base = result.get("baseline") or {}
@@ -225,8 +232,8 @@ def _best_section(result: dict[str, Any], problem: dict[str, Any]) -> list[str]:
     out.append(_table(["KPI", "optimized", "as delivered", "constraint", "margin (>= 0 holds)"], rows))
     if base.get("objective") is not None:
         feas = "feasible" if base.get("feasible") else "infeasible"
-        out.append(f"<p>As delivered (the FMU's own start values): objective {base['objective']:.6g} ({feas}); "
-                   f"optimized: {best['objective']:.6g}.</p>")
+        out.append(f"<p>As delivered (the FMU's own start values): {stated(base['objective'])} ({feas}); "
+                   f"optimized: {stated(best['objective'])}.</p>")
     elif base:
         out.append(f"<p class=muted>As delivered: the run did not succeed ({html.escape(str(base.get('error')))}).</p>")
     return out

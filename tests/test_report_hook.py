@@ -137,3 +137,14 @@ def test_a_plugin_passed_to_optimize_adds_its_section_to_the_study_report(tmp_pa
              "method": {"name": "random", "budget": {"evaluations": 3}, "seed": 1}, "evaluation": {"workers": 1}}
     outcome = optimize(study, out=tmp_path / "out", plugins=[Observer()], write_back=False)
     assert "<h2>Observer</h2><p>ran random</p>" in Path(outcome.files["report"]).read_text()
+
+
+def test_best_heading_states_a_single_maximized_kpi_in_its_own_sense(tmp_path: Path) -> None:
+    problem = {**PROBLEM, "objective": [{"kpi": "y", "sense": "maximize", "weight": 1.0}]}
+    store = Store(tmp_path / "db.sqlite")
+    sid = store.create_study("max", "mine", 7, "ab" * 32, {"raw": {}, "method": "mine", "problem": problem})
+    best = {"objective": -55.3, "feasible": True, "values": {"x": 2}, "kpis": {"y": 55.3}}
+    store.set_status(sid, "finished", {"best": best, "baseline": {"objective": -49.1, "feasible": True, "kpis": {}}})
+    text = write_report(store, sid, tmp_path / "r.html", pm=load_host().pm).read_text()
+    assert "<h2>Best — y 55.3 (maximized)" in text
+    assert "As delivered (the FMU's own start values): y 49.1 (feasible); optimized: y 55.3." in text
