@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import subprocess
 import sys
 import tomllib
@@ -151,3 +152,29 @@ def _toml(d: dict[str, Any], prefix: str = "") -> str:
             lines.append(f"\n[{prefix}{k}]")
             lines += [f"{kk} = {val(vv)}" for kk, vv in v.items()]
     return "\n".join(lines) + "\n"
+
+
+def test_heat_sink_pwm_duty_defaults_to_the_speed_step_and_scales_the_fan(sample_fmu: Any, tmp_path: Path) -> None:
+    """fan_duty (issue 8's Pareto study): default 1 reproduces the twin bit for bit; speed ratio =
+    (0.55 + 0.15 fan_speed) x duty, so speed step 2 equals step 3 at 85 % duty, and fan energy ~ duty^3."""
+    from fmpy import simulate_fmu
+
+    sys.path.insert(0, str(REPO / "fmus"))
+    import build  # fmus/build.py
+
+    unzip = build.compile_fmu(sample_fmu("heat_sink"), tmp_path / "hs")
+    names = ["mass", "E_fan", "T_junction_max", "V_flow"]
+
+    def kpis(**start: Any) -> dict[str, float]:
+        r = simulate_fmu(unzip, start_values=start, stop_time=600.0, output_interval=600.0, output=names)
+        return {n: float(r[n][-1]) for n in names}
+
+    default = kpis()
+    assert kpis(fan_duty=1.0) == default  # bit for bit: x * 1.0 is exact
+    step2, step3_85 = kpis(fan_speed=2), kpis(fan_speed=3, fan_duty=0.85)
+    assert all(math.isclose(step2[n], step3_85[n], rel_tol=1e-9) for n in names)
+    half = kpis(fan_duty=0.5)
+    assert math.isclose(half["E_fan"], default["E_fan"] * 0.125, rel_tol=1e-9) and half["mass"] == default["mass"]
+    assert half["V_flow"] < default["V_flow"] and half["T_junction_max"] > default["T_junction_max"]
+    with pytest.raises(Exception, match="failed with status 3"):  # below 0.2: the twin reports an error
+        kpis(fan_duty=0.1)

@@ -18,7 +18,7 @@ from scipy import stats
 from fmi_optimizer import optimize
 from fmi_optimizer.config import load_study
 from fmi_optimizer.errors import StudyError
-from fmi_optimizer.records import Candidate
+from fmi_optimizer.records import Candidate, Evaluation
 from fmi_optimizer.uncertainty import (
     ScoreRule,
     clopper_pearson,
@@ -31,8 +31,9 @@ from fmi_optimizer.uncertainty import (
 from fmi_optimizer.uncertainty.aggregate import parse_tag, run_tag
 from fmi_optimizer.uncertainty.chance import minimum_samples, required_successes
 from fmi_optimizer.uncertainty.layer import RobustLayer
-from fmi_optimizer.uncertainty.robust import needs_more
 from fmi_optimizer.uncertainty.sampling import unit_sample
+from fmi_optimizer.uncertainty.sections import _growth_text, regroup
+from fmi_optimizer.uncertainty.sequential import decide, difference_interval, stages
 
 REPO = Path(__file__).resolve().parents[1]
 N = 4096  # scrambled Sobol points: moments land far inside the tolerances below (deterministic seed)
@@ -120,7 +121,6 @@ def test_robust_scores() -> None:
     assert abs(cvar(big, 0.95) - stats.norm.pdf(stats.norm.ppf(0.95)) / 0.05) < 0.02
     with pytest.raises(StudyError):
         ScoreRule("median")
-    assert needs_more(10.1, 10.0, 0.02) and not needs_more(10.5, 10.0, 0.02) and not needs_more(1.0, None, 0.02)
 
 
 def test_clopper_pearson_and_wilson_cover_a_known_probability() -> None:
@@ -254,3 +254,101 @@ def test_scenarios_outside_the_fmu_range_are_rejected_before_any_run(sample_fmu:
     with pytest.raises(StudyError, match=r"\[uncertainty.parameters\] scenario \d+ of the sample: 'P_peak'"):
         optimize(study, out=tmp_path, base_dir=tmp_path, write_back=False)
     assert not list(tmp_path.glob("*.fmu"))
+
+
+def test_paired_difference_interval_uses_common_random_numbers() -> None:
+    """Two designs share a large scenario effect (CRN): the paired interval is narrow and covers the true
+    difference 0.1; without pairing (independent scenarios) the same data could not separate them."""
+    rng = np.random.default_rng(1)
+    scenario = rng.normal(0.0, 5.0, 64)
+    a, b = 10.1 + scenario + rng.normal(0, 0.1, 64), 10.0 + scenario + rng.normal(0, 0.1, 64)
+    lo, hi = difference_interval(ScoreRule("mean"), a, b, 0.95)
+    assert 0.0 < lo < 0.1 < hi < 0.2  # separated thanks to the pairing
+    assert abs(np.mean(a) - np.mean(b)) < 2 * np.std(a, ddof=1) / 8  # the unpaired means are far from separated
+    for rule in (ScoreRule("quantile", level=0.9), ScoreRule("cvar", level=0.8), ScoreRule("mean_std")):
+        lo, hi = difference_interval(rule, a, b, 0.95, seed=3)
+        assert lo < 0.1 < hi and hi - lo < 1.0 and difference_interval(rule, a, b, 0.95, seed=3) == (lo, hi)
+    assert stages(64, 256) == [64, 128, 256] and stages(64, 100) == [64, 100] and stages(8, 8) == [8]
+
+
+def test_sequential_rule_decisions() -> None:
+    rule, flat = ScoreRule("mean"), np.zeros(16)
+    noisy = np.random.default_rng(0).normal(0.0, 1.0, 16)
+    assert decide(rule, flat + 5, flat, 0.0, True, True, 0.02, 0.95).action == "worse"
+    assert decide(rule, flat - 5, flat, 0.0, True, True, 0.02, 0.95).action == "better"
+    assert decide(rule, flat - 5, flat, 0.0, True, False, 0.02, 0.95).action == "grow"  # better, not proven
+    assert decide(rule, noisy, flat, 10.0, True, True, 0.02, 0.95).action == "grow"  # indistinguishable
+    assert decide(rule, noisy * 0.01, flat, 10.0, True, True, 0.02, 0.95).action == "equivalent"  # within 2 %
+    assert decide(rule, noisy, None, None, True, False, 0.02, 0.95).action == "grow"  # nothing to compare with
+    assert decide(rule, noisy, None, None, True, True, 0.02, 0.95).action == "proven"
+    assert decide(rule, noisy, flat, 0.0, False, False, 0.02, 0.95).action == "infeasible"
+
+
+def _fake_runs(base: dict[int, float], own_sd: float) -> Any:
+    """A twin stand-in: objective = base[design] + shared scenario effect (CRN) + the design's own noise."""
+    shared = np.random.default_rng(11).normal(0.0, 3.0, 512)
+    calls: list[list[str]] = []
+
+    def run(cands: Any) -> list[Evaluation]:
+        calls.append([c.tag for c in cands])
+        out = []
+        for c in cands:
+            idx, _ = parse_tag(c.tag)  # type: ignore[misc]
+            design = int(c.values["n_fins"])
+            own = np.random.default_rng(1000 * design + (idx if idx is not None else 999)).normal(0.0, own_sd)
+            y = base[design] + (0.0 if idx is None else float(shared[idx]) + own)
+            out.append(Evaluation(c, "ok", {"cost": y, "t_junction_max": 300.0}, y, (y,), (-78.15,)))
+        return out
+    return run, calls
+
+
+def test_close_candidates_grow_in_stages_and_clearly_worse_ones_do_not(tmp_path: Path) -> None:
+    """Design 12 is the incumbent; design 13 differs by 0.05 with per-design noise 0.5: indistinguishable on
+    8 common scenarios, so it grows in doubling stages (and the incumbent with it, CRN) for as long as its
+    interval contains 0; design 20 is worse by 5 and stops after the base sample."""
+    study = _robust_study(tmp_path / "x.fmu", samples=8)
+    study["constraints"] = {"t_junction_max": "<= 378.15"}
+    study["uncertainty"].update(max_samples=64, grow_within=0.0)
+    layer = RobustLayer(load_study(study, tmp_path))
+    run, calls = _fake_runs({12: 10.0, 13: 10.05, 20: 15.0}, own_sd=0.5)
+    told = layer.evaluate([Candidate({"n_fins": 12})], run, None)
+    assert len(layer.per_scenario[0]) == 8 and told[0].feasible  # first candidate: proven, nothing to compare
+    told = layer.evaluate([Candidate({"n_fins": 20}), Candidate({"n_fins": 13})], run, None)
+    logs = {log["candidate"]: log for log in layer.growth_log}
+    assert len(layer.per_scenario[1]) == 8  # clearly worse: no extra scenario
+    assert logs[1]["stopped"] == "worse" and logs[1]["scenarios"] == [8]
+    grown = logs[2]["scenarios"]
+    assert grown[:2] == [8, 16] and grown == [8, 16, 32, 64][:len(grown)]  # close: grown in doubling stages
+    assert len(layer.per_scenario[2]) == len(layer.per_scenario[0]) == grown[-1]  # the incumbent got them too
+    assert all(lo <= 0.0 <= hi for lo, hi in logs[2]["intervals"][:-1])  # grown only while indistinguishable
+    assert logs[2]["stopped"] == "cap" or not logs[2]["intervals"][-1][0] <= 0.0 <= logs[2]["intervals"][-1][1]
+    assert math.isclose(told[1].objective, float(np.mean(layer.per_scenario[2])))  # told over all its scenarios
+    assert layer.aggregates[0].objective == float(np.mean(layer.per_scenario[0]))  # incumbent re-aggregated
+    summary = layer.growth_summary()
+    expected = {"proven": 1, "worse": 1}
+    expected[logs[2]["stopped"]] = expected.get(logs[2]["stopped"], 0) + 1
+    assert summary["stopped"] == expected
+    assert summary["extra_runs"] == 2 * (grown[-1] - 8) and summary["incumbent_top_ups"] == len(grown) - 1
+    assert sum(len(c) for c in calls) == 9 + 2 * 9 + summary["extra_runs"]  # every run paid once
+    rows = [r for runs in layer.runs.values() for r in runs]  # the report regroups the stored rows
+    text = _growth_text(layer.spec, regroup(layer.config, rows), len(rows))
+    assert f"+ {summary['extra_runs']} runs of sequential growth (2 candidates" in text  # + incumbent
+    # a budget that cannot pay the next stage stops the growth and is said so
+    layer2 = RobustLayer(load_study(study, tmp_path))
+    run2, _ = _fake_runs({12: 10.0, 13: 10.05}, own_sd=0.5)
+    layer2.evaluate([Candidate({"n_fins": 12})], run2, None)
+    layer2.evaluate([Candidate({"n_fins": 13})], run2, 9 + 20)
+    assert layer2.growth_log[-1]["stopped"] == "budget" and len(layer2.per_scenario[1]) == 16
+
+
+def test_separated_candidate_stops_growing_early(tmp_path: Path) -> None:
+    """A candidate better by 0.5 with small own noise separates from the incumbent after a stage or two."""
+    study = _robust_study(tmp_path / "x.fmu", samples=8)
+    study["constraints"] = {"t_junction_max": "<= 378.15"}
+    study["uncertainty"].update(max_samples=256, grow_within=0.0)
+    layer = RobustLayer(load_study(study, tmp_path))
+    run, _ = _fake_runs({12: 10.0, 13: 9.7}, own_sd=0.3)
+    layer.evaluate([Candidate({"n_fins": 12})], run, None)
+    layer.evaluate([Candidate({"n_fins": 13})], run, None)
+    log = layer.growth_log[-1]
+    assert log["stopped"] == "better" and 8 < log["scenarios"][-1] < 256

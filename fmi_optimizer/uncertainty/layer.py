@@ -8,6 +8,7 @@ own (nominal) values, which write-back verification and the report's price-of-ro
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,8 +18,8 @@ from ..records import Candidate, Evaluation
 from ..space import Value
 from ..twin import Twin
 from .aggregate import Judged, aggregate, parse_tag, run_tag
-from .robust import needs_more
 from .sampling import Sample, draw
+from .sequential import Step, decide, stages
 from .spec import UncertaintySpec
 
 RunBatch = Callable[[Sequence[Candidate]], list[Evaluation]]
@@ -42,10 +43,15 @@ class RobustLayer:
                     raise StudyError(f"[uncertainty.parameters] scenario {i} of the sample: {exc}; keep the "
                                      "distribution inside the FMU's range (e.g. truncnormal with min/max)") from exc
         self.next_cid = 0
-        self.aggregates: list[Evaluation] = []
+        self.aggregates: list[Evaluation] = []  # index = candidate id; the latest aggregate of each candidate
         self.judged: dict[int, Judged] = {}
-        self._best: float | None = None
+        self.candidates: dict[int, Candidate] = {}
+        self.runs: dict[int, list[Evaluation]] = {}
+        self.per_scenario: dict[int, list[float]] = {}  # objective per scenario index 0..n-1 (CRN pairing)
+        self.growth_log: list[dict[str, Any]] = []
         self.grown = 0
+        self.incumbent_growth = 0
+        self._budget: int | None = None
 
     # -- used by the problem ----------------------------------------------------------------
     def scenario_values(self, candidate: Candidate) -> dict[str, Value]:
@@ -65,7 +71,7 @@ class RobustLayer:
 
     # -- used by the study -----------------------------------------------------------------
     def evaluate(self, candidates: Sequence[Candidate], run: RunBatch, remaining: int | None) -> list[Evaluation]:
-        """Run every candidate over the base sample (+ nominal), grow close ones, aggregate."""
+        """Run every candidate over the base sample (+ nominal), grow it in stages (sequential.py), aggregate."""
         cids = list(range(self.next_cid, self.next_cid + len(candidates)))
         self.next_cid += len(candidates)
         n = self.spec.samples
@@ -73,53 +79,111 @@ class RobustLayer:
                     for c, cid in zip(candidates, cids, strict=True)
                     for i in ([*range(n), None] if self.spec.nominal else range(n))]
         runs = run(expanded)
-        if remaining is not None:
-            remaining -= len(runs)
+        self._budget = None if remaining is None else remaining - len(runs)
         out: list[Evaluation] = []
         for cand, cid in zip(candidates, cids, strict=True):
-            mine = [r for r in runs if (parse_tag(r.candidate.tag) or (None, -1))[1] == cid]
-            ev, judged = self._aggregate(cand, cid, mine)
-            if self._should_grow(ev, judged) and (remaining is None or remaining > 0):
-                extra_n = self.spec.pool_size - n if remaining is None else min(self.spec.pool_size - n, remaining)
-                extra = run([Candidate(dict(cand.values), cand.replication, run_tag(i, cid))
-                             for i in range(n, n + extra_n)])
-                if remaining is not None:
-                    remaining -= len(extra)
-                self.grown += 1
-                ev, judged = self._aggregate(cand, cid, [*mine, *extra])
-            self.judged[cid] = judged
-            self.aggregates.append(ev)
-            if ev.feasible and ev.objective is not None and (self._best is None or ev.objective < self._best):
-                self._best = ev.objective
+            self.candidates[cid] = cand
+            self.runs[cid] = [r for r in runs if (parse_tag(r.candidate.tag) or (None, -1))[1] == cid]
+            ev = self._refresh(cid)
+            if self.spec.pool_size > n:
+                self._grow(cid, run)
+                ev = self.aggregates[cid]
             out.append(ev)
         return out
 
-    def _aggregate(self, cand: Candidate, cid: int, runs: Sequence[Evaluation]) -> tuple[Evaluation, Judged]:
+    def _refresh(self, cid: int) -> Evaluation:
+        """(Re-)aggregate candidate ``cid`` from all its runs so far; the latest aggregate replaces the old one."""
         sample_runs, nominal = [], None
-        for r in runs:
+        for r in self.runs[cid]:
             parsed = parse_tag(r.candidate.tag)
             if parsed is not None and parsed[0] is None:
                 nominal = r
             else:
                 sample_runs.append(r)
-        return aggregate(self.config, cand, cid, sample_runs, nominal)
+        sample_runs.sort(key=lambda r: (parse_tag(r.candidate.tag) or (0, 0))[0] or 0)
+        ev, judged = aggregate(self.config, self.candidates[cid], cid, sample_runs, nominal)
+        self.judged[cid] = judged
+        self.per_scenario[cid] = [r.objective if r.objective is not None else math.nan for r in sample_runs]
+        if cid < len(self.aggregates):
+            self.aggregates[cid] = ev
+        else:
+            self.aggregates.append(ev)
+        return ev
 
-    def _should_grow(self, ev: Evaluation, judged: Judged) -> bool:
-        if self.spec.pool_size <= self.spec.samples or not ev.ok or ev.objective is None:
-            return False
-        if not judged.raw_feasible:
-            return False
-        return self._best is None or needs_more(ev.objective, self._best, self.spec.grow_within)
+    def _incumbent(self, exclude: int) -> int | None:
+        """The candidate with the best robust score among those whose constraints are proven."""
+        ok = [(ev.objective, cid) for cid, ev in enumerate(self.aggregates)
+              if cid != exclude and ev.feasible and ev.objective is not None]
+        return min(ok)[1] if ok else None
+
+    def _grow(self, cid: int, run: RunBatch) -> None:
+        """The sequential rule of sequential.py for one candidate: stages until separated, cap or budget."""
+        path = stages(self.spec.samples, self.spec.pool_size)
+        log: dict[str, Any] = {"candidate": cid, "scenarios": [self.spec.samples]}
+        while True:
+            ev, have = self.aggregates[cid], len(self.per_scenario[cid])
+            inc = self._incumbent(cid)
+            if not ev.ok or ev.objective is None:
+                step = Step("failed")
+            else:
+                common = min(have, len(self.per_scenario[inc])) if inc is not None else have
+                step = decide(self.spec.score, self.per_scenario[cid][:common],
+                              None if inc is None else self.per_scenario[inc][:common],
+                              None if inc is None else self.aggregates[inc].objective,
+                              self.judged[cid].raw_feasible, ev.feasible, self.spec.grow_within,
+                              self.spec.confidence, seed=cid * 1009 + have)
+                if step.interval is not None:
+                    log.setdefault("intervals", []).append([round(v, 12) for v in step.interval])
+            if step.action == "grow" and have >= path[-1]:
+                step = Step("cap")
+            if step.action != "grow":
+                log["stopped"] = step.action
+                break
+            target = next(s for s in path if s > have)
+            jobs = [(cid, i) for i in range(have, target)]
+            if inc is not None and step.interval is not None and step.interval[1] >= 0:
+                # still indistinguishable: the incumbent gets the same scenarios, so the comparison uses more
+                jobs += [(inc, i) for i in range(len(self.per_scenario[inc]), target)]
+            if self._budget is not None and self._budget < len(jobs):
+                log["stopped"] = "budget"
+                break
+            extra = run([Candidate(dict(self.candidates[c].values), self.candidates[c].replication, run_tag(i, c))
+                         for c, i in jobs])
+            if self._budget is not None:
+                self._budget -= len(extra)
+            for c in {c for c, _ in jobs}:
+                self.runs[c] += [r for r in extra if (parse_tag(r.candidate.tag) or (None, -1))[1] == c]
+                self._refresh(c)
+            if inc is not None and any(c == inc for c, _ in jobs):
+                self.incumbent_growth += 1
+            log["scenarios"].append(target)
+        if len(log["scenarios"]) > 1:
+            self.grown += 1
+        self.growth_log.append(log)
+
+    def growth_summary(self) -> dict[str, Any]:
+        """How the sequential rule spent its extra runs: stop reasons, stages, incumbent top-ups."""
+        stopped: dict[str, int] = {}
+        for log in self.growth_log:
+            stopped[log["stopped"]] = stopped.get(log["stopped"], 0) + 1
+        extra = sum(len(v) for v in self.per_scenario.values()) - self.spec.samples * len(self.per_scenario)
+        return {"rule": "sequential, paired (CRN) comparison with the incumbent; stages double up to max_samples",
+                "stages": stages(self.spec.samples, self.spec.pool_size), "stopped": stopped,
+                "incumbent_top_ups": self.incumbent_growth, "extra_runs": extra,
+                "grown": [log for log in self.growth_log if len(log["scenarios"]) > 1]}
 
     def best_for(self, values: dict[str, Value]) -> Evaluation | None:
-        """The latest successful aggregate with these values (the method's recommendation)."""
-        same = [e for e in self.aggregates if e.ok and e.values == values]
-        return same[-1] if same else None
+        """The successful aggregate with these values (the method's recommendation) over the most scenarios
+        (the latest one on ties)."""
+        same = [(len(self.per_scenario[cid]), cid) for cid, e in enumerate(self.aggregates)
+                if e.ok and e.values == values]
+        return self.aggregates[max(same)[1]] if same else None
 
     def summary(self, best: Evaluation | None) -> dict[str, Any]:
         """JSON-able facts for the result and the report."""
         out: dict[str, Any] = {**self.spec.describe(), "candidates": len(self.aggregates),
                                "runs_per_candidate": self.runs_per_candidate(), "grown_candidates": self.grown,
+                               "growth": self.growth_summary(),
                                "robust_trace": [e.objective if e.ok else None for e in self.aggregates]}
         if best is not None:
             idx = next((i for i in range(len(self.aggregates) - 1, -1, -1) if self.aggregates[i] is best), None)

@@ -61,10 +61,3 @@ def cvar(x: np.ndarray, level: float) -> float:
         total += frac * float(s[whole])
     return total / tail
 
-
-def needs_more(score: float, best: float | None, within: float) -> bool:
-    """Adaptive growth: True when ``score`` is within ``within`` (relative) of the best score so far,
-    i.e. when the ranking near the top is what the extra scenarios can change."""
-    if best is None or not math.isfinite(best):
-        return False
-    return score <= best + within * max(abs(best), 1e-12)

@@ -91,8 +91,8 @@ def _robust_section(config: StudyConfig, result: dict[str, Any], groups: dict[in
     assert spec is not None
     out = ["<h2>Under uncertainty</h2>",
            f"<p>{len(groups)} candidates x {spec.runs_per_candidate()} runs ({spec.samples} scenarios of the shared "
-           f"{spec.sampler} sample" + (" + 1 nominal run" if spec.nominal else "") + f") = {n_rows} simulations "
-           f"stored (the budget counts runs). Score: {html.escape(spec.score.describe())}; chance constraints "
+           f"{spec.sampler} sample" + (" + 1 nominal run" if spec.nominal else "") + ")"
+           + _growth_text(spec, groups, n_rows) + f" = {n_rows} simulations stored (the budget counts runs). Score: {html.escape(spec.score.describe())}; chance constraints "
            f"judged on the one-sided {html.escape(spec.bound)} bound at confidence {spec.confidence:g}.</p>",
            _table(["uncertain parameter", "distribution"], [[k, d.describe()] for k, d in spec.distributions.items()])]
     chosen, nominal = _chosen(result, groups), nominal_optimum(config, groups)
@@ -140,6 +140,16 @@ def _robust_section(config: StudyConfig, result: dict[str, Any], groups: dict[in
         out.append(_price_table(config, groups[chosen][1], groups[designs[1][1]][1]))
     out.append(_histograms(config, [(label, groups[cid][1]) for label, cid in designs]))
     return out
+
+
+def _growth_text(spec: Any, groups: dict[int, tuple[Evaluation, Judged]], n_rows: int) -> str:
+    """The runs the sequential growth added, so the run arithmetic adds up."""
+    extra = n_rows - len(groups) * spec.runs_per_candidate()
+    grown = [j.n for _, j in groups.values() if j.n > spec.samples]
+    if extra <= 0 or not grown:
+        return ""
+    return (f" + {extra} runs of sequential growth ({len(grown)} candidates, topped-up incumbents included, "
+            f"grown to {min(grown)}-{max(grown)} scenarios of at most {spec.pool_size})")
 
 
 def _price_table(config: StudyConfig, robust: Judged, nominal: Judged) -> str:
@@ -212,9 +222,12 @@ def pareto_section(config: StudyConfig, points: Sequence[Evaluation]) -> list[st
     if len(kpis) >= 2:
         plt = _plt()
         fig, ax = plt.subplots(figsize=(6, 4))
-        ok = [p for p in points if p.ok]
-        ax.scatter([p.kpis[kpis[0]] for p in ok], [p.kpis[kpis[1]] for p in ok], s=6, color="#bbbbbb",
-                   label="evaluated")
+        for feasible, style in ((True, {"s": 6, "color": "#bbbbbb", "label": "evaluated, feasible"}),
+                                (False, {"s": 10, "color": "#f2a7a7", "marker": "x", "linewidths": 0.8,
+                                         "label": "evaluated, infeasible (may lie beyond the front)"})):
+            group = [p for p in points if p.ok and bool(p.feasible) == feasible]
+            if group:
+                ax.scatter([p.kpis[kpis[0]] for p in group], [p.kpis[kpis[1]] for p in group], **style)
         ax.plot([p.kpis[kpis[0]] for p in pts], [p.kpis[kpis[1]] for p in pts], "o-" if len(kpis) == 2 else "o",
                 color="#d62728", ms=4, label="front" if len(kpis) == 2 else f"front (of all {len(kpis)} objectives)")
         ax.set_xlabel(kpis[0])

@@ -24,7 +24,7 @@ class UncertaintySpec:
     distributions: Mapping[str, Distribution] = field(default_factory=dict)
     samples: int = 64
     max_samples: int | None = None
-    grow_within: float = 0.02
+    grow_within: float = 0.02  # indifference zone of the sequential growth, relative to the incumbent's score
     sampler: str = "sobol"
     seed: int | None = None
     score: ScoreRule = ScoreRule()

@@ -91,6 +91,10 @@ static int initialize(FmioInstance *m) {
         fmio_error(m, "n_fins=%d must be >= 2 and fan_speed=%d in 1..4.", n, I(fan_speed));
         return 1;
     }
+    if (!(R(fan_duty) >= 0.2 && R(fan_duty) <= 1.0)) {
+        fmio_error(m, "fan_duty=%g must be in [0.2, 1] (PWM fans stall below about 20 %% duty).", R(fan_duty));
+        return 1;
+    }
     if (H <= 0 || t <= 0 || tb <= 0 || W <= 0 || L <= 0 || Ta <= 0) {
         fmio_error(m, "Geometry and T_ambient must be positive.");
         return 1;
@@ -119,7 +123,7 @@ static int initialize(FmioInstance *m) {
     kb = rho_air / (2.0 * pow(0.6 * BYPASS_AREA, 2));
 
     /* fan operating point: fan curve dp = p0 r^2 (1 - (Q / (q0 r))^2) against fins (+ bypass) */
-    ratio = 0.55 + 0.15 * I(fan_speed);
+    ratio = (0.55 + 0.15 * I(fan_speed)) * R(fan_duty); /* PWM: fan speed proportional to duty */
     dp_lo = 0.0;
     dp_hi = FANS[fan].p0 * ratio * ratio;
     for (it = 0; it < 80; it++) {
