@@ -11,8 +11,19 @@ target within its budget counts as not reached (">budget"). Problems (instance d
 
 The ``ga`` is tuned: populations 8, 16 and 32 run on the same seeds and the best median is reported.
 Speed: (surrogate fit + annealing) seconds per proposed point at 60 bits, from qio's own diagnostics.
+Two qio variants run: the defaults (``qio``) and the trust region (``qio_tr``, see ``QIO_VARIANTS``).
+
+``--heat-sink``: the ``heat_sink`` sample twin (``fmus/heat_sink.toml``: 9 parameters, 786,432 designs,
+objective cost + 10 mass + 0.002 fan energy, constraint T_junction_max <= 378.15 K), built from source and
+simulated in-process with fmpy exactly as ``benchmarks/heat_sink_optimum.py`` does (one ``doStep`` over the
+profile; the design space is the host's, from ``Twin.dimension``). Target: a feasible design within 1 % of
+the exhaustive optimum in ``benchmarks/heat_sink_optimum.json`` (8 designs qualify; the script checks them on
+this build). The GA is tuned over populations 4/8/16 x mutation rates default (1/9)/0.2/0.3; ``de`` with
+its defaults; ``random`` runs simulated up to the baseline budget and its hit time beyond is obtained by
+replaying its ask sequence (which does not depend on what it is told) until it asks one of the 8 designs.
 
 Run: OMP_NUM_THREADS=1 /work/venv/bin/python benchmarks/qio_vs_baselines.py --seeds 10 --workers 2
+     OMP_NUM_THREADS=1 /work/venv/bin/python benchmarks/qio_vs_baselines.py --seeds 10 --workers 2 --heat-sink
 """
 
 from __future__ import annotations
@@ -35,6 +46,8 @@ from fmi_optimizer.records import Evaluation
 from fmi_optimizer.space import Boolean, DesignSpace
 
 BASELINE_BUDGET = {"bocs10": 1024, "qubo40": 5000}
+#: qio's defaults and the trust-region variant (fit on the 60 designs nearest the incumbent, pull towards it)
+QIO_VARIANTS: dict[str, dict[str, Any]] = {"qio": {}, "qio_tr": {"local_fit": 60, "trust_pull": 1.0}}
 
 
 @dataclass(frozen=True)
@@ -110,7 +123,7 @@ def run_to_target(method: Method, inst: Instance, budget: int) -> dict[str, Any]
 
 def _diag(method: Method) -> dict[str, Any]:
     d = method.diagnostics()
-    if method.name != "qio":
+    if not method.name.startswith("qio"):
         return {}
     return {"duplicates": d["duplicates"], "timing": d["timing"]}
 
@@ -120,8 +133,8 @@ def make(name: str, n: int, budget: int, seed: int) -> Method:
     from fmio_qio import QioMethod
 
     problem = Problem(space_of(n), budget_evaluations=budget)
-    if name == "qio":
-        return QioMethod(problem, {}, seed=seed)
+    if name in QIO_VARIANTS:
+        return QioMethod(problem, QIO_VARIANTS[name], seed=seed)
     if name.startswith("ga"):
         return GeneticAlgorithm(problem, {"population": int(name[3:])}, seed=seed)
     if name == "de":
@@ -146,18 +159,16 @@ def median_evals(rows: list[dict[str, Any]]) -> float:
 def convergence_table(rows: list[dict[str, Any]], fstar_of: dict[tuple[str, int], float],
                       checkpoints: tuple[int, ...] = (10, 20, 50, 100, 200, 400, 1000)) -> list[str]:
     """Median relative gap of the best-so-far to the optimum after k unique evaluations (runs that stopped at
-    the target keep their final gap), one line per method."""
+    the target keep their final gap; "-" beyond the method's budget), one line per method."""
     lines = ["  method   " + "".join(f"{k:>9d}" for k in checkpoints)]
     for m in dict.fromkeys(r["method"] for r in rows):
         cells = []
         for k in checkpoints:
             gaps = []
             for r in rows:
-                if r["method"] != m or not r["trace"]:
-                    continue
+                if r["method"] != m or not r["trace"] or k > r["budget"]:
+                    continue  # beyond the method's budget: no value
                 fstar = fstar_of[(r["problem"], r["seed"])]
-                if len(r["trace"]) < k and r["evals"] is None:
-                    continue  # ran out of budget before k: no value
                 gaps.append((min(r["trace"][:k]) - fstar) / abs(fstar))
             cells.append(f"{np.median(gaps):9.4f}" if gaps else f"{'-':>9s}")
         lines.append(f"  {m:8s} " + "".join(cells))
@@ -192,74 +203,278 @@ def speed_at_60_bits(seed: int = 0, points: int = 120, batch: int = 1) -> dict[s
             "fit_s": d["timing"]["fit_seconds"], "anneal_s": d["timing"]["anneal_seconds"]}
 
 
-def heat_sink_job(args: tuple[str, int, int, str]) -> dict[str, Any]:
-    """One study on the heat_sink twin through the host's real study loop (1 worker, batch 1)."""
-    import tempfile
-    import tomllib
-    from pathlib import Path
+# -- heat_sink twin ---------------------------------------------------------------------------------
+HEAT_SINK_BUDGET = {"qio": 300, "baseline": 5000}
+GA_GRID = [(pop, rate) for pop in (4, 8, 16) for rate in (None, 0.2, 0.3)]  # population, mutation rate
+_twin: dict[str, Any] = {}
 
-    from fmi_optimizer.api import run_study
-    from fmi_optimizer.config import load_study
-    from fmi_optimizer.plugins import load_host
 
-    method, seed, budget, fmu = args
-    root = Path(__file__).resolve().parents[1]
-    study = tomllib.loads((root / "fmus" / "heat_sink.toml").read_text())
-    study["twin"]["fmu"] = fmu
-    options: dict[str, Any] = {"population": int(method[3:])} if method.startswith("ga_") else {}
-    study["method"] = {"name": method.split("_")[0], "budget": {"evaluations": budget}, "seed": seed, **options}
-    study.setdefault("evaluation", {})["workers"] = 1
-    with tempfile.TemporaryDirectory(prefix="qio-bench-") as tmp:
-        config = load_study(study, Path(fmu).parent).with_overrides(out_dir=Path(tmp))
-        result = run_study(config, load_host(), write_back=False, report=False).result
-    unique: list[tuple[float | None, bool]] = []
-    seen: set[tuple[Any, ...]] = set()
-    for e in result.evaluations:
-        key = tuple(sorted(e.candidate.values.items()))
-        if e.cached or key in seen or e.candidate.replication:
+def _heat_sink_worker(unzip_dir: str) -> None:
+    """Process initializer: one fmpy instance of the compiled heat_sink FMU (as benchmarks/heat_sink_optimum.py)."""
+    import heat_sink_optimum as hso
+
+    study = hso.load_study()
+    hso._init_worker(unzip_dir, study)
+    _twin.update(hso=hso, study=study)
+
+
+def heat_sink_space() -> DesignSpace:
+    """The design space of ``fmus/heat_sink.toml`` exactly as the host builds it (twin.dimension per parameter)."""
+    from fmi_optimizer.twin import Twin
+
+    if "space" not in _twin:
+        twin = Twin.open(_twin["fmu"])
+        _twin["space"] = DesignSpace([twin.dimension(n, **spec) for n, spec in _twin["study"]["parameters"].items()])
+    space: DesignSpace = _twin["space"]
+    return space
+
+
+def heat_sink_evaluate(values: dict[str, Any]) -> tuple[float | None, float | None]:
+    """(objective, constraint value T_junction_max - 378.15) of one design, as the study file defines them;
+    (None, None) when the FMU reports an error."""
+    hso, study = _twin["hso"], _twin["study"]
+    kpis = hso.simulate(dict(values))
+    if kpis is None:
+        return None, None
+    total, _ = hso.score(study, kpis)
+    op, limit = study["constraints"]["t_junction_max"].split()
+    assert op == "<="
+    return float(total), float(kpis["t_junction_max"]) - float(limit)
+
+
+def make_heat_sink(method: str, budget: int, seed: int) -> Method:
+    from fmio_baselines import DifferentialEvolution, GeneticAlgorithm, RandomSearch
+    from fmio_qio import QioMethod
+
+    problem = Problem(heat_sink_space(), constraint_names=("t_junction_max",), budget_evaluations=budget)
+    if method in QIO_VARIANTS:
+        return QioMethod(problem, QIO_VARIANTS[method], seed=seed)
+    if method.startswith("ga_"):
+        _, pop, rate = method.split("_")
+        opts: dict[str, Any] = {"population": int(pop)}
+        if rate != "default":
+            opts["mutation_rate"] = float(rate)
+        return GeneticAlgorithm(problem, opts, seed=seed)
+    if method == "de":
+        return DifferentialEvolution(problem, {}, seed=seed)
+    return RandomSearch(problem, {"initial": 1024}, seed=seed)  # fixed, so the replay asks the same sequence
+
+
+def ga_name(pop: int, rate: float | None) -> str:
+    return f"ga_{pop}_{'default' if rate is None else rate}"
+
+
+def heat_sink_job(args: tuple[str, int, int, str, float]) -> dict[str, Any]:
+    """One run on the twin, ask/tell with batch 1, until a feasible design within 1 % of the optimum or
+    ``budget`` unique evaluations; the trace holds (objective, feasible) per unique evaluation."""
+    method, seed, budget, fmu, target = args
+    _twin["fmu"] = fmu
+    m = make_heat_sink(method, budget, seed)
+    cache: dict[tuple[Any, ...], tuple[float | None, float | None]] = {}
+    trace: list[tuple[float | None, bool]] = []
+    t0 = time.perf_counter()
+    twin_s = 0.0
+    hit = None
+    stalls = 0
+    while len(cache) < budget and not m.finished and hit is None:
+        cands = m.ask(1)
+        if not cands:
+            stalls += 1
+            if stalls > 100:
+                break
             continue
-        seen.add(key)
-        unique.append((e.objective if e.ok else None, e.feasible))
-    best = result.best
-    return {"method": method, "seed": seed, "budget": budget, "trace": unique, "wall_seconds": result.wall_seconds,
-            "best": best.objective if best is not None else None, "best_feasible": bool(best and best.feasible),
-            "diagnostics": {k: result.diagnostics.get(k) for k in ("duplicates", "timing")} if method == "qio" else {}}
+        evs = []
+        for c in cands:
+            key = tuple(sorted(c.values.items()))
+            cached = key in cache
+            if not cached:
+                t1 = time.perf_counter()
+                cache[key] = heat_sink_evaluate(c.values)
+                twin_s += time.perf_counter() - t1
+                obj, con = cache[key]
+                trace.append((obj, obj is not None and con is not None and con <= 0))
+                if trace[-1][1] and obj is not None and obj <= target:
+                    hit = len(trace)
+            obj, con = cache[key]
+            evs.append(Evaluation(c, "ok", objective=obj, constraints=(con,), cached=cached)
+                       if obj is not None and con is not None else Evaluation(c, "failed", cached=cached))
+        m.tell(evs)
+    best = m.recommend()
+    best_eval = cache.get(tuple(sorted(best.values.items()))) if best is not None else None
+    out = {"method": method, "seed": seed, "budget": budget, "evals": hit, "trace": trace,
+           "seconds": time.perf_counter() - t0, "twin_seconds": twin_s,
+           "best_feasible": bool(best_eval and best_eval[1] is not None and best_eval[1] <= 0),
+           "infeasible_share": sum(1 for _, f in trace if not f) / max(len(trace), 1)}
+    if method in QIO_VARIANTS:
+        d = m.diagnostics()
+        out["diagnostics"] = {"duplicates": d["duplicates"], "timing": d["timing"]}
+    return out
 
 
-def heat_sink(seeds: int, workers: int, out: str) -> None:
-    """qio vs ga/random on the heat_sink twin; target = within 1 % of the best feasible value any run found."""
-    import tempfile
-    from pathlib import Path
+def random_hit_time(args: tuple[int, frozenset[tuple[Any, ...]], int, str]) -> int | None:
+    """Evaluations the ``random`` plugin needs to ask one of ``targets`` (the designs within 1 % of the
+    optimum, all feasible, known from the exhaustive enumeration): its asks do not depend on what it is told,
+    so its ask sequence is replayed without simulating (checked against the simulated runs' prefix)."""
+    seed, targets, budget, fmu = args
+    _twin["fmu"] = fmu
+    m = make_heat_sink("random", budget, seed)
+    for i in range(budget):
+        c = m.ask(1)
+        if not c:
+            return None
+        if tuple(sorted(c[0].values.items())) in targets:
+            return i + 1
+    return None
 
-    root = Path(__file__).resolve().parents[1]
+
+def heat_sink(seeds: int, workers: int, out: str, plot_dir: str | None) -> None:
+    """qio vs the tuned ga, de and random on the heat_sink twin (true optimum from the exhaustive search)."""
     import subprocess
     import sys
+    import tempfile
+    from pathlib import Path
 
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "benchmarks"))
+    sys.path.insert(0, str(root / "fmus"))
+    import build
+
+    optimum = json.loads((root / "benchmarks" / "heat_sink_optimum.json").read_text())
+    fstar = float(optimum["optimum"]["objective"])
+    target = fstar + 0.01 * abs(fstar)
+    within = [t for t in optimum["top10"] if t["objective"] <= target]
+    if len(within) >= len(optimum["top10"]):
+        raise SystemExit("every stored top-10 design is within 1 %: the target set is incomplete")
     build_dir = Path(tempfile.mkdtemp(prefix="qio-heat-sink-"))
     subprocess.run([sys.executable, str(root / "fmus" / "build.py"), "--out", str(build_dir), "heat_sink"], check=True)
     fmu = str(build_dir / "heat_sink.fmu")
-    budgets = {"qio": 300, "ga_8": 600, "ga_16": 600, "ga_32": 600, "random": 600}
-    jobs = [(m, s, b, fmu) for m, b in budgets.items() for s in range(seeds)]
+    unzip = str(build.compile_fmu(Path(fmu), build_dir / "unzipped"))
+    _heat_sink_worker(unzip)
+    _twin["fmu"] = fmu
+    space = heat_sink_space()
+    snapped = [space.from_indices(space.to_indices(t["values"])) for t in within]  # grid values exactly
+    targets = {tuple(sorted(v.items())) for v in snapped}
+    assert len(targets) == len(within)
+    for t, v in zip(within, snapped, strict=True):  # the stored optimum must hold for this build of the twin
+        obj, con = heat_sink_evaluate(v)
+        assert obj is not None and con is not None and con <= 0 and abs(obj - t["objective"]) < 1e-6, (t, obj, con)
+    budgets = {**{q: HEAT_SINK_BUDGET["qio"] for q in QIO_VARIANTS}, "de": HEAT_SINK_BUDGET["baseline"],
+               "random": HEAT_SINK_BUDGET["baseline"]}
+    budgets.update({ga_name(p, r): HEAT_SINK_BUDGET["baseline"] for p, r in GA_GRID})
+    jobs = [(m, s, b, fmu, target) for m, b in budgets.items() for s in range(seeds)]
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(workers) as pool:
+    space_size = int(optimum["configurations"])
+    with ProcessPoolExecutor(workers, initializer=_heat_sink_worker, initargs=(unzip,)) as pool:
         rows = list(pool.map(heat_sink_job, jobs))
-    best_known = min(y for r in rows for y, f in r["trace"] if f and y is not None)
-    target = best_known + 0.01 * abs(best_known)
-    for r in rows:
-        r["evals"] = next((i + 1 for i, (y, f) in enumerate(r["trace"]) if f and y is not None and y <= target), None)
+        wall = time.perf_counter() - t0
+        random_hits = list(pool.map(random_hit_time, [(s, frozenset(targets), space_size, fmu) for s in range(seeds)]))
+    for r in rows:  # the replay must match the simulated random runs
+        if r["method"] == "random":
+            rh = random_hits[r["seed"]]
+            assert (r["evals"] is None and (rh is None or rh > r["budget"])) or r["evals"] == rh, (r["evals"], rh)
+    k = len(targets)
     med = {m: median_evals([r for r in rows if r["method"] == m]) for m in budgets}
     ga_best = min((m for m in budgets if m.startswith("ga")), key=lambda m: med[m])
-    print(f"\n== heat_sink (best known feasible objective {best_known:.6g} over all runs; target within 1 %), "
+    med_random = float(np.median([math.inf if h is None else h for h in random_hits]))
+    # uniform sampling without replacement, k hits among N: P(T > t) = C(N - t, k) / C(N, k)
+    exp_random = (space_size + 1) / (k + 1)
+    median_random_theory = space_size * (1 - 0.5 ** (1 / k))
+    print(f"\n== heat_sink: optimum {fstar} (exhaustive), target <= {target:.6f}: {k} designs of {space_size}; "
           f"{seeds} seeds ==")
     for m in budgets:
         mine = [r for r in rows if r["method"] == m]
-        print(f"  {m:7s} budget {budgets[m]:4d}  median evals to target: {med[m]:>7}  per seed "
-              f"{[r['evals'] for r in mine]}  best {[round(r['best'], 4) if r['best'] else None for r in mine]}  "
-              f"all best feasible: {all(r['best_feasible'] for r in mine)}")
-    print(f"  ratios (baseline median / qio median): tuned GA ({ga_best}) {med[ga_best] / med['qio']:.2f}x, "
-          f"random {med['random'] / med['qio']:.2f}x; wall {time.perf_counter() - t0:.0f} s")
+        print(f"  {m:16s} budget {budgets[m]:5d}  median {med[m]:>7}  reached {sum(r['evals'] is not None for r in mine)}"
+              f"/{seeds}  per seed {[r['evals'] for r in mine]}  infeasible share "
+              f"{np.mean([r['infeasible_share'] for r in mine]):.2f}  all best feasible "
+              f"{all(r['best_feasible'] for r in mine)}")
+    print(f"  random, ask sequence replayed to the first target design: per seed {random_hits}, median {med_random}"
+          f" (theory for uniform sampling without replacement: median {median_random_theory:.0f}, mean "
+          f"{exp_random:.0f})")
+    twin_ms = 1000 * sum(r["twin_seconds"] for r in rows) / max(sum(len(r["trace"]) for r in rows), 1)
+    for qv in QIO_VARIANTS:
+        q = med[qv]
+        print(f"  {qv} ratios (baseline median / {qv} median): tuned GA ({ga_best}) {med[ga_best] / q:.2f}x, DE "
+              f"{med['de'] / q:.2f}x, random (replayed) {med_random / q:.1f}x")
+        per_point = [r["diagnostics"]["timing"]["seconds_per_proposed_point"] for r in rows if r["method"] == qv]
+        print(f"  {qv} fit + anneal per proposed point: median over runs {np.median(per_point) * 1000:.0f} ms "
+              f"(max {max(per_point) * 1000:.0f} ms); twin {twin_ms:.2f} ms per evaluation")
+    print(f"  wall {wall:.0f} s")
+    convergence = heat_sink_convergence(rows, fstar, [*QIO_VARIANTS, ga_best, "de", "random"])
+    print("\n".join(convergence))
+    if plot_dir:
+        plot_convergence({m: [heat_sink_gaps(r, fstar) for r in rows if r["method"] == m]
+                          for m in [*QIO_VARIANTS, ga_best, "de", "random"]},
+                         f"heat_sink twin ({space_size:,} designs; optimum {fstar})", Path(plot_dir) / "qio_heat_sink.png",
+                         seeds, extra={"random (replayed hit times)": random_hits})
     with open(out, "w") as fh:
-        json.dump({"best_known": best_known, "median_evals": med, "rows": rows}, fh, default=float)
+        json.dump({"optimum": fstar, "target": target, "targets": k, "median_evals": med, "ga_tuned": ga_best,
+                   "random_hits_replayed": random_hits, "random_theory": {"median": median_random_theory,
+                                                                          "mean": exp_random},
+                   "rows": rows, "wall_seconds": wall}, fh, default=float)
+
+
+def heat_sink_gaps(row: dict[str, Any], fstar: float) -> list[float]:
+    """Relative gap of the best feasible objective so far after each unique evaluation (inf before any)."""
+    best, out = math.inf, []
+    for y, feasible in row["trace"]:
+        if feasible and y is not None:
+            best = min(best, y)
+        out.append((best - fstar) / abs(fstar))
+    return out
+
+
+def heat_sink_convergence(rows: list[dict[str, Any]], fstar: float, methods: list[str],
+                          checkpoints: tuple[int, ...] = (20, 50, 100, 150, 300, 1000, 5000)) -> list[str]:
+    lines = ["convergence on heat_sink: median relative gap of the best feasible so far after k evaluations",
+             "  method           " + "".join(f"{k:>9d}" for k in checkpoints)]
+    for m in methods:
+        cells = []
+        for k in checkpoints:
+            gaps = [g[min(k, len(g)) - 1] for r in rows if r["method"] == m and k <= r["budget"]
+                    for g in [heat_sink_gaps(r, fstar)] if g]  # a run that stopped at the target keeps its gap
+            cells.append(f"{np.median(gaps):9.4f}" if gaps else f"{'-':>9s}")
+        lines.append(f"  {m:16s} " + "".join(cells))
+    return lines
+
+
+def plot_convergence(gaps: dict[str, list[list[float]]], title: str, path: Any, seeds: int,
+                     extra: dict[str, list[int | None]] | None = None) -> None:
+    """Median (line) and interquartile band (shade) of the relative gap of the best-so-far to the optimum
+    against unique evaluations, log-log; runs that stopped at the target keep their final gap; the 1 % target
+    as a dashed line. ``extra``: hit times known without traces, drawn as ticks on the 1 % line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    floor = 1e-4  # gap 0 (optimum found) drawn at the floor of the log axis
+    for name, runs in gaps.items():
+        runs = [g for g in runs if g]
+        if not runs:
+            continue
+        n = max(len(g) for g in runs)
+        arr = np.array([g + [g[-1]] * (n - len(g)) for g in runs])  # stopped at the target: keep the final gap
+        arr = np.clip(arr, floor, None)
+        k = np.arange(1, n + 1)
+        med = np.median(arr, axis=0)
+        with np.errstate(invalid="ignore"):  # inf (no feasible point yet) in the quartiles
+            lo, hi = np.percentile(arr, 25, axis=0), np.percentile(arr, 75, axis=0)
+        finite = np.isfinite(med)
+        line = ax.plot(k[finite], med[finite], label=f"{name} (median of {len(runs)})")[0]
+        band = np.isfinite(lo) & np.isfinite(hi)
+        ax.fill_between(k[band], lo[band], hi[band], color=line.get_color(), alpha=0.15)
+    for name, hits in (extra or {}).items():
+        xs = [h for h in hits if h is not None]
+        ax.plot(xs, [0.01] * len(xs), "|", markersize=14, color="k", label=f"{name}: median {np.median(xs):.0f}")
+    ax.axhline(0.01, ls="--", color="grey", lw=1, label="target: within 1 %")
+    ax.set(xscale="log", yscale="log", xlabel="unique evaluations",
+           ylabel=f"relative gap of best (feasible) so far\n(0 drawn at {floor:g}; band: quartiles)",
+           title=f"{title}, {seeds} seeds")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -270,19 +485,24 @@ def main() -> None:
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--speed-only", action="store_true")
     ap.add_argument("--heat-sink", action="store_true", help="only the heat_sink twin comparison")
+    ap.add_argument("--qio-budget", type=int, default=HEAT_SINK_BUDGET["qio"], help="heat_sink: qio's budget")
+    ap.add_argument("--baseline-budget", type=int, default=HEAT_SINK_BUDGET["baseline"],
+                    help="heat_sink: the baselines' budget")
+    ap.add_argument("--plots", default="docs/bench", help="directory for the convergence PNGs ('' for none)")
     args = ap.parse_args()
     if args.heat_sink:
-        heat_sink(args.seeds, args.workers, args.out)
+        HEAT_SINK_BUDGET.update(qio=args.qio_budget, baseline=args.baseline_budget)
+        heat_sink(args.seeds, args.workers, args.out, args.plots or None)
         return
     if args.speed_only:
         for b in (1, 4):
             print(json.dumps(speed_at_60_bits(0, 120, b)))
         return
     budgets = {"bocs10": 300, "qubo40": 400}  # qio's budget; the cheap baselines get BASELINE_BUDGET
-    methods = ["qio", "ga_8", "ga_16", "ga_32", "de", "random"]
-    jobs = [(p, m, s, budgets[p] if m == "qio" else BASELINE_BUDGET[p])
+    methods = [*QIO_VARIANTS, "ga_8", "ga_16", "ga_32", "de", "random"]
+    jobs = [(p, m, s, budgets[p] if m in QIO_VARIANTS else BASELINE_BUDGET[p])
             for p in budgets for m in methods for s in range(args.seeds)]
-    jobs.sort(key=lambda j: j[1] != "qio")  # the slow ones first
+    jobs.sort(key=lambda j: j[1] not in QIO_VARIANTS)  # the slow ones first
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         rows = list(pool.map(job, jobs))
@@ -296,7 +516,7 @@ def main() -> None:
         ga_best = min((m for m in methods if m.startswith("ga")), key=lambda m: med[m])
         q = med["qio"]
         summary["problems"][p] = {
-            "budget": budgets[p], "median_evals": med, "reached": reached, "ga_tuned": ga_best,
+            "budget": budgets[p], "qio_variants": QIO_VARIANTS, "median_evals": med, "reached": reached, "ga_tuned": ga_best,
             "ratio_vs_ga_tuned": med[ga_best] / q, "ratio_vs_de": med["de"] / q, "ratio_vs_random": med["random"] / q,
             "qio_seconds_median": float(np.median([r["seconds"] for r in res["qio"]])),
             "qio_duplicates": [r["diagnostics"].get("duplicates") for r in res["qio"]],
@@ -306,12 +526,21 @@ def main() -> None:
         for m in methods:
             print(f"  {m:7s} median evals to 1%: {med[m]:>7}  reached {reached[m]}/{args.seeds}  per seed "
                   f"{[r['evals'] for r in res[m]]}")
-        print(f"  ratios (baseline median / qio median): tuned GA ({ga_best}) {med[ga_best] / q:.2f}x, "
-              f"DE {med['de'] / q:.2f}x, random {med['random'] / q:.2f}x")
+        for qv in QIO_VARIANTS:
+            print(f"  {qv} ratios (baseline median / {qv} median): tuned GA ({ga_best}) {med[ga_best] / med[qv]:.2f}x,"
+                  f" DE {med['de'] / med[qv]:.2f}x, random {med['random'] / med[qv]:.2f}x")
     fstar_of = {(p, s): (bocs10(s) if p == "bocs10" else qubo(40, s)).fstar for p in budgets for s in range(args.seeds)}
     for p in budgets:
         print(f"\nconvergence on {p}: median relative gap to the optimum after k unique evaluations")
         print("\n".join(convergence_table([r for r in rows if r["problem"] == p], fstar_of)))
+    if args.plots:
+        from pathlib import Path
+
+        for p in budgets:
+            runs = {m: [[(min(r["trace"][:i + 1]) - fstar_of[(p, r["seed"])]) / abs(fstar_of[(p, r["seed"])])
+                         for i in range(len(r["trace"]))] for r in rows if r["problem"] == p and r["method"] == m]
+                    for m in [*QIO_VARIANTS, summary["problems"][p]["ga_tuned"], "de", "random"]}
+            plot_convergence(runs, f"{p} (black box)", Path(args.plots) / f"qio_{p}.png", args.seeds)
     for s in speed:
         print(f"\nspeed at 60 bits, batch {s['batch']}, {s['points']} points: fit + anneal wall "
               f"{s['mean_s_per_point'] * 1000:.1f} ms per proposed point (last 20 iterations "

@@ -209,6 +209,11 @@ class Encoding:
             idx[:, j], valid[:, j] = b.decode_bits(bits[:, b.start:b.stop])
         return idx, valid
 
+    def canonical(self, bits: np.ndarray) -> tuple[int, np.ndarray]:
+        """How many rows of ``bits`` broke the encoding, and every row repaired to its canonical pattern."""
+        idx, valid = self.bits_to_indices(bits)
+        return int((~valid.all(axis=1)).sum()), self.indices_to_bits(idx)
+
     def encode(self, values: Mapping[str, Value]) -> np.ndarray:
         """The bit vector of one design."""
         return self.indices_to_bits(np.array([self.space.to_indices(values)]))[0]

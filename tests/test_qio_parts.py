@@ -1,0 +1,103 @@
+"""Unit tests of qio's parts: output warping, the trust region (nearest-design fit set, pull term), the book."""
+
+from __future__ import annotations
+
+import dimod
+import numpy as np
+import pytest
+from fmio_qio.book import PointBook, TrainingData
+from fmio_qio.bqm import PenaltySchedule, to_bqm
+from fmio_qio.encoding import Encoding
+from fmio_qio.models import SurrogateSet
+from fmio_qio.options import QioOptions
+from fmio_qio.warp import ObjectiveWarp, warp_constraint
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fmi_optimizer.space import Boolean, Categorical, DesignSpace, Integer
+
+finite = st.floats(-1e4, 1e4, allow_nan=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(finite, min_size=3, max_size=30, unique=True))
+def test_objective_warp_keeps_the_ranking(ys: list[float]) -> None:
+    y = np.array(ys)
+    w = ObjectiveWarp.fitted(y, "log")
+    ys_sorted = np.sort(y)
+    assert (np.diff(w(ys_sorted)) >= 0).all()  # monotone: the ranking is kept (ties only within rounding)
+    assert (ObjectiveWarp.fitted(y, "none")(y) == y).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(finite, min_size=1, max_size=30))
+def test_constraint_warp_keeps_feasibility_and_order(cs: list[float]) -> None:
+    c = np.array(cs)
+    w = warp_constraint(c, "log")
+    assert ((w <= 0) == (c <= 0)).all()
+    order = np.argsort(c, kind="stable")
+    assert (np.diff(w[order]) >= -1e-12).all()
+
+
+def test_nearest_keeps_the_designs_closest_to_the_centre_in_their_order() -> None:
+    enc = Encoding(DesignSpace([Boolean(f"b{i}") for i in range(6)]))
+    bits = np.array([[1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 1], [1, 1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]], dtype=np.int8)
+    data = TrainingData(bits, np.arange(4.0), np.zeros((4, 1)), np.zeros((0, 6), dtype=np.int8))
+    near = PointBook(enc).nearest(data, np.zeros(6, dtype=np.int8), 2)
+    assert near.y.tolist() == [1.0, 3.0]  # distances 1 and 0; original order kept
+    assert PointBook(enc).nearest(data, np.zeros(6, dtype=np.int8), 10) is data
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_strong_trust_region_pull_makes_the_centre_the_ground_state(seed: int) -> None:
+    """The pull is lambda x Hamming distance to the centre: linear in the bits, so with a large weight the
+    lowest energy of (draw + pull + encoding penalties) is exactly the centre (checked by enumeration)."""
+    space = DesignSpace([Categorical("c", items=("a", "b", "c")), Integer("k", 0, 3), Boolean("d")])
+    enc = Encoding(space)
+    rng = np.random.default_rng(seed)
+    models = SurrogateSet(enc, QioOptions(gibbs_burnin=20, gibbs_steps=5), rng, ())
+    idx = enc.random_indices(rng, 12)
+    bits = enc.indices_to_bits(idx)
+    y = rng.standard_normal(12) + bits.sum(axis=1)
+    models.fit(TrainingData(bits, y, np.zeros((12, 0)), np.zeros((0, enc.n_bits), dtype=np.int8)))
+    centre = bits[int(np.argmax(y))]  # the worst design: the model alone would not pick it
+    model, weights = models.draw(PenaltySchedule(), centre, pull=50.0 * enc.n_bits)
+    assert weights["trust_region_pull"] > 0
+    best = dimod.ExactSolver().sample(to_bqm(model)).first.sample
+    ground = np.array([best[i] for i in range(enc.n_bits)], dtype=np.int8)
+    assert (ground == centre).all()
+
+
+def test_trust_region_options_run_the_loop_and_are_checked() -> None:
+    from fmio_qio import QioMethod
+
+    from fmi_optimizer.method import Problem
+    from fmi_optimizer.records import Evaluation
+
+    space = DesignSpace([Integer(f"k{i}", 0, 3) for i in range(5)])
+    m = QioMethod(Problem(space), {"local_fit": 12, "trust_pull": 1.0, "trust_alternate": True, "warp": "log",
+                                   "gibbs_burnin": 30, "gibbs_steps": 3, "num_sweeps": 100}, seed=0)
+    seen = set()
+    for _ in range(30):
+        (c,) = m.ask(1)
+        key = tuple(sorted(c.values.items()))
+        assert key not in seen
+        seen.add(key)
+        m.tell([Evaluation(c, "ok", objective=float(sum((v - 2) ** 2 for v in c.values.values())))])
+    d = m.diagnostics()
+    pulls = [it["penalty_weights"].get("trust_region_pull") for it in d["iterations"]]
+    assert any(p for p in pulls) and any(p is None for p in pulls)  # alternates global and local batches
+    with pytest.raises(ValueError):
+        QioOptions(local_fit=-1)
+
+
+def test_local_neighbourhood_holds_every_one_and_two_dimension_change() -> None:
+    from fmio_qio.moves import one_dimension_changes, two_dimension_changes
+
+    space = DesignSpace([Integer("a", 0, 3), Categorical("c", items=("x", "y", "z")), Boolean("b")])
+    enc = Encoding(space)
+    base = np.array([1, 0, 1])
+    ones, twos = one_dimension_changes(enc, base), two_dimension_changes(enc, base)
+    assert len(ones) == 3 + 2 + 1 and all((x != base).sum() == 1 for x in ones)
+    assert len(twos) == 3 * 2 + 3 * 1 + 2 * 1  # every pair of dimensions, every other level of each
+    assert len({tuple(x) for x in twos}) == len(twos) and all((x != base).sum() == 2 for x in twos)
