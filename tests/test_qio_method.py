@@ -95,6 +95,16 @@ def test_fit_scores_discrete_spaces_high_and_refuses_continuous() -> None:
     assert QioMethod.fit(Problem(small, budget_evaluations=50)).score < 0.5
 
 
+def test_fit_steps_back_when_the_model_would_starve_a_fast_twin_of_evaluations() -> None:
+    space = DesignSpace([Integer("n", 1, 100), Categorical("m", ("al", "cu", "steel")), Boolean("fan"),
+                         Continuous("h", 0.01, 0.06, levels=16)])
+    fast = Problem(space, budget_evaluations=2000, budget_seconds=30.0, seconds_per_evaluation=0.002)
+    fit = QioMethod.fit(fast)
+    assert fit.score < 0.1 and "model-free method evaluates 2000" in fit.reason
+    slow_twin = Problem(space, budget_evaluations=2000, budget_seconds=30.0, seconds_per_evaluation=1.0)
+    assert QioMethod.fit(slow_twin).score >= 0.9
+
+
 def test_unknown_and_invalid_options_are_rejected() -> None:
     p = Problem(DesignSpace([Boolean("a"), Boolean("b")]))
     with pytest.raises(StudyError, match="unknown option"):

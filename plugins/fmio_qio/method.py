@@ -37,6 +37,10 @@ from .surrogate import QuadModel
 
 __all__ = ["QioMethod", "QioOptions"]
 
+# qio's own cost per proposed point (surrogate fit + annealing), for time-aware routing: 0.12-0.20 s on
+# heat_sink's 43 bits over 100-165 evaluations, 58 ms at 60 bits with few points (docs/bench/qio.md).
+MODEL_SECONDS_PER_POINT = 0.15
+
 
 class QioMethod(Method):
     """Binary quadratic model + simulated annealing (BOCS-style surrogate loop, or a user BQM)."""
@@ -315,6 +319,9 @@ class QioMethod(Method):
             return Fit(0.3, f"only {card:.0f} configurations: the budget can enumerate them")
         if n_bits > LARGE_ENCODING_BITS:
             return Fit(0.5, f"discrete space, but it encodes into {n_bits} bits, past what the annealer loop handles well")
+        slow = problem.model_cost_fit(MODEL_SECONDS_PER_POINT)
+        if slow is not None:  # a twin this fast is better served by spending the time budget on simulations
+            return slow
         score = 1.0 if card >= 1000 else 0.7
         if problem.noisy:
             score *= 0.8
