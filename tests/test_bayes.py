@@ -88,6 +88,38 @@ def test_branin_regret_within_budget() -> None:
     diag = m.diagnostics()
     it = diag["iterations"][-1]
     assert set(it["lengthscales"]) == {"x1", "x2"} and math.isfinite(it["loo_std"])
+    loo = diag["loo"]
+    n = len(loo["observed"])
+    assert n == 29 and all(len(loo[k]) == n for k in ("predicted", "predicted_sd", "standardized_error"))
+    assert all(sd > 0 for sd in loo["predicted_sd"])
+    assert all(abs((o - p) / sd - e) < 1e-6 * max(1.0, abs(e)) for o, p, sd, e in
+               zip(loo["observed"], loo["predicted"], loo["predicted_sd"], loo["standardized_error"], strict=True))
+
+
+def test_batched_lbfgsb_runs_each_start_independently() -> None:
+    """Lock-step runs give what separate scipy L-BFGS-B runs give from each start; a failing batch
+    evaluation surfaces as the caller's exception."""
+    import numpy as np
+    from fmio_bayes.batched_lbfgsb import batched_lbfgsb
+    from scipy.optimize import minimize
+
+    def fun(X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = X[:, 0]
+        return np.cos(3 * x) + 0.1 * x + 0.05 * rows, (-3 * np.sin(3 * x) + 0.1)[:, None]
+
+    x0 = np.array([[0.5], [2.5], [4.5], [5.9]])
+    res = batched_lbfgsb(fun, x0, [(0.0, 6.0)], pgtol=1e-8)
+    for i, start in enumerate(x0):
+        alone = minimize(lambda x, i=i: (float(fun(x[None, :], np.array([i]))[0][0]), fun(x[None, :], np.array([i]))[1][0]),
+                         start, jac=True, method="L-BFGS-B", bounds=[(0.0, 6.0)], options={"gtol": 1e-8})
+        assert abs(res.x[i, 0] - alone.x[0]) < 1e-9 and abs(res.fun[i] - alone.fun) < 1e-12
+    assert np.all(res.nit > 0) and np.all(np.abs(-3 * np.sin(3 * res.x[:, 0]) + 0.1) < 1e-4)  # stationary
+
+    def broken(X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise ZeroDivisionError("boom")
+
+    with pytest.raises(ZeroDivisionError):
+        batched_lbfgsb(broken, x0, [(0.0, 6.0)])
 
 
 def test_constraint_respected() -> None:

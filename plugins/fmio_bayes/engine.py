@@ -14,7 +14,7 @@ import numpy as np
 
 from .acquisition import AcquisitionKind, build
 from .maximize import Settings, maximize
-from .surrogate import GPSurrogate, LengthscalePrior, NoiseMode
+from .surrogate import GPSurrogate, LengthscalePrior, MeanKind, NoiseMode
 from .transform import Encoder
 
 
@@ -46,18 +46,20 @@ class Engine:
     """One objective GP, one GP per constraint, and a success/failure GP once a run fails."""
 
     def __init__(self, enc: Encoder, n_constraints: int, noise: NoiseMode, kind: AcquisitionKind,
-                 beta: float, settings: Settings, lengthscale_prior: LengthscalePrior = "dimension_scaled"):
+                 beta: float, settings: Settings, lengthscale_prior: LengthscalePrior = "two_sided",
+                 mean: MeanKind = "constant"):
         self.enc = enc
         self.noise = noise
         self.kind = kind
         self.beta = beta
         self.settings = settings
-        self.objective = GPSurrogate(enc.width, noise, lengthscale_prior=lengthscale_prior)
-        self.constraints = [GPSurrogate(enc.width, noise, lengthscale_prior=lengthscale_prior)
+        self.objective = GPSurrogate(enc.width, noise, lengthscale_prior=lengthscale_prior, mean=mean)
+        self.constraints = [GPSurrogate(enc.width, noise, lengthscale_prior=lengthscale_prior, mean=mean)
                             for _ in range(n_constraints)]
         self.failure: GPSurrogate | None = None
         self._bind: Callable[..., Any] | None = None
         self.fits = 0
+        self.last_loo: dict[str, list[float]] = {}
 
     @property
     def models(self) -> list[GPSurrogate]:
@@ -83,6 +85,9 @@ class Engine:
         if self._bind is None:
             self._bind = build(self.kind, self.objective, self.constraints, self.failure)
         loo = self.objective.loo_standardized_errors()
+        mean, sd = self.objective.loo()
+        self.last_loo = {"observed": [float(v) for v in data.y], "predicted": [float(v) for v in mean],
+                         "predicted_sd": [float(v) for v in sd], "standardized_error": [float(v) for v in loo]}
         return {
             "loo_mean": float(np.mean(loo)), "loo_std": float(np.std(loo)),
             "loo_fraction_above_3": float(np.mean(np.abs(loo) > 3.0)),
@@ -112,7 +117,7 @@ class Engine:
                 def taken(z: np.ndarray) -> bool:
                     return is_taken(z) or any(np.max(np.abs(z - p)) < 1e-9 for p in picks)
 
-                z, v = maximize(f, self.enc, rng, anchors, frozen, self.settings, taken)
+                z, v = maximize(f, self.enc, rng, anchors, frozen, self.settings, taken, self.objective.lengthscales)
                 if z is None:
                     break
                 picks.append(z)
@@ -137,7 +142,7 @@ class Engine:
         return float(np.min((data.y[feas] - self.objective.y_mean) / self.objective.y_std)), 1.0
 
     @staticmethod
-    def _anchors(data: Dataset, k: int = 5) -> np.ndarray:
+    def _anchors(data: Dataset, k: int = 1) -> np.ndarray:
         feas = data.feasible
         Z, y = (data.Z_ok[feas], data.y[feas]) if np.any(feas) else (data.Z_ok, data.y)
         return Z[np.argsort(y)[:k]]

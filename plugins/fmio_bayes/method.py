@@ -127,7 +127,7 @@ class BayesMethod(Method):
             opts: BayesOptions = self.options
             self._engine = Engine(self.enc, len(self.problem.constraint_names), self.noise_mode,
                                   opts.acquisition, opts.ucb_beta, Settings(opts.n_raw_samples, opts.n_restarts),
-                                  opts.lengthscale_prior)
+                                  opts.lengthscale_prior, opts.mean)
         return self._engine
 
     def _random(self, n: int, already: list[np.ndarray]) -> list[np.ndarray]:
@@ -260,6 +260,11 @@ class BayesMethod(Method):
             "stalled": self._since_improvement >= self.patience,
             "evaluations_since_improvement": self._since_improvement,
         }
+        if self._engine is not None and self._engine.last_loo:
+            # the last objective GP's leave-one-out check, per training point (plot predicted vs
+            # observed with +-2 sd bars, or a histogram of standardized_error against N(0, 1));
+            # values are the modelled series (after output warping / ParEGO scalarization)
+            out["loo"] = dict(self._engine.last_loo)
         if self.problem.n_objectives > 1:
             out["pareto_front_size"] = len(self._pareto())
         return out

@@ -10,15 +10,16 @@ from typing import Literal
 class BayesOptions:
     """See docs/methods/bayes.md for what each option does."""
 
-    n_initial: int | None = None  # initial design size; default about 2*d+1
+    n_initial: int | None = None  # initial design size; default max(5, d + 1)
     initial_design: Literal["sobol", "lhs", "random"] = "sobol"
     acquisition: Literal["logei", "ucb", "pi"] = "logei"
     ucb_beta: float = 2.0
     noise: Literal["auto", "fixed", "learned"] = "auto"  # auto: learned when the problem is noisy
     output_warping: Literal["none", "log", "rank"] = "none"
-    lengthscale_prior: Literal["dimension_scaled", "unit"] = "dimension_scaled"
-    n_raw_samples: int = 1024
-    n_restarts: int = 8
+    lengthscale_prior: Literal["two_sided", "dimension_scaled", "unit"] = "two_sided"
+    mean: Literal["constant", "zero"] = "constant"  # GP prior mean: learned constant, or zero (= data mean)
+    n_raw_samples: int = 2048
+    n_restarts: int = 10
     screening: bool = False  # above 15 dimensions, freeze dimensions with negligible ARD relevance
     screening_threshold: float = 0.05
     stall_patience: int | None = None  # evaluations without improvement; default max(10, 3*d)

@@ -14,22 +14,42 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import minimize
 
 from ._tf import load
 
 log = logging.getLogger(__name__)
 NoiseMode = Literal["fixed", "learned"]
-LengthscalePrior = Literal["dimension_scaled", "unit"]
+LengthscalePrior = Literal["two_sided", "dimension_scaled", "unit"]
+MeanKind = Literal["constant", "zero"]
 FIXED_NOISE = 1e-6
+TWO_SIDED_WEIGHT = 0.1
+FIT_GTOL = 1e-2  # as Optuna's GPSampler: tighter tolerances cost TF calls, not model quality
+
+
+def _lengthscale_prior(kind: LengthscalePrior, width: int, tfd: Any, tf: Any) -> Any:
+    """GPflow prior of the lengthscales (``None`` for "two_sided", whose penalty is added to the loss).
+
+    - "two_sided": ``0.1 (l^2 + 1/l^2)`` added to the negative log posterior, i.e. the prior
+      Optuna's GPSampler puts on inverse squared lengthscales; it penalizes long lengthscales as
+      hard as short ones, so ARD cannot switch a dimension off on a few dozen points;
+    - "dimension_scaled": log-normal of Hvarfner et al. (2024), median e^(sqrt2 + ln(d)/2),
+      keeps higher-dimensional models smooth (BoTorch's default);
+    - "unit": log-normal with median 1 (the unit cube's side) and log-sd 0.6.
+    """
+    if kind == "two_sided":
+        return None
+    f64 = tf.float64
+    loc, scale = (math.sqrt(2.0) + 0.5 * math.log(width), math.sqrt(3.0)) if kind == "dimension_scaled" \
+        else (0.0, 0.6)
+    return tfd.LogNormal(tf.constant(loc, f64), tf.constant(scale, f64))
 
 
 class GPSurrogate:
     """One output modelled by a GP on encoded inputs; outputs are standardized unless told not to."""
 
     def __init__(self, width: int, noise: NoiseMode, standardize: bool = True, noise_floor: float = 1e-6,
-                 lengthscale_prior: LengthscalePrior = "dimension_scaled"):
+                 lengthscale_prior: LengthscalePrior = "two_sided", mean: MeanKind = "constant"):
         tf, gpflow, tfp = load()
         self.tf = tf
         self.width = width
@@ -40,16 +60,11 @@ class GPSurrogate:
         self._X = tf.Variable(np.zeros((0, width)), shape=tf.TensorShape([None, width]), dtype=f64, trainable=False)
         self._Y = tf.Variable(np.zeros((0, 1)), shape=tf.TensorShape([None, 1]), dtype=f64, trainable=False)
         kernel = gpflow.kernels.Matern52(variance=1.0, lengthscales=np.full(width, 0.5))
-        # "dimension_scaled": log-normal prior of Hvarfner et al. (2024), median e^(sqrt2 + ln(d)/2),
-        # keeps higher-dimensional models smooth; "unit": log-normal with median 1 (the unit cube's side)
-        # and log-sd 0.6, which stops ARD from declaring a dimension irrelevant on little data. Both keep small data
-        # from collapsing the lengthscales.
-        loc, scale = (math.sqrt(2.0) + 0.5 * math.log(width), math.sqrt(3.0)) if lengthscale_prior == "dimension_scaled" \
-            else (0.0, 0.6)
+        self.lengthscale_prior = lengthscale_prior
         kernel.lengthscales = gpflow.Parameter(
-            np.full(width, 0.5), transform=gpflow.utilities.positive(lower=1e-3),
-            prior=tfd.LogNormal(tf.constant(loc, f64), tf.constant(scale, f64)))
-        kernel.variance.prior = tfd.LogNormal(tf.constant(0.0, f64), tf.constant(1.5, f64))
+            np.full(width, 1.0 if lengthscale_prior == "two_sided" else 0.5),
+            transform=gpflow.utilities.positive(lower=1e-3), prior=_lengthscale_prior(lengthscale_prior, width, tfd, tf))
+        kernel.variance.prior = tfd.Gamma(tf.constant(2.0, f64), tf.constant(1.0, f64))  # Optuna GPSampler's
         if noise == "fixed":
             likelihood = gpflow.likelihoods.Gaussian(variance=FIXED_NOISE, variance_lower_bound=1e-9)
             gpflow.set_trainable(likelihood.variance, False)
@@ -57,7 +72,12 @@ class GPSurrogate:
             likelihood = gpflow.likelihoods.Gaussian(variance=max(1e-2, 2 * noise_floor),
                                                      variance_lower_bound=noise_floor)
             likelihood.variance.prior = tfd.LogNormal(tf.constant(math.log(1e-2), f64), tf.constant(2.0, f64))
-        self.model = gpflow.models.GPR((self._X, self._Y), kernel, likelihood=likelihood)
+        # a learned constant mean (as BoTorch's SingleTaskGP): for skewed outputs it settles near the
+        # typical (poor) value, so far-away regions such as the box's corners do not look promising
+        # just for being far from the data
+        mean_function = gpflow.mean_functions.Constant(np.zeros(1)) if mean == "constant" else None
+        self.model = gpflow.models.GPR((self._X, self._Y), kernel, likelihood=likelihood,
+                                       mean_function=mean_function)
         # posterior cache for the acquisition: L^-1 and K^-1 y, refreshed whenever data/hypers change,
         # so each acquisition call is one cross-covariance and two mat-muls instead of a Cholesky
         self._Linv = tf.Variable(np.zeros((0, 0)), shape=tf.TensorShape([None, None]), dtype=f64, trainable=False)
@@ -88,6 +108,9 @@ class GPSurrogate:
             assign_x(x)
             with tf.GradientTape() as tape:
                 loss = model.training_loss()
+                if self.lengthscale_prior == "two_sided":
+                    ls = model.kernel.lengthscales
+                    loss += TWO_SIDED_WEIGHT * tf.reduce_sum(ls * ls + 1.0 / (ls * ls))
             grads = tape.gradient(loss, variables)
             return loss, tf.concat([tf.reshape(g, [-1]) for g in grads], 0)
 
@@ -105,7 +128,8 @@ class GPSurrogate:
             L = tf.linalg.cholesky(gram())
             Linv = tf.linalg.triangular_solve(L, tf.eye(tf.shape(L)[0], dtype=f64), lower=True)
             self._Linv.assign(Linv)
-            self._alpha.assign(tf.linalg.matmul(Linv, tf.linalg.matmul(Linv, model.data[1]), transpose_a=True))
+            resid = model.data[1] - model.mean_function(model.data[0])
+            self._alpha.assign(tf.linalg.matmul(Linv, tf.linalg.matmul(Linv, resid), transpose_a=True))
             return L
 
         self._loss_and_grad, self._predict, self._gram, self._refresh = loss_and_grad, predict, gram, refresh
@@ -171,7 +195,7 @@ class GPSurrogate:
         best_x, best_loss = starts[0], math.inf
         for x0 in starts:
             try:
-                res = minimize(self._fun, x0, jac=True, method="L-BFGS-B", options={"maxiter": maxiter})
+                res = minimize(self._fun, x0, jac=True, method="L-BFGS-B", options={"maxiter": maxiter, "gtol": FIT_GTOL})
             except self.tf.errors.InvalidArgumentError as exc:
                 log.warning("GP hyperparameter fit from one start failed (%s); trying the next", exc.message[:120])
                 continue
@@ -197,7 +221,7 @@ class GPSurrogate:
         tf = self.tf
         kzx = self.model.kernel(Z, self._X)
         v = tf.linalg.matmul(kzx, self._Linv, transpose_b=True)
-        mean = tf.linalg.matmul(kzx, self._alpha)
+        mean = self.model.mean_function(Z) + tf.linalg.matmul(kzx, self._alpha)
         var = self.model.kernel(Z, full_cov=False) - tf.reduce_sum(v * v, axis=1)
         return mean, var[:, None]
 
@@ -210,13 +234,26 @@ class GPSurrogate:
         m, v = self.predict_std(Z)
         return m * self.y_std + self.y_mean, np.sqrt(np.maximum(v, 0.0)) * self.y_std
 
+    def loo(self) -> tuple[np.ndarray, np.ndarray]:
+        """Closed-form leave-one-out predictive means and sds in the original output units, from the
+        cached inverse Cholesky factor (no extra TensorFlow call or trace)."""
+        Linv = self._Linv.numpy()
+        Kinv = Linv.T @ Linv
+        d = np.diag(Kinv)
+        alpha = Kinv @ (self._ys - self.mean_constant)
+        mean_std = self._ys - alpha / d
+        return mean_std * self.y_std + self.y_mean, np.sqrt(1.0 / d) * self.y_std
+
     def loo_standardized_errors(self) -> np.ndarray:
-        """Closed-form leave-one-out residuals divided by their predictive sd (should look N(0, 1))."""
-        K = self._gram().numpy()
-        c = cho_factor(K, lower=True)
-        Kinv = cho_solve(c, np.eye(len(K)))
-        alpha = Kinv @ self._ys
-        return np.asarray(alpha / np.sqrt(np.diag(Kinv)))
+        """Leave-one-out residuals divided by their predictive sd (should look N(0, 1))."""
+        mean, sd = self.loo()
+        return np.asarray((self._ys * self.y_std + self.y_mean - mean) / sd)
+
+    @property
+    def mean_constant(self) -> float:
+        """The prior mean in standardized units (0 unless the mean is learned)."""
+        c = getattr(self.model.mean_function, "c", None)
+        return float(np.asarray(c.numpy()).ravel()[0]) if c is not None else 0.0
 
     @property
     def lengthscales(self) -> np.ndarray:
