@@ -30,22 +30,28 @@ img{max-width:100%;border:1px solid #eee}pre{background:#f7f7f7;padding:.6em;ove
 """
 
 
-def _png(fig: Any) -> str:
+def figure_html(fig: Any, alt: str = "plot") -> str:
+    """A matplotlib figure as an inline ``<img>`` (the figure is closed); for plugins' report sections too."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     import matplotlib.pyplot as plt
 
     plt.close(fig)
-    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
 
-def _plt() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the file-only Agg backend (imported when a report draws, not before)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
+
+
+_png = figure_html
+_plt = pyplot
 
 
 def convergence_plot(evs: Sequence[Evaluation], title: str = "Convergence") -> str:

@@ -216,3 +216,28 @@ def test_options_validated_and_fit_scores() -> None:
     wide = DesignSpace([Continuous(f"x{i}", 0.0, 1.0) for i in range(20)])
     m = BayesMethod(Problem(wide), {"screening": True}, seed=0)
     assert any("dimensions" in w for w in m.diagnostics()["warnings"])
+
+
+def test_fit_steps_back_when_the_model_would_starve_a_fast_twin_of_evaluations() -> None:
+    space = DesignSpace([Continuous("a", 0.0, 1.0), Continuous("b", 0.0, 1.0)])
+    fast = Problem(space, budget_evaluations=500, budget_seconds=30.0, seconds_per_evaluation=0.002, batch_size=2)
+    fit = BayesMethod.fit(fast)
+    assert fit.score < 0.1 and "model-free method evaluates 500" in fit.reason
+    expensive = Problem(space, budget_evaluations=40, budget_seconds=600.0, seconds_per_evaluation=5.0, batch_size=2)
+    assert BayesMethod.fit(expensive).score >= 0.9
+
+
+def test_report_section_shows_the_leave_one_out_check() -> None:
+    from fmio_bayes import fmio_report_sections
+
+    errors = [-1.2, 0.3, 0.8, -0.4, 5.5, 0.1]
+    loo = {"observed": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "predicted": [1.1, 1.9, 2.8, 4.2, 3.0, 6.0],
+           "predicted_sd": [0.1, 0.3, 0.2, 0.5, 0.4, 0.2], "standardized_error": errors}
+    its = [{"n_data": 5 + i, "loo_std": 1.0 + 0.1 * i, "loo_fraction_above_3": 0.0} for i in range(4)]
+    result = {"diagnostics": {"loo": loo, "iterations": its}}
+    assert fmio_report_sections(study={"method": "de"}, result=result) is None  # another method's study
+    sections = "".join(fmio_report_sections(study={"method": "bayes"}, result=result) or [])
+    assert "Surrogate check (leave-one-out)" in sections and 'alt="leave-one-out check' in sections
+    assert "6 points" in sections and "1 beyond ±3" in sections and "suspect" in sections
+    calm = {"diagnostics": {"loo": {**loo, "standardized_error": [e for e in errors if abs(e) < 3] + [0.2]}}}
+    assert "consistent with N(0, 1)" in "".join(fmio_report_sections(study={"method": "bayes"}, result=calm) or [])

@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 HIGH_DIMENSION = 15
 
+# bayes's own cost, for time-aware routing (docs/bench/bayes.md): ~0.27 s of CPU per proposed point at
+# 50-60 points, and ~5 s once (TensorFlow import plus the first traced iteration).
+MODEL_SECONDS_PER_POINT = 0.27
+STARTUP_SECONDS = 5.0
+
 
 class BayesMethod(Method):
     """Gaussian-process Bayesian optimization (GPflow), with constraints, failures, batches,
@@ -284,6 +289,9 @@ class BayesMethod(Method):
             return Fit(0.3, f"budget of {budget} evaluations: GP cost grows as n^3, a cheaper method suits better")
         if len(space) > HIGH_DIMENSION:
             return Fit(0.4, f"{len(space)} dimensions: Bayesian optimization loses its edge above ~{HIGH_DIMENSION}")
+        slow = problem.model_cost_fit(MODEL_SECONDS_PER_POINT, STARTUP_SECONDS)
+        if slow is not None:  # a twin this fast is better served by spending the time budget on simulations
+            return slow
         share = n_cont / len(space)
         return Fit(round(0.6 + 0.4 * share, 3),
                    "expensive low-dimensional tuning of continuous parameters: Bayesian optimization is sample-efficient")
