@@ -338,3 +338,12 @@ def test_refinement_keeps_its_best_point_when_a_simulation_fails() -> None:
     assert out.message.startswith("stopped early, best point kept")
     assert out.evaluation is not None and out.evaluation.ok
     assert 2.0 < out.values["k"] <= 3.0 and out.jac is not None
+
+
+def test_auto_method_is_explained_before_the_study_names_it(echo_study: Path, tmp_path: Path) -> None:
+    config = load_study(echo_study).with_overrides(method="auto", budget_evaluations=6, out_dir=tmp_path)
+    said: list[str] = []
+    result = calibrate(config, write_back=False, log=said.append)
+    assert said[0] == ("calibration: method auto -> 'bayes' (calibration's default: Bayesian optimization when "
+                       "installed, else differential evolution), then least-squares refinement")
+    assert result.outcome.result.method == "bayes"

@@ -66,7 +66,11 @@ def calibrate(config: StudyConfig, host: Host | None = None, *, log: Callable[[s
                          "(see docs/calibration.md)")
     t0 = time.perf_counter()
     host = host or load_host(config.plugins_dir)
-    config = config.with_overrides(method=default_method(config, host))
+    method = default_method(config, host)
+    if config.method == "auto":  # run_study will say "chosen by name": say first who chose it and why
+        log(f"calibration: method auto -> {method!r} (calibration's default: Bayesian optimization when installed, "
+            "else differential evolution), then least-squares refinement")
+    config = config.with_overrides(method=method)
     outcome = run_study(config, host, progress=progress, write_back=False, report=False, log=log)
     best = outcome.result.best
     if best is None:
