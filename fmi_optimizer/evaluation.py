@@ -208,6 +208,8 @@ class LocalPool:
         while queue or any(w.inflight for w in self._workers):
             self._feed_all(queue)
             busy = [w for w in self._workers if w.inflight]
+            if not busy:  # every send found a dead idle worker, now replaced: deal the queue again
+                continue
             timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
             ready = self._wait(busy, timeout)
             now = time.monotonic()

@@ -153,3 +153,15 @@ def test_a_crash_deep_in_a_fast_pipeline_blames_the_run_that_crashed(faulty: Twi
         assert replies[i].status == "ok", replies[i].error
         for name in ("y", "z"):
             assert (replies[i].outputs[name] == reference[i].outputs[name]).all(), (i, name)
+
+
+def test_a_worker_killed_while_idle_is_replaced_quietly(faulty: Twin) -> None:
+    import signal
+
+    with LocalPool(faulty.fmu.runnable, EngineOptions(workers=1, timeout=10.0)) as pool:
+        assert [r.status for r in pool.run([_req(0)])] == ["ok"]
+        os.kill(pool.pids[0], signal.SIGKILL)
+        pool._workers[0].process.wait(5)  # dead before the next batch is dealt
+        replies = list(pool.run([_req(i, x=i / 4) for i in range(1, 4)]))
+        assert [r.status for r in replies] == ["ok"] * 3, [r.error for r in replies]
+        assert pool.replaced == 1
