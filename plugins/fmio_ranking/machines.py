@@ -87,6 +87,17 @@ class Machine(ABC):
             )
         self.alive &= keep
 
+    def _finished_after_look(self, means: np.ndarray, observations: int) -> bool:
+        """Sequential procedures end when one scenario is left or the observation cap is reached."""
+        if self.alive.sum() <= 1:
+            self._finish(means)
+            return True
+        if observations >= self.cfg.max_observations:
+            self.capped = True
+            self._finish(means)
+            return True
+        return False
+
     def _finish(self, means: np.ndarray | None) -> None:
         self.done = True
         live = np.flatnonzero(self.alive)
@@ -125,12 +136,7 @@ class KN(Machine):
             best = np.flatnonzero(self.alive)[np.argmin(means[self.alive])]
             self._apply(np.arange(self.k) == best, self.r, "KN last stage: continuation region empty")
         self.stage += 1
-        if self.alive.sum() <= 1:
-            self._finish(means)
-        elif self.r >= cfg.max_observations:
-            self.capped = True
-            self._finish(means)
-        else:
+        if not self._finished_after_look(means, self.r):
             # never step past the apex of the continuation region: the guarantee is for a look there
             self.r = min(self.r + cfg.increment, cfg.max_observations, max(int(self.last), self.r + 1))
             self.need = np.where(self.alive, self.r, self.need)
@@ -166,12 +172,7 @@ class IZFree(Machine):
         keep = procedures.izf_keep(means, self.r, s2, live, self.c)
         self._apply(keep, self.r, "IZ-free boundary crossed")
         self.stage += 1
-        if self.alive.sum() <= 1:
-            self._finish(means)
-        elif self.r >= cfg.max_observations:
-            self.capped = True
-            self._finish(means)
-        else:
+        if not self._finished_after_look(means, self.r):
             self.r = min(self.r + cfg.increment, cfg.max_observations)
             self.need = np.where(self.alive, self.r, self.need)
 
