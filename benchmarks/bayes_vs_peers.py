@@ -91,6 +91,9 @@ class Runner:
         raise NotImplementedError
 
 
+BAYES_OPTIONS: dict = {}  # --bayes-options: the plugin's options for every bayes run (defaults when empty)
+
+
 class BayesRunner(Runner):
     def __init__(self, task: Task, seed: int):
         super().__init__(task, seed)
@@ -101,7 +104,7 @@ class BayesRunner(Runner):
 
         self.space = DesignSpace([Continuous(f"x{i}", float(lo), float(hi))
                                   for i, (lo, hi) in enumerate(zip(task.lo, task.hi, strict=True))])
-        self.m = BayesMethod(Problem(self.space, budget_evaluations=task.budget), {}, seed)
+        self.m = BayesMethod(Problem(self.space, budget_evaluations=task.budget), dict(BAYES_OPTIONS), seed)
         self.model_based_from = self.m.n_initial
         self._last = None
 
@@ -282,6 +285,8 @@ def run_one(method: str, task: Task, seed: int) -> dict:
 
 def cmd_run(args: argparse.Namespace) -> None:
     import_cpu = {}
+    BAYES_OPTIONS.update(json.loads(args.bayes_options))
+    seeds = [int(s) for s in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
     for method in args.methods.split(","):
         if method == "bayes":  # TensorFlow import: once per process, reported separately
             t0 = time.process_time()
@@ -289,7 +294,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
             load()
             import_cpu["bayes"] = time.process_time() - t0
-        for seed in range(args.seeds):  # seed-major: a run cut short still covers every function
+        for seed in seeds:  # seed-major: a run cut short still covers every function
             for tname in args.tasks.split(","):
                 task = TASKS[tname]
                 t0 = time.time()
@@ -297,7 +302,8 @@ def cmd_run(args: argparse.Namespace) -> None:
                 best = min(r["values"])
                 rec = {"method": method, "task": tname, "seed": seed, "regret": best - task.optimum,
                        "iter_cpu": r["iter_cpu"], "first_model_cpu": r["first_model_cpu"],
-                       "import_cpu": import_cpu.get(method), "wall": time.time() - t0}
+                       "import_cpu": import_cpu.get(method), "wall": time.time() - t0,
+                       "options": BAYES_OPTIONS if method == "bayes" else {}}
                 with open(args.out, "a") as fh:
                     fh.write(json.dumps(rec) + "\n")
                 print(f"{method:11s} {tname:10s} seed {seed:2d} regret {rec['regret']:.3e} "
@@ -360,6 +366,8 @@ def main() -> None:
     r.add_argument("--tasks", default="branin,hartmann6,ackley5")
     r.add_argument("--seeds", type=int, default=10)
     r.add_argument("--out", required=True)
+    r.add_argument("--seed-list", default="", help="comma-separated seeds instead of 0..seeds-1")
+    r.add_argument("--bayes-options", default="{}", help='JSON options for bayes, e.g. \'{"mean": "zero"}\'')
     s = sub.add_parser("summarize")
     s.add_argument("files", nargs="+")
     args = p.parse_args()

@@ -1,4 +1,6 @@
-"""Acquisition functions as one compiled TensorFlow function per study (value and gradient).
+"""Acquisition functions: their definitions, and the compiled TensorFlow version (value and
+gradient, one trace per study). For GPs the numpy twin in :mod:`fmio_bayes.acquisition_np` runs
+instead (faster per call); this one is its reference and serves any other surrogate.
 
 All functions are *maximized* and work in the objective GP's standardized units:
 
@@ -23,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ._tf import load
+from .acquisition_np import build_numpy
 from .surrogate import GPSurrogate
 
 AcquisitionKind = Literal["logei", "ucb", "pi"]
@@ -73,8 +76,19 @@ def log_h(z: Any) -> Any:
     return tf.where(z > -1.0, direct, tf.where(z > -10.0, middle, tail))
 
 
-def build(kind: AcquisitionKind, objective: GPSurrogate, constraints: Sequence[GPSurrogate],
-          failure: GPSurrogate | None) -> Callable[..., AcqFn]:
+def build(kind: AcquisitionKind, objective: Any, constraints: Sequence[Any],
+          failure: Any | None) -> Callable[..., AcqFn]:
+    """The acquisition over the given models: numpy (:mod:`fmio_bayes.acquisition_np`) when every
+    model exposes a GP ``posterior()``, else the compiled TensorFlow version (any surrogate with a
+    ``predict_tensor``, e.g. the deep ensemble)."""
+    models = [objective, *constraints, *([failure] if failure is not None else [])]
+    if all(hasattr(m, "posterior") for m in models):
+        return build_numpy(kind, objective, constraints, failure, FAILURE_BARRIER)
+    return build_tf(kind, objective, constraints, failure)
+
+
+def build_tf(kind: AcquisitionKind, objective: GPSurrogate, constraints: Sequence[GPSurrogate],
+             failure: GPSurrogate | None) -> Callable[..., AcqFn]:
     """Compile the acquisition over the given models; returns ``bind(best, beta, tau, w_obj)`` that
     yields a numpy ``f(Z) -> (values, gradients)``. ``tau`` are the constraint thresholds (0) in
     each constraint GP's standardized units."""

@@ -17,6 +17,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ._tf import load
+from .posterior import Matern52Posterior
 
 log = logging.getLogger(__name__)
 NoiseMode = Literal["fixed", "learned"]
@@ -88,6 +89,7 @@ class GPSurrogate:
         self.y_mean, self.y_std = 0.0, 1.0
         self._Z = np.zeros((0, width))
         self._ys = np.zeros(0)
+        self._hypers: tuple[np.ndarray, float, float, float] | None = None
         self._compile()
 
     # -- compiled functions (traced once) -----------------------------------------------
@@ -132,8 +134,15 @@ class GPSurrogate:
             self._alpha.assign(tf.linalg.matmul(Linv, tf.linalg.matmul(Linv, resid), transpose_a=True))
             return L
 
+        @tf.function(autograph=False, input_signature=[])
+        def hypers() -> Any:
+            mean_c = getattr(model.mean_function, "c", None)
+            return (tf.convert_to_tensor(model.kernel.lengthscales), tf.convert_to_tensor(model.kernel.variance),
+                    tf.convert_to_tensor(model.likelihood.variance),
+                    tf.reshape(mean_c, [-1])[0] if mean_c is not None else tf.constant(0.0, f64))
+
         self._loss_and_grad, self._predict, self._gram, self._refresh = loss_and_grad, predict, gram, refresh
-        self._assign_x = assign_x
+        self._assign_x, self._hypers_fn = assign_x, hypers
 
     # -- data -----------------------------------------------------------------------------
     def set_data(self, Z: np.ndarray, y: np.ndarray) -> None:
@@ -164,6 +173,7 @@ class GPSurrogate:
     def _safe_refresh(self) -> None:
         """Refactorize; if the Gram matrix is numerically singular (near-duplicate points, very long
         lengthscales) raise the noise tenfold until it factorizes, and say so in the log."""
+        self._hypers = None  # constrained hyperparameters may have changed: read them again when asked
         for _ in range(8):
             try:
                 self._refresh()
@@ -225,6 +235,11 @@ class GPSurrogate:
         var = self.model.kernel(Z, full_cov=False) - tf.reduce_sum(v * v, axis=1)
         return mean, var[:, None]
 
+    def posterior(self) -> Matern52Posterior:
+        """The current posterior (fantasies included) as numpy arrays, for the acquisition."""
+        return Matern52Posterior(self._X.numpy(), self.lengthscales, self.signal_variance, self.mean_constant,
+                                 self._Linv.numpy(), self._alpha.numpy()[:, 0])
+
     def predict_std(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mean, var = self._predict(self.tf.constant(np.asarray(Z, dtype=float)))
         return mean.numpy()[:, 0], var.numpy()[:, 0]
@@ -249,20 +264,29 @@ class GPSurrogate:
         mean, sd = self.loo()
         return np.asarray((self._ys * self.y_std + self.y_mean - mean) / sd)
 
+    def _hyper_values(self) -> tuple[np.ndarray, float, float, float]:
+        """(lengthscales, signal variance, noise variance, constant mean), read in one compiled call
+        and cached until the next refit or refactorization: reading GPflow parameters one by one
+        through their bijectors costs ~8 ms each (measured; 70 ms per iteration at 60 points)."""
+        if self._hypers is None:
+            ls, var, noise, c = self._hypers_fn()
+            self._hypers = (np.asarray(ls.numpy(), dtype=float).reshape(-1), float(var.numpy()),
+                            float(noise.numpy()), float(c.numpy()))
+        return self._hypers
+
     @property
     def mean_constant(self) -> float:
         """The prior mean in standardized units (0 unless the mean is learned)."""
-        c = getattr(self.model.mean_function, "c", None)
-        return float(np.asarray(c.numpy()).ravel()[0]) if c is not None else 0.0
+        return self._hyper_values()[3]
 
     @property
     def lengthscales(self) -> np.ndarray:
-        return np.asarray(self.model.kernel.lengthscales.numpy(), dtype=float)
+        return self._hyper_values()[0].copy()
 
     @property
     def noise_variance(self) -> float:
-        return float(self.model.likelihood.variance.numpy())
+        return self._hyper_values()[2]
 
     @property
     def signal_variance(self) -> float:
-        return float(self.model.kernel.variance.numpy())
+        return self._hyper_values()[1]
