@@ -24,6 +24,9 @@ replaying its ask sequence (which does not depend on what it is told) until it a
 
 Run: OMP_NUM_THREADS=1 /work/venv/bin/python benchmarks/qio_vs_baselines.py --seeds 10 --workers 2
      OMP_NUM_THREADS=1 /work/venv/bin/python benchmarks/qio_vs_baselines.py --seeds 10 --workers 2 --heat-sink
+Development: ``--only M ...`` runs a subset of the methods (heat_sink: medians and convergence only, no
+ratios), ``--qio-variant NAME='{"option": value}'`` adds a qio configuration, ``--seed-offset 10`` (heat_sink)
+runs held-out seeds 10.. instead of the benchmark's 0..
 """
 
 from __future__ import annotations
@@ -327,7 +330,8 @@ def random_hit_time(args: tuple[int, frozenset[tuple[Any, ...]], int, str]) -> i
     return None
 
 
-def heat_sink(seeds: int, workers: int, out: str, plot_dir: str | None) -> None:
+def heat_sink(seeds: int, workers: int, out: str, plot_dir: str | None, only: list[str] | None = None,
+              seed_offset: int = 0) -> None:
     """qio vs the tuned ga, de and random on the heat_sink twin (true optimum from the exhaustive search)."""
     import subprocess
     import sys
@@ -361,19 +365,37 @@ def heat_sink(seeds: int, workers: int, out: str, plot_dir: str | None) -> None:
     budgets = {**{q: HEAT_SINK_BUDGET["qio"] for q in QIO_VARIANTS}, "de": HEAT_SINK_BUDGET["baseline"],
                "random": HEAT_SINK_BUDGET["baseline"]}
     budgets.update({ga_name(p, r): HEAT_SINK_BUDGET["baseline"] for p, r in GA_GRID})
-    jobs = [(m, s, b, fmu, target) for m, b in budgets.items() for s in range(seeds)]
+    if only:  # development runs: a subset of the methods (no ratios, no plot)
+        budgets = {m: b for m, b in budgets.items() if m in only}
+    jobs = [(m, s, b, fmu, target) for m, b in budgets.items() for s in range(seed_offset, seed_offset + seeds)]
     t0 = time.perf_counter()
     space_size = int(optimum["configurations"])
     with ProcessPoolExecutor(workers, initializer=_heat_sink_worker, initargs=(unzip,)) as pool:
         rows = list(pool.map(heat_sink_job, jobs))
         wall = time.perf_counter() - t0
-        random_hits = list(pool.map(random_hit_time, [(s, frozenset(targets), space_size, fmu) for s in range(seeds)]))
+        random_hits = [] if only else list(pool.map(random_hit_time, [(s, frozenset(targets), space_size, fmu)
+                                                                      for s in range(seeds)]))
     for r in rows:  # the replay must match the simulated random runs
         if r["method"] == "random":
             rh = random_hits[r["seed"]]
             assert (r["evals"] is None and (rh is None or rh > r["budget"])) or r["evals"] == rh, (r["evals"], rh)
     k = len(targets)
     med = {m: median_evals([r for r in rows if r["method"] == m]) for m in budgets}
+    if only:
+        for m in budgets:
+            mine = [r for r in rows if r["method"] == m]
+            print(f"  {m:16s} median {med[m]:>7}  reached {sum(r['evals'] is not None for r in mine)}/{seeds}  "
+                  f"per seed {[r['evals'] for r in mine]}  infeasible share "
+                  f"{np.mean([r['infeasible_share'] for r in mine]):.2f}  wall {time.perf_counter() - t0:.0f} s")
+        print("\n".join(heat_sink_convergence(rows, fstar, list(budgets))))
+        if plot_dir:
+            plot_convergence({m: [heat_sink_gaps(r, fstar) for r in rows if r["method"] == m] for m in budgets},
+                             f"heat_sink twin ({space_size:,} designs; optimum {fstar})",
+                             Path(plot_dir) / "qio_heat_sink.png", seeds)
+        with open(out, "w") as fh:
+            json.dump({"optimum": fstar, "target": target, "median_evals": med, "rows": rows, "wall_seconds": wall},
+                      fh, default=float)
+        return
     ga_best = min((m for m in budgets if m.startswith("ga")), key=lambda m: med[m])
     med_random = float(np.median([math.inf if h is None else h for h in random_hits]))
     # uniform sampling without replacement, k hits among N: P(T > t) = C(N - t, k) / C(N, k)
@@ -488,11 +510,18 @@ def main() -> None:
     ap.add_argument("--qio-budget", type=int, default=HEAT_SINK_BUDGET["qio"], help="heat_sink: qio's budget")
     ap.add_argument("--baseline-budget", type=int, default=HEAT_SINK_BUDGET["baseline"],
                     help="heat_sink: the baselines' budget")
+    ap.add_argument("--seed-offset", type=int, default=0, help="heat_sink development runs: first seed")
+    ap.add_argument("--only", nargs="*", help="only these methods (heat_sink: no ratios; reuse earlier baseline results)")
+    ap.add_argument("--qio-variant", action="append", default=[], metavar="NAME=JSON",
+                    help="add a qio variant with these options (development runs)")
     ap.add_argument("--plots", default="docs/bench", help="directory for the convergence PNGs ('' for none)")
     args = ap.parse_args()
+    for v in args.qio_variant:
+        name, opts = v.split("=", 1)
+        QIO_VARIANTS[name] = json.loads(opts)
     if args.heat_sink:
         HEAT_SINK_BUDGET.update(qio=args.qio_budget, baseline=args.baseline_budget)
-        heat_sink(args.seeds, args.workers, args.out, args.plots or None)
+        heat_sink(args.seeds, args.workers, args.out, args.plots or None, args.only, args.seed_offset)
         return
     if args.speed_only:
         for b in (1, 4):
@@ -500,6 +529,8 @@ def main() -> None:
         return
     budgets = {"bocs10": 300, "qubo40": 400}  # qio's budget; the cheap baselines get BASELINE_BUDGET
     methods = [*QIO_VARIANTS, "ga_8", "ga_16", "ga_32", "de", "random"]
+    if args.only:  # a subset of the methods (the ratios need qio, a ga, de and random among them)
+        methods = [m for m in methods if m in args.only]
     jobs = [(p, m, s, budgets[p] if m in QIO_VARIANTS else BASELINE_BUDGET[p])
             for p in budgets for m in methods for s in range(args.seeds)]
     jobs.sort(key=lambda j: j[1] not in QIO_VARIANTS)  # the slow ones first
@@ -514,21 +545,23 @@ def main() -> None:
         med = {m: median_evals(v) for m, v in res.items()}
         reached = {m: sum(r["evals"] is not None for r in v) for m, v in res.items()}
         ga_best = min((m for m in methods if m.startswith("ga")), key=lambda m: med[m])
-        q = med["qio"]
+        med_of = {m: med.get(m, math.nan) for m in ("qio", "de", "random")}  # --only may leave some out
+        q = med_of["qio"]
+        qio_rows = res.get("qio", [])
         summary["problems"][p] = {
             "budget": budgets[p], "qio_variants": QIO_VARIANTS, "median_evals": med, "reached": reached, "ga_tuned": ga_best,
-            "ratio_vs_ga_tuned": med[ga_best] / q, "ratio_vs_de": med["de"] / q, "ratio_vs_random": med["random"] / q,
-            "qio_seconds_median": float(np.median([r["seconds"] for r in res["qio"]])),
-            "qio_duplicates": [r["diagnostics"].get("duplicates") for r in res["qio"]],
+            "ratio_vs_ga_tuned": med[ga_best] / q, "ratio_vs_de": med_of["de"] / q, "ratio_vs_random": med_of["random"] / q,
+            "qio_seconds_median": float(np.median([r["seconds"] for r in qio_rows])) if qio_rows else None,
+            "qio_duplicates": [r["diagnostics"].get("duplicates") for r in qio_rows],
             "per_seed": {m: [r["evals"] for r in v] for m, v in res.items()},
         }
         print(f"\n== {p} (budget: qio {budgets[p]}, baselines {BASELINE_BUDGET[p]}), {args.seeds} seeds ==")
         for m in methods:
             print(f"  {m:7s} median evals to 1%: {med[m]:>7}  reached {reached[m]}/{args.seeds}  per seed "
                   f"{[r['evals'] for r in res[m]]}")
-        for qv in QIO_VARIANTS:
+        for qv in [q for q in QIO_VARIANTS if q in methods]:
             print(f"  {qv} ratios (baseline median / {qv} median): tuned GA ({ga_best}) {med[ga_best] / med[qv]:.2f}x,"
-                  f" DE {med['de'] / med[qv]:.2f}x, random {med['random'] / med[qv]:.2f}x")
+                  f" DE {med_of['de'] / med[qv]:.2f}x, random {med_of['random'] / med[qv]:.2f}x")
     fstar_of = {(p, s): (bocs10(s) if p == "bocs10" else qubo(40, s)).fstar for p in budgets for s in range(args.seeds)}
     for p in budgets:
         print(f"\nconvergence on {p}: median relative gap to the optimum after k unique evaluations")
@@ -539,7 +572,7 @@ def main() -> None:
         for p in budgets:
             runs = {m: [[(min(r["trace"][:i + 1]) - fstar_of[(p, r["seed"])]) / abs(fstar_of[(p, r["seed"])])
                          for i in range(len(r["trace"]))] for r in rows if r["problem"] == p and r["method"] == m]
-                    for m in [*QIO_VARIANTS, summary["problems"][p]["ga_tuned"], "de", "random"]}
+                    for m in methods if not m.startswith("ga") or m == summary["problems"][p]["ga_tuned"]}
             plot_convergence(runs, f"{p} (black box)", Path(args.plots) / f"qio_{p}.png", args.seeds)
     for s in speed:
         print(f"\nspeed at 60 bits, batch {s['batch']}, {s['points']} points: fit + anneal wall "

@@ -347,3 +347,23 @@ def test_stall_rule_alternates_local_moves_around_the_incumbent() -> None:
     assert len(set(keys(evs))) == len(evs)
     assert m.diagnostics()["duplicates"]["stall_local_moves"] > 0
     assert any(e.candidate.tag == "local" for e in evs)
+
+
+@pytest.mark.parametrize("opts", [{}, {"constraint_select": "mean", "thompson_neighbours": False}])
+def test_both_constraint_selection_rules_end_feasible_and_report_neighbour_picks(opts: dict[str, Any]) -> None:
+    """Default: constrained Thompson sampling over a multiplier ladder plus the incumbent's neighbourhood;
+    ``"mean"``: the lowest-energy sample the posterior means call feasible (the earlier rule)."""
+    n = 12
+    space = DesignSpace([Boolean(f"x{j}") for j in range(n)])
+    w = np.linspace(1.0, 2.0, n)
+
+    def obj(v: dict[str, Any], r: int) -> tuple[float, tuple[float, ...]]:
+        x = as_bits(v, n)
+        return -float(w @ x), (float(x.sum() - 4),)
+
+    m = QioMethod(Problem(space, constraint_names=("count",)), opts, seed=5)
+    run(m, obj, budget=50)
+    best = m.recommend()
+    assert best is not None and obj(best.values, 0)[1][0] <= 0
+    picks = m.diagnostics()["duplicates"]["neighbour_picks"]
+    assert (picks > 0) if not opts else (picks == 0)

@@ -101,3 +101,63 @@ def test_local_neighbourhood_holds_every_one_and_two_dimension_change() -> None:
     assert len(ones) == 3 + 2 + 1 and all((x != base).sum() == 1 for x in ones)
     assert len(twos) == 3 * 2 + 3 * 1 + 2 * 1  # every pair of dimensions, every other level of each
     assert len({tuple(x) for x in twos}) == len(twos) and all((x != base).sum() == 2 for x in twos)
+
+
+def _fitted_with_constraint(seed: int) -> tuple[Encoding, SurrogateSet, np.ndarray]:
+    """Six bits; objective = -(number of ones), constraint = ones - 3 (feasible with at most 3 ones)."""
+    enc = Encoding(DesignSpace([Boolean(f"b{i}") for i in range(6)]))
+    rng = np.random.default_rng(seed)
+    models = SurrogateSet(enc, QioOptions(gibbs_burnin=60, gibbs_steps=5), rng, ("ones",))
+    allbits = ((np.arange(64)[:, None] >> np.arange(6)) & 1).astype(np.int8)
+    ones = allbits.sum(axis=1).astype(float)
+    models.fit(TrainingData(allbits, -ones, (ones - 3.0)[:, None], np.zeros((0, 6), dtype=np.int8)))
+    return enc, models, allbits
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_multiplier_ladder_moves_the_ground_state_from_the_objective_to_feasibility(seed: int) -> None:
+    """One draw, one annealer energy per constraint weight of the ladder; with a tiny weight the ground state
+    is the objective's optimum (all ones, infeasible), with a large one it is feasible (checked exactly)."""
+    enc, models, _ = _fitted_with_constraint(seed)
+    draw = models.draw_ladder(PenaltySchedule(), scales=(1e-3, 1.0, 30.0))
+    assert len(draw.models) == 3 and set(draw.constraints) == {0}
+    grounds = []
+    for model in draw.models:
+        best = dimod.ExactSolver().sample(to_bqm(model)).first.sample
+        grounds.append(sum(best[i] for i in range(enc.n_bits)))
+    assert grounds[0] == 6 and grounds[-1] <= 3
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_thompson_pick_takes_the_lowest_objective_draw_among_draw_feasible_rows(seed: int) -> None:
+    _, models, allbits = _fitted_with_constraint(seed)
+    draw = models.draw_ladder(PenaltySchedule())
+    cons = draw.constraints[0].energy(allbits)
+    feasible = cons <= 0
+    assert feasible.any() and not feasible.all()
+    i = models.thompson_pick(draw, allbits)
+    assert feasible[i]
+    assert draw.objective.energy(allbits)[i] == draw.objective.energy(allbits)[feasible].min()
+    # no row feasible under the draw: the least violating one
+    bad = allbits[~feasible]
+    j = models.thompson_pick(draw, bad)
+    assert cons[~feasible][j] == cons[~feasible].min()
+
+
+def test_thompson_pick_without_constraints_is_the_objective_draws_minimum() -> None:
+    enc = Encoding(DesignSpace([Boolean(f"b{i}") for i in range(5)]))
+    rng = np.random.default_rng(3)
+    models = SurrogateSet(enc, QioOptions(gibbs_burnin=40, gibbs_steps=5), rng, ())
+    allbits = ((np.arange(32)[:, None] >> np.arange(5)) & 1).astype(np.int8)
+    models.fit(TrainingData(allbits, allbits @ np.arange(5.0) - 4.0 * allbits[:, 0], np.zeros((32, 0)),
+                            np.zeros((0, 5), dtype=np.int8)))
+    draw = models.draw_ladder(PenaltySchedule(), scales=(0.5, 2.0))
+    assert len(draw.models) == 1  # no constraint surrogate: one energy, whatever the ladder
+    assert models.thompson_pick(draw, allbits) == int(np.argmin(draw.objective.energy(allbits)))
+
+
+def test_multiplier_ladder_option_is_checked() -> None:
+    with pytest.raises(ValueError):
+        QioOptions(multiplier_ladder=())
+    with pytest.raises(ValueError):
+        QioOptions(multiplier_ladder=(1.0, 0.0))

@@ -1,10 +1,11 @@
 """The ``qio`` method: surrogate binary quadratic model + simulated annealing over the twin.
 
 Loop: a space-filling initial design over the encoded space (valid encodings only), then per batch
-fit -> (Thompson) sample a quadratic model per slot -> add penalty terms -> anneal -> decode -> keep the best
-distinct unseen design of each draw (predicted-feasible first). Duplicate rule, in order: (1) the next-best
-distinct unseen decoded samples of all draws (ranked by the posterior-mean model), (2) a local move from the
-incumbent (ranked neighbourhood), (3) a space-filling unseen design. Stall rule: after ``stall_local_after``
+fit -> (Thompson) sample a quadratic model per slot -> add penalty terms (one energy per constraint weight of
+the multiplier ladder) -> anneal -> decode -> the draw picks among the unseen samples and the incumbent's
+unseen neighbours (lowest objective draw among those the constraint draws call feasible). Duplicate rule,
+in order: (1) the next-best distinct unseen decoded samples of all draws (ranked by the posterior-mean
+model), (2) a local move from the incumbent (ranked neighbourhood), (3) a space-filling unseen design. Stall rule: after ``stall_local_after``
 model iterations without improvement, every other batch is local moves. Every use is counted in
 ``diagnostics()``. The parts live in their own modules: options, book (bookkeeping), models (surrogates and
 the annealer's energy), moves (local moves), solver, direct (user BQMs), report, noise.
@@ -37,8 +38,9 @@ from .surrogate import QuadModel
 
 __all__ = ["QioMethod", "QioOptions"]
 
-# qio's own cost per proposed point (surrogate fit + annealing), for time-aware routing: 0.12-0.20 s on
-# heat_sink's 43 bits over 100-165 evaluations, 58 ms at 60 bits with few points (docs/bench/qio.md).
+# qio's own cost per proposed point (surrogate fit + annealing), for time-aware routing: on heat_sink's 43 bits
+# (constrained: three anneals per point) 55-57 ms CPU per model point, 0.3-0.6 s wall at load 10-15; 65 ms CPU
+# at 60 bits unconstrained (docs/bench/qio.md). 0.15 s is a loaded-machine wall figure between the two.
 MODEL_SECONDS_PER_POINT = 0.15
 
 
@@ -164,8 +166,10 @@ class QioMethod(Method):
         return self._anneal_batch(k)
 
     def _anneal_batch(self, k: int) -> list[Candidate]:
-        """One Thompson draw + anneal per slot; the best distinct unseen design of each (predicted-feasible
-        first); the duplicate rule fills the slots whose draw produced nothing new."""
+        """One Thompson draw per slot, annealed once per constraint weight of the multiplier ladder; the draw
+        picks among the unseen decoded samples and the incumbent's unseen neighbours (constrained Thompson
+        sampling, :meth:`SurrogateSet.thompson_pick`); the duplicate rule fills the slots whose draw's
+        anneals produced nothing new."""
         t0 = time.perf_counter()
         local = not self.options.trust_alternate or len(self.log.records) % 2 == 1
         center = self._incumbent_bits() if local else None
@@ -175,31 +179,55 @@ class QioMethod(Method):
         taken: set[bytes] = set()
         pool: list[np.ndarray] = []
         invalid = total = 0
+        thompson = self.options.constraint_select == "thompson" and self.options.feasibility_filter
+        scales = self.options.multiplier_ladder if thompson else (1.0,)
+        neighbours: list[np.ndarray] = []
+        if thompson and self.options.thompson_neighbours:  # the draw also ranks the incumbent's neighbourhood
+            best = self.recommend()
+            if best is not None:
+                base = np.array(self.problem.space.to_indices(best.values))
+                neighbours = local_moves(self.enc, self.rng, self.models, base, 10**9,
+                                         lambda key: not self.book.seen(key))
         for _ in range(k):
             t1 = time.perf_counter()
-            model, step.weights = self.models.draw(self.schedule, center, self.options.trust_pull)
+            draw = self.models.draw_ladder(self.schedule, center, self.options.trust_pull, scales)
+            step.weights = draw.weights
             step.fit_seconds += time.perf_counter() - t1
-            samples = anneal(to_bqm(model), self.settings, int(self.rng.integers(2**31 - 1)),
-                             default_beta_range(model.lin, model.quad))
-            step.anneal_seconds += samples.seconds
-            bad, rows = self.enc.canonical(samples.bits)
-            invalid += bad
-            total += len(rows)
-            unseen = []
-            for r in rows:
-                key = self.book.key(r)
-                if self.book.seen(key) or key in taken:
-                    step.duplicates += 1
-                else:
-                    unseen.append(r)
+            unseen: list[np.ndarray] = []
+            fresh: set[bytes] = set()
+            for model in draw.models:
+                samples = anneal(to_bqm(model), self.settings, int(self.rng.integers(2**31 - 1)),
+                                 default_beta_range(model.lin, model.quad))
+                step.anneal_seconds += samples.seconds
+                bad, rows = self.enc.canonical(samples.bits)
+                invalid += bad
+                total += len(rows)
+                for r in rows:
+                    key = self.book.key(r)
+                    if self.book.seen(key) or key in taken:
+                        step.duplicates += 1
+                    elif key not in fresh:
+                        fresh.add(key)
+                        unseen.append(r)
             if not unseen:
                 step.draws_without_new += 1
                 continue
-            ok = self.models.predicted_feasible(np.array(unseen))
-            pick = int(np.argmax(ok)) if ok.any() else 0  # lowest energy predicted feasible, else lowest
+            n_annealed = len(unseen)
+            for r in neighbours:
+                key = self.book.key(r)
+                if key not in fresh and key not in taken:
+                    fresh.add(key)
+                    unseen.append(r)
+            if thompson:  # lowest objective draw among the samples the constraint draws call feasible
+                pick = self.models.thompson_pick(draw, np.array(unseen))
+            else:  # lowest energy predicted feasible by the posterior means, else lowest energy
+                ok = self.models.predicted_feasible(np.array(unseen))
+                pick = int(np.argmax(ok)) if ok.any() else 0
             taken.add(self.book.key(unseen[pick]))
             pool += [r for i, r in enumerate(unseen) if i != pick]
             chosen.append(self._candidate(unseen[pick], "model"))
+            if pick >= n_annealed:
+                self.log.counts["neighbour_picks"] += 1
         step.n_model = len(chosen)
         fills = self._fill(k - len(chosen), pool, taken)
         step.fills = [c.tag for c in fills]

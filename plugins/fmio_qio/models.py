@@ -9,6 +9,8 @@ decide which proposals are *predicted feasible*.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,17 @@ from .encoding import Encoding
 from .options import QioOptions
 from .surrogate import FMSurrogate, HorseshoeSurrogate, QuadModel, Surrogate
 from .warp import ObjectiveWarp, warp_constraint
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One Thompson draw: the annealer energies (one per constraint weight of the ladder), and the objective
+    and constraint draws alone (to pick among the decoded samples)."""
+
+    models: list[QuadModel]
+    objective: QuadModel
+    constraints: dict[int, QuadModel]
+    weights: dict[str, Any]
 
 
 class SurrogateSet:
@@ -89,33 +102,58 @@ class SurrogateSet:
              pull: float = 0.0) -> tuple[QuadModel, dict[str, Any]]:
         """One Thompson draw of objective + constraint/failure penalties (+ a pull towards ``center``) +
         encoding penalties, and the weights used."""
+        d = self.draw_ladder(schedule, center, pull, (1.0,))
+        return d.models[0], d.weights
+
+    def draw_ladder(self, schedule: PenaltySchedule, center: np.ndarray | None = None, pull: float = 0.0,
+                    scales: Sequence[float] = (1.0,)) -> Draw:
+        """One Thompson draw of every surrogate and the annealer energies built from it, one per constraint
+        weight in ``scales`` x the calibrated weight (a ladder of Lagrange multipliers: the annealer's ground
+        state moves from the objective's optimum towards deep feasibility as the weight grows)."""
         assert self.objective is not None, "fit() first"
         obj = self.objective.sample_model()
-        parts: list[tuple[float, QuadModel]] = [(1.0, obj)]
         span = model_span(obj)
         weights: dict[str, Any] = {}
+        cons: dict[int, QuadModel] = {}
+        con_parts: list[tuple[float, QuadModel]] = []
         for j, sur in self.constraints.items():
             factor = schedule.constraint_factors[j] if j < len(schedule.constraint_factors) else 1.0
-            cm = sur.sample_model()
-            w = factor * span / model_span(cm)
-            parts.append((w, cm))
+            cons[j] = sur.sample_model()
+            w = factor * span / model_span(cons[j])
+            con_parts.append((w, cons[j]))
             weights[self.constraint_names[j]] = w
+        fixed: list[tuple[float, QuadModel]] = [(1.0, obj)]
         if self.failure is not None:
             fm = self.failure.sample_model()
             w = schedule.failure_factor * span / model_span(fm)
-            parts.append((w, fm))
+            fixed.append((w, fm))
             weights["failure"] = w
         if center is not None and pull > 0:  # trust region: lambda * Hamming distance to the centre (linear)
             lam = pull * span / max(self.enc.n_bits, 1)
             c = np.asarray(center, dtype=float)
-            parts.append((lam, QuadModel(1.0 - 2.0 * c, np.zeros((len(c), len(c))), float(c.sum()))))
+            fixed.append((lam, QuadModel(1.0 - 2.0 * c, np.zeros((len(c), len(c))), float(c.sum()))))
             weights["trust_region_pull"] = lam
-        combined = add_models(parts)
-        enc_w = encoding_weights(self.enc, combined) * schedule.encoding_factor
-        lin, quad, off = self.enc.penalty_terms(enc_w)
-        if len(enc_w):
-            weights["encoding_max"] = float(enc_w.max())
-        return add_models([(1.0, combined), (1.0, QuadModel(lin, quad, off))]), weights
+        models = []
+        for scale in scales if con_parts else (1.0,):
+            combined = add_models(fixed + [(scale * w, m) for w, m in con_parts])
+            enc_w = encoding_weights(self.enc, combined) * schedule.encoding_factor
+            lin, quad, off = self.enc.penalty_terms(enc_w)
+            if len(enc_w):
+                weights["encoding_max"] = max(weights.get("encoding_max", 0.0), float(enc_w.max()))
+            models.append(add_models([(1.0, combined), (1.0, QuadModel(lin, quad, off))]))
+        return Draw(models, obj, cons, weights)
+
+    def thompson_pick(self, d: Draw, rows: np.ndarray) -> int:
+        """Constrained Thompson sampling: the row with the lowest objective draw among those every
+        constraint draw calls feasible (all rows without constraint surrogates); if none, the row with the
+        smallest worst violation (each constraint draw in units of its span)."""
+        viol = np.zeros(len(rows))
+        for j, cm in d.constraints.items():
+            viol = np.maximum(viol, (cm.energy(rows) - self.con_limits.get(j, 0.0)) / model_span(cm))
+        ok = viol <= 0
+        if ok.any():
+            return int(np.argmin(np.where(ok, d.objective.energy(rows), np.inf)))
+        return int(np.argmin(viol))
 
     def predicted_feasible(self, rows: np.ndarray) -> np.ndarray:
         """Which rows the constraint surrogates' posterior means call feasible (all True without a filter)."""

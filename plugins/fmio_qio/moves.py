@@ -1,5 +1,7 @@
 """Local moves: unseen designs near the incumbent, ranked by the surrogates.
 
+Also the neighbourhood that every Thompson draw ranks next to the annealer's samples (``thompson_neighbours``).
+
 Used by the duplicate rule (when the annealer proposes only known designs) and the stall rule. The
 neighbourhood is every one- and every two-dimension change of the incumbent (any levels; 638 designs on the
 heat_sink space), or, past ``full_pairs_limit`` two-dimension changes, random ones of a step of one level
@@ -40,18 +42,22 @@ def one_dimension_changes(enc: Encoding, base: np.ndarray) -> list[np.ndarray]:
 
 
 def two_dimension_changes(enc: Encoding, base: np.ndarray) -> list[np.ndarray]:
-    """Every design that differs from ``base`` in exactly two dimensions (any levels)."""
-    out = []
-    for j1 in range(len(enc.blocks)):
-        for a in one_dimension_changes(enc, base):
-            changed = np.flatnonzero(a != base)
-            if changed[0] >= j1:
-                continue
-            for level in range(enc.blocks[j1].levels):
-                if level != base[j1]:
-                    nb = a.copy()
-                    nb[j1] = level
-                    out.append(nb)
+    """Every design that differs from ``base`` in exactly two dimensions (any levels), ordered by the second
+    dimension, then the first change, then the second's level (vectorized per second dimension)."""
+    ones = one_dimension_changes(enc, base)
+    if not ones:
+        return []
+    arr = np.array(ones)
+    dim = np.array([int(np.flatnonzero(a != base)[0]) for a in ones])
+    out: list[np.ndarray] = []
+    for j1, b in enumerate(enc.blocks):
+        first = arr[dim < j1]
+        levels = np.array([lv for lv in range(b.levels) if lv != base[j1]])
+        if not len(first) or not len(levels):
+            continue
+        rows = np.repeat(first, len(levels), axis=0)
+        rows[:, j1] = np.tile(levels, len(first))
+        out.extend(rows)
     return out
 
 

@@ -27,6 +27,9 @@ class QioOptions:
     penalty_target_share: float = 0.1
     constraint_penalty: Literal["hinge", "lagrangian"] = "lagrangian"
     feasibility_filter: bool = True
+    constraint_select: Literal["mean", "thompson"] = "thompson"  # how a draw's samples are picked (see method.py)
+    thompson_neighbours: bool = True  # add the incumbent's one-/two-dimension neighbours to every draw's candidates
+    multiplier_ladder: tuple[float, ...] = (0.25, 1.0, 4.0)  # constraint weights x calibrated weight, one anneal each
     local_fit: int = 0  # > 0: fit on the this many designs nearest the incumbent (trust region; 0: all)
     trust_pull: float = 0.0  # > 0: pull the annealer towards the incumbent (x model span / bits per flipped bit)
     trust_alternate: bool = False  # True: the trust region (local_fit, trust_pull) only every other model batch
@@ -49,6 +52,8 @@ class QioOptions:
             raise ValueError(f"stall_local_after must be >= 0 (0 = off), got {self.stall_local_after}")
         if self.local_fit < 0 or self.trust_pull < 0:
             raise ValueError(f"local_fit and trust_pull must be >= 0 (0 = off), got {self.local_fit}, {self.trust_pull}")
+        if not self.multiplier_ladder or min(self.multiplier_ladder) <= 0:
+            raise ValueError(f"multiplier_ladder must list positive scales, got {self.multiplier_ladder}")
         if self.noise_replications < 2:
             raise ValueError(f"noise_replications must be >= 2, got {self.noise_replications}")
         if self.beta_range is not None and not 0 < self.beta_range[0] < self.beta_range[1]:

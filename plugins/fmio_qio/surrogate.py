@@ -27,7 +27,7 @@ class QuadModel:
 
     def energy(self, bits: np.ndarray) -> np.ndarray:
         x = np.atleast_2d(np.asarray(bits, dtype=float))
-        return self.offset + x @ self.lin + np.einsum("ri,ij,rj->r", x, self.quad, x)
+        return self.offset + x @ self.lin + ((x @ self.quad) * x).sum(axis=1)  # BLAS; einsum was 10x slower
 
     def max_flip_gain(self) -> np.ndarray:
         """Per bit, the largest change of the model any single flip of that bit can make (from any state)."""
