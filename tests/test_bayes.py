@@ -190,6 +190,14 @@ def test_batch_asks_distinct_points_and_tracks_pending() -> None:
     assert not m._pending
 
 
+def test_a_first_batch_larger_than_the_initial_design_is_filled_before_anything_is_told() -> None:
+    m = BayesMethod(Problem(BRANIN_SPACE, budget_evaluations=30, batch_size=10), {"n_initial": 4}, seed=2)
+    first = m.ask(10)  # used to fail: the empty data set could not be reshaped
+    assert len({tuple(sorted(c.values.items())) for c in first}) == 10
+    m.tell([branin_twin(c) for c in first])
+    assert len(m.ask(3)) == 3
+
+
 def test_multi_objective_parego_front() -> None:
     space = DesignSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])
     m = BayesMethod(Problem(space, objective_names=("f1", "f2"), budget_evaluations=20), {}, seed=5)

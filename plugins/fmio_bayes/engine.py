@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .acquisition import AcquisitionKind, build
+from .ensemble import new_surrogate
 from .maximize import Settings, maximize
 from .surrogate import GPSurrogate, LengthscalePrior, MeanKind, NoiseMode
 from .transform import Encoder
@@ -47,15 +48,16 @@ class Engine:
 
     def __init__(self, enc: Encoder, n_constraints: int, noise: NoiseMode, kind: AcquisitionKind,
                  beta: float, settings: Settings, lengthscale_prior: LengthscalePrior = "two_sided",
-                 mean: MeanKind = "constant"):
+                 mean: MeanKind = "constant", surrogate: str = "gp"):
         self.enc = enc
         self.noise = noise
         self.kind = kind
         self.beta = beta
         self.settings = settings
-        self.objective = GPSurrogate(enc.width, noise, lengthscale_prior=lengthscale_prior, mean=mean)
-        self.constraints = [GPSurrogate(enc.width, noise, lengthscale_prior=lengthscale_prior, mean=mean)
-                            for _ in range(n_constraints)]
+        self.surrogate = surrogate  # "gp" or "ensemble" (deep ensemble, fmio_bayes.ensemble)
+        self.objective = new_surrogate(surrogate, enc.width, noise, 0, lengthscale_prior=lengthscale_prior, mean=mean)
+        self.constraints = [new_surrogate(surrogate, enc.width, noise, j + 1, lengthscale_prior=lengthscale_prior,
+                                          mean=mean) for j in range(n_constraints)]
         self.failure: GPSurrogate | None = None
         self._bind: Callable[..., Any] | None = None
         self.fits = 0

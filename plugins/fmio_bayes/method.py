@@ -132,7 +132,7 @@ class BayesMethod(Method):
             opts: BayesOptions = self.options
             self._engine = Engine(self.enc, len(self.problem.constraint_names), self.noise_mode,
                                   opts.acquisition, opts.ucb_beta, Settings(opts.n_raw_samples, opts.n_restarts),
-                                  opts.lengthscale_prior, opts.mean)
+                                  opts.lengthscale_prior, opts.mean, opts.surrogate)
         return self._engine
 
     def _random(self, n: int, already: list[np.ndarray]) -> list[np.ndarray]:
@@ -168,7 +168,7 @@ class BayesMethod(Method):
                 vals.append(v)
                 cons.append(list(e.constraints))
         W = self.enc.width
-        F = np.array(vals, dtype=float).reshape(len(vals), -1)
+        F = np.array(vals, dtype=float).reshape(len(vals), -1) if vals else np.zeros((0, 1))  # none told yet
         if self.problem.n_objectives > 1 and len(F):
             y = parego(F, self.rng.dirichlet(np.ones(F.shape[1])))
         else:
@@ -227,8 +227,9 @@ class BayesMethod(Method):
         self._since_improvement += 1
         if self._since_improvement == self.patience and len(self.history) > self.n_initial:
             self._warn(f"search stalled: no improvement in the last {self.patience} evaluations "
-                       f"(best {self._best:.6g}); a larger budget is unlikely to pay off unless the surrogate "
-                       "is mis-specified (check the LOO errors)")
+                       f"(best {self._best:.6g}): it has converged, possibly to a local optimum; more of the same "
+                       "search rarely pays off - try another seed or a larger n_initial to look for other basins, "
+                       "and check the LOO errors for a mis-specified surrogate")
 
     def _warn(self, msg: str) -> None:
         log.warning("bayes: %s", msg)
@@ -256,7 +257,8 @@ class BayesMethod(Method):
     def diagnostics(self) -> dict[str, Any]:
         opts: BayesOptions = self.options
         out: dict[str, Any] = {
-            "surrogate": "GPflow GPR, Matern-5/2 ARD, MAP hyperparameters",
+            "surrogate": "GPflow GPR, Matern-5/2 ARD, MAP hyperparameters" if opts.surrogate == "gp" else
+                         "deep ensemble (5 MLPs, Gaussian NLL); 'loo' is an out-of-fold holdout, not leave-one-out",
             "noise": self.noise_mode, "acquisition": opts.acquisition,
             "initial_design": {"kind": opts.initial_design, "size": self.n_initial},
             "encoding": self._columns(),

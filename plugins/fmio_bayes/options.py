@@ -23,6 +23,7 @@ class BayesOptions:
     screening: bool = False  # above 15 dimensions, freeze dimensions with negligible ARD relevance
     screening_threshold: float = 0.05
     stall_patience: int | None = None  # evaluations without improvement; default max(10, 3*d)
+    surrogate: Literal["gp", "ensemble"] = "gp"  # objective/constraint model: GPflow GP or deep ensemble
 
     def __post_init__(self) -> None:
         if self.n_initial is not None and self.n_initial < 1:
@@ -35,3 +36,5 @@ class BayesOptions:
             raise ValueError(f"screening_threshold must be in (0, 1), got {self.screening_threshold}")
         if self.stall_patience is not None and self.stall_patience < 1:
             raise ValueError(f"stall_patience must be >= 1, got {self.stall_patience}")
+        if self.surrogate not in ("gp", "ensemble"):
+            raise ValueError(f"surrogate must be 'gp' or 'ensemble', got {self.surrogate!r}")

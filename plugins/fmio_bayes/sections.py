@@ -19,8 +19,11 @@ def report_sections(result: dict[str, Any]) -> list[str]:
     its = [it for it in diag.get("iterations", []) if "loo_std" in it]
     if not loo and not its:
         return []
-    out = ["<h2>Surrogate check (leave-one-out)</h2>",
-           "<p class=muted>Each training point predicted by the GP fitted without it. Standardized errors "
+    ensemble = str(diag.get("surrogate", "")).startswith("deep ensemble")
+    title, how = (("out-of-fold holdout", "by the one ensemble member trained without it") if ensemble
+                  else ("leave-one-out", "by the GP fitted without it"))
+    out = [f"<h2>Surrogate check ({title})</h2>",
+           f"<p class=muted>Each training point predicted {how}. Standardized errors "
            "(observed - predicted) / sd should look like N(0, 1): a spread well above 1 or many points beyond "
            f"±{OUTSIDE:g} mean the model is overconfident or mismatched (rough response, wrong noise level); "
            "well below 1, underconfident. Values are the modelled series (standardized, after any warping).</p>"]

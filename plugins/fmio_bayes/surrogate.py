@@ -28,6 +28,12 @@ TWO_SIDED_WEIGHT = 0.1
 FIT_GTOL = 1e-2  # as Optuna's GPSampler: tighter tolerances cost TF calls, not model quality
 
 
+def standardization(y: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation to standardize outputs with (sd 1 for constant outputs)."""
+    mean, sd = float(np.mean(y)), float(np.std(y))
+    return mean, sd if sd > 1e-12 * max(1.0, abs(mean)) else 1.0
+
+
 def _lengthscale_prior(kind: LengthscalePrior, width: int, tfd: Any, tf: Any) -> Any:
     """GPflow prior of the lengthscales (``None`` for "two_sided", whose penalty is added to the loss).
 
@@ -149,9 +155,7 @@ class GPSurrogate:
         """Replace the training data (raw outputs; standardized here)."""
         y = np.asarray(y, dtype=float)
         if self.standardize:
-            self.y_mean = float(np.mean(y))
-            sd = float(np.std(y))
-            self.y_std = sd if sd > 1e-12 * max(1.0, abs(self.y_mean)) else 1.0
+            self.y_mean, self.y_std = standardization(y)
         self._Z, self._ys = np.asarray(Z, dtype=float), (y - self.y_mean) / self.y_std
         self._assign(self._Z, self._ys)
 
