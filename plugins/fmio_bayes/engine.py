@@ -54,14 +54,13 @@ class Engine:
         self.kind = kind
         self.beta = beta
         self.settings = settings
-        self.surrogate = surrogate  # "gp" or "ensemble" (deep ensemble, fmio_bayes.ensemble)
         self.objective = new_surrogate(surrogate, enc.width, noise, 0, lengthscale_prior=lengthscale_prior, mean=mean)
         self.constraints = [new_surrogate(surrogate, enc.width, noise, j + 1, lengthscale_prior=lengthscale_prior,
                                           mean=mean) for j in range(n_constraints)]
         self.failure: GPSurrogate | None = None
         self._bind: Callable[..., Any] | None = None
         self.fits = 0
-        self.last_loo: dict[str, list[float]] = {}
+        self.last_loo: dict[str, Any] = {}
 
     @property
     def models(self) -> list[GPSurrogate]:
@@ -88,7 +87,8 @@ class Engine:
             self._bind = build(self.kind, self.objective, self.constraints, self.failure)
         loo = self.objective.loo_standardized_errors()
         mean, sd = self.objective.loo()
-        self.last_loo = {"observed": [float(v) for v in data.y], "predicted": [float(v) for v in mean],
+        self.last_loo = {"kind": self.objective.loo_kind,
+                         "observed": [float(v) for v in data.y], "predicted": [float(v) for v in mean],
                          "predicted_sd": [float(v) for v in sd], "standardized_error": [float(v) for v in loo]}
         return {
             "loo_mean": float(np.mean(loo)), "loo_std": float(np.std(loo)),

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ._tf import load
-from .surrogate import standardization
+from .surrogate import StandardizedOutputs
 
 FRESH_STEPS = 1500  # Adam steps from a random start
 WARM_STEPS = 300  # steps continuing from the previous fit's weights
@@ -52,6 +52,7 @@ class Surrogate(Protocol):
     width: int
     y_mean: float
     y_std: float
+    loo_kind: str
 
     def set_data(self, Z: np.ndarray, y: np.ndarray) -> None: ...
     def fit(self, fresh_start: bool = True) -> float: ...
@@ -73,7 +74,7 @@ class Surrogate(Protocol):
     def signal_variance(self) -> float: ...
 
 
-class EnsembleSurrogate:
+class EnsembleSurrogate(StandardizedOutputs):
     """One output modelled by ``members`` MLPs with mean and variance heads; outputs standardized."""
 
     loo_kind = "out-of-fold holdout (each point predicted by the one ensemble member not trained on it)"
@@ -215,10 +216,7 @@ class EnsembleSurrogate:
     def set_data(self, Z: np.ndarray, y: np.ndarray) -> None:
         """Replace the training data (raw outputs; standardized here). Point ``i`` is held out
         from member ``i mod M``, so a growing history keeps its folds from fit to fit."""
-        y = np.asarray(y, dtype=float)
-        if self.standardize:
-            self.y_mean, self.y_std = standardization(y)
-        self._Z, self._ys = np.asarray(Z, dtype=float), (y - self.y_mean) / self.y_std
+        self._take_data(Z, y)
         self._folds = np.arange(len(self._ys)) % self.members
         mask = np.ones((self.members, len(self._folds)))
         if len(self._folds) > self.members:  # with fewer points than members every member sees them all
@@ -290,20 +288,11 @@ class EnsembleSurrogate:
         mean, var = self._predict(self.tf.constant(np.asarray(Z, dtype=float).reshape(-1, self.width)))
         return mean.numpy()[:, 0], var.numpy()[:, 0]
 
-    def predict(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and standard deviation in the original output units."""
-        m, v = self.predict_std(Z)
-        return m * self.y_std + self.y_mean, np.sqrt(np.maximum(v, 0.0)) * self.y_std
-
     def loo(self) -> tuple[np.ndarray, np.ndarray]:
         """Out-of-fold means and sds in the original units (see ``loo_kind``: not leave-one-out).
         With no more points than members nothing is held out: member ``i``'s in-sample prediction."""
         mean, sd = self._holdout
         return mean * self.y_std + self.y_mean, sd * self.y_std
-
-    def loo_standardized_errors(self) -> np.ndarray:
-        mean, sd = self.loo()
-        return np.asarray((self._ys * self.y_std + self.y_mean - mean) / sd)
 
     @property
     def lengthscales(self) -> np.ndarray:

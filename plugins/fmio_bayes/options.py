@@ -36,5 +36,3 @@ class BayesOptions:
             raise ValueError(f"screening_threshold must be in (0, 1), got {self.screening_threshold}")
         if self.stall_patience is not None and self.stall_patience < 1:
             raise ValueError(f"stall_patience must be >= 1, got {self.stall_patience}")
-        if self.surrogate not in ("gp", "ensemble"):
-            raise ValueError(f"surrogate must be 'gp' or 'ensemble', got {self.surrogate!r}")

@@ -33,19 +33,11 @@ class Matern52Posterior:
     Linv: np.ndarray  # [n, n]
     alpha: np.ndarray  # [n]
 
-    def _distances(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Scaled inputs and the scaled distances ``r [m, n]`` (GPflow's squared-distance formula)."""
+    def _distances(self, Z: np.ndarray) -> np.ndarray:
+        """Scaled distances ``r [m, n]`` to the training inputs (GPflow's squared-distance formula)."""
         Zs, Xs = Z / self.lengthscales, self.X / self.lengthscales
         r2 = (Zs * Zs).sum(1)[:, None] + (Xs * Xs).sum(1)[None, :] - 2.0 * Zs @ Xs.T
-        return Zs, np.sqrt(np.maximum(r2, 0.0))
-
-    def predict(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Latent mean and variance ``[m]`` at ``Z [m, d]``."""
-        _, r = self._distances(Z)
-        e = np.exp(-_SQRT5 * r)
-        k = self.variance * (1.0 + _SQRT5 * r + (5.0 / 3.0) * r * r) * e
-        v = k @ self.Linv.T
-        return self.mean + k @ self.alpha, self.variance - (v * v).sum(1)
+        return np.sqrt(np.maximum(r2, 0.0))
 
     def predict_with_grad(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Mean, variance and their gradients ``[m, d]`` w.r.t. ``Z``.
@@ -53,7 +45,7 @@ class Matern52Posterior:
         ``dk/dz_j = G (z_j - x_j) / l_j^2`` with ``G = -5/3 s2 (1 + sqrt5 r) exp(-sqrt5 r)``, so a
         weighted sum over training points ``sum_i w_i dk_i/dz`` is ``(z (G w) - (G w) X) / l^2``: no
         [m, n, d] tensor is ever formed."""
-        _, r = self._distances(Z)
+        r = self._distances(Z)
         e = np.exp(-_SQRT5 * r)
         k = self.variance * (1.0 + _SQRT5 * r + (5.0 / 3.0) * r * r) * e
         G = (-5.0 / 3.0) * self.variance * (1.0 + _SQRT5 * r) * e

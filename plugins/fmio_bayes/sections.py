@@ -19,9 +19,8 @@ def report_sections(result: dict[str, Any]) -> list[str]:
     its = [it for it in diag.get("iterations", []) if "loo_std" in it]
     if not loo and not its:
         return []
-    ensemble = str(diag.get("surrogate", "")).startswith("deep ensemble")
-    title, how = (("out-of-fold holdout", "by the one ensemble member trained without it") if ensemble
-                  else ("leave-one-out", "by the GP fitted without it"))
+    title, how = (("leave-one-out", "by the GP fitted without it") if loo.get("kind", "leave-one-out") == "leave-one-out"
+                  else ("out-of-fold holdout", "by the one ensemble member trained without it"))
     out = [f"<h2>Surrogate check ({title})</h2>",
            f"<p class=muted>Each training point predicted {how}. Standardized errors "
            "(observed - predicted) / sd should look like N(0, 1): a spread well above 1 or many points beyond "

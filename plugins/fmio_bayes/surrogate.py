@@ -28,10 +28,39 @@ TWO_SIDED_WEIGHT = 0.1
 FIT_GTOL = 1e-2  # as Optuna's GPSampler: tighter tolerances cost TF calls, not model quality
 
 
-def standardization(y: np.ndarray) -> tuple[float, float]:
-    """Mean and standard deviation to standardize outputs with (sd 1 for constant outputs)."""
-    mean, sd = float(np.mean(y)), float(np.std(y))
-    return mean, sd if sd > 1e-12 * max(1.0, abs(mean)) else 1.0
+class StandardizedOutputs:
+    """What every surrogate does in original output units, on top of its standardized predictions
+    (``predict_std``) and its held-out check (``loo``): shared by the GP and the deep ensemble."""
+
+    standardize: bool
+    y_mean: float
+    y_std: float
+    _Z: np.ndarray
+    _ys: np.ndarray
+
+    def _take_data(self, Z: np.ndarray, y: np.ndarray) -> None:
+        """Keep ``Z`` and ``y`` standardized (sd 1 for constant outputs) unless told not to."""
+        y = np.asarray(y, dtype=float)
+        if self.standardize:
+            mean, sd = float(np.mean(y)), float(np.std(y))
+            self.y_mean, self.y_std = mean, sd if sd > 1e-12 * max(1.0, abs(mean)) else 1.0
+        self._Z, self._ys = np.asarray(Z, dtype=float), (y - self.y_mean) / self.y_std
+
+    def predict_std(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def loo(self) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def predict(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation in the original output units."""
+        m, v = self.predict_std(Z)
+        return m * self.y_std + self.y_mean, np.sqrt(np.maximum(v, 0.0)) * self.y_std
+
+    def loo_standardized_errors(self) -> np.ndarray:
+        """Held-out residuals divided by their predictive sd (should look N(0, 1))."""
+        mean, sd = self.loo()
+        return np.asarray((self._ys * self.y_std + self.y_mean - mean) / sd)
 
 
 def _lengthscale_prior(kind: LengthscalePrior, width: int, tfd: Any, tf: Any) -> Any:
@@ -52,8 +81,10 @@ def _lengthscale_prior(kind: LengthscalePrior, width: int, tfd: Any, tf: Any) ->
     return tfd.LogNormal(tf.constant(loc, f64), tf.constant(scale, f64))
 
 
-class GPSurrogate:
+class GPSurrogate(StandardizedOutputs):
     """One output modelled by a GP on encoded inputs; outputs are standardized unless told not to."""
+
+    loo_kind = "leave-one-out"
 
     def __init__(self, width: int, noise: NoiseMode, standardize: bool = True, noise_floor: float = 1e-6,
                  lengthscale_prior: LengthscalePrior = "two_sided", mean: MeanKind = "constant"):
@@ -153,10 +184,7 @@ class GPSurrogate:
     # -- data -----------------------------------------------------------------------------
     def set_data(self, Z: np.ndarray, y: np.ndarray) -> None:
         """Replace the training data (raw outputs; standardized here)."""
-        y = np.asarray(y, dtype=float)
-        if self.standardize:
-            self.y_mean, self.y_std = standardization(y)
-        self._Z, self._ys = np.asarray(Z, dtype=float), (y - self.y_mean) / self.y_std
+        self._take_data(Z, y)
         self._assign(self._Z, self._ys)
 
     def fantasize(self, Z: np.ndarray) -> None:
@@ -248,11 +276,6 @@ class GPSurrogate:
         mean, var = self._predict(self.tf.constant(np.asarray(Z, dtype=float)))
         return mean.numpy()[:, 0], var.numpy()[:, 0]
 
-    def predict(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and standard deviation in the original output units."""
-        m, v = self.predict_std(Z)
-        return m * self.y_std + self.y_mean, np.sqrt(np.maximum(v, 0.0)) * self.y_std
-
     def loo(self) -> tuple[np.ndarray, np.ndarray]:
         """Closed-form leave-one-out predictive means and sds in the original output units, from the
         cached inverse Cholesky factor (no extra TensorFlow call or trace)."""
@@ -262,11 +285,6 @@ class GPSurrogate:
         alpha = Kinv @ (self._ys - self.mean_constant)
         mean_std = self._ys - alpha / d
         return mean_std * self.y_std + self.y_mean, np.sqrt(1.0 / d) * self.y_std
-
-    def loo_standardized_errors(self) -> np.ndarray:
-        """Leave-one-out residuals divided by their predictive sd (should look N(0, 1))."""
-        mean, sd = self.loo()
-        return np.asarray((self._ys * self.y_std + self.y_mean - mean) / sd)
 
     def _hyper_values(self) -> tuple[np.ndarray, float, float, float]:
         """(lengthscales, signal variance, noise variance, constant mean), read in one compiled call
