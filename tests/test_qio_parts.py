@@ -61,7 +61,8 @@ def test_a_strong_trust_region_pull_makes_the_centre_the_ground_state(seed: int)
     y = rng.standard_normal(12) + bits.sum(axis=1)
     models.fit(TrainingData(bits, y, np.zeros((12, 0)), np.zeros((0, enc.n_bits), dtype=np.int8)))
     centre = bits[int(np.argmax(y))]  # the worst design: the model alone would not pick it
-    model, weights = models.draw(PenaltySchedule(), centre, pull=50.0 * enc.n_bits)
+    draw = models.draw(PenaltySchedule(), centre, pull=50.0 * enc.n_bits)
+    model, weights = draw.models[0], draw.weights
     assert weights["trust_region_pull"] > 0
     best = dimod.ExactSolver().sample(to_bqm(model)).first.sample
     ground = np.array([best[i] for i in range(enc.n_bits)], dtype=np.int8)
@@ -119,7 +120,7 @@ def test_multiplier_ladder_moves_the_ground_state_from_the_objective_to_feasibil
     """One draw, one annealer energy per constraint weight of the ladder; with a tiny weight the ground state
     is the objective's optimum (all ones, infeasible), with a large one it is feasible (checked exactly)."""
     enc, models, _ = _fitted_with_constraint(seed)
-    draw = models.draw_ladder(PenaltySchedule(), scales=(1e-3, 1.0, 30.0))
+    draw = models.draw(PenaltySchedule(), scales=(1e-3, 1.0, 30.0))
     assert len(draw.models) == 3 and set(draw.constraints) == {0}
     grounds = []
     for model in draw.models:
@@ -131,7 +132,7 @@ def test_multiplier_ladder_moves_the_ground_state_from_the_objective_to_feasibil
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_thompson_pick_takes_the_lowest_objective_draw_among_draw_feasible_rows(seed: int) -> None:
     _, models, allbits = _fitted_with_constraint(seed)
-    draw = models.draw_ladder(PenaltySchedule())
+    draw = models.draw(PenaltySchedule())
     cons = draw.constraints[0].energy(allbits)
     feasible = cons <= 0
     assert feasible.any() and not feasible.all()
@@ -151,7 +152,7 @@ def test_thompson_pick_without_constraints_is_the_objective_draws_minimum() -> N
     allbits = ((np.arange(32)[:, None] >> np.arange(5)) & 1).astype(np.int8)
     models.fit(TrainingData(allbits, allbits @ np.arange(5.0) - 4.0 * allbits[:, 0], np.zeros((32, 0)),
                             np.zeros((0, 5), dtype=np.int8)))
-    draw = models.draw_ladder(PenaltySchedule(), scales=(0.5, 2.0))
+    draw = models.draw(PenaltySchedule(), scales=(0.5, 2.0))
     assert len(draw.models) == 1  # no constraint surrogate: one energy, whatever the ladder
     assert models.thompson_pick(draw, allbits) == int(np.argmin(draw.objective.energy(allbits)))
 

@@ -190,7 +190,7 @@ class QioMethod(Method):
                                          lambda key: not self.book.seen(key))
         for _ in range(k):
             t1 = time.perf_counter()
-            draw = self.models.draw_ladder(self.schedule, center, self.options.trust_pull, scales)
+            draw = self.models.draw(self.schedule, center, self.options.trust_pull, scales)
             step.weights = draw.weights
             step.fit_seconds += time.perf_counter() - t1
             unseen: list[np.ndarray] = []

@@ -98,15 +98,8 @@ class SurrogateSet:
                 "validation_rmse_last20": val, "objective_sd": float(np.std(y)),
                 "warp": {"low": self.warp.low, "scale": self.warp.scale}}
 
-    def draw(self, schedule: PenaltySchedule, center: np.ndarray | None = None,
-             pull: float = 0.0) -> tuple[QuadModel, dict[str, Any]]:
-        """One Thompson draw of objective + constraint/failure penalties (+ a pull towards ``center``) +
-        encoding penalties, and the weights used."""
-        d = self.draw_ladder(schedule, center, pull, (1.0,))
-        return d.models[0], d.weights
-
-    def draw_ladder(self, schedule: PenaltySchedule, center: np.ndarray | None = None, pull: float = 0.0,
-                    scales: Sequence[float] = (1.0,)) -> Draw:
+    def draw(self, schedule: PenaltySchedule, center: np.ndarray | None = None, pull: float = 0.0,
+             scales: Sequence[float] = (1.0,)) -> Draw:
         """One Thompson draw of every surrogate and the annealer energies built from it, one per constraint
         weight in ``scales`` x the calibrated weight (a ladder of Lagrange multipliers: the annealer's ground
         state moves from the objective's optimum towards deep feasibility as the weight grows)."""
