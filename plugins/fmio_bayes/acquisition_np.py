@@ -71,51 +71,13 @@ def _standardized(mean: np.ndarray, var: np.ndarray, dmean: np.ndarray, dvar: np
     return u, du, sd, dsd
 
 
-def _posteriors(model: HasPosterior) -> list[Matern52Posterior]:
-    """The posteriors to average the objective term over: one per hyperparameter sample when the
-    model keeps samples (:mod:`fmio_bayes.hypersample`), else the MAP one."""
-    many = getattr(model, "posteriors", None)
-    return list(many()) if many is not None else [model.posterior()]
-
-
-def _objective_term(kind: str, post: Matern52Posterior, Z: np.ndarray, best: float,
-                    beta: float) -> tuple[np.ndarray, np.ndarray]:
-    """Value and gradient of the objective part of the acquisition under one posterior."""
-    mean, var, dmean, dvar = post.predict_with_grad(Z)
-    u, du, sd, dsd = _standardized(mean, var, dmean, dvar, best)
-    if kind == "logei":
-        lh, slope = log_h_and_slope(u)
-        return lh + np.log(sd), slope[:, None] * du + dsd / sd[:, None]
-    if kind == "pi":
-        lp, slope = log_ndtr_and_slope(u)
-        return lp, slope[:, None] * du
-    return -mean + beta * sd, -dmean + beta * dsd
-
-
-def _averaged(kind: str, posts: Sequence[Matern52Posterior], Z: np.ndarray, best: float,
-              beta: float) -> tuple[np.ndarray, np.ndarray]:
-    """The objective term averaged over hyperparameter samples: the log of the mean EI / PI
-    (log-sum-exp, gradients weighted by each sample's share), the mean for UCB."""
-    if len(posts) == 1:
-        return _objective_term(kind, posts[0], Z, best, beta)
-    terms = [_objective_term(kind, p, Z, best, beta) for p in posts]
-    vals = np.stack([t[0] for t in terms])  # [k, m]
-    grads = np.stack([t[1] for t in terms])  # [k, m, d]
-    if kind == "ucb":
-        return vals.mean(0), grads.mean(0)
-    top = vals.max(0)
-    w = np.exp(vals - top)
-    total = w.sum(0)
-    return top + np.log(total / len(posts)), np.einsum("km,kmd->md", w / total, grads)
-
-
 def build_numpy(kind: str, objective: HasPosterior, constraints: Sequence[HasPosterior],
                 failure: HasPosterior | None, barrier: float) -> Callable[[float, float, np.ndarray, float], AcqFn]:
     """``bind(best, beta, tau, w_obj) -> f(Z) -> (values, gradients)``, as ``acquisition.build``.
     Each bind snapshots the models' current posteriors (fantasies included)."""
 
     def bind(best: float, beta: float, tau: np.ndarray, w_obj: float) -> AcqFn:
-        objs = _posteriors(objective)
+        obj = objective.posterior()
         cons = [c.posterior() for c in constraints]
         fail = failure.posterior() if failure is not None else None
         taus = np.asarray(tau, dtype=float)
@@ -124,9 +86,19 @@ def build_numpy(kind: str, objective: HasPosterior, constraints: Sequence[HasPos
             Z = np.asarray(Z, dtype=float)
             total, grad = np.zeros(len(Z)), np.zeros_like(Z)
             if w_obj > 0.0:
-                value, gradient = _averaged(kind, objs, Z, best, beta)
-                total += value
-                grad += gradient
+                mean, var, dmean, dvar = obj.predict_with_grad(Z)
+                u, du, sd, dsd = _standardized(mean, var, dmean, dvar, best)
+                if kind == "logei":
+                    lh, slope = log_h_and_slope(u)
+                    total += lh + np.log(sd)
+                    grad += slope[:, None] * du + dsd / sd[:, None]
+                elif kind == "pi":
+                    lp, slope = log_ndtr_and_slope(u)
+                    total += lp
+                    grad += slope[:, None] * du
+                else:
+                    total += -mean + beta * sd
+                    grad += -dmean + beta * dsd
             for t, c in zip(taus, cons, strict=True):
                 u, du, _, _ = _standardized(*c.predict_with_grad(Z), t)
                 lp, slope = log_ndtr_and_slope(u)

@@ -48,17 +48,13 @@ class Engine:
 
     def __init__(self, enc: Encoder, n_constraints: int, noise: NoiseMode, kind: AcquisitionKind,
                  beta: float, settings: Settings, lengthscale_prior: LengthscalePrior = "two_sided",
-                 mean: MeanKind = "constant", surrogate: str = "gp", hyper_samples: int = 0, seed: int = 0):
+                 mean: MeanKind = "constant", surrogate: str = "gp"):
         self.enc = enc
         self.noise = noise
         self.kind = kind
         self.beta = beta
         self.settings = settings
-        # hyperparameter samples (fmio_bayes.hypersample) for the objective GP only: its acquisition term
-        # is the one that decides where to explore
-        sampling = {"hyper_samples": hyper_samples, "hyper_seed": seed} if surrogate == "gp" and hyper_samples else {}
-        self.objective = new_surrogate(surrogate, enc.width, noise, 0, lengthscale_prior=lengthscale_prior, mean=mean,
-                                       **sampling)
+        self.objective = new_surrogate(surrogate, enc.width, noise, 0, lengthscale_prior=lengthscale_prior, mean=mean)
         self.constraints = [new_surrogate(surrogate, enc.width, noise, j + 1, lengthscale_prior=lengthscale_prior,
                                           mean=mean) for j in range(n_constraints)]
         self.failure: GPSurrogate | None = None

@@ -132,8 +132,7 @@ class BayesMethod(Method):
             opts: BayesOptions = self.options
             self._engine = Engine(self.enc, len(self.problem.constraint_names), self.noise_mode,
                                   opts.acquisition, opts.ucb_beta, Settings(opts.n_raw_samples, opts.n_restarts),
-                                  opts.lengthscale_prior, opts.mean, opts.surrogate, opts.hyperparameter_samples,
-                                  self.seed)
+                                  opts.lengthscale_prior, opts.mean, opts.surrogate)
         return self._engine
 
     def _random(self, n: int, already: list[np.ndarray]) -> list[np.ndarray]:
@@ -255,16 +254,10 @@ class BayesMethod(Method):
         mask = pareto_mask(np.array([e.objectives for e in good], dtype=float))
         return [e for e, k in zip(good, mask, strict=True) if k]
 
-    def _gp_description(self) -> str:
-        k = self.options.hyperparameter_samples
-        return "GPflow GPR, Matern-5/2 ARD, " + (
-            f"objective acquisition averaged over {k} slice-sampled hyperparameter sets (MAP shown)" if k
-            else "MAP hyperparameters")
-
     def diagnostics(self) -> dict[str, Any]:
         opts: BayesOptions = self.options
         out: dict[str, Any] = {
-            "surrogate": self._gp_description() if opts.surrogate == "gp" else
+            "surrogate": "GPflow GPR, Matern-5/2 ARD, MAP hyperparameters" if opts.surrogate == "gp" else
                          "deep ensemble (5 MLPs, Gaussian NLL); 'loo' is an out-of-fold holdout, not leave-one-out",
             "noise": self.noise_mode, "acquisition": opts.acquisition,
             "initial_design": {"kind": opts.initial_design, "size": self.n_initial},

@@ -24,7 +24,6 @@ class BayesOptions:
     screening_threshold: float = 0.05
     stall_patience: int | None = None  # evaluations without improvement; default max(10, 3*d)
     surrogate: Literal["gp", "ensemble"] = "gp"  # objective/constraint model: GPflow GP or deep ensemble
-    hyperparameter_samples: int = 0  # 0: MAP; k > 0: objective term averaged over k posterior samples
 
     def __post_init__(self) -> None:
         if self.n_initial is not None and self.n_initial < 1:
@@ -35,7 +34,5 @@ class BayesOptions:
             raise ValueError("n_raw_samples must be >= 16 and n_restarts >= 1")
         if not 0.0 < self.screening_threshold < 1.0:
             raise ValueError(f"screening_threshold must be in (0, 1), got {self.screening_threshold}")
-        if not 0 <= self.hyperparameter_samples <= 64:
-            raise ValueError(f"hyperparameter_samples must be in 0..64, got {self.hyperparameter_samples}")
         if self.stall_patience is not None and self.stall_patience < 1:
             raise ValueError(f"stall_patience must be >= 1, got {self.stall_patience}")

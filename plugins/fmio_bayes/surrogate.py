@@ -17,7 +17,6 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ._tf import load
-from .hypersample import HyperparameterChain, LengthscalePriorSpec, LogPosterior, posterior_from
 from .posterior import Matern52Posterior
 
 log = logging.getLogger(__name__)
@@ -88,8 +87,7 @@ class GPSurrogate(StandardizedOutputs):
     loo_kind = "leave-one-out"
 
     def __init__(self, width: int, noise: NoiseMode, standardize: bool = True, noise_floor: float = 1e-6,
-                 lengthscale_prior: LengthscalePrior = "two_sided", mean: MeanKind = "constant",
-                 hyper_samples: int = 0, hyper_seed: int = 0):
+                 lengthscale_prior: LengthscalePrior = "two_sided", mean: MeanKind = "constant"):
         tf, gpflow, tfp = load()
         self.tf = tf
         self.width = width
@@ -129,9 +127,6 @@ class GPSurrogate(StandardizedOutputs):
         self._Z = np.zeros((0, width))
         self._ys = np.zeros(0)
         self._hypers: tuple[np.ndarray, float, float, float] | None = None
-        self.mean_kind = mean
-        self._chain = HyperparameterChain(hyper_samples) if hyper_samples > 0 else None
-        self._rng = np.random.default_rng(hyper_seed)
         self._compile()
 
     # -- compiled functions (traced once) -----------------------------------------------
@@ -252,37 +247,7 @@ class GPSurrogate(StandardizedOutputs):
             log.warning("GP hyperparameter fit failed from every start; keeping the previous hyperparameters")
         self._assign_x(self.tf.constant(best_x))
         self._safe_refresh()
-        if self._chain is not None:
-            self._sample_hyperparameters()
         return best_loss
-
-    def _prior_spec(self) -> LengthscalePriorSpec:
-        if self.lengthscale_prior == "two_sided":
-            return LengthscalePriorSpec(TWO_SIDED_WEIGHT)
-        if self.lengthscale_prior == "dimension_scaled":
-            return LengthscalePriorSpec(0.0, math.sqrt(2.0) + 0.5 * math.log(self.width), math.sqrt(3.0))
-        return LengthscalePriorSpec(0.0, 0.0, 0.6)
-
-    def _sample_hyperparameters(self) -> None:
-        """Continue the hyperparameter chain from the fresh MAP fit (see :mod:`fmio_bayes.hypersample`)."""
-        assert self._chain is not None
-        ls, var, noise, c = self._hyper_values()
-        log_p = LogPosterior(self._Z, self._ys, noise, self._prior_spec(), learn_mean=self.mean_kind == "constant")
-        map_theta = np.concatenate([np.log(ls), [math.log(var), c]])
-        if not math.isfinite(log_p(map_theta)):
-            log.warning("GP hyperparameter sampling skipped: the MAP point has no finite posterior")
-            self._chain.samples = []
-            return
-        self._chain.run(log_p, map_theta, self._rng)
-
-    def posteriors(self) -> list[Matern52Posterior]:
-        """One posterior per hyperparameter sample on the current data (fantasies included), or the
-        MAP posterior alone when this GP does not sample its hyperparameters."""
-        if self._chain is None or not self._chain.samples:
-            return [self.posterior()]
-        X, y, noise = self._X.numpy(), self._Y.numpy()[:, 0], self.noise_variance
-        learn_mean = self.mean_kind == "constant"
-        return [posterior_from(X, y, noise, theta, learn_mean) for theta in self._chain.samples]
 
     def _fun(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         loss, grad = self._loss_and_grad(self.tf.constant(x))
