@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .acquisition import AcquisitionKind, build
+from .acquisition import AcqFn, AcquisitionKind, build
 from .ensemble import new_surrogate
 from .maximize import Settings, maximize
 from .surrogate import GPSurrogate, LengthscalePrior, MeanKind, NoiseMode
@@ -32,6 +32,11 @@ class Dataset:
     @property
     def feasible(self) -> np.ndarray:
         return np.all(self.C <= 0.0, axis=1) if self.C.shape[1] else np.ones(len(self.y), dtype=bool)
+
+    def incumbent(self) -> int | None:
+        """Index (into ``Z_ok``/``y``) of the best feasible point, ``None`` while nothing is feasible."""
+        feas = self.feasible
+        return int(np.argmin(np.where(feas, self.y, np.inf))) if np.any(feas) else None
 
 
 @dataclass(frozen=True)
@@ -98,8 +103,10 @@ class Engine:
         }
 
     def propose(self, q: int, data: Dataset, pending: np.ndarray, frozen: dict[int, float],
-                is_taken: Callable[[np.ndarray], bool], rng: np.random.Generator) -> Proposal:
-        """Fit, then pick up to ``q`` points one by one, each added as a believed observation."""
+                is_taken: Callable[[np.ndarray], bool], rng: np.random.Generator,
+                wrap: Callable[[AcqFn], AcqFn] | None = None) -> Proposal:
+        """Fit, then pick up to ``q`` points one by one, each added as a believed observation.
+        ``wrap`` modifies the acquisition (a barrier around resolved basins)."""
         t0 = time.process_time()
         fit = self.fit(data)
         t1 = time.process_time()
@@ -115,6 +122,8 @@ class Engine:
         try:
             for _ in range(q):
                 f = self._bind(best, self.beta, tau, w_obj)
+                if wrap is not None:
+                    f = wrap(f)
 
                 def taken(z: np.ndarray) -> bool:
                     return is_taken(z) or any(np.max(np.abs(z - p)) < 1e-9 for p in picks)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,16 +20,22 @@ from fmi_optimizer.records import Candidate, Evaluation
 from fmi_optimizer.space import Categorical, Continuous
 
 from .design import default_size, unit_design
+from .escape import ResolvedBasins, confine, converged
 from .maximize import Settings
 from .options import BayesOptions
 from .scalarize import parego, pareto_mask, warp
 from .transform import Encoder
 
 if TYPE_CHECKING:
+    from .acquisition_np import AcqFn
     from .engine import Dataset, Engine
 
 log = logging.getLogger(__name__)
 HIGH_DIMENSION = 15
+ESCAPE_STREAK = 3  # that many proposals in a row expecting nothing: the basin is resolved
+ESCAPE_MIN_BUDGET = 20  # evaluations left, at least, to start searching elsewhere
+ESCAPE_FINAL = 5  # the last evaluations refine the best point, unless the search outside is onto something
+PROMISING = 0.9  # "onto something": outside best reaches this share of the resolved basin's depth below the median
 
 # bayes's own cost, for time-aware routing (docs/bench/bayes.md): ~0.27 s of CPU per proposed point at
 # 50-60 points, and ~5 s once (TensorFlow import plus the first traced iteration).
@@ -59,6 +66,10 @@ class BayesMethod(Method):
         self._pending: dict[tuple[Any, ...], np.ndarray] = {}
         self._seen: set[tuple[Any, ...]] = set()
         self._engine: Engine | None = None
+        self._explorer: Engine | None = None
+        self._basins = ResolvedBasins()
+        self._log_acq: list[float] = []
+        self._resolved: list[dict[str, Any]] = []
         self._iterations: list[dict[str, Any]] = []
         self._warnings: list[str] = []
         self._screened: list[str] = []
@@ -117,23 +128,114 @@ class BayesMethod(Method):
         if len(data.y) < 2:
             return []
         engine = self._get_engine()
-        pending = [*self._pending.values(), *already]
+        pending = np.array([*self._pending.values(), *already]).reshape(-1, self.enc.width)
+        frozen = self._frozen(data)
+
+        def taken(z: np.ndarray) -> bool:
+            return self._taken(z, already)
+
+        final = self._final_refinement(data)
+        wrap = self._acquisition_wrap(data, engine, final)
         # one BLAS thread: L-BFGS-B's tiny dense algebra is 10x slower when OpenBLAS threads contend
         with threadpool_limits(limits=1, user_api="blas"):
-            proposal = engine.propose(q, data, np.array(pending).reshape(-1, self.enc.width), self._frozen(data),
-                                      lambda z: self._taken(z, already), self.rng)
-        self._record(proposal, data)
+            explore = None if final else self._exploration_data(data)
+            if explore is not None:
+                explorer = self._get_explorer()
+                proposal = explorer.propose(q, explore, pending, frozen, taken, self.rng, wrap=wrap)
+                self._record(proposal, data, explorer)
+                self._note_convergence(proposal.values, explore, explorer)
+                return proposal.points
+            proposal = engine.propose(q, data, pending, frozen, taken, self.rng, wrap=wrap)
+        self._record(proposal, data, engine)
+        self._note_convergence(proposal.values, data, engine)
         return proposal.points
+
+    # -- leaving resolved basins (see fmio_bayes.escape) -------------------------------------
+    def _final_refinement(self, data: Dataset) -> bool:
+        """The last ``ESCAPE_FINAL`` evaluations after an escape refine the best point, unless the
+        search outside the resolved basins is onto something."""
+        return bool(self._basins.values) and self._evaluations_left() <= ESCAPE_FINAL \
+            and not self._outside_is_promising(data)
+
+    def _acquisition_wrap(self, data: Dataset, engine: Engine, final: bool) -> Callable[[AcqFn], AcqFn] | None:
+        """Barrier around resolved basins; in the final refinement, confinement to the best point."""
+        if final:
+            best = data.incumbent()
+            assert best is not None  # a basin is only resolved around a feasible point
+            return partial(confine, centre=data.Z_ok[best], lengthscales=engine.objective.lengthscales)
+        return self._basins.wrap if self._basins.values else None
+
+    def _note_convergence(self, values: list[float], data: Dataset, engine: Engine) -> None:
+        """Declare the incumbent's basin resolved once the model has expected nothing for a while
+        and the basin holds at least d + 1 evaluations."""
+        opts: BayesOptions = self.options
+        if not opts.escape or opts.acquisition != "logei" or self.problem.n_objectives > 1 or not values:
+            return
+        self._log_acq.append(values[0])  # log EI in the objective GP's standardized units
+        if self._evaluations_left() < ESCAPE_MIN_BUDGET or not converged(self._log_acq, opts.escape_tolerance,
+                                                                       ESCAPE_STREAK):
+            return
+        i = data.incumbent()
+        if i is None:
+            return
+        candidate = ResolvedBasins()
+        candidate.add(data.Z_ok[i], engine.objective.lengthscales, float(data.y[i]))
+        if np.count_nonzero(~candidate.outside(data.Z_ok)) < len(self.problem.space) + 1:
+            return
+        self._basins.add(data.Z_ok[i], engine.objective.lengthscales, float(data.y[i]))
+        self._log_acq = []
+        centre = self.enc.decode(data.Z_ok[i])
+        self._resolved.append({"after_evaluations": len(self.history), "value": float(data.y[i]), "centre": centre})
+        log.info("bayes: basin around %s resolved (%.6g); searching outside it", centre, data.y[i])
+
+    def _exploration_data(self, data: Dataset) -> Dataset | None:
+        """The data outside every resolved basin while nothing found outside them beats the resolved
+        incumbents; ``None`` when the main model should propose (nothing resolved, or a better basin
+        found: the main model refines it, the resolved basins stay closed to it)."""
+        from .engine import Dataset
+
+        if not self._basins.values:
+            return None
+        ok, every = self._basins.outside(data.Z_ok), self._basins.outside(data.Z_all)
+        feas = data.feasible & ok
+        if np.any(feas) and float(np.min(data.y[feas])) < min(self._basins.values):
+            return None
+        if np.count_nonzero(ok) < 3:
+            return None
+        return Dataset(data.Z_ok[ok], data.y[ok], data.C[ok], data.Z_all[every], data.success[every])
+
+    def _outside_is_promising(self, data: Dataset) -> bool:
+        """Has the search outside the resolved basins found a basin nearly as deep (measured from the
+        median of all values) as the best resolved one? Then the last evaluations stay with it."""
+        if not self._basins.values:
+            return False
+        ok = self._basins.outside(data.Z_ok) & data.feasible
+        if not np.any(ok):
+            return False
+        median, resolved = float(np.median(data.y)), min(self._basins.values)
+        return median - float(np.min(data.y[ok])) >= PROMISING * (median - resolved)
+
+    def _evaluations_left(self) -> float:
+        budget = self.problem.budget_evaluations
+        return math.inf if budget is None else budget - len(self.history) - len(self._pending)
+
+    def _get_explorer(self) -> Engine:
+        if self._explorer is None:
+            self._explorer = self._new_engine()
+        return self._explorer
 
     def _get_engine(self) -> Engine:
         if self._engine is None:
-            from .engine import Engine  # imports TensorFlow: only now, never at plugin import
-
-            opts: BayesOptions = self.options
-            self._engine = Engine(self.enc, len(self.problem.constraint_names), self.noise_mode,
-                                  opts.acquisition, opts.ucb_beta, Settings(opts.n_raw_samples, opts.n_restarts),
-                                  opts.lengthscale_prior, opts.mean, opts.surrogate)
+            self._engine = self._new_engine()
         return self._engine
+
+    def _new_engine(self) -> Engine:
+        """The GPs of one search, built from the options (the main one, and one outside resolved basins)."""
+        from .engine import Engine  # imports TensorFlow: only now, never at plugin import
+
+        opts: BayesOptions = self.options
+        return Engine(self.enc, len(self.problem.constraint_names), self.noise_mode, opts.acquisition, opts.ucb_beta,
+                      Settings(opts.n_raw_samples, opts.n_restarts), opts.lengthscale_prior, opts.mean, opts.surrogate)
 
     def _random(self, n: int, already: list[np.ndarray]) -> list[np.ndarray]:
         out: list[np.ndarray] = []
@@ -204,11 +306,13 @@ class BayesMethod(Method):
         self._screened = []
         if not (opts.screening and len(self.problem.space) > HIGH_DIMENSION and self._iterations):
             return {}
-        ls = np.array(self._iterations[-1]["lengthscales_raw"])
+        main = [it for it in self._iterations if it["model"] == "main"]
+        if not main:
+            return {}
+        ls = np.array(main[-1]["lengthscales_raw"])
         rel = np.array([np.max(1.0 / ls[b.start:b.start + b.width]) for b in self.enc.blocks])
-        feas = data.feasible
-        order = np.argsort(np.where(feas, data.y, np.inf))
-        z_best = data.Z_ok[order[0]]
+        best = data.incumbent()
+        z_best = data.Z_ok[best if best is not None else int(np.argmin(data.y))]
         frozen: dict[int, float] = {}
         for d, b, r in zip(self.problem.space, self.enc.blocks, rel, strict=True):
             if r < opts.screening_threshold * rel.max():
@@ -235,9 +339,8 @@ class BayesMethod(Method):
         log.warning("bayes: %s", msg)
         self._warnings.append(msg)
 
-    def _record(self, proposal: Any, data: Dataset) -> None:
-        assert self._engine is not None
-        ls = self._engine.objective.lengthscales
+    def _record(self, proposal: Any, data: Dataset, engine: Engine) -> None:
+        ls = engine.objective.lengthscales
         self._iterations.append({
             "iteration": len(self._iterations) + 1, "n_data": int(len(data.y)),
             "n_failed": int(np.sum(~data.success)), **proposal.fit,
@@ -245,6 +348,7 @@ class BayesMethod(Method):
             "lengthscales_raw": [float(v) for v in ls],
             "fit_cpu_seconds": proposal.fit_seconds, "acquisition_cpu_seconds": proposal.acquisition_seconds,
             "acquisition_values": proposal.values, "screened_out": list(self._screened),
+            "model": "main" if engine is self._engine else "explorer (outside resolved basins)",
         })
 
     def _pareto(self) -> list[Evaluation]:
@@ -265,6 +369,7 @@ class BayesMethod(Method):
             "iterations": [{k: v for k, v in it.items() if k != "lengthscales_raw"} for it in self._iterations],
             "warnings": list(self._warnings),
             "stalled": self._since_improvement >= self.patience,
+            "resolved_basins": list(self._resolved),  # basins left behind (fmio_bayes.escape), in order
             "evaluations_since_improvement": self._since_improvement,
         }
         if self._engine is not None and self._engine.last_loo:

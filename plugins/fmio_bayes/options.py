@@ -24,6 +24,8 @@ class BayesOptions:
     screening_threshold: float = 0.05
     stall_patience: int | None = None  # evaluations without improvement; default max(10, 3*d)
     surrogate: Literal["gp", "ensemble"] = "gp"  # objective/constraint model: GPflow GP or deep ensemble
+    escape: bool = True  # once a basin is resolved, search outside it (fmio_bayes.escape)
+    escape_tolerance: float = 3e-3  # "resolved": best EI below this, in standard deviations of the values
 
     def __post_init__(self) -> None:
         if self.n_initial is not None and self.n_initial < 1:
@@ -34,5 +36,7 @@ class BayesOptions:
             raise ValueError("n_raw_samples must be >= 16 and n_restarts >= 1")
         if not 0.0 < self.screening_threshold < 1.0:
             raise ValueError(f"screening_threshold must be in (0, 1), got {self.screening_threshold}")
+        if not 0.0 < self.escape_tolerance < 1.0:
+            raise ValueError(f"escape_tolerance must be in (0, 1), got {self.escape_tolerance}")
         if self.stall_patience is not None and self.stall_patience < 1:
             raise ValueError(f"stall_patience must be >= 1, got {self.stall_patience}")

@@ -16,7 +16,8 @@ OUTSIDE = 3.0  # |standardized error| beyond this is a point the model did not e
 def report_sections(result: dict[str, Any]) -> list[str]:
     diag = result.get("diagnostics") or {}
     loo = diag.get("loo") or {}
-    its = [it for it in diag.get("iterations", []) if "loo_std" in it]
+    # the main model's iterations only: a search outside resolved basins fits its own GP on part of the data
+    its = [it for it in diag.get("iterations", []) if "loo_std" in it and it.get("model", "main") == "main"]
     if not loo and not its:
         return []
     title, how = (("leave-one-out", "by the GP fitted without it") if loo.get("kind", "leave-one-out") == "leave-one-out"
@@ -35,7 +36,23 @@ def report_sections(result: dict[str, Any]) -> list[str]:
         out.append(f"<p>Last model: {len(errors)} points, RMS standardized error {spread:.2f}, {beyond} beyond "
                    f"±{OUTSIDE:g}: {verdict}.</p>")
     out.append(_figure(loo, its))
+    out += _resolved_basins(diag.get("resolved_basins") or [], diag.get("iterations", []))
     return out
+
+
+def _resolved_basins(basins: list[dict[str, Any]], iterations: list[dict[str, Any]]) -> list[str]:
+    """One line per basin the search resolved and left (fmio_bayes.escape), so a reader knows the
+    search looked elsewhere and how many proposals that took."""
+    if not basins:
+        return []
+    outside = sum(1 for it in iterations if it.get("model", "main") != "main")
+    rows = "".join(f"<li>after {b['after_evaluations']} evaluations: best modelled value {b['value']:.6g} at "
+                   + html.escape(", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+                                           for k, v in b["centre"].items())) + "</li>" for b in basins)
+    return ["<h3>Basins resolved and left</h3>",
+            f"<p class=muted>Once the model expected no further improvement around its best point, the search "
+            f"moved outside that basin ({outside} proposals came from a GP fitted outside resolved basins).</p>",
+            f"<ul>{rows}</ul>"]
 
 
 def _figure(loo: dict[str, Any], its: list[dict[str, Any]]) -> str:

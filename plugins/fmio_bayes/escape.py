@@ -1,0 +1,92 @@
+"""Leave a resolved basin: search outside the regions the model has already converged in.
+
+A GP search spends nearly all of its budget in the first basin it meets (Hartmann6: 45-53 of 60
+evaluations, ``benchmarks/hartmann6_basins.py``): once there, a MAP model stretches the lengthscales of
+the dimensions that are flat around its incumbent, calls the rest of the box confidently poor, and
+re-samples the same minimum to the fourth digit. When the best expected improvement has stayed below
+a tolerance for a few proposals, the basin around the incumbent (points whose kernel correlation with
+it exceeds ``RHO_BASIN`` under the lengthscales of that moment) is declared resolved. A second
+surrogate, trained only on the data outside every resolved basin, then proposes with a steep barrier
+on that correlation, so it looks for another basin from the broad structure it sees there; as soon as
+a point outside beats the resolved incumbents, the main model (all data, resolved basins still closed)
+refines the new basin. :func:`confine` turns the barrier inside out for the final refinement of the
+best point. The rules that decide when (tolerance, budget left, final evaluations) live in
+:mod:`fmio_bayes.method`; measurements in docs/bench/bayes.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .acquisition_np import AcqFn
+from .posterior import Matern52Posterior
+
+RHO_BASIN = 0.25  # kernel correlation with a resolved centre above which a point belongs to its basin
+RHO_REFINE = 0.8  # the final refinement stays where the correlation with the best point exceeds this
+BARRIER = 1000.0  # log-acquisition units across the correlation range (RHO_BASIN, 1]
+
+
+@dataclass
+class ResolvedBasins:
+    """Centres of resolved basins with the lengthscales that described them."""
+
+    centres: list[Matern52Posterior] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+
+    def add(self, centre: np.ndarray, lengthscales: np.ndarray, value: float) -> None:
+        # a one-point "posterior" with alpha = 1 and unit variance: its mean is the correlation
+        self.centres.append(Matern52Posterior(np.asarray(centre, float)[None, :], np.asarray(lengthscales, float),
+                                              1.0, 0.0, np.zeros((1, 1)), np.ones(1)))
+        self.values.append(float(value))
+
+    def correlation(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Largest correlation to any centre, and its gradient."""
+        best, grad = np.zeros(len(Z)), np.zeros_like(Z)
+        for c in self.centres:
+            rho, _, drho, _ = c.predict_with_grad(Z)
+            take = rho > best
+            best = np.where(take, rho, best)
+            grad = np.where(take[:, None], drho, grad)
+        return best, grad
+
+    def outside(self, Z: np.ndarray) -> np.ndarray:
+        if not self.centres:
+            return np.ones(len(Z), dtype=bool)
+        return self.correlation(Z)[0] < RHO_BASIN
+
+    def wrap(self, f: AcqFn) -> AcqFn:
+        """``f`` with a linear barrier on the correlation above ``RHO_BASIN``."""
+        slope = BARRIER / (1.0 - RHO_BASIN)
+
+        def g(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            v, dv = f(Z)
+            rho, drho = self.correlation(np.asarray(Z, dtype=float))
+            inside = rho > RHO_BASIN
+            return v - slope * np.maximum(rho - RHO_BASIN, 0.0), dv - slope * inside[:, None] * drho
+
+        return g
+
+
+def confine(f: AcqFn, centre: np.ndarray, lengthscales: np.ndarray) -> AcqFn:
+    """``f`` with the barrier turned inside out: points whose correlation with ``centre`` is below
+    ``RHO_REFINE`` are penalized, so the search refines the neighbourhood of ``centre``."""
+    basin = ResolvedBasins()
+    basin.add(centre, lengthscales, 0.0)
+    slope = BARRIER / RHO_REFINE
+
+    def g(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        v, dv = f(Z)
+        rho, drho = basin.correlation(np.asarray(Z, dtype=float))
+        outside = rho < RHO_REFINE
+        return v - slope * np.maximum(RHO_REFINE - rho, 0.0), dv + slope * outside[:, None] * drho
+
+    return g
+
+
+def converged(log_acquisition_history: list[float], tolerance: float, streak: int) -> bool:
+    """The last ``streak`` proposals all expected less than ``tolerance`` (standardized units)."""
+    recent = log_acquisition_history[-streak:]
+    return len(recent) == streak and all(v < math.log(tolerance) for v in recent)

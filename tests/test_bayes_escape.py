@@ -1,0 +1,112 @@
+"""Leaving resolved basins (fmio_bayes.escape): the barrier and its gradient, the convergence rule,
+and a run on a two-basin function where the search must leave the basin it met first."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from fmio_bayes import BayesMethod
+from fmio_bayes.escape import RHO_BASIN, RHO_REFINE, ResolvedBasins, confine, converged
+
+from fmi_optimizer.method import Problem
+from fmi_optimizer.records import Candidate, Evaluation
+from fmi_optimizer.space import Continuous, DesignSpace
+
+
+def _matern52_correlation(z: np.ndarray, c: np.ndarray, ell: np.ndarray) -> float:
+    r = math.sqrt(float(np.sum(((z - c) / ell) ** 2)))
+    return (1 + math.sqrt(5) * r + 5 / 3 * r * r) * math.exp(-math.sqrt(5) * r)
+
+
+def test_barrier_is_the_kernel_correlation_with_its_gradient() -> None:
+    basins = ResolvedBasins()
+    basins.add(np.array([0.3, 0.6]), np.array([0.2, 0.5]), -1.0)
+    basins.add(np.array([0.9, 0.1]), np.array([0.1, 0.1]), -0.5)
+    rng = np.random.default_rng(0)
+    Z = rng.random((50, 2))
+    rho, grad = basins.correlation(Z)
+    expected = [max(_matern52_correlation(z, np.array([0.3, 0.6]), np.array([0.2, 0.5])),
+                    _matern52_correlation(z, np.array([0.9, 0.1]), np.array([0.1, 0.1]))) for z in Z]
+    assert np.allclose(rho, expected)
+    assert np.array_equal(basins.outside(Z), rho < RHO_BASIN)
+
+    def flat(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros(len(Z)), np.zeros_like(Z)
+
+    wrapped = basins.wrap(flat)
+    v, g = wrapped(Z)
+    assert np.all(v[rho <= RHO_BASIN] == 0.0) and np.all(v[rho > RHO_BASIN] < 0.0)
+    h = 1e-6
+    for j in range(2):
+        dz = np.zeros_like(Z)
+        dz[:, j] = h
+        numeric = (wrapped(Z + dz)[0] - wrapped(Z - dz)[0]) / (2 * h)
+        away = np.abs(rho - RHO_BASIN) > 1e-3  # the barrier's kink
+        assert np.allclose(g[away, j], numeric[away], rtol=1e-4, atol=1e-6)
+
+
+def test_confine_penalizes_only_points_away_from_the_centre() -> None:
+    centre, ell = np.array([0.5, 0.5]), np.array([0.3, 0.3])
+
+    def flat(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros(len(Z)), np.zeros_like(Z)
+
+    confined = confine(flat, centre, ell)
+    Z = np.random.default_rng(1).random((60, 2))
+    rho = np.array([_matern52_correlation(z, centre, ell) for z in Z])
+    v, g = confined(Z)
+    assert np.all(v[rho >= RHO_REFINE] == 0.0) and np.all(v[rho < RHO_REFINE] < 0.0)
+    h = 1e-6
+    away = np.abs(rho - RHO_REFINE) > 1e-3
+    for j in range(2):
+        dz = np.zeros_like(Z)
+        dz[:, j] = h
+        numeric = (confined(Z + dz)[0] - confined(Z - dz)[0]) / (2 * h)
+        assert np.allclose(g[away, j], numeric[away], rtol=1e-4, atol=1e-4)
+
+
+def test_converged_needs_a_full_streak_below_the_tolerance() -> None:
+    low, high = math.log(1e-4), math.log(1e-1)
+    assert converged([high, low, low, low], 1e-3, 3)
+    assert not converged([low, low, high], 1e-3, 3)
+    assert not converged([low, low], 1e-3, 3)
+
+
+def _two_basins(x: float, y: float) -> float:
+    """A broad shallow basin (depth 1) and a narrower, deeper one (depth 1.4) in the opposite corner."""
+    return -math.exp(-((x - 0.3) ** 2 + (y - 0.3) ** 2) / 0.05) - 1.4 * math.exp(-((x - 0.8) ** 2 + (y - 0.8) ** 2) / 0.01)
+
+
+def test_a_resolved_basin_is_left_and_never_re_entered() -> None:
+    space = DesignSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])
+    method = BayesMethod(Problem(space, budget_evaluations=60), {"escape": True}, seed=0)
+    seen: list[np.ndarray] = []
+    resolved_at = None
+    while len(seen) < 60:
+        resolved = ResolvedBasins(list(method._basins.centres), list(method._basins.values))
+        c = method.ask(1)[0]  # (may resolve a basin after proposing: checked from the next one on)
+        z = np.array([c.values["x"], c.values["y"]])
+        if resolved.values and method._evaluations_left() >= 5:
+            # every proposal after a basin is resolved lies outside every resolved basin (until the
+            # final refinement, which may return to the best one)
+            # (up to the barrier's edge, where its penalty starts at zero)
+            assert resolved.correlation(z[None, :])[0][0] < RHO_BASIN + 0.01, (len(seen), z)
+        method.tell([Evaluation(Candidate(c.values), "ok", objective=_two_basins(*z))])
+        seen.append(z)
+        if resolved_at is None and method._basins.values:
+            resolved_at = len(seen)
+    assert resolved_at is not None and resolved_at < 60, "the first basin was never declared resolved"
+    diagnostics = method.diagnostics()
+    assert any(it["model"].startswith("explorer") for it in diagnostics["iterations"])
+    assert [b["after_evaluations"] for b in diagnostics["resolved_basins"]] == sorted(
+        b["after_evaluations"] for b in diagnostics["resolved_basins"])
+    from fmio_bayes import fmio_report_sections
+
+    report = "".join(fmio_report_sections(study={"method": "bayes"}, result={"diagnostics": diagnostics}) or [])
+    first = diagnostics["resolved_basins"][0]
+    assert "Basins resolved and left" in report and f"after {first['after_evaluations']} evaluations" in report
+    assert first["after_evaluations"] == resolved_at - 1  # resolved while proposing evaluation ``resolved_at``
+    best = min(_two_basins(*z) for z in seen)
+    assert best <= min(method._basins.values) + 1e-12  # leaving a basin loses nothing already found
+    assert best < -1.39  # the deeper, narrower basin was found and refined (the first one met is -1.0)
