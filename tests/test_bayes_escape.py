@@ -110,3 +110,17 @@ def test_a_resolved_basin_is_left_and_never_re_entered() -> None:
     best = min(_two_basins(*z) for z in seen)
     assert best <= min(method._basins.values) + 1e-12  # leaving a basin loses nothing already found
     assert best < -1.39  # the deeper, narrower basin was found and refined (the first one met is -1.0)
+
+
+def test_a_noisy_twin_never_escapes() -> None:
+    """With noise, "a point outside beats the resolved basin" would follow the noise: escape stays off."""
+    space = DesignSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])
+    method = BayesMethod(Problem(space, budget_evaluations=40, noisy=True), {"escape": True}, seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        c = method.ask(1)[0]
+        value = _two_basins(c.values["x"], c.values["y"]) + 0.01 * rng.standard_normal()
+        method.tell([Evaluation(Candidate(c.values), "ok", objective=value)])
+    diagnostics = method.diagnostics()
+    assert diagnostics["noise"] == "learned" and diagnostics["resolved_basins"] == []
+    assert all(it["model"] == "main" for it in diagnostics["iterations"])

@@ -169,7 +169,8 @@ class BayesMethod(Method):
         """Declare the incumbent's basin resolved once the model has expected nothing for a while
         and the basin holds at least d + 1 evaluations."""
         opts: BayesOptions = self.options
-        if not opts.escape or opts.acquisition != "logei" or self.problem.n_objectives > 1 or not values:
+        if not opts.escape or opts.acquisition != "logei" or self.problem.n_objectives > 1 or not values \
+                or self.noise_mode == "learned":  # noisy values: "beats the resolved basin" would follow the noise
             return
         self._log_acq.append(values[0])  # log EI in the objective GP's standardized units
         if self._evaluations_left() < ESCAPE_MIN_BUDGET or not converged(self._log_acq, opts.escape_tolerance,
