@@ -59,15 +59,7 @@ class ResolvedBasins:
 
     def wrap(self, f: AcqFn) -> AcqFn:
         """``f`` with a linear barrier on the correlation above ``RHO_BASIN``."""
-        slope = BARRIER / (1.0 - RHO_BASIN)
-
-        def g(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            v, dv = f(Z)
-            rho, drho = self.correlation(np.asarray(Z, dtype=float))
-            inside = rho > RHO_BASIN
-            return v - slope * np.maximum(rho - RHO_BASIN, 0.0), dv - slope * inside[:, None] * drho
-
-        return g
+        return _barrier(f, self, RHO_BASIN, penalize_above=True)
 
 
 def confine(f: AcqFn, centre: np.ndarray, lengthscales: np.ndarray) -> AcqFn:
@@ -75,13 +67,20 @@ def confine(f: AcqFn, centre: np.ndarray, lengthscales: np.ndarray) -> AcqFn:
     ``RHO_REFINE`` are penalized, so the search refines the neighbourhood of ``centre``."""
     basin = ResolvedBasins()
     basin.add(centre, lengthscales, 0.0)
-    slope = BARRIER / RHO_REFINE
+    return _barrier(f, basin, RHO_REFINE, penalize_above=False)
+
+
+def _barrier(f: AcqFn, basins: ResolvedBasins, threshold: float, penalize_above: bool) -> AcqFn:
+    """``f`` minus a linear penalty on the correlation beyond ``threshold`` (above or below it),
+    ``BARRIER`` log-acquisition units across the penalized range."""
+    sign = 1.0 if penalize_above else -1.0
+    slope = BARRIER / ((1.0 - threshold) if penalize_above else threshold)
 
     def g(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         v, dv = f(Z)
-        rho, drho = basin.correlation(np.asarray(Z, dtype=float))
-        outside = rho < RHO_REFINE
-        return v - slope * np.maximum(RHO_REFINE - rho, 0.0), dv + slope * outside[:, None] * drho
+        rho, drho = basins.correlation(np.asarray(Z, dtype=float))
+        excess = sign * (rho - threshold)
+        return v - slope * np.maximum(excess, 0.0), dv - slope * sign * (excess > 0.0)[:, None] * drho
 
     return g
 
