@@ -23,7 +23,7 @@ from .problem import StudyProblem
 from .records import STATUSES, Candidate, Evaluation
 from .storage import Store
 
-STALE_BATCHES = 25  # batches of pure cache hits before a study stops instead of looping forever
+STALE_BATCHES = 25  # batches that bring this study nothing new before it stops instead of looping forever
 
 
 @dataclass
@@ -135,6 +135,8 @@ class Study:
         self.evaluations: list[Evaluation] = []
         self._replay: dict[str, deque[Evaluation]] = {}
         self._memo: dict[str, Evaluation] = {}
+        self._told: set[str] = set()  # cache keys this study has told its method
+        self._new_cache_hits = 0  # cache hits on candidates this study had not seen yet
         self._task_ids = 0
 
     def prepare_resume(self) -> int:
@@ -166,7 +168,7 @@ class Study:
                 if not candidates:
                     stopped = "the method has nothing more to ask"
                     break
-                used_before = budget.used
+                used_before, hits_before = budget.used, self._new_cache_hits
                 if robust is None:
                     self.method.tell(self._evaluate(candidates, budget))
                 else:
@@ -175,10 +177,13 @@ class Study:
                     for ev in told:
                         budget.score(ev)
                     self.method.tell(told)
-                stale = 0 if budget.used > used_before else stale + 1
+                # a cache hit from an earlier study is new to this one (a re-run replays it for free and
+                # goes on); only a batch that told the method nothing new counts towards stopping
+                progressed = budget.used > used_before or self._new_cache_hits > hits_before
+                stale = 0 if progressed else stale + 1
                 if stale >= STALE_BATCHES:
-                    stopped = (f"the method proposed only already-evaluated candidates {STALE_BATCHES} batches "
-                               "in a row (cache hits cost no budget)")
+                    stopped = (f"the method proposed only candidates this study had already evaluated "
+                               f"{STALE_BATCHES} batches in a row")
                     break
         except KeyboardInterrupt:
             stopped, interrupted = "interrupted (Ctrl-C); every finished evaluation is stored", True
@@ -198,6 +203,8 @@ class Study:
             except FmiOptimizerError as exc:  # the method asked for an invalid candidate
                 results[i] = self._finish(Evaluation(cand, "invalid", error=str(exc)), "", budget, count=True)
                 continue
+            unseen = key not in self._told
+            self._told.add(key)
             if key in self._replay and self._replay[key]:
                 ev = self._replay[key].popleft()
                 results[i] = ev
@@ -205,6 +212,7 @@ class Study:
                 continue
             hit = self._memo.get(key) or self.store.lookup(key)
             if hit is not None:
+                self._new_cache_hits += unseen
                 results[i] = self._finish(_as_cached(hit, cand), key, budget, count=False)
                 continue
             self._task_ids += 1

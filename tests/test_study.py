@@ -75,6 +75,19 @@ def test_same_candidate_is_never_simulated_twice(faulty_fmu: Path, tmp_path: Pat
     assert sims == [] or all(e.cached for e in out2.result.evaluations)
 
 
+def test_a_rerun_replays_the_earlier_study_from_the_cache_and_goes_on(faulty_fmu: Path, tmp_path: Path) -> None:
+    """Running the same deterministic study again into the same results: its first 30 candidates are
+    cache hits (free), then it simulates 30 new ones. More than 25 batches of cache hits in a row
+    once stopped such a re-run with nothing new and a worse best than the first run."""
+    d = study_dict(faulty_fmu, method={"name": "random", "budget": {"evaluations": 30}, "seed": 3},
+                   evaluation={"workers": 1, "timeout": 20.0})
+    first = optimize(d, out=tmp_path, write_back=False).result
+    again = optimize(d, out=tmp_path, write_back=False).result
+    assert again.counts()["cached"] == 30 and again.counts()["total"] == 30, again.stopped_because
+    assert [e.candidate.values for e in again.evaluations[:30]] == [e.candidate.values for e in first.evaluations]
+    assert again.best is not None and first.best is not None and again.best.objective <= first.best.objective
+
+
 def test_fmu_crashing_on_every_candidate_ends_with_a_clear_error(faulty_fmu: Path, tmp_path: Path) -> None:
     d = study_dict(faulty_fmu, fixed={"fault": "abort"})
     d["method"]["budget"] = {"evaluations": 4}
