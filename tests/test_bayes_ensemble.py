@@ -18,6 +18,7 @@ from test_bayes import BRANIN_MIN, BRANIN_SPACE, branin, branin_twin, run
 
 from fmi_optimizer.errors import StudyError
 from fmi_optimizer.method import Problem
+from fmi_optimizer.space import Continuous, DesignSpace
 
 ENSEMBLE = {"surrogate": "ensemble"}
 
@@ -162,3 +163,18 @@ def test_constraint_models_are_ensembles_and_steer_to_the_feasible_optimum() -> 
     assert x1 + x2 >= 1.0 - 1e-9 and x1**2 + x2**2 < 0.56
     after_design = history[m.n_initial:]
     assert sum(1 for e in after_design if not e.feasible) / len(after_design) < 0.5  # half the box is infeasible
+
+
+def test_initialization_seeds_follow_the_study_seed() -> None:
+    """Studies with different seeds start their ensembles differently; within a study every model
+    (objective, each constraint) has its own seed."""
+    space = DesignSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])
+    seeds = []
+    for study_seed in (0, 1, 2**40):
+        method = BayesMethod(Problem(space, budget_evaluations=20, constraint_names=("c1", "c2")), ENSEMBLE,
+                             seed=study_seed)
+        engine = method._new_engine()
+        seeds.append([m._seed for m in (engine.objective, *engine.constraints)])
+    for per_study in seeds:
+        assert len(set(per_study)) == 3 and all(0 <= s < 2**31 for s in per_study)
+    assert len({tuple(s) for s in seeds}) == 3

@@ -53,15 +53,18 @@ class Engine:
 
     def __init__(self, enc: Encoder, n_constraints: int, noise: NoiseMode, kind: AcquisitionKind,
                  beta: float, settings: Settings, lengthscale_prior: LengthscalePrior = "two_sided",
-                 mean: MeanKind = "constant", surrogate: str = "gp"):
+                 mean: MeanKind = "constant", surrogate: str = "gp", seed: int = 0):
         self.enc = enc
         self.noise = noise
         self.kind = kind
         self.beta = beta
         self.settings = settings
-        self.objective = new_surrogate(surrogate, enc.width, noise, 0, lengthscale_prior=lengthscale_prior, mean=mean)
-        self.constraints = [new_surrogate(surrogate, enc.width, noise, j + 1, lengthscale_prior=lengthscale_prior,
-                                          mean=mean) for j in range(n_constraints)]
+        # the ensemble's initialization seeds: distinct per model and per study seed (an int32 for TF)
+        base = 1000 * seed % (2**31 - 1000)
+        self.objective = new_surrogate(surrogate, enc.width, noise, base, lengthscale_prior=lengthscale_prior,
+                                       mean=mean)
+        self.constraints = [new_surrogate(surrogate, enc.width, noise, base + j + 1,
+                                          lengthscale_prior=lengthscale_prior, mean=mean) for j in range(n_constraints)]
         self.failure: GPSurrogate | None = None
         self._bind: Callable[..., Any] | None = None
         self.fits = 0

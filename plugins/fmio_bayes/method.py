@@ -236,7 +236,8 @@ class BayesMethod(Method):
 
         opts: BayesOptions = self.options
         return Engine(self.enc, len(self.problem.constraint_names), self.noise_mode, opts.acquisition, opts.ucb_beta,
-                      Settings(opts.n_raw_samples, opts.n_restarts), opts.lengthscale_prior, opts.mean, opts.surrogate)
+                      Settings(opts.n_raw_samples, opts.n_restarts), opts.lengthscale_prior, opts.mean, opts.surrogate,
+                      self.seed)
 
     def _random(self, n: int, already: list[np.ndarray]) -> list[np.ndarray]:
         out: list[np.ndarray] = []
