@@ -6,8 +6,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from fmio_bayes import BayesMethod
-from fmio_bayes.escape import RHO_BASIN, RHO_REFINE, ResolvedBasins, confine, converged
+from fmio_bayes.escape import RHO_BASIN, RHO_REFINE, ResolvedBasins, confine, converged, in_depth_units
 
 from fmi_optimizer.method import Problem
 from fmi_optimizer.records import Candidate, Evaluation
@@ -73,6 +74,38 @@ def test_converged_needs_a_full_streak_below_the_tolerance() -> None:
     assert not converged([low, low], 1e-3, 3)
 
 
+def test_depth_units_are_stricter_only_when_a_few_huge_values_inflate_the_sd() -> None:
+    even = np.linspace(-3.0, 0.0, 31)  # median - min = 1.5 > sd = 0.9: the sd is the yardstick
+    assert in_depth_units(-5.0, even) == -5.0
+    tailed = np.array([0.4, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 150.0, 250.0, 300.0])  # Branin-like
+    depth, sd = float(np.median(tailed) - tailed.min()), float(np.std(tailed))
+    assert depth < sd
+    assert math.isclose(in_depth_units(-5.0, tailed), -5.0 + math.log(sd / depth))
+    assert in_depth_units(-5.0, np.ones(4)) == -5.0  # no spread yet: unchanged
+
+
+class _FittedModel:
+    """What _note_convergence reads of an engine: the objective GP's lengthscales."""
+
+    class objective:  # noqa: N801 (mirrors Engine.objective)
+        lengthscales = np.array([0.2, 0.2])
+
+
+def test_a_resolved_basin_is_not_resolved_again() -> None:
+    """When the main GP proposes again (e.g. too few points outside), its converged incumbent is the
+    resolved centre itself: that must not add the same basin a second time."""
+    from fmio_bayes.engine import Dataset
+
+    space = DesignSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])
+    method = BayesMethod(Problem(space, budget_evaluations=100), {"escape": True}, seed=0)
+    Z = np.array([[0.5, 0.5], [0.52, 0.5], [0.5, 0.53], [0.47, 0.49], [0.9, 0.1]])
+    y = np.array([-1.0, -0.9, -0.8, -0.85, 0.0])
+    data = Dataset(Z, y, np.zeros((5, 0)), Z, np.ones(5, dtype=bool))
+    for _ in range(9):  # three full streaks of "nothing to expect"
+        method._note_convergence([-30.0], data, _FittedModel())  # type: ignore[arg-type]
+    assert len(method._basins.values) == 1 and len(method.diagnostics()["resolved_basins"]) == 1
+
+
 def _two_basins(x: float, y: float) -> float:
     """A broad shallow basin (depth 1) and a narrower, deeper one (depth 1.4) in the opposite corner."""
     return -math.exp(-((x - 0.3) ** 2 + (y - 0.3) ** 2) / 0.05) - 1.4 * math.exp(-((x - 0.8) ** 2 + (y - 0.8) ** 2) / 0.01)
@@ -98,7 +131,10 @@ def test_a_resolved_basin_is_left_and_never_re_entered() -> None:
             resolved_at = len(seen)
     assert resolved_at is not None and resolved_at < 60, "the first basin was never declared resolved"
     diagnostics = method.diagnostics()
-    assert any(it["model"].startswith("explorer") for it in diagnostics["iterations"])
+    # from the resolution on, the GP trained outside the resolved basins proposes - also after it has
+    # found the deeper basin - until the final refinement
+    after = [it["model"] for it in diagnostics["iterations"]][-(60 - resolved_at):-5]
+    assert after and all(m.startswith("explorer") for m in after), after
     assert [b["after_evaluations"] for b in diagnostics["resolved_basins"]] == sorted(
         b["after_evaluations"] for b in diagnostics["resolved_basins"])
     from fmio_bayes import fmio_report_sections
@@ -124,3 +160,25 @@ def test_a_noisy_twin_never_escapes() -> None:
     diagnostics = method.diagnostics()
     assert diagnostics["noise"] == "learned" and diagnostics["resolved_basins"] == []
     assert all(it["model"] == "main" for it in diagnostics["iterations"])
+
+
+def _bowl_run(budget: int) -> dict:
+    space = DesignSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])
+    method = BayesMethod(Problem(space, budget_evaluations=budget), {"escape": True}, seed=0)
+    for _ in range(budget):
+        c = method.ask(1)[0]
+        value = (c.values["x"] - 0.45) ** 2 + 0.5 * (c.values["y"] - 0.6) ** 2
+        method.tell([Evaluation(Candidate(c.values), "ok", objective=value)])
+    return method.diagnostics()
+
+
+def test_a_basin_filling_the_design_space_is_not_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a single smooth bowl the model soon expects nothing more, but its basin covers the whole box:
+    there is nowhere to go, so the search keeps refining (it escaped to nowhere before the room rule)."""
+    import fmio_bayes.method as bayes_method
+
+    monkeypatch.setattr(bayes_method, "ESCAPE_MIN_ROOM", 0.0)
+    without_rule = _bowl_run(40)["resolved_basins"]
+    assert without_rule and without_rule[0]["box_share"] > 0.8  # the rule below has something to stop
+    monkeypatch.setattr(bayes_method, "ESCAPE_MIN_ROOM", 0.2)
+    assert _bowl_run(40)["resolved_basins"] == []

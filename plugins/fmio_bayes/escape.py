@@ -4,13 +4,13 @@ A GP search spends nearly all of its budget in the first basin it meets (Hartman
 evaluations, ``benchmarks/hartmann6_basins.py``): once there, a MAP model stretches the lengthscales of
 the dimensions that are flat around its incumbent, calls the rest of the box confidently poor, and
 re-samples the same minimum to the fourth digit. When the best expected improvement has stayed below
-a tolerance for a few proposals, the basin around the incumbent (points whose kernel correlation with
-it exceeds ``RHO_BASIN`` under the lengthscales of that moment) is declared resolved. A second
-surrogate, trained only on the data outside every resolved basin, then proposes with a steep barrier
-on that correlation, so it looks for another basin from the broad structure it sees there; as soon as
-a point outside beats the resolved incumbents, the main model (all data, resolved basins still closed)
-refines the new basin. :func:`confine` turns the barrier inside out for the final refinement of the
-best point. The rules that decide when (tolerance, budget left, final evaluations) live in
+a tolerance for a few proposals (in units of :func:`in_depth_units`), the basin around the incumbent
+(points whose kernel correlation with it exceeds ``RHO_BASIN`` under the lengthscales of that moment)
+is declared resolved. From then on a second surrogate, trained only on the data outside every
+resolved basin, proposes with a steep barrier on that correlation: it looks for another basin from
+the broad structure it sees there, and refines the one it finds with lengthscales learned there
+rather than the old basin's. :func:`confine` turns the barrier inside out for the final refinement of
+the best point. The rules that decide when (tolerance, budget left, final evaluations) live in
 :mod:`fmio_bayes.method`; measurements in docs/bench/bayes.md.
 """
 
@@ -89,3 +89,15 @@ def converged(log_acquisition_history: list[float], tolerance: float, streak: in
     """The last ``streak`` proposals all expected less than ``tolerance`` (standardized units)."""
     recent = log_acquisition_history[-streak:]
     return len(recent) == streak and all(v < math.log(tolerance) for v in recent)
+
+
+def in_depth_units(log_ei: float, y: np.ndarray) -> float:
+    """Log EI from the model's units (standard deviations of ``y``) to units of the smaller of that
+    sd and the depth explored so far, ``median(y) - min(y)``. A few huge values (Branin: up to 300
+    around an optimum of 0.4) inflate the sd, and an improvement that is small against them is not
+    small against the landscape the search is in: there the depth is the stricter yardstick."""
+    sd, depth = float(np.std(y)), float(np.median(y) - np.min(y))
+    if not (sd > 0.0 and depth > 0.0):
+        return log_ei
+    return log_ei - min(0.0, math.log(depth / sd))
+

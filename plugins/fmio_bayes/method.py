@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,7 +19,7 @@ from fmi_optimizer.records import Candidate, Evaluation
 from fmi_optimizer.space import Categorical, Continuous
 
 from .design import default_size, unit_design
-from .escape import ResolvedBasins, confine, converged
+from .escape import ResolvedBasins, confine, converged, in_depth_units
 from .maximize import Settings
 from .options import BayesOptions
 from .scalarize import parego, pareto_mask, warp
@@ -34,6 +33,8 @@ log = logging.getLogger(__name__)
 HIGH_DIMENSION = 15
 ESCAPE_STREAK = 3  # that many proposals in a row expecting nothing: the basin is resolved
 ESCAPE_MIN_BUDGET = 20  # evaluations left, at least, to start searching elsewhere
+ESCAPE_MIN_ROOM = 0.2  # share of the design space that must lie outside a basin for it to be left
+BOX_SAMPLE = 4096  # uniform points that measure that share
 ESCAPE_FINAL = 5  # the last evaluations refine the best point, unless the search outside is onto something
 PROMISING = 0.9  # "onto something": outside best reaches this share of the resolved basin's depth below the median
 
@@ -70,6 +71,7 @@ class BayesMethod(Method):
         self._basins = ResolvedBasins()
         self._log_acq: list[float] = []
         self._resolved: list[dict[str, Any]] = []
+        self._box: np.ndarray | None = None
         self._iterations: list[dict[str, Any]] = []
         self._warnings: list[str] = []
         self._screened: list[str] = []
@@ -134,73 +136,84 @@ class BayesMethod(Method):
         def taken(z: np.ndarray) -> bool:
             return self._taken(z, already)
 
-        final = self._final_refinement(data)
-        wrap = self._acquisition_wrap(data, engine, final)
+        model, explore, wrap = self._search_plan(data, engine)
         # one BLAS thread: L-BFGS-B's tiny dense algebra is 10x slower when OpenBLAS threads contend
         with threadpool_limits(limits=1, user_api="blas"):
-            explore = None if final else self._exploration_data(data)
-            if explore is not None:
-                explorer = self._get_explorer()
-                proposal = explorer.propose(q, explore, pending, frozen, taken, self.rng, wrap=wrap)
-                self._record(proposal, data, explorer)
-                self._note_convergence(proposal.values, explore, explorer)
-                return proposal.points
-            proposal = engine.propose(q, data, pending, frozen, taken, self.rng, wrap=wrap)
-        self._record(proposal, data, engine)
-        self._note_convergence(proposal.values, data, engine)
+            proposal = model.propose(q, explore, pending, frozen, taken, self.rng, wrap=wrap)
+        self._record(proposal, data, model)
+        self._note_convergence(proposal.values, explore, model)
         return proposal.points
 
     # -- leaving resolved basins (see fmio_bayes.escape) -------------------------------------
-    def _final_refinement(self, data: Dataset) -> bool:
-        """The last ``ESCAPE_FINAL`` evaluations after an escape refine the best point, unless the
-        search outside the resolved basins is onto something."""
-        return bool(self._basins.values) and self._evaluations_left() <= ESCAPE_FINAL \
-            and not self._outside_is_promising(data)
+    def _search_plan(self, data: Dataset, engine: Engine) -> tuple[Engine, Dataset, Callable[[AcqFn], AcqFn] | None]:
+        """Which GP proposes, on which data, under which barrier.
 
-    def _acquisition_wrap(self, data: Dataset, engine: Engine, final: bool) -> Callable[[AcqFn], AcqFn] | None:
-        """Barrier around resolved basins; in the final refinement, confinement to the best point."""
-        if final:
-            best = data.incumbent()
-            assert best is not None  # a basin is only resolved around a feasible point
-            return partial(confine, centre=data.Z_ok[best], lengthscales=engine.objective.lengthscales)
-        return self._basins.wrap if self._basins.values else None
+        Nothing resolved: the main GP on all data. After a basin is resolved, the outside GP, trained
+        only on the points outside every resolved basin, under a barrier around them - also once it
+        has found a better basin, which it has modelled without the old basin's lengthscales (the main
+        GP's, stretched along the old basin's flat directions, refined a new one poorly). The last
+        ``ESCAPE_FINAL`` evaluations refine the best point with the GP that knows it (inside a resolved
+        basin: the main GP; outside: the outside GP), unless the best is in a resolved basin and the
+        search outside has nearly matched it (then that search goes on)."""
+        if not self._basins.values:
+            return engine, data, None
+        outside = self._outside_data(data)
+        best = data.incumbent()
+        assert best is not None  # a basin is only resolved around a feasible point
+        z_best = data.Z_ok[best]
+        best_is_outside = bool(self._basins.outside(z_best[None, :])[0])
+        final = self._evaluations_left() <= ESCAPE_FINAL
+        if outside is None or (final and not best_is_outside and not self._outside_is_promising(data)):
+            return engine, data, self._confined(engine, z_best) if final else self._basins.wrap
+        explorer = self._get_explorer()
+        return explorer, outside, self._confined(explorer, z_best) if final and best_is_outside else self._basins.wrap
+
+    def _confined(self, model: Engine, centre: np.ndarray) -> Callable[[AcqFn], AcqFn]:
+        """Confinement to ``centre``'s neighbourhood under the lengthscales ``model`` has once it is
+        fitted (the wrap is applied after the fit)."""
+        def wrap(f: AcqFn) -> AcqFn:
+            return confine(f, centre, model.objective.lengthscales)
+        return wrap
 
     def _note_convergence(self, values: list[float], data: Dataset, engine: Engine) -> None:
         """Declare the incumbent's basin resolved once the model has expected nothing for a while
         and the basin holds at least d + 1 evaluations."""
         opts: BayesOptions = self.options
         if not opts.escape or opts.acquisition != "logei" or self.problem.n_objectives > 1 or not values \
-                or self.noise_mode == "learned":  # noisy values: "beats the resolved basin" would follow the noise
+                or self.noise_mode == "learned":  # noisy values: the incumbent and its basin would follow the noise
             return
-        self._log_acq.append(values[0])  # log EI in the objective GP's standardized units
+        self._log_acq.append(in_depth_units(values[0], data.y))
         if self._evaluations_left() < ESCAPE_MIN_BUDGET or not converged(self._log_acq, opts.escape_tolerance,
                                                                        ESCAPE_STREAK):
             return
         i = data.incumbent()
-        if i is None:
+        if i is None or not self._basins.outside(data.Z_ok[i:i + 1])[0]:  # (already resolved: nothing new)
             return
         candidate = ResolvedBasins()
         candidate.add(data.Z_ok[i], engine.objective.lengthscales, float(data.y[i]))
         if np.count_nonzero(~candidate.outside(data.Z_ok)) < len(self.problem.space) + 1:
             return
+        share = 1.0 - float(np.mean(candidate.outside(self._box_sample())))
+        if share > 1.0 - ESCAPE_MIN_ROOM:  # the model sees one basin filling the box: nowhere to go
+            return
         self._basins.add(data.Z_ok[i], engine.objective.lengthscales, float(data.y[i]))
         self._log_acq = []
         centre = self.enc.decode(data.Z_ok[i])
-        self._resolved.append({"after_evaluations": len(self.history), "value": float(data.y[i]), "centre": centre})
+        self._resolved.append({"after_evaluations": len(self.history), "value": float(data.y[i]), "centre": centre,
+                               "box_share": share})
         log.info("bayes: basin around %s resolved (%.6g); searching outside it", centre, data.y[i])
 
-    def _exploration_data(self, data: Dataset) -> Dataset | None:
-        """The data outside every resolved basin while nothing found outside them beats the resolved
-        incumbents; ``None`` when the main model should propose (nothing resolved, or a better basin
-        found: the main model refines it, the resolved basins stay closed to it)."""
+    def _box_sample(self) -> np.ndarray:
+        """Fixed uniform points of the design space (encoded), to measure how much of it a basin covers."""
+        if self._box is None:
+            self._box = self.enc.from_unit(np.random.default_rng(0).random((BOX_SAMPLE, len(self.enc.blocks))))
+        return self._box
+
+    def _outside_data(self, data: Dataset) -> Dataset | None:
+        """The data outside every resolved basin (``None`` with fewer than 3 such points)."""
         from .engine import Dataset
 
-        if not self._basins.values:
-            return None
         ok, every = self._basins.outside(data.Z_ok), self._basins.outside(data.Z_all)
-        feas = data.feasible & ok
-        if np.any(feas) and float(np.min(data.y[feas])) < min(self._basins.values):
-            return None
         if np.count_nonzero(ok) < 3:
             return None
         return Dataset(data.Z_ok[ok], data.y[ok], data.C[ok], data.Z_all[every], data.success[every])

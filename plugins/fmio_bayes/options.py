@@ -25,7 +25,7 @@ class BayesOptions:
     stall_patience: int | None = None  # evaluations without improvement; default max(10, 3*d)
     surrogate: Literal["gp", "ensemble"] = "gp"  # objective/constraint model: GPflow GP or deep ensemble
     escape: bool = True  # once a basin is resolved, search outside it (fmio_bayes.escape)
-    escape_tolerance: float = 3e-3  # "resolved": best EI below this, in standard deviations of the values
+    escape_tolerance: float = 1e-2  # "resolved": best EI below this, in units of min(sd, median - best) of the values
 
     def __post_init__(self) -> None:
         if self.n_initial is not None and self.n_initial < 1:

@@ -48,7 +48,9 @@ def _resolved_basins(basins: list[dict[str, Any]], iterations: list[dict[str, An
     outside = sum(1 for it in iterations if it.get("model", "main") != "main")
     rows = "".join(f"<li>after {b['after_evaluations']} evaluations: best modelled value {b['value']:.6g} at "
                    + html.escape(", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
-                                           for k, v in b["centre"].items())) + "</li>" for b in basins)
+                                           for k, v in b["centre"].items()))
+                   + (f" (its basin: ~{100 * b['box_share']:.0f} % of the design space)" if "box_share" in b else "")
+                   + "</li>" for b in basins)
     return ["<h3>Basins resolved and left</h3>",
             f"<p class=muted>Once the model expected no further improvement around its best point, the search "
             f"moved outside that basin ({outside} proposals came from a GP fitted outside resolved basins).</p>",
