@@ -44,4 +44,6 @@ def warp_constraint(c: np.ndarray, kind: str) -> np.ndarray:
     s = float(np.median(np.abs(c)))
     if s <= 0:
         return c
-    return np.sign(c) * np.log1p(np.abs(c) / s)
+    w = np.sign(c) * np.log1p(np.abs(c) / s)
+    # a violation too small to survive the division (5e-324 / 2 underflows to 0) must stay a violation
+    return np.where(c > 0, np.maximum(w, np.nextafter(0.0, 1.0)), w)
