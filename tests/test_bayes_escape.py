@@ -4,6 +4,7 @@ and a run on a two-basin function where the search must leave the basin it met f
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -76,34 +77,99 @@ def test_converged_needs_a_full_streak_below_the_tolerance() -> None:
 
 def test_depth_units_are_stricter_only_when_a_few_huge_values_inflate_the_sd() -> None:
     even = np.linspace(-3.0, 0.0, 31)  # median - min = 1.5 > sd = 0.9: the sd is the yardstick
-    assert in_depth_units(-5.0, even) == -5.0
+    yes = np.ones(31, dtype=bool)
+    assert in_depth_units(-5.0, even, yes) == -5.0
     tailed = np.array([0.4, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 150.0, 250.0, 300.0])  # Branin-like
     depth, sd = float(np.median(tailed) - tailed.min()), float(np.std(tailed))
     assert depth < sd
-    assert math.isclose(in_depth_units(-5.0, tailed), -5.0 + math.log(sd / depth))
-    assert in_depth_units(-5.0, np.ones(4)) == -5.0  # no spread yet: unchanged
+    assert math.isclose(in_depth_units(-5.0, tailed, yes[:10]), -5.0 + math.log(sd / depth))
+    assert in_depth_units(-5.0, np.ones(4), yes[:4]) == -5.0  # no spread yet: unchanged
+    # infeasible values far below the feasible ones are no depth: the yardstick stays strict
+    feasible = np.array([True] * 10 + [False, False])
+    with_infeasible = np.append(np.arange(1.0, 11.0), [-40.0, -50.0])
+    depth = float(np.median(with_infeasible) - 1.0)
+    assert math.isclose(in_depth_units(-5.0, with_infeasible, feasible),
+                        -5.0 + math.log(float(np.std(with_infeasible)) / depth))
+    assert in_depth_units(-5.0, with_infeasible, np.zeros(12, dtype=bool)) == -5.0  # nothing feasible yet
 
 
 class _FittedModel:
     """What _note_convergence reads of an engine: the objective GP's lengthscales."""
 
-    class objective:  # noqa: N801 (mirrors Engine.objective)
-        lengthscales = np.array([0.2, 0.2])
+    def __init__(self) -> None:
+        self.objective = type("Objective", (), {"lengthscales": np.array([0.2, 0.2])})()
+
+
+def _cluster_data() -> Any:
+    from fmio_bayes.engine import Dataset
+
+    Z = np.array([[0.5, 0.5], [0.52, 0.5], [0.5, 0.53], [0.47, 0.49], [0.9, 0.1]])
+    y = np.array([-1.0, -0.9, -0.8, -0.85, 0.0])
+    return Dataset(Z, y, np.zeros((5, 0)), Z, np.ones(5, dtype=bool))
+
+
+def _fresh_method() -> BayesMethod:
+    space = DesignSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])
+    return BayesMethod(Problem(space, budget_evaluations=100), {"escape": True}, seed=0)
 
 
 def test_a_resolved_basin_is_not_resolved_again() -> None:
     """When the main GP proposes again (e.g. too few points outside), its converged incumbent is the
     resolved centre itself: that must not add the same basin a second time."""
+    method, model = _fresh_method(), _FittedModel()
+    for _ in range(9):  # three full streaks of "nothing to expect"
+        method._note_convergence([-30.0], _cluster_data(), model)  # type: ignore[arg-type]
+    assert len(method._basins.values) == 1 and len(method.diagnostics()["resolved_basins"]) == 1
+
+
+def test_a_streak_counts_one_models_proposals_only() -> None:
+    """Two low values from one GP and one from another are no streak of three."""
+    method, main, outside = _fresh_method(), _FittedModel(), _FittedModel()
+    for model in (main, main, outside, main, outside):
+        method._note_convergence([-30.0], _cluster_data(), model)  # type: ignore[arg-type]
+    assert method._basins.values == []
+    method._note_convergence([-30.0], _cluster_data(), outside)  # type: ignore[arg-type]
+    method._note_convergence([-30.0], _cluster_data(), outside)  # type: ignore[arg-type]
+    assert len(method._basins.values) == 1
+
+
+def test_room_is_measured_outside_every_resolved_basin() -> None:
+    """A new basin must leave room outside the union of all resolved basins, not only outside itself."""
+    method = _fresh_method()
+    method._basins.add(np.array([0.25, 0.5]), np.array([0.25, 1.0]), -2.0)  # x < ~0.63
+    box = method._box_sample()
+    left = 1.0 - float(np.mean(method._basins.outside(box)))
+    assert 0.5 < left < 0.8
+    model = _FittedModel()
+    model.objective.lengthscales = np.array([0.25, 1.0])  # alone: x > ~0.37
     from fmio_bayes.engine import Dataset
 
-    space = DesignSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])
-    method = BayesMethod(Problem(space, budget_evaluations=100), {"escape": True}, seed=0)
-    Z = np.array([[0.5, 0.5], [0.52, 0.5], [0.5, 0.53], [0.47, 0.49], [0.9, 0.1]])
-    y = np.array([-1.0, -0.9, -0.8, -0.85, 0.0])
-    data = Dataset(Z, y, np.zeros((5, 0)), Z, np.ones(5, dtype=bool))
-    for _ in range(9):  # three full streaks of "nothing to expect"
-        method._note_convergence([-30.0], data, _FittedModel())  # type: ignore[arg-type]
-    assert len(method._basins.values) == 1 and len(method.diagnostics()["resolved_basins"]) == 1
+    Z = np.array([[0.75, 0.5], [0.77, 0.5], [0.75, 0.53], [0.72, 0.49], [0.9, 0.1]])  # the right half
+    data = Dataset(Z, np.array([-1.0, -0.9, -0.8, -0.85, 0.0]), np.zeros((5, 0)), Z, np.ones(5, dtype=bool))
+    for _ in range(3):
+        method._note_convergence([-30.0], data, model)  # type: ignore[arg-type]
+    assert len(method._basins.values) == 1  # alone it would leave room; together they fill the box
+
+
+def test_the_final_refinement_of_a_later_basin_uses_the_gp_that_found_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The best point lies in the second resolved basin (found by the outside GP): the last evaluations
+    refine it with the outside GP trained without the first basin's points, not with the main GP."""
+    from fmio_bayes.engine import Dataset
+
+    method = _fresh_method()
+    method._basins.add(np.array([0.2, 0.2]), np.array([0.1, 0.1]), -1.0)
+    method._basins.add(np.array([0.8, 0.8]), np.array([0.1, 0.1]), -2.0)
+    Z = np.array([[0.2, 0.2], [0.22, 0.2], [0.8, 0.8], [0.82, 0.8], [0.5, 0.1], [0.1, 0.9], [0.5, 0.5]])
+    y = np.array([-1.0, -0.9, -2.0, -1.9, 0.0, 0.1, 0.2])
+    data = Dataset(Z, y, np.zeros((7, 0)), Z, np.ones(7, dtype=bool))
+    monkeypatch.setattr(method, "_evaluations_left", lambda: 3)
+    main = method._get_engine()
+    model, train, wrap = method._search_plan(data, main)
+    assert model is method._explorer and model is not main and wrap is not None
+    assert {tuple(z) for z in train.Z_ok} == {(0.8, 0.8), (0.82, 0.8), (0.5, 0.1), (0.1, 0.9), (0.5, 0.5)}
+    monkeypatch.setattr(method, "_evaluations_left", lambda: 30)  # before the final evaluations: outside only
+    model, train, _ = method._search_plan(data, main)
+    assert model is method._explorer and {tuple(z) for z in train.Z_ok} == {(0.5, 0.1), (0.1, 0.9), (0.5, 0.5)}
 
 
 def _two_basins(x: float, y: float) -> float:
@@ -149,7 +215,7 @@ def test_a_resolved_basin_is_left_and_never_re_entered() -> None:
 
 
 def test_a_noisy_twin_never_escapes() -> None:
-    """With noise, "a point outside beats the resolved basin" would follow the noise: escape stays off."""
+    """With noise, the incumbent and the basin around it would follow the noise: escape stays off."""
     space = DesignSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])
     method = BayesMethod(Problem(space, budget_evaluations=40, noisy=True), {"escape": True}, seed=0)
     rng = np.random.default_rng(0)

@@ -39,6 +39,12 @@ class Dataset:
         return int(np.argmin(np.where(feas, self.y, np.inf))) if np.any(feas) else None
 
 
+def model_seed(*keys: int) -> int:
+    """A seed in [0, 2^31) mixed from ``keys`` (study seed, engine, model): distinct for distinct keys
+    but for chance collisions, and an int32 as TensorFlow's stateless RNG wants it."""
+    return int(np.random.SeedSequence([k % 2**64 for k in keys]).generate_state(1)[0] >> 1)
+
+
 @dataclass(frozen=True)
 class Proposal:
     points: list[np.ndarray]
@@ -59,11 +65,9 @@ class Engine:
         self.kind = kind
         self.beta = beta
         self.settings = settings
-        # the ensemble's initialization seeds: distinct per model and per study seed (an int32 for TF)
-        base = 1000 * seed % (2**31 - 1000)
-        self.objective = new_surrogate(surrogate, enc.width, noise, base, lengthscale_prior=lengthscale_prior,
-                                       mean=mean)
-        self.constraints = [new_surrogate(surrogate, enc.width, noise, base + j + 1,
+        self.objective = new_surrogate(surrogate, enc.width, noise, model_seed(seed, 0),
+                                       lengthscale_prior=lengthscale_prior, mean=mean)
+        self.constraints = [new_surrogate(surrogate, enc.width, noise, model_seed(seed, j + 1),
                                           lengthscale_prior=lengthscale_prior, mean=mean) for j in range(n_constraints)]
         self.failure: GPSurrogate | None = None
         self._bind: Callable[..., Any] | None = None

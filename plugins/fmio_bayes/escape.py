@@ -52,10 +52,17 @@ class ResolvedBasins:
             grad = np.where(take[:, None], drho, grad)
         return best, grad
 
-    def outside(self, Z: np.ndarray) -> np.ndarray:
+    def outside(self, Z: np.ndarray, keep: int | None = None) -> np.ndarray:
+        """Points outside every basin (those inside basin ``keep`` count as outside)."""
+        member = self.member(Z)
+        return (member < 0) | (member == keep) if keep is not None else member < 0
+
+    def member(self, Z: np.ndarray) -> np.ndarray:
+        """Index of the basin each point lies in (its most correlated centre above ``RHO_BASIN``), -1 if none."""
         if not self.centres:
-            return np.ones(len(Z), dtype=bool)
-        return self.correlation(Z)[0] < RHO_BASIN
+            return np.full(len(Z), -1)
+        rho = np.stack([c.predict_with_grad(Z)[0] for c in self.centres], axis=1)
+        return np.where(rho.max(axis=1) > RHO_BASIN, rho.argmax(axis=1), -1)
 
     def wrap(self, f: AcqFn) -> AcqFn:
         """``f`` with a linear barrier on the correlation above ``RHO_BASIN``."""
@@ -86,18 +93,21 @@ def _barrier(f: AcqFn, basins: ResolvedBasins, threshold: float, penalize_above:
 
 
 def converged(log_acquisition_history: list[float], tolerance: float, streak: int) -> bool:
-    """The last ``streak`` proposals all expected less than ``tolerance`` (standardized units)."""
+    """The last ``streak`` proposals all expected less than ``tolerance`` (log values, in the units
+    the caller chose: :func:`in_depth_units`)."""
     recent = log_acquisition_history[-streak:]
     return len(recent) == streak and all(v < math.log(tolerance) for v in recent)
 
 
-def in_depth_units(log_ei: float, y: np.ndarray) -> float:
+def in_depth_units(log_ei: float, y: np.ndarray, feasible: np.ndarray) -> float:
     """Log EI from the model's units (standard deviations of ``y``) to units of the smaller of that
-    sd and the depth explored so far, ``median(y) - min(y)``. A few huge values (Branin: up to 300
-    around an optimum of 0.4) inflate the sd, and an improvement that is small against them is not
-    small against the landscape the search is in: there the depth is the stricter yardstick."""
-    sd, depth = float(np.std(y)), float(np.median(y) - np.min(y))
+    sd and the depth explored so far, ``median(y) - best feasible y``. A few huge values (Branin: up to
+    300 around an optimum of 0.4) inflate the sd, and an improvement that is small against them is not
+    small against the landscape the search is in: there the depth is the stricter yardstick.
+    (Infeasible values do not count as depth: they may lie far below anything the search may keep.)"""
+    if not np.any(feasible):
+        return log_ei
+    sd, depth = float(np.std(y)), float(np.median(y) - np.min(y[feasible]))
     if not (sd > 0.0 and depth > 0.0):
         return log_ei
     return log_ei - min(0.0, math.log(depth / sd))
-

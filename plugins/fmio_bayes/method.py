@@ -72,6 +72,8 @@ class BayesMethod(Method):
         self._log_acq: list[float] = []
         self._resolved: list[dict[str, Any]] = []
         self._box: np.ndarray | None = None
+        self._streak_model: Engine | None = None  # the model whose proposals _log_acq holds
+        self._last_model: Engine | None = None  # the model that proposed last (its LOO check is reported)
         self._iterations: list[dict[str, Any]] = []
         self._warnings: list[str] = []
         self._screened: list[str] = []
@@ -136,12 +138,13 @@ class BayesMethod(Method):
         def taken(z: np.ndarray) -> bool:
             return self._taken(z, already)
 
-        model, explore, wrap = self._search_plan(data, engine)
+        model, train, wrap = self._search_plan(data, engine)
         # one BLAS thread: L-BFGS-B's tiny dense algebra is 10x slower when OpenBLAS threads contend
         with threadpool_limits(limits=1, user_api="blas"):
-            proposal = model.propose(q, explore, pending, frozen, taken, self.rng, wrap=wrap)
-        self._record(proposal, data, model)
-        self._note_convergence(proposal.values, explore, model)
+            proposal = model.propose(q, train, pending, frozen, taken, self.rng, wrap=wrap)
+        self._last_model = model
+        self._record(proposal, train, model)
+        self._note_convergence(proposal.values, train, model)
         return proposal.points
 
     # -- leaving resolved basins (see fmio_bayes.escape) -------------------------------------
@@ -152,21 +155,26 @@ class BayesMethod(Method):
         only on the points outside every resolved basin, under a barrier around them - also once it
         has found a better basin, which it has modelled without the old basin's lengthscales (the main
         GP's, stretched along the old basin's flat directions, refined a new one poorly). The last
-        ``ESCAPE_FINAL`` evaluations refine the best point with the GP that knows it (inside a resolved
-        basin: the main GP; outside: the outside GP), unless the best is in a resolved basin and the
-        search outside has nearly matched it (then that search goes on)."""
+        ``ESCAPE_FINAL`` evaluations refine the best point with a GP trained without the other resolved
+        basins (the main GP for the first basin, the outside GP for any later one or for a best point
+        outside them all), unless the best is in a resolved basin and the search outside has nearly
+        matched it (then that search goes on)."""
         if not self._basins.values:
             return engine, data, None
-        outside = self._outside_data(data)
         best = data.incumbent()
-        assert best is not None  # a basin is only resolved around a feasible point
+        assert best is not None  # a basin is only resolved around a feasible point, and feasibility stays
         z_best = data.Z_ok[best]
-        best_is_outside = bool(self._basins.outside(z_best[None, :])[0])
-        final = self._evaluations_left() <= ESCAPE_FINAL
-        if outside is None or (final and not best_is_outside and not self._outside_is_promising(data)):
-            return engine, data, self._confined(engine, z_best) if final else self._basins.wrap
-        explorer = self._get_explorer()
-        return explorer, outside, self._confined(explorer, z_best) if final and best_is_outside else self._basins.wrap
+        basin = int(self._basins.member(z_best[None, :])[0])  # -1: outside every resolved basin
+        if self._evaluations_left() <= ESCAPE_FINAL and (basin < 0 or not self._outside_is_promising(data)):
+            model = engine if basin == 0 else self._get_explorer()
+            train = self._outside_data(data, keep=basin if basin >= 0 else None)
+            if train is None:
+                model, train = engine, data
+            return model, train, self._confined(model, z_best)
+        outside = self._outside_data(data)
+        if outside is None:  # (almost) nothing outside to model yet
+            return engine, data, self._basins.wrap
+        return self._get_explorer(), outside, self._basins.wrap
 
     def _confined(self, model: Engine, centre: np.ndarray) -> Callable[[AcqFn], AcqFn]:
         """Confinement to ``centre``'s neighbourhood under the lengthscales ``model`` has once it is
@@ -175,14 +183,17 @@ class BayesMethod(Method):
             return confine(f, centre, model.objective.lengthscales)
         return wrap
 
-    def _note_convergence(self, values: list[float], data: Dataset, engine: Engine) -> None:
-        """Declare the incumbent's basin resolved once the model has expected nothing for a while
-        and the basin holds at least d + 1 evaluations."""
+    def _note_convergence(self, values: list[float], data: Dataset, model: Engine) -> None:
+        """Declare the incumbent of ``data`` (what ``model`` was trained on) and its basin resolved once
+        ``model`` has expected nothing for ``ESCAPE_STREAK`` proposals in a row, the basin holds at least
+        d + 1 evaluations, is not resolved already, and leaves room outside all resolved basins."""
         opts: BayesOptions = self.options
         if not opts.escape or opts.acquisition != "logei" or self.problem.n_objectives > 1 or not values \
-                or self.noise_mode == "learned":  # noisy values: the incumbent and its basin would follow the noise
+                or self.problem.noisy or self.noise_mode == "learned":  # noise: the incumbent would follow it
             return
-        self._log_acq.append(in_depth_units(values[0], data.y))
+        if model is not self._streak_model:  # a streak counts one model's proposals only
+            self._log_acq, self._streak_model = [], model
+        self._log_acq.append(in_depth_units(values[0], data.y, data.feasible))
         if self._evaluations_left() < ESCAPE_MIN_BUDGET or not converged(self._log_acq, opts.escape_tolerance,
                                                                        ESCAPE_STREAK):
             return
@@ -190,17 +201,19 @@ class BayesMethod(Method):
         if i is None or not self._basins.outside(data.Z_ok[i:i + 1])[0]:  # (already resolved: nothing new)
             return
         candidate = ResolvedBasins()
-        candidate.add(data.Z_ok[i], engine.objective.lengthscales, float(data.y[i]))
+        candidate.add(data.Z_ok[i], model.objective.lengthscales, float(data.y[i]))
         if np.count_nonzero(~candidate.outside(data.Z_ok)) < len(self.problem.space) + 1:
             return
-        share = 1.0 - float(np.mean(candidate.outside(self._box_sample())))
-        if share > 1.0 - ESCAPE_MIN_ROOM:  # the model sees one basin filling the box: nowhere to go
+        box = self._box_sample()
+        room = float(np.mean(self._basins.outside(box) & candidate.outside(box)))
+        if room < ESCAPE_MIN_ROOM:  # the model sees the basins filling the box: nowhere to go
             return
-        self._basins.add(data.Z_ok[i], engine.objective.lengthscales, float(data.y[i]))
+        self._basins.centres += candidate.centres
+        self._basins.values += candidate.values
         self._log_acq = []
         centre = self.enc.decode(data.Z_ok[i])
         self._resolved.append({"after_evaluations": len(self.history), "value": float(data.y[i]), "centre": centre,
-                               "box_share": share})
+                               "box_share": 1.0 - float(np.mean(candidate.outside(box)))})
         log.info("bayes: basin around %s resolved (%.6g); searching outside it", centre, data.y[i])
 
     def _box_sample(self) -> np.ndarray:
@@ -209,11 +222,11 @@ class BayesMethod(Method):
             self._box = self.enc.from_unit(np.random.default_rng(0).random((BOX_SAMPLE, len(self.enc.blocks))))
         return self._box
 
-    def _outside_data(self, data: Dataset) -> Dataset | None:
-        """The data outside every resolved basin (``None`` with fewer than 3 such points)."""
+    def _outside_data(self, data: Dataset, keep: int | None = None) -> Dataset | None:
+        """The data outside every resolved basin but basin ``keep`` (``None`` with fewer than 3 points)."""
         from .engine import Dataset
 
-        ok, every = self._basins.outside(data.Z_ok), self._basins.outside(data.Z_all)
+        ok, every = self._basins.outside(data.Z_ok, keep), self._basins.outside(data.Z_all, keep)
         if np.count_nonzero(ok) < 3:
             return None
         return Dataset(data.Z_ok[ok], data.y[ok], data.C[ok], data.Z_all[every], data.success[every])
@@ -221,13 +234,18 @@ class BayesMethod(Method):
     def _outside_is_promising(self, data: Dataset) -> bool:
         """Has the search outside the resolved basins found a basin nearly as deep (measured from the
         median of all values) as the best resolved one? Then the last evaluations stay with it."""
-        if not self._basins.values:
-            return False
         ok = self._basins.outside(data.Z_ok) & data.feasible
         if not np.any(ok):
             return False
-        median, resolved = float(np.median(data.y)), min(self._basins.values)
-        return median - float(np.min(data.y[ok])) >= PROMISING * (median - resolved)
+        # the resolved centres' values read from today's data: with output warping the scale moves
+        resolved = [self._current_value(data, k) for k in range(len(self._basins.centres))]
+        median = float(np.median(data.y))
+        return median - float(np.min(data.y[ok])) >= PROMISING * (median - min(resolved))
+
+    def _current_value(self, data: Dataset, basin: int) -> float:
+        """Basin ``basin``'s centre value as ``data`` models it today (output warping moves the scale)."""
+        rows = np.all(data.Z_ok == self._basins.centres[basin].X[0], axis=1)
+        return float(data.y[rows].min()) if np.any(rows) else self._basins.values[basin]
 
     def _evaluations_left(self) -> float:
         budget = self.problem.budget_evaluations
@@ -235,22 +253,23 @@ class BayesMethod(Method):
 
     def _get_explorer(self) -> Engine:
         if self._explorer is None:
-            self._explorer = self._new_engine()
+            self._explorer = self._new_engine(role=1)
         return self._explorer
 
     def _get_engine(self) -> Engine:
         if self._engine is None:
-            self._engine = self._new_engine()
+            self._engine = self._new_engine(role=0)
         return self._engine
 
-    def _new_engine(self) -> Engine:
-        """The GPs of one search, built from the options (the main one, and one outside resolved basins)."""
-        from .engine import Engine  # imports TensorFlow: only now, never at plugin import
+    def _new_engine(self, role: int) -> Engine:
+        """The GPs of one search, built from the options (role 0: the main one; 1: the one outside
+        resolved basins; the role and the study seed seed its ensemble members, if any)."""
+        from .engine import Engine, model_seed  # imports TensorFlow: only now, never at plugin import
 
         opts: BayesOptions = self.options
         return Engine(self.enc, len(self.problem.constraint_names), self.noise_mode, opts.acquisition, opts.ucb_beta,
                       Settings(opts.n_raw_samples, opts.n_restarts), opts.lengthscale_prior, opts.mean, opts.surrogate,
-                      self.seed)
+                      model_seed(self.seed, role))
 
     def _random(self, n: int, already: list[np.ndarray]) -> list[np.ndarray]:
         out: list[np.ndarray] = []
@@ -354,17 +373,20 @@ class BayesMethod(Method):
         log.warning("bayes: %s", msg)
         self._warnings.append(msg)
 
-    def _record(self, proposal: Any, data: Dataset, engine: Engine) -> None:
-        ls = engine.objective.lengthscales
+    def _record(self, proposal: Any, train: Dataset, model: Engine) -> None:
+        ls = model.objective.lengthscales
         self._iterations.append({
-            "iteration": len(self._iterations) + 1, "n_data": int(len(data.y)),
-            "n_failed": int(np.sum(~data.success)), **proposal.fit,
+            "iteration": len(self._iterations) + 1, "n_data": int(len(train.y)),
+            "n_failed": int(np.sum(~train.success)), **proposal.fit,
             "lengthscales": {c: float(v) for c, v in zip(self._columns(), ls, strict=True)},
             "lengthscales_raw": [float(v) for v in ls],
             "fit_cpu_seconds": proposal.fit_seconds, "acquisition_cpu_seconds": proposal.acquisition_seconds,
             "acquisition_values": proposal.values, "screened_out": list(self._screened),
-            "model": "main" if engine is self._engine else "explorer (outside resolved basins)",
+            "model": self._model_name(model),
         })
+
+    def _model_name(self, model: Engine) -> str:
+        return "main" if model is self._engine else "explorer (outside resolved basins)"
 
     def _pareto(self) -> list[Evaluation]:
         good = [e for e in self.history if e.feasible and self._objective_of(e) is not None]
@@ -387,11 +409,11 @@ class BayesMethod(Method):
             "resolved_basins": list(self._resolved),  # basins left behind (fmio_bayes.escape), in order
             "evaluations_since_improvement": self._since_improvement,
         }
-        if self._engine is not None and self._engine.last_loo:
-            # the last objective GP's leave-one-out check, per training point (plot predicted vs
-            # observed with +-2 sd bars, or a histogram of standardized_error against N(0, 1));
-            # values are the modelled series (after output warping / ParEGO scalarization)
-            out["loo"] = dict(self._engine.last_loo)
+        if self._last_model is not None and self._last_model.last_loo:
+            # the leave-one-out check of the objective GP that proposed last, per training point (plot
+            # predicted vs observed with +-2 sd bars, or a histogram of standardized_error against
+            # N(0, 1)); values are the modelled series (after output warping / ParEGO scalarization)
+            out["loo"] = {**self._last_model.last_loo, "model": self._model_name(self._last_model)}
         if self.problem.n_objectives > 1:
             out["pareto_front_size"] = len(self._pareto())
         return out

@@ -33,7 +33,8 @@ def report_sections(result: dict[str, Any]) -> list[str]:
         spread = math.sqrt(sum(e * e for e in errors) / len(errors))
         verdict = ("consistent with N(0, 1)" if 0.5 <= spread <= 2.0 and beyond <= max(1, len(errors) // 20)
                    else "<b class=bad>suspect: check the surrogate before trusting its proposals</b>")
-        out.append(f"<p>Last model: {len(errors)} points, RMS standardized error {spread:.2f}, {beyond} beyond "
+        which = " (the GP fitted outside resolved basins)" if loo.get("model", "main") != "main" else ""
+        out.append(f"<p>Last model{which}: {len(errors)} points, RMS standardized error {spread:.2f}, {beyond} beyond "
                    f"±{OUTSIDE:g}: {verdict}.</p>")
     out.append(_figure(loo, its))
     out += _resolved_basins(diag.get("resolved_basins") or [], diag.get("iterations", []))
