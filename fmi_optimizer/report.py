@@ -54,6 +54,15 @@ _png = figure_html
 _plt = pyplot
 
 
+def objective_axis_scale(values: Sequence[float]) -> str:
+    """``"log"`` when every value is positive and they span at least two decades (an error or cost
+    converging towards zero: on a linear axis the last, decisive gains are invisible), else ``"linear"``."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite or min(finite) <= 0.0:
+        return "linear"
+    return "log" if max(finite) / min(finite) >= 100.0 else "linear"
+
+
 def convergence_plot(evs: Sequence[Evaluation], title: str = "Convergence") -> str:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 3.6))
@@ -76,8 +85,10 @@ def convergence_plot(evs: Sequence[Evaluation], title: str = "Convergence") -> s
     failed = [i + 1 for i, e in enumerate(evs) if not e.ok]
     if failed and ys_ok:
         ax.scatter(failed, [min(ys_ok)] * len(failed), marker="|", color="gray", label="failed run")
+    scale = objective_axis_scale(ys_ok)
+    ax.set_yscale(scale)
     ax.set_xlabel("evaluation")
-    ax.set_ylabel("objective (minimized)")
+    ax.set_ylabel("objective (minimized" + (", log scale)" if scale == "log" else ")"))
     ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
@@ -95,6 +106,7 @@ def scatter_plots(evs: Sequence[Evaluation], space: Sequence[dict[str, Any]]) ->
     cols = min(4, n)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    scale = objective_axis_scale([e.objective for e in ok if e.objective is not None])
     for k, name in enumerate(names):
         ax = axes[k // cols][k % cols]
         xs = [e.values.get(name) for e in ok]
@@ -109,13 +121,15 @@ def scatter_plots(evs: Sequence[Evaluation], space: Sequence[dict[str, Any]]) ->
         else:
             xv = xs
         ax.scatter(xv, [e.objective for e in ok], s=8, c=["#1f77b4" if e.feasible else "#d62728" for e in ok])
+        ax.set_yscale(scale)
         if labels:
             ax.set_xticks(range(len(labels)), labels, rotation=45, fontsize=7)
         ax.set_xlabel(name, fontsize=8)
         ax.tick_params(labelsize=7)
     for k in range(n, rows * cols):
         axes[k // cols][k % cols].axis("off")
-    fig.suptitle("Objective vs each parameter (red: infeasible)", fontsize=9)
+    fig.suptitle("Objective vs each parameter (red: infeasible" + ("; log scale)" if scale == "log" else ")"),
+                 fontsize=9)
     fig.tight_layout()
     return _png(fig)
 

@@ -148,3 +148,13 @@ def test_best_heading_states_a_single_maximized_kpi_in_its_own_sense(tmp_path: P
     text = write_report(store, sid, tmp_path / "r.html", pm=load_host().pm).read_text()
     assert "<h2>Best — y 55.3 (maximized)" in text
     assert "As delivered (the FMU's own start values): y 49.1 (feasible); optimized: y 55.3." in text
+
+
+def test_objective_axis_turns_logarithmic_only_for_positive_values_spanning_decades() -> None:
+    from fmi_optimizer.report import objective_axis_scale
+
+    assert objective_axis_scale([0.7, 0.33, 0.13, 0.0063, 0.0052]) == "log"  # servo_pid's ITAE
+    assert objective_axis_scale([0.7, 0.33, 0.05]) == "linear"  # one decade: linear reads fine
+    assert objective_axis_scale([-3.3, -1.0, 0.0]) == "linear"  # not all positive
+    assert objective_axis_scale([0.0, 1.0, 100.0]) == "linear"  # a zero has no logarithm
+    assert objective_axis_scale([]) == "linear"
