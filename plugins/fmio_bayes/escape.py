@@ -44,13 +44,11 @@ class ResolvedBasins:
 
     def correlation(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Largest correlation to any centre, and its gradient."""
-        best, grad = np.zeros(len(Z)), np.zeros_like(Z)
-        for c in self.centres:
-            rho, _, drho, _ = c.predict_with_grad(Z)
-            take = rho > best
-            best = np.where(take, rho, best)
-            grad = np.where(take[:, None], drho, grad)
-        return best, grad
+        if not self.centres:
+            return np.zeros(len(Z)), np.zeros_like(Z)
+        rho, drho = self._per_centre(Z)
+        k, rows = rho.argmax(axis=1), np.arange(len(Z))
+        return rho[rows, k], drho[rows, k]
 
     def outside(self, Z: np.ndarray, keep: int | None = None) -> np.ndarray:
         """Points outside every basin (those inside basin ``keep`` count as outside)."""
@@ -61,8 +59,13 @@ class ResolvedBasins:
         """Index of the basin each point lies in (its most correlated centre above ``RHO_BASIN``), -1 if none."""
         if not self.centres:
             return np.full(len(Z), -1)
-        rho = np.stack([c.predict_with_grad(Z)[0] for c in self.centres], axis=1)
+        rho = self._per_centre(Z)[0]
         return np.where(rho.max(axis=1) > RHO_BASIN, rho.argmax(axis=1), -1)
+
+    def _per_centre(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Correlation with each centre ``[n, K]`` and its gradient ``[n, K, d]``."""
+        pairs = [c.predict_with_grad(Z) for c in self.centres]
+        return np.stack([p[0] for p in pairs], axis=1), np.stack([p[2] for p in pairs], axis=1)
 
     def wrap(self, f: AcqFn) -> AcqFn:
         """``f`` with a linear barrier on the correlation above ``RHO_BASIN``."""
