@@ -214,6 +214,28 @@ def test_a_resolved_basin_is_left_and_never_re_entered() -> None:
     assert best < -1.39  # the deeper, narrower basin was found and refined (the first one met is -1.0)
 
 
+def test_with_a_constraint_basins_are_resolved_around_feasible_points_and_the_constrained_optimum_is_found() -> None:
+    """The deeper basin's floor (0.8, 0.8) is infeasible (g = y - 0.75 <= 0): the escape must leave the
+    shallow basin at a feasible centre and end on the constrained optimum (0.8, 0.75), -1.0904."""
+    space = DesignSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])
+    method = BayesMethod(Problem(space, constraint_names=("g",), budget_evaluations=60), {"escape": True}, seed=0)
+    feasible_values = []
+    for _ in range(60):
+        c = method.ask(1)[0]
+        x, y = c.values["x"], c.values["y"]
+        method.tell([Evaluation(Candidate(c.values), "ok", objective=_two_basins(x, y), constraints=(y - 0.75,))])
+        if y <= 0.75:
+            feasible_values.append(_two_basins(x, y))
+    resolved = method.diagnostics()["resolved_basins"]
+    assert resolved, "the shallow basin was never left"
+    assert all(b["centre"]["y"] <= 0.75 for b in resolved)
+    first = resolved[0]["centre"]
+    assert math.hypot(first["x"] - 0.3, first["y"] - 0.3) < 0.05  # the shallow basin is met first here
+    assert min(feasible_values) < -1.08  # the constrained optimum -1.0904 (the shallow basin: -1.0)
+    best = method.recommend()
+    assert best is not None and best.values["y"] <= 0.75 and _two_basins(best.values["x"], best.values["y"]) < -1.08
+
+
 def test_a_noisy_twin_never_escapes() -> None:
     """With noise, the incumbent and the basin around it would follow the noise: escape stays off."""
     space = DesignSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])
