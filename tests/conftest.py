@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run by default, so a verdict belongs to the code, not
+# to the draw: CI stays green or red for a reason. `HYPOTHESIS_PROFILE=explore pytest` draws fresh
+# examples each run (and keeps failures in .hypothesis/ for replay) - the way to hunt for new cases,
+# which then get pinned with @example.
+settings.register_profile("deterministic", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 ROOT = Path(__file__).resolve().parents[1]
 TWINS = Path(__file__).resolve().parent / "twins"
