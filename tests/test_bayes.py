@@ -249,3 +249,34 @@ def test_report_section_shows_the_leave_one_out_check() -> None:
     assert "6 points" in sections and "1 beyond ±3" in sections and "suspect" in sections
     calm = {"diagnostics": {"loo": {**loo, "standardized_error": [e for e in errors if abs(e) < 3] + [0.2]}}}
     assert "consistent with N(0, 1)" in "".join(fmio_report_sections(study={"method": "bayes"}, result=calm) or [])
+
+
+def _stall_run(values: Callable[[int], float], budget: int = 20) -> BayesMethod:
+    space = DesignSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])
+    m = BayesMethod(Problem(space, budget_evaluations=budget), {"stall_patience": 6}, seed=0)
+    for i in range(budget):
+        c = m.ask(1)[0]
+        m.tell([Evaluation(c, "ok", objective=values(i))])
+    return m
+
+
+def test_a_search_without_improvement_is_reported_stalled_with_advice() -> None:
+    # the first value is never beaten: after 6 evaluations without improvement the search is stalled
+    flat = _stall_run(lambda i: 0.0 if i == 0 else 1.0 + 0.1 * math.sin(i))
+    d = flat.diagnostics()
+    assert d["stalled"] and d["evaluations_since_improvement"] == 19
+    stall = [w for w in d["warnings"] if w.startswith("search stalled")]
+    assert len(stall) == 1 and "no improvement in the last 6 evaluations" in stall[0]
+    assert "leaves this basin" in stall[0]  # nothing resolved yet, and the escape is on
+    # every value a new best: never stalled, no warning
+    improving = _stall_run(lambda i: -float(i)).diagnostics()
+    assert not improving["stalled"] and not any(w.startswith("search stalled") for w in improving["warnings"])
+
+
+def test_stall_advice_follows_what_the_escape_has_done() -> None:
+    space = DesignSpace([Continuous("x", 0.0, 1.0)])
+    m = BayesMethod(Problem(space, budget_evaluations=40), {}, seed=0)
+    m._resolved.append({"after_evaluations": 20, "value": -1.0, "centre": {"x": 0.3}, "box_share": 0.3})
+    assert "left 1 resolved basin" in m._stall_advice() and "larger budget" in m._stall_advice()
+    noisy = BayesMethod(Problem(space, budget_evaluations=40, noisy=True), {}, seed=0)
+    assert "leaves this basin" not in noisy._stall_advice() and "another seed" in noisy._stall_advice()

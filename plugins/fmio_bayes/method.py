@@ -188,8 +188,7 @@ class BayesMethod(Method):
         ``model`` has expected nothing for ``ESCAPE_STREAK`` proposals in a row, the basin holds at least
         d + 1 evaluations, is not resolved already, and leaves room outside all resolved basins."""
         opts: BayesOptions = self.options
-        if not opts.escape or opts.acquisition != "logei" or self.problem.n_objectives > 1 or not values \
-                or self.problem.noisy or self.noise_mode == "learned":  # noise: the incumbent would follow it
+        if not values or not self._escape_possible():
             return
         if model is not self._streak_model:  # a streak counts one model's proposals only
             self._log_acq, self._streak_model = [], model
@@ -215,6 +214,13 @@ class BayesMethod(Method):
         self._resolved.append({"after_evaluations": len(self.history), "value": float(data.y[i]), "centre": centre,
                                "box_share": 1.0 - float(np.mean(candidate.outside(box)))})
         log.info("bayes: basin around %s resolved (%.6g); searching outside it", centre, data.y[i])
+
+    def _escape_possible(self) -> bool:
+        """Basins are resolved only for a single log-EI objective without noise (with noise the
+        incumbent, and the basin around it, would follow the noise)."""
+        opts: BayesOptions = self.options
+        return opts.escape and opts.acquisition == "logei" and self.problem.n_objectives == 1 \
+            and not self.problem.noisy and self.noise_mode != "learned"
 
     def _box_sample(self) -> np.ndarray:
         """Fixed uniform points of the design space (encoded), to measure how much of it a basin covers."""
@@ -365,9 +371,20 @@ class BayesMethod(Method):
         self._since_improvement += 1
         if self._since_improvement == self.patience and len(self.history) > self.n_initial:
             self._warn(f"search stalled: no improvement in the last {self.patience} evaluations "
-                       f"(best {self._best:.6g}): it has converged, possibly to a local optimum; more of the same "
-                       "search rarely pays off - try another seed or a larger n_initial to look for other basins, "
-                       "and check the LOO errors for a mis-specified surrogate")
+                       f"(best {self._best:.6g}): {self._stall_advice()}; check the LOO errors for a mis-specified "
+                       "surrogate")
+
+    def _stall_advice(self) -> str:
+        """What a stalled search is doing about it, and what the user can do (measured on Hartmann6:
+        docs/bench/bayes.md; a larger initial design did not help there, a larger budget did)."""
+        if self._resolved:
+            return (f"it has left {len(self._resolved)} resolved basin(s) and found nothing better outside yet; "
+                    "reaching another basin's floor took 16-45 evaluations in 6 dimensions - a larger budget gives "
+                    "it the time")
+        if self._escape_possible():
+            return (f"possibly a local optimum: once the model expects nothing more here and >= {ESCAPE_MIN_BUDGET} "
+                    "evaluations remain, the search leaves this basin; with a smaller budget, try another seed")
+        return "possibly a local optimum; try another seed or a larger budget"
 
     def _warn(self, msg: str) -> None:
         log.warning("bayes: %s", msg)
