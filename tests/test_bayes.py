@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fmio_bayes import BayesMethod
 
@@ -99,7 +100,6 @@ def test_branin_regret_within_budget() -> None:
 def test_batched_lbfgsb_runs_each_start_independently() -> None:
     """Lock-step runs give what separate scipy L-BFGS-B runs give from each start; a failing batch
     evaluation surfaces as the caller's exception."""
-    import numpy as np
     from fmio_bayes.batched_lbfgsb import batched_lbfgsb
     from scipy.optimize import minimize
 
@@ -276,7 +276,12 @@ def test_a_search_without_improvement_is_reported_stalled_with_advice() -> None:
 def test_stall_advice_follows_what_the_escape_has_done() -> None:
     space = DesignSpace([Continuous("x", 0.0, 1.0)])
     m = BayesMethod(Problem(space, budget_evaluations=40), {}, seed=0)
+    m._basins.add(np.array([0.3]), np.array([0.1]), -1.0)
     m._resolved.append({"after_evaluations": 20, "value": -1.0, "centre": {"x": 0.3}, "box_share": 0.3})
-    assert "left 1 resolved basin" in m._stall_advice() and "larger budget" in m._stall_advice()
+    m._best_z = np.array([0.31])  # the best point is the resolved basin's
+    assert "left 1 resolved basin(s) and found nothing better" in m._stall_advice()
+    assert "larger budget" in m._stall_advice()
+    m._best_z = np.array([0.9])  # the search outside found a deeper basin, and stalled there
+    assert "converged in a better one found outside them" in m._stall_advice()
     noisy = BayesMethod(Problem(space, budget_evaluations=40, noisy=True), {}, seed=0)
     assert "leaves this basin" not in noisy._stall_advice() and "another seed" in noisy._stall_advice()

@@ -78,6 +78,7 @@ class BayesMethod(Method):
         self._warnings: list[str] = []
         self._screened: list[str] = []
         self._best = math.inf
+        self._best_z: np.ndarray | None = None  # the best point, encoded
         self._since_improvement = 0
         if d > HIGH_DIMENSION:
             self._warn(f"{d} dimensions: GP surrogates lose sample efficiency above ~{HIGH_DIMENSION}; "
@@ -365,7 +366,7 @@ class BayesMethod(Method):
         v = e.objective if self.problem.n_objectives == 1 else None
         margin = 1e-9 * max(1.0, abs(self._best)) if math.isfinite(self._best) else 0.0
         if v is not None and e.feasible and math.isfinite(v) and v < self._best - margin:
-            self._best = v
+            self._best, self._best_z = v, self.enc.encode(e.candidate.values)
             self._since_improvement = 0
             return
         self._since_improvement += 1
@@ -378,9 +379,13 @@ class BayesMethod(Method):
         """What a stalled search is doing about it, and what the user can do (measured on Hartmann6:
         docs/bench/bayes.md; a larger initial design did not help there, a larger budget did)."""
         if self._resolved:
-            return (f"it has left {len(self._resolved)} resolved basin(s) and found nothing better outside yet; "
-                    "reaching another basin's floor took 16-45 evaluations in 6 dimensions - a larger budget gives "
-                    "it the time")
+            left = f"it has left {len(self._resolved)} resolved basin(s)"
+            if self._best_z is not None and self._basins.member(self._best_z[None, :])[0] < 0:
+                left += " and converged in a better one found outside them"
+            else:
+                left += " and found nothing better outside yet"
+            return (f"{left}; reaching another basin's floor took 16-45 evaluations in 6 dimensions - a larger "
+                    "budget gives it the time")
         if self._escape_possible():
             return (f"possibly a local optimum: once the model expects nothing more here and >= {ESCAPE_MIN_BUDGET} "
                     "evaluations remain, the search leaves this basin; with a smaller budget, try another seed")
