@@ -384,8 +384,8 @@ class BayesMethod(Method):
                 left += " and converged in a better one found outside them"
             else:
                 left += " and found nothing better outside yet"
-            return (f"{left}; reaching another basin's floor took 16-45 evaluations in 6 dimensions - a larger "
-                    "budget gives it the time")
+            return (f"{left}; descending a newly found basin took 16-45 evaluations on the 6-D Hartmann6 benchmark - "
+                    "a larger budget gives it the time")
         if self._escape_possible():
             return (f"possibly a local optimum: once the model expects nothing more here and >= {ESCAPE_MIN_BUDGET} "
                     "evaluations remain, the search leaves this basin; with a smaller budget, try another seed")
