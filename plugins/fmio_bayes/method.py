@@ -205,7 +205,8 @@ class BayesMethod(Method):
         if np.count_nonzero(~candidate.outside(data.Z_ok)) < len(self.problem.space) + 1:
             return
         box = self._box_sample()
-        room = float(np.mean(self._basins.outside(box) & candidate.outside(box)))
+        outside_candidate = candidate.outside(box)
+        room = float(np.mean(self._basins.outside(box) & outside_candidate))
         if room < ESCAPE_MIN_ROOM:  # the model sees the basins filling the box: nowhere to go
             return
         self._basins.centres += candidate.centres
@@ -213,7 +214,7 @@ class BayesMethod(Method):
         self._log_acq = []
         centre = self.enc.decode(data.Z_ok[i])
         self._resolved.append({"after_evaluations": len(self.history), "value": float(data.y[i]), "centre": centre,
-                               "box_share": 1.0 - float(np.mean(candidate.outside(box)))})
+                               "box_share": 1.0 - float(np.mean(outside_candidate))})
         log.info("bayes: basin around %s resolved (%.6g); searching outside it", centre, data.y[i])
 
     def _escape_possible(self) -> bool:
