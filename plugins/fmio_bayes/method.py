@@ -20,6 +20,7 @@ from fmi_optimizer.space import Categorical, Continuous
 
 from .design import default_size, unit_design
 from .escape import ResolvedBasins, confine, converged, in_depth_units
+from .face_probe import face_probe
 from .maximize import Settings
 from .options import BayesOptions
 from .scalarize import parego, pareto_mask, warp
@@ -71,6 +72,7 @@ class BayesMethod(Method):
         self._basins = ResolvedBasins()
         self._log_acq: list[float] = []
         self._resolved: list[dict[str, Any]] = []
+        self._probes: list[dict[str, Any]] = []  # evaluations spent inward of a box face (fmio_bayes.face_probe)
         self._box: np.ndarray | None = None
         self._streak_model: Engine | None = None  # the model whose proposals _log_acq holds
         self._last_model: Engine | None = None  # the model that proposed last (its LOO check is reported)
@@ -146,7 +148,27 @@ class BayesMethod(Method):
         self._last_model = model
         self._record(proposal, train, model)
         self._note_convergence(proposal.values, train, model)
-        return proposal.points
+        probe = self._face_probe(proposal.points[0], train, model, frozen, already) if proposal.points else None
+        return [probe, *proposal.points[1:]] if probe is not None else proposal.points
+
+    def _face_probe(self, proposal: np.ndarray, train: Dataset, model: Engine, frozen: dict[int, float],
+                    already: list[np.ndarray]) -> np.ndarray | None:
+        """One evaluation inward from a box face the model keeps proposing on (:mod:`fmio_bayes.face_probe`)."""
+        opts: BayesOptions = self.options
+        best = train.incumbent()
+        columns = np.array([c for c in self.enc.continuous_columns if int(c) not in frozen], dtype=int)
+        if not opts.face_probe or best is None or not len(columns):
+            return None
+        probe = face_probe(proposal, train.Z_ok[best], train.Z_ok, np.asarray(model.objective.lengthscales, float),
+                           columns)
+        if probe is None or self._taken(probe, already):
+            return None
+        moved = int(np.argmax(np.abs(probe - train.Z_ok[best])))
+        name = next(d.name for d, b in zip(self.problem.space, self.enc.blocks, strict=True) if b.start == moved)
+        self._probes.append({"after_evaluations": len(self.history), "dimension": name,
+                             "face": "lower" if train.Z_ok[best][moved] < 0.5 else "upper"})
+        self._iterations[-1]["face_probe"] = name
+        return probe
 
     # -- leaving resolved basins (see fmio_bayes.escape) -------------------------------------
     def _search_plan(self, data: Dataset, engine: Engine) -> tuple[Engine, Dataset, Callable[[AcqFn], AcqFn] | None]:
@@ -430,6 +452,7 @@ class BayesMethod(Method):
             "warnings": list(self._warnings),
             "stalled": self._since_improvement >= self.patience,
             "resolved_basins": list(self._resolved),  # basins left behind (fmio_bayes.escape), in order
+            "face_probes": list(self._probes),  # steps inward from a face the model kept to (fmio_bayes.face_probe)
             "evaluations_since_improvement": self._since_improvement,
         }
         if self._last_model is not None and self._last_model.last_loo:

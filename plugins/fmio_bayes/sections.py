@@ -38,7 +38,22 @@ def report_sections(result: dict[str, Any]) -> list[str]:
                    f"±{OUTSIDE:g}: {verdict}.</p>")
     out.append(_figure(loo, its))
     out += _resolved_basins(diag.get("resolved_basins") or [], diag.get("iterations", []))
+    out += _face_probes(diag.get("face_probes") or [])
     return out
+
+
+def _face_probes(probes: list[dict[str, Any]]) -> list[str]:
+    """The evaluations spent stepping inward from a box face (fmio_bayes.face_probe): what they cost, and
+    where the model had pushed the search against a bound."""
+    if not probes:
+        return []
+    rows = "".join(f"<li>evaluation {p['after_evaluations'] + 1}: {html.escape(str(p['dimension']))} "
+                   f"from its {html.escape(str(p['face']))} bound</li>" for p in probes)
+    return ["<h3>Probes inward from a bound</h3>",
+            f"<p class=muted>{len(probes)} evaluation(s) stepped inward from a bound the model kept proposing on, "
+            "to measure the slope there (a model sees none from points on the bound alone). A parameter probed "
+            "repeatedly whose best value stays on its bound may deserve a wider range.</p>",
+            f"<ul>{rows}</ul>"]
 
 
 def _resolved_basins(basins: list[dict[str, Any]], iterations: list[dict[str, Any]]) -> list[str]:
