@@ -6,10 +6,12 @@ flat along x3 and x5 (A = 0.05, 0.1). A point is counted "in bump k" when ``sum_
 is below 1.1 (the bump alone contributes at least alpha_k / 3). Per seed the script prints the final
 regret, the first evaluation in bump 3 and in bump 4, how many evaluations each received, the first
 evaluation with regret below 0.05 (the issue's success line), and the basins the escape resolved (after
-how many evaluations, at which regret). ``--budget`` runs longer than the benchmark's 60 evaluations: how
+how many evaluations, at which regret) and how many evaluations probed inward from a box face; a last
+line counts the runs below 0.05. ``--budget`` runs longer than the benchmark's 60 evaluations: how
 far from success is a failing run?
 
-    python benchmarks/hartmann6_basins.py --seeds 0,1,2,3,4,5,6,7,8,9 [--bayes-options '{"n_initial": 10}'] [--budget 80]
+    python benchmarks/hartmann6_basins.py --seeds 0-9 [--bayes-options '{"n_initial": 10}'] [--budget 80]
+    python benchmarks/hartmann6_basins.py --seeds 0,2,4,43     # a list, or ranges: 0-29,40-45
 """
 
 from __future__ import annotations
@@ -54,10 +56,20 @@ def trace(seed: int, budget: int | None = None) -> dict:
 
     regret = np.minimum.accumulate(np.array(ys)) - task.optimum
     below = np.flatnonzero(regret < SUCCESS)
-    resolved = [(b["after_evaluations"], b["value"] - task.optimum) for b in runner.m.diagnostics()["resolved_basins"]]
-    return {"seed": seed, "regret": float(regret[-1]), "first_in_bump3": first(2), "first_in_bump4": first(3),
+    diagnostics = runner.m.diagnostics()
+    resolved = [(b["after_evaluations"], b["value"] - task.optimum) for b in diagnostics["resolved_basins"]]
+    return {"probes": len(diagnostics["face_probes"]), "seed": seed, "regret": float(regret[-1]), "first_in_bump3": first(2), "first_in_bump4": first(3),
             "n_bump3": int(inside[:, 2].sum()), "n_bump4": int(inside[:, 3].sum()),
             "first_success": int(below[0]) if len(below) else None, "resolved": resolved}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,2,5-8"`` -> ``[0, 2, 5, 6, 7, 8]``."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    return seeds
 
 
 def main() -> None:
@@ -68,13 +80,17 @@ def main() -> None:
     args = ap.parse_args()
     peers.BAYES_OPTIONS.update(json.loads(args.bayes_options))
     print("| seed | regret | first in bump 3 | first in bump 4 | evaluations in bump 3 / bump 4 "
-          f"| first regret < {SUCCESS} | resolved (after, regret) |")
-    print("|---|---|---|---|---|---|---|")
-    for seed in (int(s) for s in args.seeds.split(",")):
+          f"| first regret < {SUCCESS} | resolved (after, regret) | face probes |")
+    print("|---|---|---|---|---|---|---|---|")
+    regrets = []
+    for seed in parse_seeds(args.seeds):
         r = trace(seed, args.budget)
+        regrets.append(r["regret"])
         resolved = ", ".join(f"{n}: {v:.3g}" for n, v in r["resolved"]) or "-"
         print(f"| {seed} | {r['regret']:.2e} | {r['first_in_bump3']} | {r['first_in_bump4']} | "
-              f"{r['n_bump3']} / {r['n_bump4']} | {r['first_success']} | {resolved} |", flush=True)
+              f"{r['n_bump3']} / {r['n_bump4']} | {r['first_success']} | {resolved} | {r['probes']} |", flush=True)
+    print(f"\nbelow {SUCCESS}: {sum(r < SUCCESS for r in regrets)} of {len(regrets)} runs, "
+          f"median regret {np.median(regrets):.2e}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -120,6 +121,33 @@ def test_batched_lbfgsb_runs_each_start_independently() -> None:
 
     with pytest.raises(ZeroDivisionError):
         batched_lbfgsb(broken, x0, [(0.0, 6.0)])
+
+
+def test_batched_lbfgsb_surfaces_an_error_inside_one_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One run's L-BFGS-B raises after a few steps: the caller gets its exception (the call returns
+    instead of hanging on runs still waiting for an answer)."""
+    import fmio_bayes.batched_lbfgsb as module
+
+    real_minimize = module.minimize
+
+    def minimize(f: Any, x0: np.ndarray, **kwargs: Any) -> Any:
+        steps = [0]
+
+        def g(x: np.ndarray) -> Any:
+            steps[0] += 1
+            if x0[0] == 4.5 and steps[0] > 3:
+                raise ValueError("run from 4.5 breaks")
+            return f(x)
+
+        return real_minimize(g, x0, **kwargs)
+
+    monkeypatch.setattr(module, "minimize", minimize)
+
+    def fun(X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.cos(3 * X[:, 0]), (-3 * np.sin(3 * X[:, 0]))[:, None]
+
+    with pytest.raises(ValueError, match="run from 4.5 breaks"):
+        module.batched_lbfgsb(fun, np.array([[0.5], [2.5], [4.5], [5.9]]), [(0.0, 6.0)], pgtol=1e-12)
 
 
 def test_constraint_respected() -> None:

@@ -1,6 +1,6 @@
 """Maximize an acquisition over the mixed encoded space: raw samples, roulette-picked starts plus
 the incumbent, discrete local search, then independent L-BFGS-B runs over the continuous columns
-advanced in lock-step (each step is a single batched TensorFlow call)."""
+advanced in lock-step (each step is a single batched acquisition call)."""
 
 from __future__ import annotations
 
