@@ -69,6 +69,10 @@ def test_the_method_probes_once_records_it_and_does_not_probe_again_once_the_slo
     assert probe["gain"] == pytest.approx(10 ** (2 - 2 * PROBE_STEP))  # a step inward on the log scale
     assert method.diagnostics()["face_probes"] == [{"after_evaluations": 4, "dimension": "gain", "face": "upper"}]
     assert method.diagnostics()["iterations"][-1]["face_probe"] == "gain"
+    from fmio_bayes import fmio_report_sections
+
+    report = "".join(fmio_report_sections(study={"method": "bayes"}, result={"diagnostics": method.diagnostics()}) or [])
+    assert "Probes inward from a bound" in report and "after 4 evaluations: gain from its upper bound" in report
     method.tell([Evaluation(Candidate(probe), "ok", objective=-0.8)])  # the face is better: the slope is known
     assert method.ask(1)[0].values == {"x": 0.32, "gain": pytest.approx(100.0), "n": 2}
     assert len(method.diagnostics()["face_probes"]) == 1

@@ -47,7 +47,7 @@ def _face_probes(probes: list[dict[str, Any]]) -> list[str]:
     where the model had pushed the search against a bound."""
     if not probes:
         return []
-    rows = "".join(f"<li>evaluation {p['after_evaluations'] + 1}: {html.escape(str(p['dimension']))} "
+    rows = "".join(f"<li>after {p['after_evaluations']} evaluations: {html.escape(str(p['dimension']))} "
                    f"from its {html.escape(str(p['face']))} bound</li>" for p in probes)
     return ["<h3>Probes inward from a bound</h3>",
             f"<p class=muted>{len(probes)} evaluation(s) stepped inward from a bound the model kept proposing on, "
