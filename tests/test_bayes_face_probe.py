@@ -21,11 +21,11 @@ ALL = np.array([0, 1, 2])
 def test_a_proposal_on_the_incumbents_face_with_nothing_inside_is_replaced_by_a_step_inward() -> None:
     incumbent = np.array([0.4, 1.0, 0.2])
     Z = np.array([incumbent, [0.1, 0.2, 0.9], [0.9, 0.9, 0.9]])
-    probe = face_probe(np.array([0.45, 1.0, 0.25]), incumbent, Z, ELL, ALL)
-    assert probe is not None and np.allclose(probe, [0.4, 1.0 - PROBE_STEP, 0.2])
+    due = face_probe(np.array([0.45, 1.0, 0.25]), incumbent, Z, ELL, ALL)
+    assert due is not None and np.allclose(due[0], [0.4, 1.0 - PROBE_STEP, 0.2]) and due[1] == 1
     lower = np.array([0.0, 0.5, 0.5])  # the lower face: the step goes up
-    probe = face_probe(np.array([0.0, 0.55, 0.5]), lower, lower[None, :], ELL, ALL)
-    assert probe is not None and np.allclose(probe, [PROBE_STEP, 0.5, 0.5])
+    due = face_probe(np.array([0.0, 0.55, 0.5]), lower, lower[None, :], ELL, ALL)
+    assert due is not None and np.allclose(due[0], [PROBE_STEP, 0.5, 0.5]) and due[1] == 0
 
 
 def test_no_probe_when_a_point_inside_near_the_incumbent_already_shows_the_slope() -> None:

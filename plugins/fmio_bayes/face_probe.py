@@ -22,8 +22,8 @@ NEAR = 0.5  # ... and this close to the incumbent in the other dimensions (lengt
 
 
 def face_probe(proposal: np.ndarray, incumbent: np.ndarray, Z: np.ndarray, lengthscales: np.ndarray,
-               continuous_columns: np.ndarray) -> np.ndarray | None:
-    """The point to evaluate instead of ``proposal``, or ``None`` if no probe is due.
+               continuous_columns: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """The point to evaluate instead of ``proposal`` and the column it probes, or ``None`` if no probe is due.
 
     ``Z`` are the encoded points the proposing model was trained on (its incumbent among them),
     ``lengthscales`` that model's, one per encoded column. Only continuous columns are probed; the
@@ -36,7 +36,7 @@ def face_probe(proposal: np.ndarray, incumbent: np.ndarray, Z: np.ndarray, lengt
                 continue
             probe = incumbent.copy()
             probe[j] = face + sign * PROBE_STEP
-            return probe
+            return probe, j
     return None
 
 

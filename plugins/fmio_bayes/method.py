@@ -159,14 +159,14 @@ class BayesMethod(Method):
         columns = np.array([c for c in self.enc.continuous_columns if int(c) not in frozen], dtype=int)
         if not opts.face_probe or best is None or not len(columns):
             return None
-        probe = face_probe(proposal, train.Z_ok[best], train.Z_ok, np.asarray(model.objective.lengthscales, float),
-                           columns)
-        if probe is None or self._taken(probe, already):
+        due = face_probe(proposal, train.Z_ok[best], train.Z_ok, np.asarray(model.objective.lengthscales, float),
+                         columns)
+        if due is None or self._taken(due[0], already):
             return None
-        moved = int(np.argmax(np.abs(probe - train.Z_ok[best])))
-        name = next(d.name for d, b in zip(self.problem.space, self.enc.blocks, strict=True) if b.start == moved)
+        probe, column = due
+        name = self._columns()[column]  # a continuous column: the parameter's name
         self._probes.append({"after_evaluations": len(self.history), "dimension": name,
-                             "face": "lower" if train.Z_ok[best][moved] < 0.5 else "upper"})
+                             "face": "lower" if train.Z_ok[best][column] < 0.5 else "upper"})
         self._iterations[-1]["face_probe"] = name
         return probe
 
