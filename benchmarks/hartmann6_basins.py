@@ -58,9 +58,10 @@ def trace(seed: int, budget: int | None = None) -> dict:
     below = np.flatnonzero(regret < SUCCESS)
     diagnostics = runner.m.diagnostics()
     resolved = [(b["after_evaluations"], b["value"] - task.optimum) for b in diagnostics["resolved_basins"]]
-    return {"probes": len(diagnostics["face_probes"]), "seed": seed, "regret": float(regret[-1]), "first_in_bump3": first(2), "first_in_bump4": first(3),
+    return {"seed": seed, "regret": float(regret[-1]), "first_in_bump3": first(2), "first_in_bump4": first(3),
             "n_bump3": int(inside[:, 2].sum()), "n_bump4": int(inside[:, 3].sum()),
-            "first_success": int(below[0]) if len(below) else None, "resolved": resolved}
+            "first_success": int(below[0]) if len(below) else None, "resolved": resolved,
+            "probes": len(diagnostics["face_probes"])}
 
 
 def parse_seeds(text: str) -> list[int]:

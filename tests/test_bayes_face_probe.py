@@ -3,6 +3,8 @@ how it enters a proposal, and a Hartmann6 run it rescues."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +15,9 @@ from fmio_bayes.face_probe import PROBE_STEP, face_probe
 from fmi_optimizer.method import Problem
 from fmi_optimizer.records import Candidate, Evaluation
 from fmi_optimizer.space import Continuous, DesignSpace, Integer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bayes_vs_peers as peers  # noqa: E402
 
 ELL = np.array([0.3, 0.3, 0.3])
 ALL = np.array([0, 1, 2])
@@ -89,29 +94,18 @@ def test_the_option_turns_probing_off(monkeypatch: pytest.MonkeyPatch) -> None:
     assert method.diagnostics()["face_probes"] == []
 
 
-_H_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
-_H_A = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
-                 [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]])
-_H_P = 1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
-                        [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]])
-_H_MIN = -3.32236801141551
-
-
-def _hartmann6(x: np.ndarray) -> float:
-    return float(-np.sum(_H_ALPHA * np.exp(-np.sum(_H_A * (x - _H_P) ** 2, axis=1))))
-
-
 def test_hartmann6_seed_50_reaches_the_global_basin_by_probing_the_face_it_would_have_resolved() -> None:
     """Without probes this run (defaults, 60 evaluations) resolves a "basin" on the face x6 = 1 at
     -1.70, from which L-BFGS-B walks straight down to the global minimum, and ends at regret 0.127
     (docs/bench/bayes.md). With them it finds the global basin."""
+    hartmann6 = peers.TASKS["hartmann6"]  # the benchmark's function and optimum
     space = DesignSpace([Continuous(f"x{i}", 0.0, 1.0) for i in range(6)])
     method = BayesMethod(Problem(space, budget_evaluations=60), seed=50)
     best = np.inf
     for _ in range(60):
         c = method.ask(1)[0]
-        f = _hartmann6(np.array([c.values[f"x{i}"] for i in range(6)]))
+        f = hartmann6.f(np.array([c.values[f"x{i}"] for i in range(6)]))
         method.tell([Evaluation(Candidate(c.values), "ok", objective=f)])
         best = min(best, f)
     assert method.diagnostics()["face_probes"]
-    assert best - _H_MIN < 0.05
+    assert best - hartmann6.optimum < 0.05
