@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .config import StudyConfig, load_study
 from .errors import OutputError, StudyError
 from .evaluation import EngineOptions, Evaluator, LocalPool
+from .instance_strategy import StrategyVerdict, fixed_verdict, prove
 from .method import Method
 from .plugins import Host, load_host
 from .problem import StudyProblem
@@ -34,6 +37,7 @@ class Outcome:
     db: Path
     files: dict[str, str] = field(default_factory=dict)
     verification: dict[str, Any] | None = None
+    instances: dict[str, Any] | None = None  # the instance strategy, its proof and any switch during the study
     messages: list[str] = field(default_factory=list)
     baseline: Evaluation | None = None
     host: Host | None = None  # the plugins that ran the study (their report sections belong in its report)
@@ -55,6 +59,7 @@ class Outcome:
             "outputs": {"fmu": self.files.get("fmu"), "ssv": self.files.get("ssv"), "json": self.files.get("json"),
                         "report": self.files.get("report"), "db": str(self.db)},
             "verification": self.verification,
+            "instances": self.instances,
             "baseline": None if self.baseline is None else {
                 "values": self.baseline.values, "kpis": self.baseline.kpis, "objective": self.baseline.objective,
                 "feasible": self.baseline.feasible, "status": self.baseline.status, "error": self.baseline.error,
@@ -80,14 +85,31 @@ def ensure_writable(folder: Path) -> Path:
     return folder
 
 
-def make_evaluator(host: Host, problem: StudyProblem) -> Evaluator:
-    """Ask plugins for an evaluator (firstresult), else the built-in local pool or Dask cluster."""
+def prove_instances(problem: StudyProblem) -> StrategyVerdict:
+    """The instance strategy for this study's FMU: the one the study file names, else a proven one (cached by
+    the FMU's hash), probed on the centre of the design space and two random points of it."""
     c = problem.config
-    options = {"workers": c.workers, "timeout": c.timeout, "recycle_every": c.recycle_every, "cluster": c.cluster}
+    fmu = problem.twin.fmu.runnable
+    if c.instances != "auto":
+        return fixed_verdict(c.instances, "chosen in the study file ([evaluation] instances)", fmu)
+    rng = np.random.default_rng(c.seed)
+    units = [[0.5] * len(problem.space)] + [list(rng.uniform(size=len(problem.space))) for _ in range(2)]
+    requests = [problem.request(i, Candidate(problem.space.from_unit(u), 0, "probe")) for i, u in enumerate(units)]
+    return prove(fmu, requests, interface=c.settings.interface, timeout=c.timeout)
+
+
+def make_evaluator(host: Host, problem: StudyProblem, verdict: StrategyVerdict | None = None) -> Evaluator:
+    """Ask plugins for an evaluator (firstresult), else the built-in local pool or Dask cluster, preparing
+    runs by ``verdict``'s instance strategy (proven here when not given)."""
+    c = problem.config
+    strategy = (verdict or prove_instances(problem)).strategy
+    options = {"workers": c.workers, "timeout": c.timeout, "recycle_every": c.recycle_every, "cluster": c.cluster,
+               "instances": strategy, "check_share": c.check_share}
     custom = host.pm.hook.fmio_make_evaluator(problem=problem, options=options)
     if custom is not None:
         return custom
-    engine = EngineOptions(workers=c.workers, timeout=c.timeout, recycle_every=c.recycle_every, interface=c.settings.interface)
+    engine = EngineOptions(workers=c.workers, timeout=c.timeout, recycle_every=c.recycle_every,
+                           interface=c.settings.interface, strategy=strategy, check_share=c.check_share)
     if c.cluster:
         from .distributed import DaskEvaluator
 
@@ -138,7 +160,9 @@ def run_study(
     batch = EngineOptions(workers=config.workers).worker_count()
     if config.method != "auto":  # an unknown or unfit method fails before any worker starts
         choose_method(host.methods, config.method, problem.method_problem(batch))
-    evaluator = make_evaluator(host, problem)
+    verdict = prove_instances(problem)
+    log(verdict.summary())
+    evaluator = make_evaluator(host, problem, verdict)
     try:
         baseline = run_baseline(evaluator, problem)
         mproblem = problem.method_problem(batch)
@@ -148,7 +172,7 @@ def run_study(
         method_cls, routing = choose_method(host.methods, config.method, mproblem)
         log(routing)
         method: Method = method_cls(mproblem, config.method_options, config.seed)
-        study_run = _StudyRun(config, problem, method, evaluator, host, out_dir, batch, baseline, routing)
+        study_run = _StudyRun(config, problem, method, evaluator, host, out_dir, batch, baseline, routing, verdict)
         return study_run.execute(progress, write_back, report, log, resume_id)
     finally:
         evaluator.close()  # on every path: workers never outlive the study
@@ -167,6 +191,7 @@ class _StudyRun:
     batch: int
     baseline: Evaluation
     routing: str
+    verdict: StrategyVerdict
 
     def execute(self, progress: ProgressCallback | None, write_back: bool, report: bool,
                 log: Callable[[str], None], resume_id: int | None) -> Outcome:
@@ -188,6 +213,7 @@ class _StudyRun:
             result = study.run()
             self.evaluator.close()  # free the workers before write-back verification starts its own processes
             outcome = Outcome(result, config, problem, self.out_dir, db, baseline=self.baseline, host=self.host)
+            outcome.instances = self._instances(study, log)
             status = "interrupted" if result.interrupted else "finished"
             store.set_status(study_id, status, outcome.to_json())
             if write_back and result.best is not None and not result.interrupted:
@@ -201,6 +227,18 @@ class _StudyRun:
             return outcome
         finally:
             store.close()
+
+
+    def _instances(self, study: Study, log: Callable[[str], None]) -> dict[str, Any]:
+        """The strategy record for the JSON and the report; a switch during the study is said on stderr."""
+        switches = list(getattr(self.evaluator, "switches", []))
+        record = {**self.verdict.to_json(), "switches": switches,
+                  "reruns": int(getattr(self.evaluator, "reruns", 0)), "corrected": list(study.replaced),
+                  "final": str(getattr(self.evaluator, "strategy", self.verdict.strategy))}
+        for why in switches:
+            log(f"warning: switched to fresh instances during the study: {why}; "
+                f"{record['reruns']} earlier runs were repeated, {len(study.replaced)} changed their objective")
+        return record
 
 
 def _write_back(outcome: Outcome, log: Callable[[str], None]) -> None:

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import StudyError
-from .simulator import SimSettings
+from .simulator import STRATEGIES, SimSettings
 
 if TYPE_CHECKING:
     from .uncertainty.spec import UncertaintySpec
+
+INSTANCE_CHOICES = ("auto", *STRATEGIES)
 
 SECTIONS = {"twin", "parameters", "kpis", "objective", "constraints", "method", "replications", "scenarios", "uncertainty",
             "evaluation", "output", "plugins_dir", "name", "fixed"}
@@ -100,6 +102,8 @@ class StudyConfig:
     timeout: float | None = 60.0
     recycle_every: int | None = 1000
     cluster: str = ""
+    instances: str = "auto"  # instance strategy: "auto" proves one per FMU (see instance_strategy)
+    check_share: float = 0.02  # share of runs on reused instances repeated on a fresh instance
     out_dir: Path | None = None
     plugins_dir: Path | None = None
     source: Path | None = None
@@ -256,7 +260,13 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
     timeout = ev.number("timeout", 60.0, positive=True)
     recycle = ev.integer("recycle_every", 1000, minimum=1)
     cluster = ev.get("cluster", (str,), "")
-    ev.check_unknown({"workers", "timeout", "recycle_every", "cluster"})
+    instances = ev.get("instances", (str,), "auto")
+    if instances not in INSTANCE_CHOICES:
+        raise StudyError(f"{where}: [evaluation] instances = {instances!r}: use one of {', '.join(INSTANCE_CHOICES)}")
+    check_share = ev.number("check_share", 0.02)
+    if check_share is None or not 0.0 <= check_share <= 1.0:
+        raise StudyError(f"{where}: [evaluation] check_share = {check_share!r}: use a share between 0 and 1")
+    ev.check_unknown({"workers", "timeout", "recycle_every", "cluster", "instances", "check_share"})
 
     out = _Reader(table("output"), where, "output")
     out_dir = out.get("dir", (str,))
@@ -274,7 +284,7 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
         pareto=pareto, constraints=constraints, fixed=fixed, method=name, method_options=options, budget=budget,
         seed=int(seed or 0), seed_parameter=seed_parameter, common_random_numbers=bool(crn),
         replications=int(n_rep or 1), scenarios=scenarios, workers=int(workers or 0), timeout=timeout,
-        recycle_every=recycle, cluster=cluster, out_dir=(base_dir / out_dir) if out_dir else None,
+        recycle_every=recycle, cluster=cluster, instances=instances, check_share=float(check_share), out_dir=(base_dir / out_dir) if out_dir else None,
         plugins_dir=(base_dir / plugins_dir) if plugins_dir else None, source=source, raw=dict(data),
         uncertainty=uncertainty,
         inputs=inputs_spec, calibration=calibration_spec, settings=settings,

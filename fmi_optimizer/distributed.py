@@ -46,7 +46,9 @@ def run_on_dask_worker(sha: str, fmu_bytes: bytes, request: RunRequest, options:
     from distributed import get_worker
 
     pool = _pool_for(sha, fmu_bytes, options)
-    (reply,) = list(pool.run([request]))
+    # a failed production check re-runs earlier suspects of this worker-local pool too; their tasks were
+    # answered long ago on this cluster, so only this request's own reply goes back
+    reply = next(r for r in pool.run([request]) if r.task_id == request.task_id and not r.rerun)
     try:
         reply.worker = f"dask:{get_worker().address}/{reply.worker}"
     except ValueError:

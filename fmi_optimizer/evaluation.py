@@ -3,6 +3,11 @@
 A worker that segfaults, aborts, exits or hangs becomes a ``crashed``/``timeout``
 result and is replaced; the rest of the batch goes on. Results are yielded as they
 finish so the caller can store each one before anything else can go wrong.
+
+Workers prepare each run by the FMU's proven instance strategy (:mod:`fmi_optimizer.instance_strategy`) and
+compare a share of the runs on reused instances against a fresh instance.  When one differs, the pool switches
+every worker to fresh instances and runs again every reused run that no check has vouched for; those replies
+come back flagged ``rerun`` and replace the earlier ones.
 """
 
 from __future__ import annotations
@@ -27,8 +32,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import FmuError
-from .runs import RunReply, RunRequest
-from .wire import ContextTable, KnownContexts, decode_reply
+from .runs import RunReply, RunRequest, split_check_note
+from .simulator import REUSING, STRATEGIES
+from .wire import REPLY_FIELDS, ContextTable, KnownContexts, decode_reply
+
+UNVERIFIED_LIMIT = 100_000  # reused, unchecked runs remembered for a re-run should a later check fail
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,8 @@ class EngineOptions:
     recycle_every: int | None = 1000
     interface: str = "auto"
     start_timeout: float = 120.0
+    strategy: str = "reset"  # how a worker prepares a fresh instance per run (see simulator.STRATEGIES)
+    check_share: float = 0.02  # share of reused runs repeated on a fresh instance (the first always is)
 
     def worker_count(self) -> int:
         return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
@@ -64,6 +74,7 @@ class _Worker:
     deadline: float = float("inf")
     started: float = 0.0
     contexts: KnownContexts = field(default_factory=KnownContexts)  # what this worker has been sent
+    unverified: list[RunRequest] = field(default_factory=list)  # answered on a reused instance, not yet vouched for
 
 
 class LocalPool:
@@ -88,6 +99,13 @@ class LocalPool:
         self._run_seconds: float | None = None  # moving mean of a run's wall time in the worker
         self._selector = selectors.DefaultSelector()  # one for the pool's life: cheaper than wait() per reply
         self._finalizer = weakref.finalize(self, shutil.rmtree, self._tmp, True)  # scratch goes even if close() is not called
+        if self.options.strategy not in STRATEGIES:
+            raise FmuError(f"unknown instance strategy {self.options.strategy!r}; use one of {', '.join(STRATEGIES)}")
+        self.strategy = self.options.strategy
+        self.switches: list[str] = []  # why the strategy changed during this pool's life
+        self.reruns = 0
+        self._retired_unverified: list[RunRequest] = []
+        self._rerunning: set[int] = set()  # task ids queued again after a failed check
 
     # -- lifecycle ----------------------------------------------------------------------
     def _spawn(self) -> _Worker:
@@ -97,10 +115,12 @@ class LocalPool:
         ident = f"local-{self._serial}"
         stderr_path = Path(self._tmp) / f"{ident}.stderr"
         env = {**os.environ, "FMIO_WORKER_AUTHKEY": self._authkey.hex()}
-        with open(stderr_path, "wb") as err:
+        with open(stderr_path, "wb") as err:  # fds 1 and 2 share one file (and one offset): the FMU's chatter
             proc = subprocess.Popen(
-                [sys.executable, "-c", "from fmi_optimizer.worker import main; main()", self._address, self.fmu_path, self.options.interface,
-                 ident], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env)
+                [sys.executable, "-c", "from fmi_optimizer.worker import main; main()", self._address,
+                 self.fmu_path, self.options.interface, ident, self.strategy, repr(self.options.check_share),
+                 str(stderr_path)],
+                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env)
         conn = self._accept(proc, ident)
         w = _Worker(ident, proc, conn, stderr_path)
         self._await_ready(w)
@@ -157,7 +177,13 @@ class LocalPool:
         while len(self._workers) < n:
             self._workers.append(self._spawn())
 
+    def _remember_unverified(self, w: _Worker) -> None:
+        room = UNVERIFIED_LIMIT - len(self._retired_unverified)
+        self._retired_unverified.extend(w.unverified[:max(0, room)])
+        w.unverified = []
+
     def _kill(self, w: _Worker) -> None:
+        self._remember_unverified(w)
         if w.conn in self._selector.get_map():
             self._selector.unregister(w.conn)
         if w.process.poll() is None:
@@ -167,6 +193,7 @@ class LocalPool:
         w.stderr_path.unlink(missing_ok=True)
 
     def _retire(self, w: _Worker) -> None:
+        self._remember_unverified(w)
         try:
             w.conn.send(None)
             w.process.wait(2)
@@ -247,11 +274,15 @@ class LocalPool:
         for i in sorted(shares, reverse=True):  # a refused share goes back to the queue front, in order
             self._send(self._workers[i], shares[i], queue)
 
+    @property
+    def _recycle_every(self) -> int | None:
+        return 1 if self.strategy == "process" else self.options.recycle_every
+
     def _limit(self, w: _Worker) -> int:
         """How many requests ``w`` may hold (fewer just before it is recycled)."""
         depth = self.pipeline_depth
-        if self.options.recycle_every:
-            return min(depth, self.options.recycle_every - w.runs)
+        if self._recycle_every:
+            return min(depth, self._recycle_every - w.runs)
         return depth
 
     @property
@@ -289,10 +320,14 @@ class LocalPool:
                 msg: Any = w.conn.recv()
             except (EOFError, OSError):
                 msg = None
-            if not isinstance(msg, tuple) or len(msg) != 9:
+            if not isinstance(msg, tuple) or len(msg) != REPLY_FIELDS:
                 code = self._exit_code(w)
-                failed = self._failure(w, w.inflight[0], "crashed",
-                                       f"the worker process died ({exit_text(code)}{self._stderr_tail(w)})")
+                why = f"the worker process died ({exit_text(code)}{self._stderr_tail(w)})"
+                if w.runs > 0 and self.strategy in REUSING:  # not the FMU's verdict yet: rerun on a fresh instance
+                    self._switch(queue, f"task {w.inflight[0].task_id}: a run on a reused ({self.strategy}) "
+                                 f"instance crashed: {why}")
+                    return
+                failed = self._failure(w, w.inflight[0], "crashed", why)
                 self._replace(w, graceful=False, queue=queue)
                 yield failed
                 return
@@ -300,15 +335,50 @@ class LocalPool:
             avg = self._run_seconds
             self._run_seconds = reply.wall_seconds if avg is None else 0.9 * avg + 0.1 * reply.wall_seconds
             assert reply.task_id == w.inflight[0].task_id, "worker replies arrive in request order"
-            w.inflight.popleft()
+            req = w.inflight.popleft()
             w.runs += 1
+            reply.rerun = req.task_id in self._rerunning
+            self._rerunning.discard(req.task_id)
+            if reply.check == "unchecked":
+                w.unverified.append(req)
+            elif reply.check == "agreed":
+                w.unverified.clear()
+            elif reply.check == "differed":  # its reply already carries a fresh instance's numbers
+                note = split_check_note(reply)
+                yield reply
+                self._switch(queue, f"task {req.task_id}: a fresh instance gave other numbers than the reused "
+                             f"one ({note})")
+                return
             if w.inflight:
                 self._start_clock(w, now)
-            elif self.options.recycle_every and w.runs >= self.options.recycle_every:
+            elif self._recycle_every and w.runs >= self._recycle_every:
                 self._replace(w, graceful=True, queue=queue)
             yield reply
             if not w.inflight or not w.conn.poll(0):
                 return
+
+    def _switch(self, queue: deque[RunRequest], why: str) -> None:
+        """Stop reusing instances: every worker restarts on fresh instances, and every reused run no check
+        vouched for is run again (its reply comes back flagged ``rerun``)."""
+        self.strategy = "reinstantiate"
+        self.switches.append(why)
+        suspects: list[RunRequest] = []
+        for i, w in enumerate(self._workers):
+            queue.extendleft(reversed(list(w.inflight)))  # not answered yet: runs again on the new workers
+            w.inflight.clear()
+            suspects.extend(w.unverified)
+            w.unverified = []
+            self._kill(w)
+            self._workers[i] = self._spawn()
+        suspects.extend(self._retired_unverified)
+        self._retired_unverified = []
+        seen = {r.task_id for r in queue}
+        for req in suspects:
+            if req.task_id not in seen:
+                seen.add(req.task_id)
+                self._rerunning.add(req.task_id)
+                queue.append(req)
+                self.reruns += 1
 
     def _failure(self, w: _Worker, req: RunRequest, status: str, error: str) -> RunReply:
         return RunReply(req.task_id, status, None, {}, error, time.monotonic() - w.started, 0.0, w.ident)

@@ -1,4 +1,11 @@
-"""Run one FMU many times in one process: extract once, instantiate once, ``reset()`` between runs.
+"""Run one FMU many times in one process: extract once, load the library once, and start every run from a
+state that a fresh instance would have.
+
+How a run gets that state is the *instance strategy* (see :mod:`fmi_optimizer.instance_strategy`, which proves
+which one an FMU honours): ``reset`` calls ``fmi2Reset``/``fmi3Reset`` on one instance, ``snapshot``
+restores the FMU state captured right after instantiation, ``reinstantiate`` frees the instance and creates a
+new one from the loaded library, and ``process`` is ``reinstantiate`` inside a worker that the pool replaces
+after every run (for libraries that keep state in globals).
 
 This is the only module that drives fmpy's simulation API.  It is imported by
 evaluation workers, so it must stay light: no plugin, no TensorFlow.
@@ -48,15 +55,14 @@ class Trajectory:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class InputSignals:
-    """Time series fed into FMU inputs: a structured numpy array with a 'time' field (fmpy's format)."""
+STRATEGIES = ("reset", "snapshot", "reinstantiate", "process")
+"""Instance strategies, fastest first."""
 
-    def __init__(self, table: np.ndarray):
-        self.table = table
-
+REUSING = ("reset", "snapshot")
+"""Strategies whose runs start from an instance that ran before (what the production check samples)."""
 
 _FMU_LOG: deque[str] = deque(maxlen=20)
-_KEEP_ALIVE: list[Any] = []
+_KEEP_ALIVE: deque[Any] = deque(maxlen=8)
 
 
 def _on_fmu_log(*args: Any) -> None:
@@ -71,13 +77,18 @@ def _on_fmu_log(*args: Any) -> None:
 
 
 class Simulator:
-    """One extracted FMU and one live instance, reused across runs (fast path for workers)."""
+    """One extracted FMU, its library loaded once, and a live instance prepared for each run by ``strategy``."""
 
-    def __init__(self, fmu_path: str | Path, interface: str = "auto", scratch: str | None = None):
+    def __init__(self, fmu_path: str | Path, interface: str = "auto", scratch: str | None = None,
+                 strategy: str = "reset"):
         from fmpy import read_model_description
-        from fmpy.simulation import instantiate_fmu
 
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown instance strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+        self.strategy = strategy
         self._tmp = tempfile.mkdtemp(prefix="fmio-worker-", dir=scratch)  # scratch: removed by the pool too
+        self._snapshot: Any = None
+        self.instance: Any = None
         try:
             with zipfile.ZipFile(fmu_path) as z:
                 z.extractall(self._tmp)
@@ -91,19 +102,60 @@ class Simulator:
                 if md.coSimulation is None:
                     raise ValueError("the FMU has no co-simulation interface")
                 self.fmi_type = "CoSimulation"
-            _FMU_LOG.clear()
-            self.instance = instantiate_fmu(self._tmp, md, self.fmi_type, logger=_on_fmu_log)
-            # fmpy's native logger proxy keeps ONE process-wide pointer to the last logger it wrapped (and
-            # fmpy's default callbacks go through it): the wrapper must outlive this instance, or a later
-            # FMU that logs in this process calls freed memory (seen as a segfault).
-            _KEEP_ALIVE.append(getattr(self.instance, "callbacks", None))
+            self._instantiate()
         except BaseException:
             shutil.rmtree(self._tmp, ignore_errors=True)
             raise
         self._used = False
+        self.runs = 0  # runs started on this simulator
         exp = md.defaultExperiment
         self.default_start = float(exp.startTime) if exp is not None and exp.startTime is not None else 0.0
         self.default_stop = float(exp.stopTime) if exp is not None and exp.stopTime is not None else self.default_start + 1.0
+
+    def _instantiate(self) -> None:
+        """A new instance from the loaded library (the library itself stays loaded: its handle is shared)."""
+        from fmpy.simulation import instantiate_fmu
+
+        if self.instance is not None:
+            self._free()
+            self.instance = None
+        _FMU_LOG.clear()
+        self.instance = instantiate_fmu(self._tmp, self.model_description, self.fmi_type, logger=_on_fmu_log)
+        # fmpy's native logger proxy keeps ONE process-wide pointer to the last logger it wrapped (and
+        # fmpy's default callbacks go through it): the wrapper must outlive this instance, or a later
+        # FMU that logs in this process calls freed memory (seen as a segfault).
+        _KEEP_ALIVE.append(getattr(self.instance, "callbacks", None))
+        if self.strategy == "snapshot":
+            self._snapshot = self.instance.getFMUState()
+
+    def _free(self) -> None:
+        if self._snapshot is not None:
+            try:
+                self.instance.freeFMUState(self._snapshot)
+            except Exception:  # noqa: S110 - a state the FMU cannot free must not mask the run's outcome
+                pass
+            self._snapshot = None
+        try:
+            self.instance.freeInstance()
+        except Exception:  # noqa: S110 - freeing a broken instance must not mask the original error
+            pass
+
+    def _prepare(self, fresh: bool) -> None:
+        """Bring the instance to the state of a fresh one before a run."""
+        if not self._used:
+            self._used = True
+            return
+        if fresh or self.strategy in ("reinstantiate", "process"):
+            self._instantiate()
+        elif self.strategy == "reset":
+            self.instance.reset()
+        else:
+            self.instance.setFMUState(self._snapshot)
+
+    @property
+    def reuses(self) -> bool:
+        """True when the next run starts on an instance that has run before."""
+        return self._used and self.strategy in REUSING
 
     def last_messages(self, n: int = 2) -> str:
         """What the FMU logged during the current run (runs in one process are sequential)."""
@@ -115,13 +167,16 @@ class Simulator:
         settings: SimSettings,
         outputs: Sequence[str],
         inputs: np.ndarray | None = None,
+        fresh: bool = False,
     ) -> Trajectory:
-        """Simulate once; raises on FMU errors (the caller classifies them)."""
+        """Simulate once; raises on FMU errors (the caller classifies them).
+
+        ``fresh`` runs on a new instance whatever the strategy (the production check's reference).
+        """
         from fmpy import simulate_fmu
 
-        if self._used:
-            self.instance.reset()
-        self._used = True
+        self._prepare(fresh)
+        self.runs += 1
         _FMU_LOG.clear()
         stop = settings.stop_time if settings.stop_time is not None else self.default_stop
         result = simulate_fmu(
@@ -146,10 +201,9 @@ class Simulator:
         return traj
 
     def close(self) -> None:
-        try:
-            self.instance.freeInstance()
-        except Exception:  # noqa: S110 - freeing a broken instance must not mask the original error
-            pass
+        if self.instance is not None:
+            self._free()
+            self.instance = None
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 

@@ -131,6 +131,16 @@ class Store:
         ev.id = int(cur.lastrowid or 0)
         return ev.id
 
+    def replace_evaluation(self, ev: Evaluation) -> None:
+        """Overwrite a stored evaluation's outcome (a run repeated on a fresh instance replaces it)."""
+        self.conn.execute(
+            "UPDATE evaluations SET status=?, kpis=?, objective=?, objectives=?, constraints=?, error=?,"
+            " wall_seconds=?, cpu_seconds=?, worker=?, finished=? WHERE id=?",
+            (ev.status, json.dumps(ev.kpis), ev.objective, json.dumps(list(ev.objectives)),
+             json.dumps(list(ev.constraints)), ev.error, ev.wall_seconds, ev.cpu_seconds, ev.worker, ev.finished,
+             ev.id),
+        )
+
     def lookup(self, key: str) -> Evaluation | None:
         """A finished, simulated (non-timeout) evaluation with this cache key, from any study in the file."""
         row = self.conn.execute(

@@ -7,6 +7,7 @@ told without simulating; the loop then continues where it stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections import deque
@@ -21,6 +22,7 @@ from .method import Method
 from .plugins import Host
 from .problem import StudyProblem
 from .records import STATUSES, Candidate, Evaluation
+from .runs import RunReply
 from .storage import Store
 
 STALE_BATCHES = 25  # batches that bring this study nothing new before it stops instead of looping forever
@@ -138,6 +140,8 @@ class Study:
         self._told: set[str] = set()  # cache keys this study has told its method
         self._new_cache_hits = 0  # cache hits on candidates this study had not seen yet
         self._task_ids = 0
+        self._by_task: dict[int, tuple[Candidate, float, Evaluation]] = {}  # simulated evaluations by task id
+        self.replaced: list[str] = []  # evaluations whose numbers a fresh instance corrected
 
     def prepare_resume(self) -> int:
         """Load this study's stored evaluations so that re-asked candidates are not simulated again."""
@@ -219,10 +223,30 @@ class Study:
             pending[self._task_ids] = (i, cand, key, time.time())
             requests.append(self.problem.request(self._task_ids, cand))
         for reply in self.evaluator.run(requests):
+            if reply.rerun:
+                self._correct(reply)
+                continue
             i, cand, key, started = pending.pop(reply.task_id)
             ev = self.problem.evaluation(cand, reply, started, time.time())
             results[i] = self._finish(ev, key, budget, count=True)
+            self._by_task[reply.task_id] = (cand, started, ev)
         return [r for r in results if r is not None]
+
+    def _correct(self, reply: RunReply) -> None:
+        """A run repeated on a fresh instance replaces the stored evaluation in place (every reference to it,
+        the batch about to be told included, sees the fresh numbers); no budget is spent on it."""
+        known = self._by_task.get(reply.task_id)
+        if known is None:  # a run this study did not ask for (the baseline is a worker's first, fresh, run)
+            return
+        cand, started, ev = known
+        fresh = self.problem.evaluation(cand, reply, started, time.time())
+        before = ev.objective
+        for f in dataclasses.fields(Evaluation):
+            if f.name not in ("candidate", "id", "started", "seed", "cached"):
+                setattr(ev, f.name, getattr(fresh, f.name))
+        self.store.replace_evaluation(ev)
+        if before != ev.objective:
+            self.replaced.append(f"evaluation {ev.id}: objective {before} -> {ev.objective}")
 
     def _finish(self, ev: Evaluation, key: str, budget: BudgetTracker, count: bool) -> Evaluation:
         self.store.add_evaluation(self.study_id, key, ev)  # stored before anything else can go wrong

@@ -24,6 +24,7 @@ from .simulator import SimSettings
 #                              [(task_id, values, ctx_no), ...])      reset: forget every context first
 #                    None = stop
 # worker -> parent:  ("ready", pid) | ("init_error", text, traceback) | reply tuple (see encode_reply)
+REPLY_FIELDS = 10  # length of an encoded reply tuple
 Context = tuple[SimSettings, tuple[str, ...], "np.ndarray | None"]
 WireRun = tuple[int, dict[str, Any], int]
 RunsMessage = tuple[str, bool, list[Any], list[WireRun]]
@@ -105,12 +106,12 @@ def encode_reply(reply: RunReply) -> tuple[Any, ...]:
         if all(a.shape == reply.time.shape for a in arrays):  # else the arrays travel as they are
             block = np.stack(arrays).tobytes() if arrays else b""
     return (reply.task_id, reply.status, times, tuple(reply.outputs), block, reply.error,
-            reply.wall_seconds, reply.cpu_seconds, reply.worker)
+            reply.wall_seconds, reply.cpu_seconds, reply.worker, reply.check)
 
 
 def decode_reply(msg: tuple[Any, ...]) -> RunReply:
     """The inverse of :func:`encode_reply` (arrays are writable copies)."""
-    task_id, status, times, names, block, error, wall, cpu, worker = msg
+    task_id, status, times, names, block, error, wall, cpu, worker, check = msg
     outputs: dict[str, np.ndarray] = {}
     time = None
     if isinstance(block, dict):
@@ -120,4 +121,4 @@ def decode_reply(msg: tuple[Any, ...]) -> RunReply:
         if isinstance(block, bytes) and names:
             rows = np.frombuffer(block, dtype=np.float64).reshape(len(names), time.size).copy()
             outputs = dict(zip(names, rows, strict=True))
-    return RunReply(task_id, status, time, outputs, error, wall, cpu, worker)
+    return RunReply(task_id, status, time, outputs, error, wall, cpu, worker, check)

@@ -1,0 +1,142 @@
+"""Every stored number equals what a fresh instance in plain fmpy gives, on FMUs whose instance life cycle
+misbehaves the way FMUs from real tools do (the `quirky` test twin, built from C in this test run)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TWINS, builder
+from fmpy import simulate_fmu
+
+import fmi_optimizer
+from fmi_optimizer.instance_strategy import prove
+from fmi_optimizer.kpi import compute_kpis
+from fmi_optimizer.runs import RunRequest
+from fmi_optimizer.simulator import SimSettings
+from fmi_optimizer.storage import Store
+from fmi_optimizer.twin import Twin
+
+QUIRKS = {"none": 0, "reset_keeps_state": 1, "reset_ignores_parameters": 2, "global_state": 3,
+          "crash_on_reuse": 4, "assert_on_stdout": 5}
+
+
+@pytest.fixture(scope="session")
+def quirky_fmu(fmu_dir: Path) -> Path:
+    return builder.build_sample("quirky", fmu_dir, TWINS / "quirky")
+
+
+def _study(tmp_path: Path, fmu: Path, quirk: str, *, instances: str = "auto", extra: str = "") -> Path:
+    study = tmp_path / "quirky.toml"
+    study.write_text(f"""
+[twin]
+fmu = "{fmu}"
+stop_time = 1.0
+output_interval = 0.05
+
+[parameters]
+"lag.k" = {{ min = 0.2, max = 5.0 }}
+"lag.target" = {{ min = -2.0, max = 2.0 }}
+
+[fixed]
+quirk = {QUIRKS[quirk]}
+{extra}
+
+[kpis]
+y_final = "final(y)"
+y_mean = "mean(y)"
+
+[objective]
+minimize = {{ y_mean = 1.0 }}
+
+[method]
+name = "random"
+budget = {{ evaluations = 8 }}
+
+[evaluation]
+workers = 1
+instances = "{instances}"
+""")
+    return study
+
+
+def _assert_stored_numbers_are_fresh(outcome: fmi_optimizer.api.Outcome, quirk: str) -> None:
+    """The truth: a fresh instance in plain fmpy, reduced by the study's own KPI expressions."""
+    problem = outcome.problem
+    checked = 0
+    for ev in outcome.result.evaluations:
+        assert ev.status == "ok", ev.error
+        fresh = simulate_fmu(str(problem.twin.fmu.runnable), start_values={**ev.values, "quirk": QUIRKS[quirk]},
+                             stop_time=1.0, output_interval=0.05, output=["y"])
+        kpis = compute_kpis(problem.kpis, fresh["time"], {"y": fresh["y"]}, problem.reducers)
+        assert ev.kpis == pytest.approx(kpis, rel=1e-9, abs=1e-12), (quirk, ev.values)
+        checked += 1
+    assert checked == 8
+
+
+@pytest.mark.parametrize("quirk, strategy", [("none", "reset"), ("reset_keeps_state", "reinstantiate"),
+                                             ("reset_ignores_parameters", "reinstantiate"),
+                                             ("global_state", "process"), ("crash_on_reuse", "reinstantiate")])
+def test_a_study_stores_only_numbers_a_fresh_instance_gives(tmp_path: Path, quirky_fmu: Path, quirk: str,
+                                                            strategy: str) -> None:
+    outcome = fmi_optimizer.optimize(_study(tmp_path, quirky_fmu, quirk), out=tmp_path / "out", write_back=False)
+    _assert_stored_numbers_are_fresh(outcome, quirk)
+    record = outcome.to_json()["instances"]
+    assert record["strategy"] == strategy, record
+    assert record["final"] == strategy and not record["switches"]
+    if strategy != "reset":
+        assert "differs from a fresh process" in record["trials"]["reset"] or "crashed" in record["trials"]["reset"]
+
+
+def test_the_proof_tries_strategies_fastest_first_and_is_cached(quirky_fmu: Path) -> None:
+    runnable = Twin.open(quirky_fmu).fmu.runnable
+    requests = [RunRequest(i, {"lag.k": k, "quirk": 2}, SimSettings(), ("y",)) for i, k in enumerate((1.0, 2.0, 3.0))]
+    first = prove(runnable, requests)
+    assert first.strategy == "reinstantiate" and not first.cached
+    assert list(first.trials) == ["reset", "snapshot", "reinstantiate"]
+    assert "canGetAndSetFMUstate" in first.trials["snapshot"]
+    again = prove(runnable, requests)
+    assert again.cached and again.strategy == "reinstantiate"
+    other_fixed = [RunRequest(r.task_id, {**r.start_values, "quirk": 0}, r.settings, r.outputs) for r in requests]
+    assert prove(runnable, other_fixed).strategy == "reset"  # the shared values are part of the cache key
+
+
+@pytest.mark.parametrize("quirk", ["reset_keeps_state", "reset_ignores_parameters", "crash_on_reuse"])
+def test_production_checks_catch_a_strategy_the_fmu_does_not_honour(tmp_path: Path, quirky_fmu: Path,
+                                                                    quirk: str) -> None:
+    """Forced onto `reset` (no proof), the workers' check of the first reused run (or the crash of one) switches
+    to fresh instances, and every reused run no check vouched for is run again and replaced."""
+    study = _study(tmp_path, quirky_fmu, quirk, instances="reset")
+    outcome = fmi_optimizer.optimize(study, out=tmp_path / "out", write_back=False)
+    _assert_stored_numbers_are_fresh(outcome, quirk)
+    record = outcome.to_json()["instances"]
+    assert record["strategy"] == "reset" and record["final"] == "reinstantiate"
+    assert len(record["switches"]) == 1
+    assert "fresh instance gave other numbers" in record["switches"][0] or "crashed" in record["switches"][0]
+    stored = Store(outcome.db).evaluations(outcome.result.study_id)
+    assert [e.kpis for e in stored] == [e.kpis for e in outcome.result.evaluations]  # the store was corrected
+
+
+def test_what_an_fmu_prints_to_stdout_is_quoted_in_its_failed_run(tmp_path: Path, quirky_fmu: Path) -> None:
+    study = _study(tmp_path, quirky_fmu, "assert_on_stdout", extra="\"lag.x0\" = 0.5")
+    proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(study), "--json",
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=600)
+    reply = json.loads(proc.stdout)  # pure JSON, whatever the FMU printed
+    assert reply["evaluations"]["failed"] >= 1
+    stored = Store(Path(reply["outputs"]["db"])).evaluations(reply["study_id"])
+    failed = [e for e in stored if e.status == "failed"]
+    assert failed and all("lag.x0 = 0.5 must not exceed lag.target" in e.error for e in failed), failed[0].error
+
+
+def test_chatter_on_stdout_and_stderr_never_reaches_the_json_reply(tmp_path: Path, quirky_fmu: Path) -> None:
+    study = _study(tmp_path, quirky_fmu, "none", extra="chatter = true")
+    proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(study), "--json",
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    reply = json.loads(proc.stdout)
+    assert reply["evaluations"]["ok"] == 8
+    assert reply["outputs"]["fmu"] and Path(reply["outputs"]["fmu"]).is_file()
+    assert "quirky:" not in proc.stdout
