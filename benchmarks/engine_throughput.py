@@ -3,12 +3,19 @@
 Peers, all on the same FMU and parameters:
   raw      a hand-written fmpy loop: extract once, instantiate once, reset() between runs (the limit);
   naive    fmpy.simulate_fmu("x.fmu") per call (re-extracts and re-instantiates every time);
-  pool-1   fmi_optimizer's LocalPool with one worker process;
+  pool-1   fmi_optimizer's LocalPool with one worker process (instance strategy reset, production checks on);
   pool-2   the same with two workers (2 cores);
   study-1  the full study loop (ask/tell, KPIs, SQLite commit per evaluation) with one worker.
 Two run lengths: the test twin tuned to ~1 ms and ~20 ms per simulation. Also the resident memory of a worker.
 
-    python benchmarks/engine_throughput.py [--runs 400] [--repeats 5]
+The other instance strategies against the raw fmpy loop doing the same (``--strategies``):
+  reinstantiate  pool-1 with a new instance per run  vs  raw: instantiate_fmu / freeInstance per run;
+  process        pool-1 with one worker process per run  vs  raw: the same loop (the process is the cost);
+  snapshot       pool-1 restoring the state captured after instantiation  vs  raw: getFMUState once,
+                 setFMUState per run. The test twin has no FMU state, so this row needs ``--snapshot-fmu X.fmu``
+                 (an FMU that declares canGetAndSetFMUstate, e.g. ../shared/fmus-real/CraneController.fmu).
+
+    python benchmarks/engine_throughput.py [--runs 400] [--repeats 5] [--strategies] [--snapshot-fmu X.fmu]
 """
 
 from __future__ import annotations
@@ -34,8 +41,10 @@ def build_twin(tmp: Path) -> Path:
     return mod.build_sample("faulty", tmp, ROOT / "tests" / "twins" / "faulty")  # type: ignore[no-any-return]
 
 
-def raw_loop(fmu: Path, runs: int, stop: float) -> float:
-    """Evaluations per second of the hand-written fmpy loop (the physical limit for one process)."""
+def raw_loop(fmu: Path, runs: int, stop: float, strategy: str = "reset", parameter: str = "x",
+             outputs: tuple[str, ...] = ("y", "z"), step: float = 0.01) -> float:
+    """Evaluations per second of a hand-written fmpy loop preparing each run by ``strategy`` (reset: the
+    physical limit for one process)."""
     import shutil
     import zipfile
 
@@ -45,14 +54,21 @@ def raw_loop(fmu: Path, runs: int, stop: float) -> float:
     d = tempfile.mkdtemp()
     with zipfile.ZipFile(fmu) as z:
         z.extractall(d)
-    md = read_model_description(d)
+    md = read_model_description(d, validate=False)
     inst = instantiate_fmu(d, md, "CoSimulation")
+    state = inst.getFMUState() if strategy == "snapshot" else None
     t0 = time.perf_counter()
     for i in range(runs):
-        if i:
+        if i and strategy == "reset":
             inst.reset()
-        simulate_fmu(d, validate=False, stop_time=stop, output_interval=stop / 40, start_values={"x": 0.01 * i},
-                     output=["y", "z"], model_description=md, fmu_instance=inst, fmi_type="CoSimulation")
+        elif i and strategy == "snapshot":
+            inst.setFMUState(state)
+        elif i:
+            inst.freeInstance()
+            inst = instantiate_fmu(d, md, "CoSimulation")
+        simulate_fmu(d, validate=False, stop_time=stop, output_interval=stop / 40,
+                     start_values={parameter: 1.0 + step * i}, output=list(outputs), model_description=md,
+                     fmu_instance=inst, fmi_type="CoSimulation")
     rate = runs / (time.perf_counter() - t0)
     inst.freeInstance()
     shutil.rmtree(d)
@@ -69,23 +85,25 @@ def naive(fmu: Path, runs: int, stop: float) -> float:
     return runs / (time.perf_counter() - t0)
 
 
-def pool_rate(fmu: Path, runs: int, stop: float, workers: int) -> tuple[float, float]:
-    """(evaluations per second, worker RSS in MB) of the LocalPool, after warm-up."""
+def pool_rate(fmu: Path, runs: int, stop: float, workers: int, strategy: str = "reset", parameter: str = "x",
+              outputs: tuple[str, ...] = ("y", "z"), step: float = 0.01) -> tuple[float, float, list[str]]:
+    """(evaluations per second, worker RSS in MB, why the pool left the strategy) of the LocalPool, after
+    warm-up."""
     from fmi_optimizer.evaluation import EngineOptions, LocalPool
     from fmi_optimizer.simulator import SimSettings
     from fmi_optimizer.worker import RunRequest
 
     settings = SimSettings(stop_time=stop, output_interval=stop / 40)
-    with LocalPool(fmu, EngineOptions(workers=workers, timeout=60)) as pool:
-        warm = [RunRequest(-i - 1, {"x": 0.0}, settings, ("y", "z")) for i in range(2 * workers)]
+    with LocalPool(fmu, EngineOptions(workers=workers, timeout=60, strategy=strategy)) as pool:
+        warm = [RunRequest(-i - 1, {parameter: 1.0}, settings, outputs) for i in range(2 * workers)]
         list(pool.run(warm))
-        reqs = [RunRequest(i, {"x": 0.01 * i}, settings, ("y", "z")) for i in range(runs)]
+        reqs = [RunRequest(i, {parameter: 1.0 + step * i}, settings, outputs) for i in range(runs)]
         t0 = time.perf_counter()
         replies = list(pool.run(reqs))
         rate = runs / (time.perf_counter() - t0)
-        assert all(r.status == "ok" for r in replies)
-        rss = max(_rss_mb(pid) for pid in pool.pids)
-    return rate, rss
+        assert all(r.status == "ok" for r in replies), [r.error for r in replies if r.status != "ok"][:1]
+        rss = max(_rss_mb(pid) for pid in pool.pids) if pool.pids else float("nan")
+        return rate, rss, list(pool.switches)
 
 
 def study_rate(fmu: Path, runs: int, stop: float) -> float:
@@ -127,7 +145,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=400)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--repeats", type=int, default=5, help="interleaved repetitions; medians are reported")
+    ap.add_argument("--strategies", action="store_true", help="also reinstantiate and process against raw loops")
+    ap.add_argument("--snapshot-fmu", type=Path, help="an FMU with FMU state for the snapshot row")
     args = ap.parse_args()
+    if args.strategies or args.snapshot_fmu:
+        strategies(args)
+        return
     from fmi_optimizer.twin import Twin
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,8 +162,9 @@ def main() -> None:
             raws, p1s, p2s, rss = [], [], [], []
             for _ in range(args.repeats):  # interleaved repeats, medians: this VM's speed drifts by tens of %
                 raws.append(raw_loop(runnable, runs, stop))
-                p1, r1 = pool_rate(runnable, runs, stop, 1)
-                p2, r2 = pool_rate(runnable, runs, stop, 2)
+                p1, r1, s1 = pool_rate(runnable, runs, stop, 1)
+                p2, r2, s2 = pool_rate(runnable, runs, stop, 2)
+                assert not s1 + s2, s1 + s2  # the test twin's reset is proven: a switch would be a bug
                 p1s.append(p1)
                 p2s.append(p2)
                 rss += [r1, r2]
@@ -168,6 +192,58 @@ def main() -> None:
     print("targets: pool1/raw >= 0.80 (~1 ms) and >= 0.95 (~20 ms); pool2/pool1 >= 1.7 (~20 ms); RSS <= 150 MB")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+
+
+def strategies(args: argparse.Namespace) -> None:
+    """pool-1 per instance strategy against the raw fmpy loop preparing runs the same way, at ~1 ms and ~20 ms."""
+    from fmi_optimizer.twin import Twin
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        runnable = Twin.open(build_twin(Path(tmp))).fmu.runnable
+        for label, target in (("~1 ms", 1.0), ("~20 ms", 20.0)):
+            stop = calibrate(runnable, target)
+            for strategy in ("reset", "reinstantiate", "process"):
+                runs = max(30, args.runs // (8 if strategy == "process" or target > 5 else 1))
+                raw_strategy = "reinstantiate" if strategy == "process" else strategy
+                raws, pools = [], []
+                for _ in range(args.repeats):
+                    raws.append(raw_loop(runnable, runs, stop, raw_strategy))
+                    rate, _, switched = pool_rate(runnable, runs, stop, 1, strategy)
+                    assert not switched, switched
+                    pools.append(rate)
+                rows.append((f"test twin {label}", strategy, f"raw {raw_strategy}", statistics.median(raws),
+                             statistics.median(pools), ""))
+        if args.snapshot_fmu:
+            md_stop, parameter, outputs, step = _snapshot_case(args.snapshot_fmu)
+            snap = Twin.open(args.snapshot_fmu).fmu.runnable
+            for strategy in ("reset", "snapshot", "reinstantiate"):
+                raws, pools, note = [], [], ""
+                for _ in range(args.repeats):
+                    raws.append(raw_loop(snap, 20, md_stop, strategy, parameter, outputs, step))
+                    rate, _, switched = pool_rate(snap, 20, md_stop, 1, strategy, parameter, outputs, step)
+                    pools.append(rate)
+                    note = note or ("the production check caught it giving other numbers than a fresh instance; "
+                                    "the pool switched to reinstantiate" if switched else "")
+                rows.append((args.snapshot_fmu.name, strategy, f"raw {strategy}", statistics.median(raws),
+                             statistics.median(pools), note))
+    print(f"{'FMU':<24} {'strategy':<14} {'peer':<18} {'raw/s':>9} {'pool1/s':>9} {'pool1/raw':>9}  note")
+    for fmu, strategy, peer, raw, pool, note in rows:
+        print(f"{fmu:<24} {strategy:<14} {peer:<18} {raw:9.2f} {pool:9.2f} {pool / raw:9.2f}  {note}")
+    print("note: pool rows with reset/snapshot include the production checks (first reused run + 2 % repeated "
+          "on a fresh instance); a raw loop on an FMU whose reset is not proven gives wrong numbers, fast")
+
+
+def _snapshot_case(fmu: Path) -> tuple[float, str, tuple[str, ...], float]:
+    """Stop time, a Real parameter, the outputs and a step for an FMU from a real tool (first Real parameter)."""
+    from fmpy import read_model_description
+
+    md = read_model_description(str(fmu), validate=False)
+    param = next(v.name for v in md.modelVariables if v.causality == "parameter" and v.type == "Real")
+    outputs = tuple(v.name for v in md.modelVariables if v.causality == "output")[:3]
+    exp = md.defaultExperiment
+    stop = float(exp.stopTime) if exp is not None and exp.stopTime else 1.0
+    return min(stop, 10.0), param, outputs, 1e-3
 
 
 if __name__ == "__main__":

@@ -101,8 +101,8 @@ def builtin_commands() -> CommandSet:
 
     cs.add_command("calibrate", "fit parameters to measured data ([calibration]); write the calibrated FMU",
                    _with_overrides(cal.configure_calibrate), cal.cmd_calibrate)
-    cs.add_command("check", "drift check of the calibrated twin on new data (exit 13 on drift)",
-                   _with_overrides(cal.configure_check), cal.cmd_check)
+    cs.add_command("check", "probe an FMU before optimizing it (X.fmu), or check a calibrated twin for drift "
+                   "(STUDY.toml --data new.csv; exit 13 on drift)", _with_overrides(c.configure_check), c.cmd_check)
     return cs
 
 

@@ -297,6 +297,41 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def configure_check(p: argparse.ArgumentParser) -> None:
+    """``check X.fmu`` probes an FMU; ``check STUDY.toml --data new.csv`` is the calibration drift check."""
+    p.add_argument("study", type=Path, metavar="FMU_OR_STUDY",
+                   help="an FMU (probes how it behaves under the optimizer) or a study file with [calibration] "
+                        "(drift check on --data)")
+    p.add_argument("--parameters", help="FMU check: comma-separated parameters to probe with (default: Real "
+                                        "parameters found to move an output)")
+    p.add_argument("--output", action="append", default=[], help="FMU check: an output to compare (repeatable)")
+    p.add_argument("--stop-time", type=float, help="FMU check: stop time (default: the default experiment's)")
+    p.add_argument("--no-writeback", action="store_true", help="FMU check: skip the write-back probe")
+    p.add_argument("--data", type=Path, help="drift check: new measured data (CSV/Parquet, same columns)")
+    p.add_argument("--inputs", type=Path, help="drift check: input signals for the new data")
+    p.add_argument("--recalibrate", action="store_true",
+                   help="drift check: on drift, recalibrate warm-started from the previous parameters")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    if args.study.suffix.lower() != ".fmu":
+        if args.data is None:
+            raise StudyError(f"{args.study}: a drift check needs --data NEW.csv; to probe an FMU pass the .fmu")
+        from .calibration.commands import cmd_check as drift_check
+
+        return drift_check(args)
+    from .fmu_check import check_fmu, render
+
+    params = [p.strip() for p in args.parameters.split(",") if p.strip()] if args.parameters else []
+    report = check_fmu(args.study, parameters=params, outputs=args.output, stop_time=args.stop_time,
+                       write_back=not args.no_writeback, log=log)
+    if args.json:
+        emit_json(report.to_json())
+    else:
+        print(render(report))
+    return 0 if report.ok else int(ExitCode.VERIFICATION_FAILED)
+
+
 def configure_listing(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plugins-dir", type=Path, help="also load plugin .py files from this folder")
 

@@ -175,6 +175,7 @@ def write_report(store: Store, study_id: int, path: Path, pm: pluggy.PluginManag
     parts.append("<h2>Convergence</h2>" + (convergence_plot(evs) if evs else "<p>no evaluations</p>"))
     parts.append("<h2>Parameters</h2>" + scatter_plots(evs, problem.get("space", [])))
     parts += _compute_section(evs, result)
+    parts += _instances_section(result)
     parts += _writeback_section(result)
     failures = [e for e in evs if not e.ok]
     if failures:
@@ -271,6 +272,25 @@ def _compute_section(evs: Sequence[Evaluation], result: dict[str, Any]) -> list[
             ["simulation wall time summed over workers (s)", wall], ["simulation CPU time (s)", cpu],
             ["mean wall time per evaluation (s)", wall / len(simulated) if simulated else ""]]
     return ["<h2>Compute spent</h2>", _table(["", "value"], rows)]
+
+
+def _instances_section(result: dict[str, Any]) -> list[str]:
+    """How each run got the state of a fresh instance, why, and whether a production check changed it."""
+    record = result.get("instances")
+    if not record:
+        return []
+    rows: list[list[Any]] = [["strategy", record.get("strategy")], ["why", record.get("reason")],
+                             *[[f"tried: {name}", outcome] for name, outcome in (record.get("trials") or {}).items()]]
+    if record.get("cached"):
+        rows.append(["proof", "cached from an earlier study of this FMU"])
+    for why in record.get("switches") or []:
+        rows.append(["switched during the study", why])
+    if record.get("switches"):
+        rows.append(["runs repeated on fresh instances", record.get("reruns")])
+        rows.append(["evaluations whose objective changed", len(record.get("corrected") or [])])
+    return ["<h2>Simulation instances</h2><p class=muted>Every stored number must equal what a fresh instance "
+            "gives; the strategy below was proven against fresh processes before the study, and workers repeat a "
+            "share of the runs on a fresh instance while it runs.</p>", _table(["", ""], rows, left=2)]
 
 
 def _writeback_section(result: dict[str, Any]) -> list[str]:

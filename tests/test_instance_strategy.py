@@ -140,3 +140,30 @@ def test_chatter_on_stdout_and_stderr_never_reaches_the_json_reply(tmp_path: Pat
     assert reply["evaluations"]["ok"] == 8
     assert reply["outputs"]["fmu"] and Path(reply["outputs"]["fmu"]).is_file()
     assert "quirky:" not in proc.stdout
+
+
+def test_check_probes_an_fmu_and_says_what_the_optimizer_will_do(quirky_fmu: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "check", str(quirky_fmu), "--json"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    probes = {p["name"]: p for p in report["probes"]}
+    assert report["generation_tool"] == "fmi_optimizer tests (hand written)"
+    assert report["parameters"] == ["lag.k", "lag.target"]
+    assert probes["moves"]["ok"] and probes["instances"]["ok"]
+    assert report["strategy"]["strategy"] == "reset"
+    assert set(report["seconds_per_run"]) == {"reset", "process"}
+    assert probes["chatter"]["detail"] == "prints nothing"
+    assert probes["setup order"]["detail"] == "a value set before fmi2SetupExperiment takes effect"
+    assert probes["write-back"]["ok"], probes["write-back"]
+    assert report["verdict"] == "usable" and report["plan"][0].startswith("runs each evaluation on a reset instance")
+    human = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "check", str(quirky_fmu), "--no-writeback"],
+                           capture_output=True, text=True, timeout=600)
+    assert "verdict: usable" in human.stdout and "write-back" not in human.stdout
+
+
+def test_check_of_a_study_file_still_means_the_drift_check_and_asks_for_its_data(tmp_path: Path,
+                                                                                  quirky_fmu: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "check",
+                           str(_study(tmp_path, quirky_fmu, "none"))], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 5 and "a drift check needs --data" in proc.stderr

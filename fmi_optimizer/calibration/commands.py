@@ -60,14 +60,6 @@ def _print_fidelity(fidelity: dict[str, dict[str, dict[str, float]]]) -> None:
            for w, per in fidelity.items() for o, m in per.items()])
 
 
-def configure_check(p: argparse.ArgumentParser) -> None:
-    p.add_argument("study", type=Path, help="the study file (TOML) with a [calibration] section")
-    p.add_argument("--data", type=Path, required=True, help="new measured data (CSV/Parquet, same columns)")
-    p.add_argument("--inputs", type=Path, help="input signals for the new data (replaces the [inputs] file)")
-    p.add_argument("--recalibrate", action="store_true",
-                   help="on drift, recalibrate warm-started from the previous parameters and write a new FMU")
-
-
 def cmd_check(args: argparse.Namespace) -> int:
     from ..commands import config_from_args
     from .drift import check, recalibrate
