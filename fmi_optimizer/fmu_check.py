@@ -100,7 +100,7 @@ def _real_parameters(twin: Twin) -> list[Variable]:
     return [v for v in twin.tunable_parameters if v.type == "Real" and v.array_of is None][:MAX_TRIED]
 
 
-def _settings(twin: Twin, stop_time: float | None) -> SimSettings:
+def default_settings(twin: Twin, stop_time: float | None) -> SimSettings:
     e = twin.default_experiment
     start = e.start_time or 0.0
     stop = stop_time if stop_time is not None else (e.stop_time if e.stop_time is not None else start + 1.0)
@@ -266,7 +266,7 @@ def check_fmu(path: Path, *, parameters: Sequence[str] = (), outputs: Sequence[s
     outs = list(outputs) or [v.name for v in twin.outputs if v.type == "Real"]
     if not outs:
         raise FmiOptimizerError(f"{path.name}: has no Real outputs to probe; name one with --output")
-    settings = _settings(twin, stop_time)
+    settings = default_settings(twin, stop_time)
     log(f"probing which parameters move {len(outs)} outputs ...")
     t1 = time.perf_counter()
     chosen, moves, base = choose_parameters(twin, settings, outs, parameters)

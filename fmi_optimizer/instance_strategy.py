@@ -81,6 +81,17 @@ def _read_cache(path: Path) -> StrategyVerdict | None:
         return None
 
 
+def cached_verdicts(fmu: str | Path) -> list[StrategyVerdict]:
+    """Every cached verdict for this FMU's content (one per design space probed), for ``inspect``."""
+    sha = content_hash(Path(fmu))
+    found = []
+    for path in sorted((cache_root() / "instance-strategies").glob("*.json")):
+        verdict = _read_cache(path)
+        if verdict is not None and verdict.fmu_sha256 == sha:
+            found.append(verdict)
+    return found
+
+
 def _write_cache(path: Path, verdict: StrategyVerdict) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

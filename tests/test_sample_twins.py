@@ -201,8 +201,10 @@ def test_generated_tables_follow_the_xml() -> None:
     assert "FMIO_REAL_START[] = {1.5, 0.0}" in tables["model_vars.c"]
     assert 'FMIO_STRING_START[] = {"say \\"hi\\""}' in tables["model_vars.c"]
     assert 'FMIO_TOKEN = "{g}"' in tables["model_vars.c"]
-    with pytest.raises(build.BuildError, match="C identifiers"):
-        build.generate_tables(xml.replace('name="a"', 'name="a.b"'))
+    structured = build.generate_tables(xml.replace('name="a"', 'name="lag.a[1]"'))  # as tools name them
+    assert "#define R_lag_a_1_ 0" in structured["model_vars.h"] and '"lag.a[1]"' in structured["model_vars.c"]
+    with pytest.raises(build.BuildError, match="must start with a letter"):
+        build.generate_tables(xml.replace('name="a"', 'name="1a"'))
 
 
 # ---------------------------------------------------------------- heat_sink
