@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .space import Value
+from .variables import array_elements, output_column, output_columns
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class Simulator:
             shutil.rmtree(self._tmp, ignore_errors=True)
             raise
         self._used = False
+        self._elements = array_elements(md)  # FMI 3 array element names (y[1]) -> (array, index)
         exp = md.defaultExperiment
         self.default_start = float(exp.startTime) if exp is not None and exp.startTime is not None else 0.0
         self.default_stop = float(exp.stopTime) if exp is not None and exp.stopTime is not None else self.default_start + 1.0
@@ -136,12 +138,12 @@ class Simulator:
             fmi_type=self.fmi_type,
             start_values=dict(start_values),
             input=inputs,
-            output=list(outputs),
+            output=output_columns(list(outputs), self._elements),
             model_description=self.model_description,
             fmu_instance=self.instance,
         )
         time = np.asarray(result["time"], dtype=float)
-        traj = Trajectory(time, {n: np.asarray(result[n], dtype=float) for n in outputs}, float(stop))
+        traj = Trajectory(time, {n: output_column(result, n, self._elements) for n in outputs}, float(stop))
         traj.message = check_trajectory(traj)
         return traj
 
