@@ -83,7 +83,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"study_file": str(path)})
     else:
-        log(f"wrote {path}: uncomment the parameters to optimize, define KPIs and the objective, then run "
+        log(f"wrote {path}: remove the '# ' of the parameters to optimize, of a KPI and of the objective, then run "
             f"'fmi-optimizer optimize {path}'")
     return 0
 

@@ -223,6 +223,11 @@ def test_kpis_on_array_output_elements(handwritten, tmp_path: Path) -> None:
         assert math.isclose(ev.kpis["y2"], 2.0, rel_tol=1e-9)  # y[2] = A[2,1]*x + A[2,2] = 2
     traj = Twin.open(fmu).simulate({"k": 1.0}, outputs=["y[1]", "y[2]", "x"])
     assert np.allclose(traj.outputs["y[1]"], traj.outputs["x"]) and np.allclose(traj.outputs["y[2]"], 2.0)
+    from fmi_optimizer.simulate_once import simulate  # the fresh-process run write-back verification compares
+
+    reply = simulate({"fmu": str(fmu), "outputs": ["x", "y[1]", "y[2]"], "stop_time": 1.0, "output_interval": 0.1,
+                      "start_values": {"k": 1.0}})
+    assert np.allclose(reply["outputs"]["y[1]"], reply["outputs"]["x"]) and np.allclose(reply["outputs"]["y[2]"], 2.0)
 
 
 X_KPI = '[kpis]\nyy = "max(x)"\n'
