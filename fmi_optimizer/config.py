@@ -307,8 +307,8 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
     if plugins_dir is not None and not isinstance(plugins_dir, str):
         raise StudyError(f"{where}: plugins_dir = {plugins_dir!r}: expected a folder path string")
     fixed = table("fixed")
-    for name, value in fixed.items():
-        _dotted_key_error(where, "[fixed]", name, value, lambda v: not isinstance(v, dict))
+    for key, value in fixed.items():
+        _dotted_key_error(where, "[fixed]", key, value, lambda v: not isinstance(v, dict))
     study_name = data.get("name") or (source.stem if source else fmu.stem)
     if not isinstance(study_name, str):
         raise StudyError(f"{where}: name = {study_name!r}: expected a string")

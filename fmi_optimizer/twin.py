@@ -163,7 +163,7 @@ class Twin:
         out: dict[str, Value] = {}
         for name, raw in values.items():
             v = self.variable(name)
-            if v.array_of is not None:
+            if v.array_of is not None and v.causality in ("parameter", "structuralParameter"):
                 raise ValueValidationError(f"{self.path.name}: {v.array_refusal()}")
             if v.tunable == "no" and v.causality != "input":
                 raise ValueValidationError(
