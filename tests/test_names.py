@@ -166,9 +166,12 @@ def _study(tmp_path: Path, fmu: Path, body: str) -> Path:
     ('[parameters]\nroom.T0 = {}\n', "[parameters] room.T0"),
     ('[parameters]\n"room.T0" = {}\n[fixed]\nctrl.on = false\n[kpis]\nt = "max(room.T)"\n', "[fixed] ctrl.on"),
     ('[parameters]\n"room.T0" = {}\n[kpis]\nroom.T_max = "max(room.T)"\n', "[kpis] room.T_max"),
+    ('[parameters]\n"room.T0" = {}\n[kpis]\n"room.T_max" = "max(room.T)"\n[objective]\n'
+     'minimize = { room.T_max = 1.0 }\n', "[objective] minimize: room.T_max"),
 ])
 def test_bare_dotted_keys_are_refused_with_the_quoted_form(handwritten, tmp_path: Path, body: str, shown: str) -> None:
-    path = _study(tmp_path, handwritten("names2"), body + '[objective]\nminimize = "t"\n')
+    path = _study(tmp_path, handwritten("names2"), body if "[objective]" in body else
+                  body + '[objective]\nminimize = "t"\n')
     with pytest.raises(StudyError) as info:
         load_study(path)
     name = shown.split()[-1]
