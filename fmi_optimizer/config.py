@@ -132,10 +132,50 @@ def load_study(source: str | Path | Mapping[str, Any], base_dir: Path | None = N
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise StudyError(f"{path}: not valid TOML ({exc}); fix the syntax") from exc
+        hint = _bare_key_hint(path.read_text(encoding="utf-8", errors="replace"), str(exc))
+        raise StudyError(f"{path}: not valid TOML ({exc}); {hint or 'fix the syntax'}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise StudyError(f"{path}: cannot read the study file ({exc})") from exc
     return parse_study(data, path.parent, path)
+
+
+_BARE_KEY_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.")
+
+
+def _bare_key_hint(text: str, error: str) -> str:
+    """For a TOML syntax error on a line whose key is a variable name that needs quotes (``A[1] = {}``):
+    say so and show the quoted key."""
+    import re
+
+    m = re.search(r"line (\d+)", error)
+    lines = text.splitlines()
+    if not m or not 0 < int(m.group(1)) <= len(lines):
+        return ""
+    line = lines[int(m.group(1)) - 1].strip()
+    key, eq, _ = line.partition("=")
+    key = key.strip()
+    if not eq or not key or key[0] in "\"'[#" or set(key) <= _BARE_KEY_CHARS:
+        return ""
+    return f"the key {key} must be quoted: write \"{key}\" = ... (a TOML quoted key)"
+
+
+def _dotted_key_error(where: str, label: str, name: str, value: Any, leaf: Any) -> None:
+    """Refuse a bare dotted key: TOML reads ``room.T = {}`` as the nested table {"room": {"T": {}}}, so a
+    variable name with dots must be a quoted key. ``leaf(v)`` says whether ``v`` is what the section holds."""
+    if leaf(value) or not isinstance(value, dict):
+        return
+    path = [name]
+    while isinstance(value, dict) and value and not leaf(value):
+        key = next((k for k, v in value.items() if isinstance(v, dict)), next(iter(value)))
+        path.append(key)
+        value = value[key]
+    shown = ".".join(path)
+    raise StudyError(f"{where}: {label} {shown}: a bare dotted key is a nested TOML table, not the variable "
+                     f"name {shown!r}; quote it: \"{shown}\" = ...")
+
+
+def _is_spec(v: Any) -> bool:
+    return isinstance(v, dict) and not any(isinstance(x, dict) for x in v.values())
 
 
 class _Reader:
@@ -220,11 +260,13 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
 
     params = table("parameters")
     for name, spec in params.items():
+        _dotted_key_error(where, "[parameters]", name, spec, _is_spec)
         if not isinstance(spec, dict):
             raise StudyError(f"{where}: [parameters] {name} = {spec!r}: expected a table such as {{}} or "
                              "{ min = 0.1, max = 2.0, levels = 8 }")
     kpis = table("kpis")
     for name, expr in kpis.items():
+        _dotted_key_error(where, "[kpis]", name, expr, lambda v: isinstance(v, str))
         if not isinstance(expr, str):
             raise StudyError(f"{where}: [kpis] {name} = {expr!r}: expected a string such as \"max(T_junction)\"")
 
@@ -275,6 +317,8 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
     if plugins_dir is not None and not isinstance(plugins_dir, str):
         raise StudyError(f"{where}: plugins_dir = {plugins_dir!r}: expected a folder path string")
     fixed = table("fixed")
+    for key, value in fixed.items():
+        _dotted_key_error(where, "[fixed]", key, value, lambda v: not isinstance(v, dict))
     study_name = data.get("name") or (source.stem if source else fmu.stem)
     if not isinstance(study_name, str):
         raise StudyError(f"{where}: name = {study_name!r}: expected a string")
@@ -309,6 +353,7 @@ def _objective(obj: dict[str, Any], where: str, kpis: Mapping[str, str]) -> tupl
             raise StudyError(f"{where}: [objective] {sense} = {spec!r}: expected a KPI name, a list, or "
                              "a table of KPI = weight")
         for k, w in spec.items():
+            _dotted_key_error(where, f"[objective] {sense}:", k, w, lambda v: not isinstance(v, dict))
             if k not in kpis:
                 raise StudyError(f"{where}: [objective] {sense}: unknown KPI {k!r}; defined in [kpis]: "
                                  f"{', '.join(kpis) or 'none'}")
@@ -407,6 +452,8 @@ def _scenarios(raw: dict[str, Any], where: str, base_dir: Path) -> tuple[tuple[s
                 values = dict(zip(keys, combo, strict=True))
                 out.append(("_".join(f"{k}={v}" for k, v in values.items()), values))
         elif isinstance(spec, dict):
+            for k, v in spec.items():
+                _dotted_key_error(where, f"[scenarios] {name}:", k, v, lambda x: not isinstance(x, dict))
             out.append((name, dict(spec)))
         else:
             raise StudyError(f"{where}: [scenarios] {name} = {spec!r}: expected a table of parameter values, "

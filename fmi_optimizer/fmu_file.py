@@ -47,6 +47,7 @@ class FmuFile:
     model_description: Any
     runnable: Path
     compiled_from_sources: bool
+    without_binary: tuple[str, ...] = ()  # declared interfaces ("CS", "ME") whose binary this platform lacks
 
     @property
     def fmi_major(self) -> int:
@@ -64,10 +65,20 @@ def open_fmu(path: str | os.PathLike[str]) -> FmuFile:
     if "modelDescription.xml" not in names:
         raise FmuError(f"{fmu}: has no modelDescription.xml at the top of the archive; re-export the FMU")
     md = _read_model_description(fmu)
+    identifiers = interface_identifiers(md, fmu)
     sha = content_hash(fmu)
-    identifier = model_identifier(md)
-    if _has_platform_binary(md, names, identifier, fmu):
-        return FmuFile(fmu, sha, md, fmu, False)
+    folder = f"binaries/{_platform_dir(md)}/"
+    present = sorted(n for n in names if n.startswith(folder) and not n.endswith("/"))
+    missing = tuple(k for k, ident in identifiers.items() if _library(folder, ident) not in names)
+    if len(missing) < len(identifiers):
+        return FmuFile(fmu, sha, md, fmu, False, missing)
+    if present:  # a binary for this platform under another name: the archive contradicts its description
+        ident = next(iter(identifiers.values()))
+        found = ", ".join(Path(n).name for n in present)
+        raise FmuUnsupportedError(
+            f"{fmu}: its binary for this platform is {found}, but its modelIdentifier {ident!r} needs "
+            f"{_library(folder, ident)}; the FMU was exported inconsistently: re-export it (or rename the binary "
+            f"inside the archive to {Path(_library(folder, ident)).name})")
     if any(n.startswith("sources/") and n.endswith((".c", ".cpp", ".cc")) for n in names):
         return FmuFile(fmu, sha, md, compile_sources(fmu, sha), True)
     have = sorted({n.split("/")[1] for n in names if n.startswith("binaries/") and n.count("/") >= 2})
@@ -77,12 +88,28 @@ def open_fmu(path: str | os.PathLike[str]) -> FmuFile:
     )
 
 
+def interface_identifiers(md: Any, fmu: Path | str = "FMU") -> dict[str, str]:
+    """``{"CS": id, "ME": id}`` for the interfaces the FMU declares; refuses FMUs that declare neither
+    (scheduled execution only is valid FMI 3 but not supported here)."""
+    out = {k: str(i.modelIdentifier) for k, i in (("CS", md.coSimulation), ("ME", md.modelExchange)) if i is not None}
+    if out:
+        return out
+    if getattr(md, "scheduledExecution", None) is not None:
+        raise FmuUnsupportedError(
+            f"{fmu}: declares only FMI 3 scheduled execution, which fmi_optimizer does not support (it runs "
+            "co-simulation and model exchange); export the FMU with a co-simulation or model-exchange interface")
+    raise FmuError(f"{fmu}: the model description declares neither co-simulation nor model exchange; re-export the FMU")
+
+
 def model_identifier(md: Any) -> str:
     """The model identifier of the co-simulation interface, else of model exchange."""
-    for iface in (md.coSimulation, md.modelExchange):
-        if iface is not None:
-            return str(iface.modelIdentifier)
-    raise FmuError("model description declares neither co-simulation nor model exchange")
+    return next(iter(interface_identifiers(md).values()))
+
+
+def _library(folder: str, identifier: str) -> str:
+    import fmpy
+
+    return folder + identifier + fmpy.sharedLibraryExtension
 
 
 def _zip_names(fmu: Path) -> set[str]:
@@ -115,23 +142,6 @@ def _platform_dir(md: Any) -> str:
     import fmpy
 
     return str(fmpy.platform if str(md.fmiVersion).startswith(("1.", "2.")) else fmpy.platform_tuple)
-
-
-def _has_platform_binary(md: Any, names: set[str], identifier: str, fmu: Path) -> bool:
-    import fmpy
-
-    folder = f"binaries/{_platform_dir(md)}/"
-    present = [n for n in names if n.startswith(folder) and not n.endswith("/")]
-    if not present:
-        return False
-    expected = folder + identifier + fmpy.sharedLibraryExtension
-    if expected not in names:
-        found = ", ".join(sorted(Path(n).name for n in present))
-        raise FmuUnsupportedError(
-            f"{fmu}: modelIdentifier {identifier!r} needs {expected}, but the archive holds {found}; "
-            "the FMU was exported inconsistently, re-export it"
-        )
-    return True
 
 
 def compile_sources(fmu: Path, sha: str) -> Path:

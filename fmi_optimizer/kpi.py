@@ -115,6 +115,11 @@ def parse_kpi(name: str, expression: str, reducers: KpiRegistry, outputs: Sequen
         raise StudyError(f"{where}: unknown reducer {reducer!r}; known: {', '.join(reducers.names())}")
     output = _output_name(node.args[0], where)
     if outputs is not None and output not in outputs:
+        elements = [n for n in outputs if n.startswith(f"{output}[")]
+        if elements:
+            raise StudyError(f"{where}: {output!r} is an array; name one element, e.g. "
+                             f"\"{reducer}({elements[0]})\" (elements: {', '.join(elements[:6])}"
+                             f"{', ...' if len(elements) > 6 else ''})")
         raise StudyError(f"{where}: the FMU has no variable {output!r}; outputs: {', '.join(outputs) or 'none'}")
     args: list[float] = []
     for a in node.args[1:]:
@@ -126,11 +131,12 @@ def parse_kpi(name: str, expression: str, reducers: KpiRegistry, outputs: Sequen
 
 
 def _output_name(node: ast.expr, where: str) -> str:
-    """Variable names may contain dots and brackets (Modelica style): accept them."""
+    """Variable names may contain dots and brackets (Modelica style): accept them; any other name is
+    written as a quoted string, e.g. ``max('der(room.T)')``. ``A[1, 2]`` means the element ``A[1,2]``."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
-    text = ast.unparse(node)
-    if not text.replace(".", "").replace("[", "").replace("]", "").replace("_", "").isalnum():
+    text = ast.unparse(node).replace(", ", ",")
+    if not text.replace(".", "").replace("[", "").replace("]", "").replace("_", "").replace(",", "").isalnum():
         raise StudyError(f"{where}: first argument must be an output name, got {text!r}")
     return text
 

@@ -49,6 +49,7 @@ class StudyProblem:
 
     @classmethod
     def build(cls, config: StudyConfig, twin: Twin, reducers: KpiRegistry, space: DesignSpace | None = None) -> StudyProblem:
+        twin.check_interface(config.settings.interface)  # refused before any worker starts
         names = twin.recordable()
         kpis = tuple(parse_kpi(k, expr, reducers, names) for k, expr in config.kpis.items())
         if space is None:

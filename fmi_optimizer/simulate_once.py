@@ -17,9 +17,12 @@ from typing import Any
 
 def simulate(request: dict[str, Any]) -> dict[str, Any]:
     """Simulate as requested and return the JSON-able reply."""
-    from fmpy import simulate_fmu
+    from fmpy import read_model_description, simulate_fmu
+
+    from .variables import array_elements, output_column, output_columns
 
     outputs = list(request["outputs"])
+    elements = array_elements(read_model_description(request["fmu"], validate=False))  # FMI 3: y[1] -> (y, 0)
     result = simulate_fmu(
         request["fmu"],
         validate=False,  # validation is reported separately; a picky XML must not fail the comparison
@@ -28,13 +31,14 @@ def simulate(request: dict[str, Any]) -> dict[str, Any]:
         output_interval=request["output_interval"],
         relative_tolerance=request.get("relative_tolerance"),
         start_values=request.get("start_values") or {},
-        output=outputs,
+        output=output_columns(outputs, elements),
         fmi_type="CoSimulation",
     )
     names = result.dtype.names or ()
     return {
         "time": [float(t) for t in result["time"]],
-        "outputs": {n: [float(v) for v in result[n]] for n in outputs if n in names},
+        "outputs": {n: [float(v) for v in output_column(result, n, elements)] for n in outputs
+                    if elements.get(n, (n, 0))[0] in names},
     }
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .space import Value
+from .variables import array_elements, output_column, output_columns
 
 
 @dataclass(frozen=True)
@@ -108,12 +109,15 @@ class Simulator:
             raise
         self._used = False
         self.runs = 0  # runs started on this simulator
+        self._elements = array_elements(md)  # FMI 3 array element names (y[1]) -> (array, index)
         exp = md.defaultExperiment
         self.default_start = float(exp.startTime) if exp is not None and exp.startTime is not None else 0.0
         self.default_stop = float(exp.stopTime) if exp is not None and exp.stopTime is not None else self.default_start + 1.0
 
     def _instantiate(self) -> None:
-        """A new instance from the loaded library (the library itself stays loaded: its handle is shared)."""
+        """A new instance. fmpy's ``freeInstance`` also unloads the library when nothing else holds it, so a
+        new instance usually starts with fresh library globals too; a library that cannot be unloaded keeps
+        them (the proof then finds that only a new process gives fresh numbers)."""
         from fmpy.simulation import instantiate_fmu
 
         if self.instance is not None:
@@ -191,12 +195,12 @@ class Simulator:
             fmi_type=self.fmi_type,
             start_values=dict(start_values),
             input=inputs,
-            output=list(outputs),
+            output=output_columns(list(outputs), self._elements),
             model_description=self.model_description,
             fmu_instance=self.instance,
         )
         time = np.asarray(result["time"], dtype=float)
-        traj = Trajectory(time, {n: np.asarray(result[n], dtype=float) for n in outputs}, float(stop))
+        traj = Trajectory(time, {n: output_column(result, n, self._elements) for n in outputs}, float(stop))
         traj.message = check_trajectory(traj)
         return traj
 

@@ -78,7 +78,18 @@ class Twin:
 
     @property
     def tunable_parameters(self) -> list[Variable]:
+        """Parameters a study can set: elements of FMI 3 array parameters are not among them."""
         return [v for v in self.parameters if v.tunable != "no"]
+
+    @property
+    def generation_tool(self) -> str:
+        return str(getattr(self.model_description, "generationTool", None) or "")
+
+    @property
+    def kinds(self) -> list[str]:
+        """``CS`` / ``ME``: the interfaces the model description declares."""
+        md = self.model_description
+        return [k for k, i in (("CS", md.coSimulation), ("ME", md.modelExchange)) if i is not None]
 
     @property
     def outputs(self) -> list[Variable]:
@@ -88,8 +99,33 @@ class Twin:
     def inputs(self) -> list[Variable]:
         return [v for v in self.variables if v.causality == "input"]
 
+    def check_interface(self, interface: str) -> str:
+        """The interface (``CS``/``ME``) a study with ``[twin] interface`` runs, refused early when the FMU does not
+        declare it or has no binary for it on this platform (the simulator would fail with fmpy's message)."""
+        from .errors import FmuUnsupportedError, StudyError
+
+        kinds = self.kinds
+        chosen = {"cs": "CS", "me": "ME"}.get(interface) or ("CS" if "CS" in kinds else "ME")
+        if chosen not in kinds:
+            raise StudyError(f"{self.path.name}: [twin] interface = {interface!r}, but the FMU declares only "
+                             f"{' and '.join(kinds)}; set interface = \"{kinds[0].lower()}\" or \"auto\"")
+        if chosen in self.fmu.without_binary:
+            others = [k for k in kinds if k not in self.fmu.without_binary]
+            ident = (self.model_description.coSimulation if chosen == "CS" else self.model_description.modelExchange)
+            raise FmuUnsupportedError(
+                f"{self.path.name}: has no binary for its {chosen} interface (modelIdentifier "
+                f"{ident.modelIdentifier!r}) on this platform; "
+                + (f"set [twin] interface = \"{others[0].lower()}\", or " if others else "") + "re-export the FMU")
+        return chosen
+
     def variable(self, name: str) -> Variable:
         if name not in self._by_name:
+            element = next((v for v in self.variables if v.array_of == name), None)
+            if element is not None and element.causality in ("parameter", "structuralParameter"):
+                raise ValueValidationError(f"{self.path.name}: {element.array_refusal(whole=True)}")
+            if element is not None:
+                raise ValueValidationError(f"{self.path.name}: {name!r} is an FMI 3 array ({element.array_type}); "
+                                           f"name one element, e.g. {element.name!r}")
             close = [n for n in self._by_name if name.lower() in n.lower()][:5]
             hint = f"; did you mean {close}?" if close else "; see 'fmi-optimizer inspect'"
             raise ValueValidationError(f"{self.path.name}: no variable named {name!r}{hint}")
@@ -106,6 +142,9 @@ class Twin:
         return {
             "fmi_version": self.fmi_version,
             "model_name": self.model_name,
+            "generation_tool": self.generation_tool,
+            "generation_date": str(getattr(md, "generationDateAndTime", None) or ""),
+            "kinds": self.kinds,
             "model_identifier": (md.coSimulation or md.modelExchange).modelIdentifier,
             "guid": getattr(md, "guid", None) or getattr(md, "instantiationToken", None),
             "interfaces": self.interfaces,
@@ -113,9 +152,9 @@ class Twin:
             "sha256": self.fmu.sha256,
             "default_experiment": {"start_time": e.start_time, "stop_time": e.stop_time,
                                    "tolerance": e.tolerance, "step_size": e.step_size},
-            "parameters": [v.to_dict() for v in self.parameters],
-            "outputs": [v.to_dict() for v in self.outputs],
-            "inputs": [v.to_dict() for v in self.inputs],
+            "parameters": _grouped(self.parameters),
+            "outputs": _grouped(self.outputs),
+            "inputs": _grouped(self.inputs),
         }
 
     # -- values ---------------------------------------------------------------------------
@@ -124,6 +163,8 @@ class Twin:
         out: dict[str, Value] = {}
         for name, raw in values.items():
             v = self.variable(name)
+            if v.array_of is not None and v.causality in ("parameter", "structuralParameter"):
+                raise ValueValidationError(f"{self.path.name}: {v.array_refusal()}")
             if v.tunable == "no" and v.causality != "input":
                 raise ValueValidationError(
                     f"{self.path.name}: {name!r} is a {v.causality} ({v.variability}) and cannot be set; "
@@ -152,6 +193,24 @@ class Twin:
         if traj.message:
             raise SimulationError(f"{self.path.name}: {traj.message}")
         return traj
+
+
+def _grouped(variables: Sequence[Variable]) -> list[dict[str, Any]]:
+    """``inspect --json`` rows: scalars as they are, an FMI 3 array as one row with its dimensions and elements."""
+    rows: list[dict[str, Any]] = []
+    arrays: dict[str, dict[str, Any]] = {}
+    for v in variables:
+        if v.array_of is None:
+            rows.append(v.to_dict())
+            continue
+        row = arrays.get(v.array_of)
+        if row is None:
+            row = {**v.to_dict(), "name": v.array_of, "start": [], "elements": []}
+            arrays[v.array_of] = row
+            rows.append(row)
+        row["start"].append(v.start)
+        row["elements"].append(v.name)
+    return rows
 
 
 def check_value(v: Variable, raw: Any) -> Value:
@@ -202,6 +261,8 @@ def dimension_for(v: Variable, **narrow: Any) -> Dimension:
     """Design-space dimension for ``v``; ``min``/``max``/``levels``/``log``/``items`` narrow it."""
     from .errors import StudyError
 
+    if v.array_of is not None:
+        raise StudyError(f"parameter {v.array_refusal()}")
     allowed = {"min", "max", "levels", "log", "items"}
     unknown = sorted(set(narrow) - allowed)
     if unknown:

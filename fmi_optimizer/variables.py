@@ -39,13 +39,16 @@ class Variable:
     items: tuple[tuple[str, int], ...] = ()  # enumeration (name, value)
     structural: bool = False
     array_of: str | None = None  # base name for flattened FMI 3 array elements
-    array_index: int | None = None
+    array_index: int | None = None  # row-major (flat) index of the element in its array
+    dimensions: tuple[int, ...] = ()  # shape of the FMI 3 array this element belongs to (() for scalars)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def tunable(self) -> Tunable:
         """When changing this variable is allowed: never, before initialization, during simulation,
         or only in configuration mode (FMI 3 structural parameters)."""
+        if self.array_of is not None:
+            return "no"  # an element of an FMI 3 array: fmpy sets arrays only as a whole (see array_refusal)
         if self.structural:
             return "configuration"
         if self.causality != "parameter":
@@ -55,6 +58,19 @@ class Variable:
         if self.variability == "fixed":
             return "before_init"
         return "no"
+
+    @property
+    def array_type(self) -> str:
+        """``Float64[3,3]`` for an element of an FMI 3 array, else the FMI type."""
+        return f"{self.fmi_type}[{','.join(map(str, self.dimensions))}]" if self.array_of is not None else self.fmi_type
+
+    def array_refusal(self, whole: bool = False) -> str:
+        """Why an element of an FMI 3 array (or with ``whole``, the array) cannot be optimized or set, and
+        what to do instead."""
+        what = (f"{self.array_of!r} is an FMI 3 array parameter ({self.array_type})" if whole else
+                f"{self.name!r} is an element of the FMI 3 array parameter {self.array_of!r} ({self.array_type})")
+        return (f"{what}; fmi_optimizer cannot set or optimize array parameters (an FMU takes an array only as a "
+                "whole); keep it at its start value, or give the model scalar parameters to optimize instead")
 
     def item_labels(self) -> list[str]:
         return [n for n, _ in self.items]
@@ -72,6 +88,8 @@ class Variable:
             "tunable": self.tunable,
             "description": self.description,
             "items": [{"name": n, "value": v} for n, v in self.items],
+            "fmi_type": self.fmi_type,
+            "dimensions": list(self.dimensions),
         }
 
 
@@ -127,16 +145,63 @@ def _expand(v: Any, base_type: str) -> list[Variable]:
     )
     if not dims:
         return [Variable(name=str(v.name), start=parse_value(base_type, start), **common)]
-    size = 1
-    for d in dims:
-        size *= int(d.start) if getattr(d, "start", None) is not None else 1
+    shape = _shape(v, dims)
     parts = str(start).split() if start is not None and not isinstance(start, list | tuple) else list(start or [])
     out = []
-    for i in range(size):
+    for i, name in enumerate(element_names(str(v.name), shape)):
         s = parts[i] if i < len(parts) else (parts[-1] if parts else None)
-        out.append(Variable(name=f"{v.name}[{i + 1}]", start=parse_value(base_type, s),
-                            array_of=str(v.name), array_index=i, **common))
+        out.append(Variable(name=name, start=parse_value(base_type, s), array_of=str(v.name), array_index=i,
+                            dimensions=shape, **common))
     return out
+
+
+def _shape(v: Any, dims: list[Any]) -> tuple[int, ...]:
+    """The array's shape: fmpy resolves it (fixed sizes and structural parameters' start values)."""
+    shape = getattr(v, "shape", None)
+    if shape:
+        return tuple(int(n) for n in shape)
+    out = []
+    for d in dims:
+        size = getattr(d, "start", None)
+        if size is None and getattr(d, "variable", None) is not None:
+            size = d.variable.start
+        out.append(int(size) if size is not None else 1)
+    return tuple(out)
+
+
+def element_names(base: str, shape: tuple[int, ...]) -> list[str]:
+    """Names of an array's elements in row-major order, 1-based like Modelica: ``y[1]``, ``A[1,2]``."""
+    import itertools
+
+    return [f"{base}[{','.join(str(i + 1) for i in idx)}]" for idx in itertools.product(*(range(n) for n in shape))]
+
+
+def array_elements(md: Any) -> dict[str, tuple[str, int]]:
+    """Every FMI 3 array element name -> (array variable name, row-major index), for picking it out of
+    fmpy's result (which records an array variable as one column of shape ``(time, *dims)``)."""
+    out: dict[str, tuple[str, int]] = {}
+    for v in md.modelVariables:
+        dims = list(getattr(v, "dimensions", None) or [])
+        if dims:
+            for i, name in enumerate(element_names(str(v.name), _shape(v, dims))):
+                out[name] = (str(v.name), i)
+    return out
+
+
+def output_columns(names: list[str], elements: Mapping[str, tuple[str, int]]) -> list[str]:
+    """What to ask fmpy to record for ``names``: array elements become their array variable."""
+    return list(dict.fromkeys(elements[n][0] if n in elements else n for n in names))
+
+
+def output_column(result: Any, name: str, elements: Mapping[str, tuple[str, int]]) -> Any:
+    """The 1-D trajectory of ``name`` in fmpy's result: a scalar's column, or one element of an array's."""
+    import numpy as np
+
+    if name in elements:
+        base, index = elements[name]
+        column = np.asarray(result[base], dtype=float)
+        return column.reshape(column.shape[0], -1)[:, index]
+    return np.asarray(result[name], dtype=float)
 
 
 def _items(v: Any) -> tuple[tuple[str, int], ...]:
