@@ -185,7 +185,9 @@ def print_summary(outcome: Outcome) -> None:
         print(f"{name:>7}: {path}")
     if outcome.verification:
         ver = outcome.verification
-        print(f"verification: {'ok' if ver.get('ok') else 'FAILED'} (max relative difference {fmt(ver.get('max_rel_diff'))})")
+        by = ", ".join(ver.get("verified_by") or []) or "none"
+        print(f"verification: {'ok' if ver.get('ok') else 'FAILED (no optimized FMU written)'} "
+              f"(max relative difference {fmt(ver.get('max_rel_diff'))}; importers ok: {by})")
 
 
 # -- run FOLDER -------------------------------------------------------------------------------

@@ -98,3 +98,9 @@ def build_binary_twin(twin_dir: Path, out_dir: Path) -> Path:
 def strict_fmu(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The strict test twin (tests/twins/strict): behaves like FMUs from real tools, binary FMU."""
     return build_binary_twin(TWINS / "strict", tmp_path_factory.mktemp("strict"))
+
+
+@pytest.fixture(scope="session")
+def lag1_fmu(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The FMI 1.0 co-simulation test twin (tests/twins/lag1), binary FMU."""
+    return build_binary_twin(TWINS / "lag1", tmp_path_factory.mktemp("lag1"))

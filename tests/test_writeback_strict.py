@@ -197,3 +197,20 @@ def test_writeback_support_refuses_early(strict_fmu: Path, tmp_path: Path) -> No
     assert message is not None and "model-exchange only" in message
     with pytest.raises(FmuUnsupportedError, match="model-exchange only"):
         write_back(me_only, VALUES, tmp_path / "x", check=CheckSettings(["y"], 1.0, 0.1))
+
+
+def test_fmi1_cosimulation_write_back(lag1_fmu: Path, tmp_path: Path) -> None:
+    """FMI 1.0 co-simulation (functions prefixed with the model identifier) goes through the proxy too."""
+    from fmpy import read_model_description
+
+    values = {"k": 0.8, "gain": 3.0, "n": 2}
+    result = write_back(lag1_fmu, values, tmp_path / "out", check=CheckSettings(["y"], 10.0, 0.1))
+    assert result.ok and result.trajectories.verified_by == ["fmpy", "libcosim"]
+    assert result.fmu is not None
+    md = read_model_description(str(result.fmu))
+    assert md.fmiVersion == "1.0" and md.coSimulation.modelIdentifier == "fmio_proxy"
+    assert {v.name: v.start for v in md.modelVariables}["gain"] == "3.0"
+    truth = simulate_fmu(str(lag1_fmu), start_values=values, output=["y"], stop_time=10.0, output_interval=0.1)
+    new = simulate_fmu(str(result.fmu), output=["y"], stop_time=10.0, output_interval=0.1)
+    assert _rel(new["y"], truth["y"]) < 1e-12
+    assert _rel(new["y"], simulate_fmu(str(lag1_fmu), output=["y"], stop_time=10.0, output_interval=0.1)["y"]) > 0.05
