@@ -31,7 +31,7 @@ from fmi_optimizer.fmu_file import content_hash as sha256  # one hashing helper 
 from fmi_optimizer.proxy_build import MODEL_IDENTIFIER, library_suffix, proxy_library
 
 __all__ = ["INNER", "ProxyInfo", "ScalarInfo", "Value", "coerce", "literal", "read_model_description",
-           "scalar_variables", "sha256", "write_proxy_fmu", "writeback_support"]
+           "require_writeback_support", "scalar_variables", "sha256", "write_proxy_fmu", "writeback_support"]
 
 Value = float | int | bool | str
 
@@ -293,6 +293,13 @@ def writeback_support(fmu_path: Path | str) -> str | None:
     except (FmuError, FmuUnsupportedError) as exc:
         return str(exc)
     return None
+
+
+def require_writeback_support(fmu_path: Path | str) -> None:
+    """Raise FmuUnsupportedError (exit code 4) with :func:`writeback_support`'s reason, if there is one."""
+    problem = writeback_support(fmu_path)
+    if problem:
+        raise FmuUnsupportedError(problem)
 
 
 class _Plan:

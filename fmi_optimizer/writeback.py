@@ -35,6 +35,7 @@ from fmi_optimizer.proxy_fmu import (
     Value,
     coerce,
     read_model_description,
+    require_writeback_support,
     scalar_variables,
     sha256,
     write_proxy_fmu,
@@ -53,6 +54,7 @@ __all__ = [
     "write_optimized_fmu",
     "write_result_json",
     "write_ssv",
+    "require_writeback_support",
     "writeback_support",
 ]
 

@@ -183,7 +183,7 @@ def test_optimize_on_a_chatty_fmu_writes_a_verified_fmu(strict_fmu: Path, tmp_pa
 def test_writeback_support_refuses_early(strict_fmu: Path, tmp_path: Path) -> None:
     import zipfile
 
-    from fmi_optimizer.writeback import writeback_support
+    from fmi_optimizer.writeback import require_writeback_support, writeback_support
 
     assert writeback_support(strict_fmu) is None
     me_only = tmp_path / "me.fmu"
@@ -195,6 +195,9 @@ def test_writeback_support_refuses_early(strict_fmu: Path, tmp_path: Path) -> No
             zout.writestr(item, data)
     message = writeback_support(me_only)
     assert message is not None and "model-exchange only" in message
+    require_writeback_support(strict_fmu)
+    with pytest.raises(FmuUnsupportedError, match="model-exchange only"):
+        require_writeback_support(me_only)
     with pytest.raises(FmuUnsupportedError, match="model-exchange only"):
         write_back(me_only, VALUES, tmp_path / "x", check=CheckSettings(["y"], 1.0, 0.1))
 
@@ -214,3 +217,29 @@ def test_fmi1_cosimulation_write_back(lag1_fmu: Path, tmp_path: Path) -> None:
     new = simulate_fmu(str(result.fmu), output=["y"], stop_time=10.0, output_interval=0.1)
     assert _rel(new["y"], truth["y"]) < 1e-12
     assert _rel(new["y"], simulate_fmu(str(lag1_fmu), output=["y"], stop_time=10.0, output_interval=0.1)["y"]) > 0.05
+
+
+def test_a_study_whose_written_fmu_fails_verification_reports_no_fmu(strict_fmu: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The study path: JSON outputs.fmu null, no FMU on disk, the log says FAILED and never 'verified'."""
+    import tomllib
+
+    import fmi_optimizer.writeback as wb
+    from fmi_optimizer.api import load_host, load_study, run_study
+
+    real = wb.write_proxy_fmu
+
+    def drops_gain(original: Path, values: dict[str, object], out_fmu: Path, **kwargs: object) -> object:
+        info = real(original, {k: v for k, v in values.items() if k != "gain"}, out_fmu, **kwargs)
+        return info.__class__(**{**info.__dict__, "written": dict(values)})
+
+    monkeypatch.setattr(wb, "write_proxy_fmu", drops_gain)
+    config = load_study(tomllib.loads(_study(strict_fmu)), tmp_path).with_overrides(out_dir=tmp_path / "results")
+    messages: list[str] = []
+    outcome = run_study(config, load_host(config.plugins_dir), log=messages.append, report=False)
+    data = outcome.to_json()
+    assert data["outputs"]["fmu"] is None and data["verification"]["ok"] is False
+    assert not list((tmp_path / "results").glob("*.fmu"))
+    text = "\n".join(messages)
+    assert "FAILED verification, no optimized FMU was written" in text and "verified" not in text.replace(
+        "FAILED verification", "")
