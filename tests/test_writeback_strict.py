@@ -236,10 +236,12 @@ def test_a_study_whose_written_fmu_fails_verification_reports_no_fmu(strict_fmu:
     monkeypatch.setattr(wb, "write_proxy_fmu", drops_gain)
     config = load_study(tomllib.loads(_study(strict_fmu)), tmp_path).with_overrides(out_dir=tmp_path / "results")
     messages: list[str] = []
-    outcome = run_study(config, load_host(config.plugins_dir), log=messages.append, report=False)
+    outcome = run_study(config, load_host(config.plugins_dir), log=messages.append)
     data = outcome.to_json()
     assert data["outputs"]["fmu"] is None and data["verification"]["ok"] is False
     assert not list((tmp_path / "results").glob("*.fmu"))
     text = "\n".join(messages)
     assert "FAILED verification, no optimized FMU was written" in text and "verified" not in text.replace(
         "FAILED verification", "")
+    report = Path(outcome.files["report"]).read_text()
+    assert "VERIFICATION FAILED</span>: no optimized FMU was written" in report and "reproduces" not in report
