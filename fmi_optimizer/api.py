@@ -192,6 +192,7 @@ class _StudyRun:
             store.set_status(study_id, status, outcome.to_json())
             if write_back and result.best is not None and not result.interrupted:
                 _write_back(outcome, log)
+                store.set_status(study_id, status, outcome.to_json())  # the report shows the write-back
             if report:
                 from .report import write_report
 

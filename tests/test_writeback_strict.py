@@ -177,7 +177,9 @@ def test_optimize_on_a_chatty_fmu_writes_a_verified_fmu(strict_fmu: Path, tmp_pa
     # the written FMU's default experiment is the study's: default settings reproduce the optimized run
     y_end = simulate_fmu(str(written), output=["y"])["y"][-1]
     assert abs(y_end - reply["best"]["kpis"]["y_end"]) <= 1e-9 * max(1.0, abs(y_end))
-    assert "verified" not in done.stderr or "FAILED" not in done.stderr
+    assert "verified in fmpy, libcosim" in done.stderr and "FAILED" not in done.stderr
+    report = Path(reply["outputs"]["report"]).read_text()
+    assert "verified</span> in fmpy, libcosim" in report
 
 
 def test_writeback_support_refuses_early(strict_fmu: Path, tmp_path: Path) -> None:
