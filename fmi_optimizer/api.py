@@ -218,6 +218,7 @@ class _StudyRun:
             store.set_status(study_id, status, outcome.to_json())
             if write_back and result.best is not None and not result.interrupted:
                 _write_back(outcome, log)
+                store.set_status(study_id, status, outcome.to_json())  # the report shows the write-back
             if report:
                 from .report import write_report
 
@@ -252,12 +253,19 @@ def _write_back(outcome: Outcome, log: Callable[[str], None]) -> None:
     res = write_back(problem=problem, values=values, out_dir=outcome.out_dir, stem=problem.twin.path.stem,
                      expected_kpis=reference.kpis, seed=reference.seed,
                      strict=False)  # a failed check is reported (exit 10), not raised
-    outcome.files.update({k: str(v) for k, v in res.files.items()})
+    outcome.files.pop("fmu", None)
+    outcome.files.update({k: str(v) for k, v in res.files.items() if v is not None})  # no fmu when it failed
     outcome.verification = res.verification
     if reference is not best:
         outcome.verification["reference"] = (f"replication {reference.candidate.replication} (seed {reference.seed}); "
                                              "best KPIs are replication means")
-    log(f"wrote {res.files.get('fmu')} (verified: max relative KPI difference {res.verification.get('max_rel_diff')})")
+    if res.ok and res.fmu is not None:
+        by = ", ".join(res.trajectories.verified_by) or "no importer"
+        log(f"wrote {res.fmu} (verified in {by}: max relative difference {res.verification.get('max_rel_diff')})")
+    else:
+        problems = res.verification.get("problems") or ["unknown problem"]
+        log(f"write-back FAILED verification, no optimized FMU was written: {problems[0]}; "
+            f"details in {res.json}, values in {res.ssv}")
 
 
 def _reference_replication(outcome: Outcome) -> Evaluation:

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import sqlite3
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -206,7 +207,9 @@ def print_summary(outcome: Outcome) -> None:
         print(f"{name:>7}: {path}")
     if outcome.verification:
         ver = outcome.verification
-        print(f"verification: {'ok' if ver.get('ok') else 'FAILED'} (max relative difference {fmt(ver.get('max_rel_diff'))})")
+        by = ", ".join(ver.get("verified_by") or []) or "none"
+        print(f"verification: {'ok' if ver.get('ok') else 'FAILED (no optimized FMU written)'} "
+              f"(max relative difference {fmt(ver.get('max_rel_diff'))}; importers ok: {by})")
 
 
 # -- run FOLDER -------------------------------------------------------------------------------
@@ -266,15 +269,21 @@ def configure_apply(p: argparse.ArgumentParser) -> None:
 def cmd_apply(args: argparse.Namespace) -> int:
     from .writeback import apply_values
 
-    res = apply_values(args.result, args.fmu, args.output)
-    data = {"outputs": {k: str(v) for k, v in res.files.items()}, "verification": res.verification}
+    res = apply_values(args.result, args.fmu, args.output, strict=False)
+    data = {"outputs": {k: None if v is None else str(v) for k, v in res.files.items()},
+            "verification": res.verification}
     if args.json:
         emit_json(data)
     else:
         for k, v in data["outputs"].items():
-            print(f"{k:>5}: {v}")
+            print(f"{k:>5}: {v if v is not None else '(not written: failed verification)'}")
+        by = ", ".join(res.trajectories.verified_by) or "none"
         print(f"verification: {'ok' if res.verification.get('ok') else 'FAILED'} "
-              f"(max relative difference {fmt(res.verification.get('max_rel_diff'))})")
+              f"(max relative difference {fmt(res.verification.get('max_rel_diff'))}; importers ok: {by})")
+    if not res.verification.get("ok"):
+        problems = res.verification.get("problems") or ["unknown problem"]
+        print(f"error: the written FMU failed verification ({problems[0]}); no FMU was written, "
+              f"details in {res.json}", file=sys.stderr)
     return 0 if res.verification.get("ok") else int(ExitCode.VERIFICATION_FAILED)
 
 

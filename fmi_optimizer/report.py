@@ -298,10 +298,17 @@ def _writeback_section(result: dict[str, Any]) -> list[str]:
     outs = result.get("outputs", {})
     if not v:
         return ["<h2>Write-back</h2><p class=muted>No optimized FMU was written for this study.</p>"]
-    status = '<span class=ok>verified</span>' if v.get("ok") else '<span class=bad>VERIFICATION FAILED</span>'
     rows = [[k, p] for k, p in outs.items() if p]
     detail = [[k, d.get("expected"), d.get("actual"), d.get("rel_diff")] for k, d in (v.get("kpis") or {}).items()]
-    return ["<h2>Write-back</h2>", f"<p>{status}: the written FMU, simulated in a fresh process with no start values, "
-            f"reproduces the optimized evaluation (max relative difference {v.get('max_rel_diff')}).</p>",
+    if v.get("ok"):
+        by = ", ".join(v.get("verified_by") or []) or "fmpy"
+        text = (f"<span class=ok>verified</span> in {html.escape(by)}: the written FMU, simulated in fresh processes "
+                "with no start values, reproduces the optimized evaluation (max relative difference "
+                f"{v.get('max_rel_diff')}).")
+    else:
+        problems = v.get("problems") or ["unknown problem"]
+        text = ("<span class=bad>VERIFICATION FAILED</span>: no optimized FMU was written (use the .ssv with the "
+                f"original FMU); {html.escape(str(problems[0]))}")
+    return ["<h2>Write-back</h2>", f"<p>{text}</p>",
             _table(["file", "path"], list(rows), left=2),
             _table(["KPI", "optimized evaluation", "written FMU", "relative difference"], detail) if detail else ""]

@@ -4,8 +4,10 @@
 proves the FMU: it simulates the written FMU in a fresh process with *no* start values and the original
 FMU with the values as start values (also in a fresh process), compares the trajectories and, for a
 study, recomputes the KPIs and compares them with the optimized evaluation. The input FMU is only ever
-read. How the FMU is built (fmpy's container runtime) is in :mod:`fmi_optimizer.container` and
-docs/writeback.md.
+read. The FMU is first written under a temporary name and renamed only after it verified: a failed
+verification leaves no FMU. Verification runs the written FMU in two importers, fmpy and (when the
+``libcosimpy`` package is importable) libcosim, each in a fresh process. How the FMU is built (the
+original behind our proxy runtime) is in :mod:`fmi_optimizer.proxy_fmu` and docs/writeback.md.
 """
 
 from __future__ import annotations
@@ -17,26 +19,28 @@ import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
-import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fmi_optimizer.container import (
-    ContainerInfo,
+from fmi_optimizer.errors import DataError, OutputError, VerificationError
+from fmi_optimizer.files import atomic_output
+from fmi_optimizer.proxy_fmu import (
+    INNER,
+    ProxyInfo,
     ScalarInfo,
     Value,
     coerce,
     read_model_description,
+    require_writeback_support,
     scalar_variables,
     sha256,
-    write_container_fmu,
+    write_proxy_fmu,
+    writeback_support,
 )
-from fmi_optimizer.errors import DataError, OutputError, VerificationError
-from fmi_optimizer.files import atomic_output
 from fmi_optimizer.ssp import UnitDefinition, write_ssv
 
 __all__ = [
@@ -50,6 +54,8 @@ __all__ = [
     "write_optimized_fmu",
     "write_result_json",
     "write_ssv",
+    "require_writeback_support",
+    "writeback_support",
 ]
 
 RESULT_FORMAT = "fmi_optimizer.writeback/1"
@@ -60,7 +66,9 @@ class Verification:
     """Outcome of re-simulating a written FMU against the original with the values as start values.
 
     ``per_output`` is max |written - original| / max(|written|, |original|) over the trajectory of each
-    output (0 when both are identically zero); ``problems`` says what went wrong when ``ok`` is False.
+    output (0 when both are identically zero), the worst over the importers that ran; ``problems`` says
+    what went wrong when ``ok`` is False. ``importers`` says, per importer (fmpy, libcosim), ``"ok"``,
+    ``"failed"`` or ``"not run: <why>"``; ``skipped`` lists outputs that were not compared (not numeric).
     """
 
     ok: bool
@@ -69,12 +77,22 @@ class Verification:
     rtol: float = 1e-6
     problems: tuple[str, ...] = ()
     samples: int = 0
+    importers: dict[str, str] = field(default_factory=dict)
+    skipped: tuple[str, ...] = ()
+    logs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def verified_by(self) -> list[str]:
+        """The importers in which the written FMU reproduced the original."""
+        return [name for name, state in self.importers.items() if state == "ok"]
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able form (non-finite differences become null)."""
         return {"ok": self.ok, "max_rel_diff": _finite(self.max_rel_diff), "rtol": self.rtol,
                 "per_output": {k: _finite(v) for k, v in self.per_output.items()},
-                "problems": list(self.problems), "samples": self.samples}
+                "problems": list(self.problems), "samples": self.samples, "importers": dict(self.importers),
+                "verified_by": self.verified_by, "skipped_outputs": list(self.skipped),
+                **({"logs": dict(self.logs)} if self.logs else {})}
 
 
 @dataclass(frozen=True)
@@ -92,21 +110,24 @@ class CheckSettings:
 
 @dataclass(frozen=True)
 class WriteBackResult:
-    """The files written by :func:`write_back` and the verification (``verification`` is JSON-able)."""
+    """The files written by :func:`write_back` and the verification (``verification`` is JSON-able).
 
-    fmu: Path
+    ``fmu`` is None when the written FMU failed verification (it was removed).
+    """
+
+    fmu: Path | None
     ssv: Path
     json: Path
     verification: dict[str, Any]
     trajectories: Verification
-    container: ContainerInfo = field(repr=False)
+    written: ProxyInfo | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
         return bool(self.verification.get("ok"))
 
     @property
-    def files(self) -> dict[str, Path]:
+    def files(self) -> dict[str, Path | None]:
         return {"fmu": self.fmu, "ssv": self.ssv, "json": self.json}
 
 
@@ -120,37 +141,63 @@ def _rel(a: float, b: float) -> float:
 
 
 def write_optimized_fmu(runnable_fmu: Path, values: Mapping[str, Value], out_fmu: Path, *,
-                        step_size: float | None = None) -> Path:
-    """Write ``out_fmu``: ``runnable_fmu`` wrapped so that ``values`` take effect with default settings.
+                        experiment: Mapping[str, float] | None = None) -> Path:
+    """Write ``out_fmu``: ``runnable_fmu`` behind the proxy runtime, so ``values`` take effect with default
+    settings (no verification; :func:`write_back` verifies).
 
-    ``runnable_fmu`` must carry a binary for this platform. ``step_size`` is the container's fixed
-    internal step (default: the FMU's DefaultExperiment stepSize); importers must step in multiples
-    of it, and the written DefaultExperiment says so.
+    ``runnable_fmu`` must carry a binary for this platform. ``experiment`` overrides DefaultExperiment
+    attributes (startTime, stopTime, stepSize, tolerance); by default the original's are kept, so the
+    written FMU's default time grid is the original's.
     """
-    return write_container_fmu(Path(runnable_fmu), values, Path(out_fmu), step_size).path
+    return write_proxy_fmu(Path(runnable_fmu), values, Path(out_fmu), experiment=experiment).path
 
 
 # -- verification ------------------------------------------------------------------------------------
 
-
-def _run_simulation(request: dict[str, Any], folder: Path, tag: str) -> subprocess.Popen[str]:
-    request_file = folder / f"{tag}.json"
-    request_file.write_text(json.dumps(request), encoding="utf-8")
-    return subprocess.Popen([sys.executable, "-m", "fmi_optimizer.simulate_once", str(request_file)],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+LOG_EXCERPT = 4000
 
 
-def _collect(process: subprocess.Popen[str], label: str, timeout: float) -> tuple[dict[str, Any] | None, str]:
+def libcosim_available() -> str | None:
+    """None when libcosimpy can be imported here, else why not."""
+    import importlib.util
+
+    return None if importlib.util.find_spec("libcosimpy") is not None else "libcosimpy is not installed"
+
+
+def _run_simulation(request: dict[str, Any], folder: Path, tag: str) -> tuple[subprocess.Popen[bytes], Path]:
+    request_file, reply_file = folder / f"{tag}.json", folder / f"{tag}.reply.json"
+    request_file.write_text(json.dumps({**request, "reply": str(reply_file)}), encoding="utf-8")
+    process = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.simulate_once", str(request_file)],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return process, reply_file
+
+
+def _collect(run: tuple[subprocess.Popen[bytes], Path], label: str,
+             timeout: float) -> tuple[dict[str, Any] | None, str, str]:
+    """(reply or None, problem or '', log) of one simulate_once process."""
+    process, reply_file = run
     try:
-        out, err = process.communicate(timeout=timeout)
+        _, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.communicate()
-        return None, f"{label} did not finish within {timeout:g} s"
-    if process.returncode != 0:
-        lines = [line for line in err.strip().splitlines() if line.strip()]
-        return None, f"{label} failed to simulate: {lines[-1] if lines else f'exit code {process.returncode}'}"
-    return json.loads(out), ""
+        return None, f"{label} did not finish within {timeout:g} s", ""
+    reply: dict[str, Any] = {}
+    try:
+        reply = json.loads(reply_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        pass
+    log = str(reply.get("log", ""))[-LOG_EXCERPT:]
+    if process.returncode != 0 or "error" in reply or "time" not in reply:
+        if reply.get("error"):
+            why = str(reply["error"])
+        elif process.returncode < 0:
+            why = f"the process crashed (signal {-process.returncode})"
+        else:
+            lines = [line for line in err.decode(errors="replace").strip().splitlines() if line.strip()]
+            why = lines[-1] if lines else f"exit code {process.returncode}"
+        return None, f"{label} failed to simulate: {why}", log
+    return reply, "", log
 
 
 def _coerced(fmu: Path, values: Mapping[str, Value]) -> dict[str, Value]:
@@ -159,21 +206,34 @@ def _coerced(fmu: Path, values: Mapping[str, Value]) -> dict[str, Value]:
 
 
 def compare_trajectories(written: dict[str, Any], original: dict[str, Any], outputs: Sequence[str],
-                         rtol: float) -> Verification:
-    """Compare two simulate_once replies output by output (see :class:`Verification`)."""
+                         rtol: float, *, match_times: bool = False, label: str = "") -> Verification:
+    """Compare two simulate_once replies output by output (see :class:`Verification`).
+
+    With ``match_times`` the written reply may hold a subset of the original's sample times (libcosim
+    has no initial sample); only those times are compared, and they must all exist in the original.
+    """
     problems: list[str] = []
-    t_w, t_o = np.asarray(written["time"]), np.asarray(original["time"])
-    if t_w.shape != t_o.shape or not np.allclose(t_w, t_o, rtol=1e-9, atol=1e-12):
-        problems.append(f"time grids differ: {t_w.size} samples written vs {t_o.size} original")
+    t_w, t_o = np.asarray(written["time"], dtype=float), np.asarray(original["time"], dtype=float)
+    rows_o = np.arange(t_o.size)
+    if match_times:
+        rows_o = np.searchsorted(t_o, t_w - 1e-9 * np.maximum(1.0, np.abs(t_w)))
+        valid = (rows_o < t_o.size) & np.isclose(t_o[np.minimum(rows_o, t_o.size - 1)], t_w, rtol=1e-9,
+                                                  atol=1e-12)
+        if t_w.size == 0 or not np.all(valid):
+            problems.append(f"{label}time grids differ: {t_w.size} samples not all on the original's grid")
+    elif t_w.shape != t_o.shape or not np.allclose(t_w, t_o, rtol=1e-9, atol=1e-12):
+        problems.append(f"{label}time grids differ: {t_w.size} samples written vs {t_o.size} original")
     per_output: dict[str, float] = {}
     for name in outputs:
         a, b = written["outputs"].get(name), original["outputs"].get(name)
         if a is None or b is None:
             side = "written" if a is None else "original"
-            problems.append(f"output '{name}' missing from the {side} FMU's result")
+            problems.append(f"{label}output '{name}' missing from the {side} FMU's result")
             per_output[name] = math.inf
             continue
         a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        if match_times and not problems:
+            b_arr = b_arr[rows_o]
         if a_arr.shape != b_arr.shape:
             per_output[name] = math.inf
             continue
@@ -185,68 +245,103 @@ def compare_trajectories(written: dict[str, Any], original: dict[str, Any], outp
             worst = float(np.max(diff, initial=0.0))
             per_output[name] = 0.0 if worst == 0.0 else worst / scale
         if per_output[name] > rtol:
-            problems.append(f"output '{name}' differs by {per_output[name]:.3g} (relative) > rtol {rtol:g}")
+            problems.append(f"{label}output '{name}' differs by {per_output[name]:.3g} (relative) > rtol {rtol:g}")
     worst_all = max(per_output.values(), default=0.0)
     return Verification(ok=not problems, max_rel_diff=worst_all, per_output=per_output, rtol=rtol,
                         problems=tuple(problems), samples=int(t_o.size))
 
 
-def _step_mismatch(written: Path, output_interval: float) -> str:
-    """A problem text when the container's fixed step does not divide ``output_interval``, else ''."""
-    try:
-        with zipfile.ZipFile(written) as zf:
-            step = float(json.loads(zf.read("resources/container.json"))["fixedStepSize"])
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return ""  # not a container FMU: let the simulation speak
-    ratio = output_interval / step
-    if ratio < 1 - 1e-9 or abs(ratio - round(ratio)) > 1e-6 * max(1.0, ratio):
-        return (f"output interval {output_interval:g} is not a multiple of the written FMU's fixed step "
-                f"{step:g}; simulate it with a multiple of {step:g}")
-    return ""
+_NUMERIC = ("Real", "Integer", "Enumeration", "Boolean")
 
 
-def _simulate_pair(original: Path, written: Path, values: Mapping[str, Value],
-                   check: CheckSettings) -> tuple[list[dict[str, Any] | None], list[str]]:
-    """Replies of (written without start values, original with ``values``), each from a fresh process."""
-    step_problem = _step_mismatch(written, float(check.output_interval))
-    if step_problem:
-        return [None, None], [step_problem]
-    base = {"outputs": list(check.outputs), "stop_time": float(check.stop_time),
-            "output_interval": float(check.output_interval), "start_time": check.start_time,
-            "relative_tolerance": check.relative_tolerance}
-    start_values = _coerced(original, values)
-    replies: list[dict[str, Any] | None] = []
-    problems: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="fmio-verify-") as folder:
-        runs = [("written FMU " + written.name, _run_simulation({**base, "fmu": str(written)}, Path(folder), "w")),
-                ("original FMU " + original.name,
-                 _run_simulation({**base, "fmu": str(original), "start_values": start_values}, Path(folder), "o"))]
-        for label, process in runs:
-            reply, problem = _collect(process, label, check.timeout)
-            replies.append(reply)
+def split_numeric(fmu: Path, outputs: Sequence[str]) -> tuple[list[str], list[str], dict[str, str]]:
+    """(numeric outputs, skipped outputs, libcosim type per numeric output) of ``outputs`` in ``fmu``.
+
+    String (and FMI 3.0 Binary/Clock) outputs cannot be compared as numbers: they are skipped and named.
+    """
+    kinds = {v.name: v.kind for v in scalar_variables(read_model_description(fmu))}
+    numeric = [o for o in outputs if kinds.get(o, "Real") in _NUMERIC]
+    types = {o: {"Enumeration": "Integer"}.get(kinds.get(o, "Real"), kinds.get(o, "Real")) for o in numeric}
+    return numeric, [o for o in outputs if o not in numeric], types
+
+
+def _libcosim_reason(original: Path, check: CheckSettings) -> str | None:
+    """None when libcosim can run this check, else why it is not run."""
+    missing = libcosim_available()
+    if missing:
+        return missing
+    version = read_model_description(original).get("fmiVersion", "")
+    if version not in ("1.0", "2.0"):
+        return f"libcosim imports FMI 1.0/2.0 only (this FMU is FMI {version})"
+    if check.start_time not in (None, 0.0):
+        return f"libcosim starts at time 0 (the check starts at {check.start_time:g})"
+    return None
+
+
+def _verify(original: Path, written: Path, values: Mapping[str, Value], check: CheckSettings,
+            label: str | None = None) -> tuple[Verification, dict[str, Any] | None]:
+    """Simulate the written FMU (fmpy, and libcosim when it can) and the original with ``values`` (fmpy),
+    each in a fresh process, and compare. Returns the verification and the written FMU's fmpy reply."""
+    label = label or written.name
+    compared, skipped, types = split_numeric(original, check.outputs)
+    if not compared:
+        why = "no outputs to compare; name the outputs the verification must check"
+        if skipped:
+            why = f"no numeric outputs to compare (skipped: {', '.join(skipped)}); name a numeric output"
+        return Verification(ok=False, max_rel_diff=math.inf, per_output={}, rtol=check.rtol, problems=(why,),
+                            skipped=tuple(skipped)), None
+    base = {"outputs": compared, "stop_time": float(check.stop_time), "output_interval": float(check.output_interval),
+            "start_time": check.start_time, "relative_tolerance": check.relative_tolerance}
+    importers: dict[str, str] = {}
+    libcosim_reason = _libcosim_reason(original, check)
+    with tempfile.TemporaryDirectory(prefix="fmio-verify-") as tmp:
+        folder = Path(tmp)
+        runs = {"written": _run_simulation({**base, "fmu": str(written)}, folder, "w"),
+                "original": _run_simulation({**base, "fmu": str(original),
+                                             "start_values": _coerced(original, values)}, folder, "o")}
+        if libcosim_reason is None:
+            runs["libcosim"] = _run_simulation({**base, "fmu": str(written), "importer": "libcosim", "types": types},
+                                               folder, "l")
+        labels = {"written": f"written FMU {label} (fmpy)", "original": f"original FMU {original.name} (fmpy)",
+                  "libcosim": f"written FMU {label} (libcosim)"}
+        replies: dict[str, dict[str, Any] | None] = {}
+        problems: list[str] = []
+        logs: dict[str, str] = {}
+        for key, run in runs.items():
+            reply, problem, log = _collect(run, labels[key], check.timeout)
+            replies[key] = reply
             if problem:
                 problems.append(problem)
-    return replies, problems
-
-
-def _verify(original: Path, written: Path, values: Mapping[str, Value],
-            check: CheckSettings) -> tuple[Verification, dict[str, Any] | None]:
-    if not check.outputs:
-        return Verification(ok=False, max_rel_diff=math.inf, per_output={}, rtol=check.rtol,
-                            problems=("no outputs to compare; name the outputs the verification must check",)), None
-    replies, problems = _simulate_pair(original, written, values, check)
-    if replies[0] is None or replies[1] is None:
-        failed = Verification(ok=False, max_rel_diff=math.inf, per_output={n: math.inf for n in check.outputs},
-                              rtol=check.rtol, problems=tuple(problems))
-        return failed, replies[0]
-    return compare_trajectories(replies[0], replies[1], check.outputs, check.rtol), replies[0]
+                if log.strip():
+                    logs[key] = log
+    importers["fmpy"] = "failed"
+    importers["libcosim"] = f"not run: {libcosim_reason}" if libcosim_reason else "failed"
+    truth, written_reply = replies.get("original"), replies.get("written")
+    per_output = {n: math.inf for n in compared}
+    if truth is not None and written_reply is not None:
+        fmpy_check = compare_trajectories(written_reply, truth, compared, check.rtol)
+        problems += fmpy_check.problems
+        per_output = dict(fmpy_check.per_output)
+        importers["fmpy"] = "ok" if fmpy_check.ok else "failed"
+    libcosim_reply = replies.get("libcosim")
+    if truth is not None and libcosim_reply is not None:
+        cosim = compare_trajectories(libcosim_reply, truth, compared, check.rtol, match_times=True,
+                                     label="libcosim: ")
+        problems += cosim.problems
+        per_output = {n: max(per_output.get(n, 0.0), cosim.per_output.get(n, math.inf)) for n in compared}
+        importers["libcosim"] = "ok" if cosim.ok else "failed"
+    samples = len(truth["time"]) if truth is not None else 0
+    worst = max(per_output.values(), default=math.inf)
+    return Verification(ok=not problems, max_rel_diff=worst, per_output=per_output, rtol=check.rtol,
+                        problems=tuple(problems), samples=samples, importers=importers, skipped=tuple(skipped),
+                        logs=logs), written_reply
 
 
 def verify_written_fmu(original_runnable: Path, written: Path, values: Mapping[str, Value],
                        outputs: list[str], stop_time: float, output_interval: float, rtol: float = 1e-6, *,
                        start_time: float | None = None, timeout: float = 600.0) -> Verification:
-    """Simulate ``written`` with no start values and ``original_runnable`` with ``values``, each in a
-    fresh Python process, and compare the ``outputs`` trajectories.
+    """Simulate ``written`` with no start values (fmpy and libcosim) and ``original_runnable`` with
+    ``values`` (fmpy), each in a fresh Python process, and compare the ``outputs`` trajectories.
 
     Never raises for a mismatch or a failed simulation: they come back as ``ok=False`` with problems.
     """
@@ -258,10 +353,13 @@ def verify_written_fmu(original_runnable: Path, written: Path, values: Mapping[s
 
 
 def write_result_json(out_json: Path, values: Mapping[str, Value], *, source_fmu: Path,
-                      written: ContainerInfo | None = None, ssv: Path | None = None,
+                      written: ProxyInfo | None = None, ssv: Path | None = None,
                       verification: Verification | Mapping[str, Any] | None = None,
                       extra: Mapping[str, Any] | None = None) -> Path:
-    """Write the JSON record of a write-back (values, source identity, files, verification, extras)."""
+    """Write the JSON record of a write-back (values, source identity, files, verification, extras).
+
+    ``written`` is the FMU that was kept (None when there is none, e.g. it failed verification).
+    """
     source_fmu = Path(source_fmu)
     root = read_model_description(source_fmu)
     types = {v.name: v.type for v in scalar_variables(root)}
@@ -276,10 +374,9 @@ def write_result_json(out_json: Path, values: Mapping[str, Value], *, source_fmu
         "types": {k: types.get(k) for k in values},
         "files": {"fmu": str(written.path) if written else None, "ssv": str(ssv) if ssv else None,
                   "json": str(out_json)},
-        "container": None if written is None else {
-            "guid": written.guid, "fixed_step_size": written.fixed_step_size,
-            "platforms": list(written.platforms), "exposed_variables": written.exposed_variables,
-            "runtime": "fmpy container_fmu"},
+        "written_fmu": None if written is None else {
+            "guid": written.guid, "model_identifier": written.model_identifier, "fmi_version": written.fmi_version,
+            "platform": written.platform, "original_at": INNER, "runtime": "fmi_optimizer proxy (fmio_proxy.c)"},
         "verification": None if verification is None else dict(verification),
         "extra": dict(extra or {}),
     }
@@ -419,6 +516,13 @@ def _kpi_check(problem: Any, written_reply: dict[str, Any] | None, expected: Map
     return rows, problems
 
 
+def _study_experiment(settings: Any) -> dict[str, float]:
+    """DefaultExperiment attributes a study configured explicitly (written into its optimized FMU)."""
+    pairs = {"startTime": getattr(settings, "start_time", None), "stopTime": getattr(settings, "stop_time", None),
+             "stepSize": getattr(settings, "output_interval", None), "tolerance": getattr(settings, "tolerance", None)}
+    return {k: float(v) for k, v in pairs.items() if v is not None}
+
+
 def write_back(runnable_fmu: Path | None = None, values: Mapping[str, Value] | None = None,
                out_dir: Path | None = None, *, check: CheckSettings | None = None, problem: Any = None,
                stem: str | None = None, expected_kpis: Mapping[str, float] | None = None, seed: int | None = None,
@@ -426,23 +530,25 @@ def write_back(runnable_fmu: Path | None = None, values: Mapping[str, Value] | N
     """Write ``<stem>.optimized.fmu/.ssv/.json`` into ``out_dir`` and verify the FMU.
 
     Either pass ``runnable_fmu`` and ``check`` (outputs and time grid to compare), or a study
-    ``problem`` (a StudyProblem: its twin, simulation settings and KPI outputs are used, and
-    ``expected_kpis`` of the optimized evaluation are recomputed on the written FMU; ``seed`` is
-    written into the study's seed parameter so the replication is reproduced). The container steps
-    the original FMU with the verification's output interval, so the written FMU reproduces the
-    optimized runs exactly. When verification fails the unverified FMU is removed (the JSON keeps the
-    details) and, with ``strict``, VerificationError is raised. OutputError when the folder cannot be
-    written.
+    ``problem`` (a StudyProblem: its twin, simulation settings and KPI outputs are used, the settings
+    the study gave explicitly become the written FMU's DefaultExperiment, and ``expected_kpis`` of the
+    optimized evaluation are recomputed on the written FMU; ``seed`` is written into the study's seed
+    parameter so the replication is reproduced). The FMU is written under a temporary name and renamed
+    to ``<stem>.optimized.fmu`` only when it verified; otherwise it is removed, ``fmu`` is None, the JSON
+    keeps the details and, with ``strict``, VerificationError is raised. OutputError when the folder
+    cannot be written.
     """
     if values is None or out_dir is None:
         raise TypeError("write_back needs values and out_dir")
     values = dict(values)
+    experiment: dict[str, float] = {}
     if problem is not None:
         runnable_fmu = Path(problem.twin.fmu.runnable)
         stem = stem or Path(problem.twin.path).stem
         if seed is not None and getattr(problem.config, "seed_parameter", None):
             values[problem.config.seed_parameter] = seed
         s = problem.settings
+        experiment = _study_experiment(s)
         check = check or check_settings_for(runnable_fmu, problem.outputs(), start_time=s.start_time,
                                             stop_time=s.stop_time, output_interval=s.output_interval,
                                             relative_tolerance=s.tolerance)
@@ -452,39 +558,48 @@ def write_back(runnable_fmu: Path | None = None, values: Mapping[str, Value] | N
     stem = stem or runnable_fmu.stem
     _prepare_folder(out_dir)
     fmu_path, ssv_path, json_path = (out_dir / f"{stem}.optimized.{ext}" for ext in ("fmu", "ssv", "json"))
-    info = write_container_fmu(runnable_fmu, values, fmu_path, step_size=check.output_interval)
-    root = read_model_description(runnable_fmu)
-    meta = _ssv_metadata(scalar_variables(root), info.written, root)
-    write_ssv(meta.pop("values"), ssv_path, name=f"{stem}.optimized", **meta)
-    trajectories, written_reply = _verify(runnable_fmu, fmu_path, info.written, check)
-    verification = trajectories.to_json()
-    verification["validation"] = _validation_problems(fmu_path)
-    problems = list(trajectories.problems)
-    if problem is not None and expected_kpis:
-        kpi_rows, kpi_problems = _kpi_check(problem, written_reply, expected_kpis, check.rtol)
-        verification["kpis"] = kpi_rows
-        problems += kpi_problems
-        worst = max((r["rel_diff"] for r in kpi_rows.values() if r["rel_diff"] is not None), default=0.0)
-        if verification["max_rel_diff"] is not None:
-            verification["max_rel_diff"] = max(verification["max_rel_diff"], worst)
-    verification["ok"], verification["problems"] = not problems, problems
-    write_result_json(json_path, info.written, source_fmu=runnable_fmu, written=info, ssv=ssv_path,
+    staged = out_dir / f".{stem}.optimized.unverified-{os.getpid()}.fmu"
+    try:
+        info = write_proxy_fmu(runnable_fmu, values, staged, experiment=experiment)
+        root = read_model_description(runnable_fmu)
+        meta = _ssv_metadata(scalar_variables(root), info.written, root)
+        write_ssv(meta.pop("values"), ssv_path, name=f"{stem}.optimized", **meta)
+        trajectories, written_reply = _verify(runnable_fmu, staged, info.written, check, label=fmu_path.name)
+        verification = trajectories.to_json()
+        verification["validation"] = _validation_problems(staged)
+        problems = list(trajectories.problems)
+        if problem is not None and expected_kpis:
+            kpi_rows, kpi_problems = _kpi_check(problem, written_reply, expected_kpis, check.rtol)
+            verification["kpis"] = kpi_rows
+            problems += kpi_problems
+            worst = max((r["rel_diff"] for r in kpi_rows.values() if r["rel_diff"] is not None), default=0.0)
+            if verification["max_rel_diff"] is not None:
+                verification["max_rel_diff"] = max(verification["max_rel_diff"], worst)
+        verification["ok"], verification["problems"] = not problems, problems
+        if not problems:
+            os.replace(staged, fmu_path)
+            info = replace(info, path=fmu_path)
+        else:
+            fmu_path.unlink(missing_ok=True)  # an FMU from an earlier run must not pass for this one
+    finally:
+        staged.unlink(missing_ok=True)
+    kept = info if not problems else None
+    write_result_json(json_path, info.written, source_fmu=runnable_fmu, written=kept, ssv=ssv_path,
                       verification=verification, extra=extra)
-    if not problems:
-        return WriteBackResult(fmu_path, ssv_path, json_path, verification, trajectories, info)
-    fmu_path.unlink(missing_ok=True)
-    if strict:
+    result = WriteBackResult(fmu_path if kept else None, ssv_path, json_path, verification, trajectories, kept)
+    if problems and strict:
         raise VerificationError(
-            f"{fmu_path.name} failed verification ({problems[0]}); the FMU was removed, details in {json_path}; "
+            f"{fmu_path.name} failed verification ({problems[0]}); no FMU was written, details in {json_path}; "
             f"use {ssv_path.name} with the original FMU instead")
-    return WriteBackResult(fmu_path, ssv_path, json_path, verification, trajectories, info)
+    return result
 
 
 def apply_values(result: Path, fmu: Path, out_dir: Path | None = None, *, strict: bool = True) -> WriteBackResult:
     """``fmi-optimizer apply``: write the values of a result JSON into ``fmu`` (verified, default experiment).
 
-    A source-only FMU is compiled first (through the twin layer). Every output of the FMU is compared
-    (every local variable when it has no outputs).
+    A source-only FMU is compiled first (through the twin layer). Every numeric output of the FMU is
+    compared (every local variable when it has no outputs); String outputs are skipped and named in
+    ``verification["skipped_outputs"]``.
     """
     from fmi_optimizer.twin import Twin
 
@@ -493,6 +608,6 @@ def apply_values(result: Path, fmu: Path, out_dir: Path | None = None, *, strict
     values = twin.check_values(values)
     runnable = Path(twin.fmu.runnable)
     compared = [v.name for v in twin.outputs] or [v.name for v in twin.variables if v.causality == "local"]
-    check = check_settings_for(runnable, compared)
+    check = check_settings_for(runnable, compared)  # the default experiment: the written FMU keeps it
     return write_back(runnable, values, Path(out_dir) if out_dir else Path(fmu).parent, check=check,
                       stem=Path(fmu).stem, extra={"applied_from": str(result)}, strict=strict)

@@ -66,3 +66,41 @@ def sample_fmu(fmu_dir: Path) -> Callable[[str], Path]:
 def faulty_fmu(fmu_dir: Path) -> Path:
     """The fault-injecting test twin (tests/twins/faulty), source-only."""
     return builder.build_sample("faulty", fmu_dir, TWINS / "faulty")
+
+
+def build_binary_twin(twin_dir: Path, out_dir: Path) -> Path:
+    """Compile a single-C-file FMI 2.0 test twin (``<twin>/<name>.c`` + modelDescription.xml) with the C
+    compiler into a binary FMU ``out_dir/<name>.fmu`` (nothing binary is committed)."""
+    import shutil
+    import subprocess
+    import zipfile
+
+    import fmpy
+
+    name = twin_dir.name
+    cc = shutil.which("cc") or shutil.which("gcc")
+    assert cc is not None, "the test twins need a C compiler"
+    unzipped = out_dir / f"{name}_unzipped"
+    (unzipped / "binaries" / fmpy.platform).mkdir(parents=True, exist_ok=True)
+    shutil.copy(twin_dir / "modelDescription.xml", unzipped)
+    library = unzipped / "binaries" / fmpy.platform / f"{name}{fmpy.sharedLibraryExtension}"
+    subprocess.run([cc, "-shared", "-fPIC", "-O2", "-I", str(Path(fmpy.__file__).parent / "c-code"),
+                    str(twin_dir / f"{name}.c"), "-o", str(library), "-lm"], check=True)
+    fmu = out_dir / f"{name}.fmu"
+    with zipfile.ZipFile(fmu, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(unzipped.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(unzipped).as_posix())
+    return fmu
+
+
+@pytest.fixture(scope="session")
+def strict_fmu(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The strict test twin (tests/twins/strict): behaves like FMUs from real tools, binary FMU."""
+    return build_binary_twin(TWINS / "strict", tmp_path_factory.mktemp("strict"))
+
+
+@pytest.fixture(scope="session")
+def lag1_fmu(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The FMI 1.0 co-simulation test twin (tests/twins/lag1), binary FMU."""
+    return build_binary_twin(TWINS / "lag1", tmp_path_factory.mktemp("lag1"))

@@ -4,8 +4,8 @@ valid SSP, verification catches a wrong FMU, and bad inputs are refused with one
 Test FMUs are built at test time (no binaries are committed): a tiny hand-written model with every
 parameter type, as FMI 2.0 (tests/data/writeback_model) and FMI 3.0 (tests/data/writeback_model3),
 compiled with the C compiler, and sample twins from fmus/ (heat_sink, servo_pid_fmi3, building_zone)
-compiled with fmpy.build when they are there. One test drives an independent importer (libcosim) when
-libcosimpy is installed.
+compiled with fmpy.build when they are there. libcosim (an importer independent of fmpy) runs for real:
+libcosimpy is a test dependency.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import pytest
 from fmpy import read_model_description, simulate_fmu
 from fmpy.validation import validate_fmu
 
-from fmi_optimizer.container import ContainerInfo, Value, sha256
 from fmi_optimizer.errors import (
     FmuError,
     FmuUnsupportedError,
@@ -32,6 +31,7 @@ from fmi_optimizer.errors import (
     ValueValidationError,
     VerificationError,
 )
+from fmi_optimizer.proxy_fmu import ProxyInfo, Value, sha256
 from fmi_optimizer.ssp import read_ssv, write_ssv
 from fmi_optimizer.writeback import (
     CheckSettings,
@@ -149,8 +149,10 @@ def test_model_description_shows_new_starts_under_original_names(wb_fmu: Path, t
     assert validate_fmu(str(written)) == []
     md = read_model_description(str(written))
     original = read_model_description(str(wb_fmu))
-    first = md.modelVariables[0]
-    assert (first.name, first.causality, first.valueReference) == ("time", "independent", 0)
+    # a one-to-one proxy: the same variables with the same value references (no remapping)
+    assert [(v.name, v.valueReference) for v in md.modelVariables] == [
+        (v.name, v.valueReference) for v in original.modelVariables]
+    assert md.coSimulation.modelIdentifier == "fmio_proxy"
     starts = {v.name: v.start for v in md.modelVariables}
     assert starts["k"] == "2.5" and starts["n"] == "2" and starts["mode"] == "3"
     assert starts["flip"] == "true" and starts["label"] == "abcd"
@@ -198,9 +200,10 @@ def test_write_back_on_heat_sink_twin(heat_sink_fmu: Path, tmp_path: Path) -> No
         "heat_sink.optimized.fmu", "heat_sink.optimized.json", "heat_sink.optimized.ssv"]
     assert sha256(heat_sink_fmu) == before
     assert validate_fmu(str(result.fmu)) == []
-    # heat_sink has no independent variable: every index moves by one, the structure must follow
+    # the model description is the original's: same variables, same value references, same structure
     md, original = read_model_description(str(result.fmu)), read_model_description(str(heat_sink_fmu))
-    assert md.modelVariables[0].causality == "independent" and original.modelVariables[0].causality != "independent"
+    assert [(v.name, v.valueReference) for v in md.modelVariables] == [
+        (v.name, v.valueReference) for v in original.modelVariables]
     assert [o.variable.name for o in md.outputs] == [o.variable.name for o in original.outputs]
     assert [u.variable.name for u in md.initialUnknowns] == [u.variable.name for u in original.initialUnknowns]
     # default settings (the written DefaultExperiment), compared with the original run with start values
@@ -254,18 +257,17 @@ def test_verification_catches_an_fmu_with_other_values(wb_fmu: Path, tmp_path: P
     assert any("'y'" in p for p in result.problems)
 
 
-def test_verification_catches_a_tampered_container(wb_fmu: Path, tmp_path: Path) -> None:
+def test_verification_catches_a_tampered_proxy_config(wb_fmu: Path, tmp_path: Path) -> None:
     good = write_optimized_fmu(wb_fmu, WB_VALUES, tmp_path / "good.fmu")
     tampered = tmp_path / "tampered.fmu"
     with zipfile.ZipFile(good) as zin, zipfile.ZipFile(tampered, "w") as zout:
         for item in zin.infolist():
             data = zin.read(item)
-            if item.filename == "resources/container.json":
-                config = json.loads(data)
-                starts = [v for v in config["variables"] if v.get("start") == ["2"]]
-                assert len(starts) == 1  # n = 2
-                starts[0]["start"] = ["1"]
-                data = json.dumps(config).encode()
+            if item.filename == "resources/fmio_proxy/proxy.cfg":
+                lines = data.decode().splitlines()
+                assert sum(line.startswith("value Integer ") and line.endswith(" 2") for line in lines) == 1  # n = 2
+                data = "\n".join(line[:-1] + "1" if line.startswith("value Integer ") and line.endswith(" 2")
+                                 else line for line in lines).encode()
             zout.writestr(item, data)
     result = verify_written_fmu(wb_fmu, tampered, WB_VALUES, ["y"], 2.0, 0.01)
     assert not result.ok and result.max_rel_diff > 1e-3
@@ -275,25 +277,27 @@ def test_write_back_fails_loudly_and_removes_the_unverified_fmu(wb_fmu: Path, tm
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import fmi_optimizer.writeback as wb
 
-    real = wb.write_container_fmu
+    real = wb.write_proxy_fmu
 
-    def broken(original: Path, values: dict[str, Value], out_fmu: Path, step_size: float | None = None) -> ContainerInfo:
-        info = real(original, {**values, "flip": False}, out_fmu, step_size)  # a bug that drops a value
+    def broken(original: Path, values: dict[str, Value], out_fmu: Path, **kwargs: object) -> ProxyInfo:
+        info = real(original, {**values, "flip": False}, out_fmu, **kwargs)  # a bug that drops a value
         return info.__class__(**{**info.__dict__, "written": {**info.written, "flip": True}})
 
-    monkeypatch.setattr(wb, "write_container_fmu", broken)
-    with pytest.raises(VerificationError, match=r"wbmodel\.optimized\.fmu failed verification .*'y'"):
+    monkeypatch.setattr(wb, "write_proxy_fmu", broken)
+    with pytest.raises(VerificationError, match=r"wbmodel\.optimized\.fmu failed verification .*'y'.*no FMU was written"):
         write_back(wb_fmu, WB_VALUES, tmp_path, check=CheckSettings(["y"], 2.0, 0.01))
-    assert not (tmp_path / "wbmodel.optimized.fmu").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wbmodel.optimized.json", "wbmodel.optimized.ssv"]
     record = json.loads((tmp_path / "wbmodel.optimized.json").read_text())
     assert record["verification"]["ok"] is False and record["verification"]["max_rel_diff"] > 1e-3
+    assert record["files"]["fmu"] is None
 
 
-def test_verification_reports_a_step_that_the_container_cannot_take(wb_fmu: Path, tmp_path: Path) -> None:
-    written = write_optimized_fmu(wb_fmu, WB_VALUES, tmp_path / "wb.fmu", step_size=0.01)
-    result = verify_written_fmu(wb_fmu, written, WB_VALUES, ["y"], 1.0, 0.015)
-    assert not result.ok and "multiple" in result.problems[0]
-    assert verify_written_fmu(wb_fmu, written, WB_VALUES, ["y"], 1.0, 0.05).ok
+def test_written_fmu_takes_any_communication_step(wb_fmu: Path, tmp_path: Path) -> None:
+    """The proxy has no fixed step of its own: the importer's steps reach the original unchanged."""
+    written = write_optimized_fmu(wb_fmu, WB_VALUES, tmp_path / "wb.fmu")
+    for interval in (0.015, 0.05):
+        result = verify_written_fmu(wb_fmu, written, WB_VALUES, ["y"], 1.0, interval)
+        assert result.ok and result.verified_by == ["fmpy", "libcosim"], result.problems
 
 
 def test_verification_with_nothing_to_compare_is_not_ok(wb_fmu: Path, tmp_path: Path) -> None:
@@ -354,7 +358,7 @@ def test_model_exchange_only_is_refused(wb_fmu: Path, tmp_path: Path) -> None:
 
 def test_fmi1_is_refused_clearly(wb_fmu: Path, tmp_path: Path) -> None:
     fmi1 = _variant(wb_fmu, tmp_path / "v1.fmu", lambda xml: xml.replace('fmiVersion="2.0"', 'fmiVersion="1.0"'))
-    with pytest.raises(FmuUnsupportedError, match=r"v1\.fmu: FMI 1\.0 is not supported by write-back"):
+    with pytest.raises(FmuUnsupportedError, match=r"v1\.fmu: FMI 1\.0 model exchange is not supported by write-back"):
         write_optimized_fmu(fmi1, WB_VALUES, tmp_path / "x.fmu")
 
 
@@ -365,9 +369,9 @@ def test_fmi3_write_back_for_every_value_type(wb3_fmu: Path, tmp_path: Path) -> 
     assert sha256(wb3_fmu) == before
     assert validate_fmu(str(result.fmu)) == []
     md = read_model_description(str(result.fmu))
-    assert md.fmiVersion == "3.0" and float(md.coSimulation.fixedInternalStepSize) == 0.01
-    first = md.modelVariables[0]
-    assert (first.name, first.causality, first.valueReference) == ("time", "independent", 0)
+    assert md.fmiVersion == "3.0" and md.coSimulation.modelIdentifier == "fmio_proxy"
+    assert [(v.name, v.valueReference) for v in md.modelVariables] == [
+        (v.name, v.valueReference) for v in read_model_description(str(wb3_fmu)).modelVariables]
     starts = {v.name: v.start for v in md.modelVariables}
     assert starts["k"] == "2.5" and starts["n"] == "2" and starts["mode"] == "3" and starts["flip"] == "true"
     assert starts["label"] in ("abcd", ["abcd"])  # fmpy reads FMI 3.0 <Start value=...> children
@@ -458,7 +462,9 @@ def test_study_write_back_recomputes_the_kpis_of_the_best_evaluation(wb_fmu: Pat
     failed = write_back(values=best.values, out_dir=tmp_path / "wrong", problem=outcome.problem, expected_kpis=wrong,
                         strict=False)
     assert not failed.ok and any("KPI 'y_end'" in p for p in failed.verification["problems"])
-    assert not failed.fmu.exists() and failed.json.exists()
+    assert failed.fmu is None and failed.json.exists()  # no FMU, and none named
+    assert not (tmp_path / "wrong" / "wbmodel.optimized.fmu").exists()
+    assert json.loads(failed.json.read_text())["files"]["fmu"] is None
 
 
 def test_apply_values_from_a_result_json(wb_fmu: Path, tmp_path: Path) -> None:
@@ -474,7 +480,6 @@ def test_apply_values_from_a_result_json(wb_fmu: Path, tmp_path: Path) -> None:
 
 def test_an_independent_importer_sees_the_new_values(wb_fmu: Path, tmp_path: Path) -> None:
     """libcosim (FMI Library based, not fmpy) runs the written FMU with default settings."""
-    pytest.importorskip("libcosimpy")
     written = write_optimized_fmu(wb_fmu, WB_VALUES, tmp_path / "wb.optimized.fmu")
     rows = tmp_path / "rows.json"
     subprocess.run([sys.executable, str(MODEL_SRC / "run_libcosim.py"), str(written), "y,x", "0.01", "200",

@@ -1,0 +1,90 @@
+"""Capture what native code writes to stdout/stderr, at the file-descriptor level.
+
+FMUs print with ``printf``/``std::cout`` straight to file descriptors 1 and 2, past Python's
+``sys.stdout``. A process that talks to its parent over stdout (``simulate_once``, a worker) must
+therefore move fds 1 and 2 away while an FMU is loaded or simulated, and keep the text as the run's log:
+
+    with capture_fds(limit=64 * 1024) as captured:
+        simulate(...)
+    captured.text      # what was written to fd 1 and 2 (interleaved, bounded: head and tail kept)
+    captured.truncated # True when more than ``limit`` bytes were written
+
+While the block runs, fds 1 and 2 point at one temporary file; ``sys.stdout``/``sys.stderr`` are flushed
+before and after so Python's own buffered output lands where it was meant to. ``original_stdout()``
+inside the block (or :func:`dup_stdout` before it) gives a descriptor the FMU cannot write to, for a
+reply channel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+__all__ = ["Captured", "capture_fds", "dup_stdout"]
+
+
+@dataclass
+class Captured:
+    """The text written to fds 1 and 2 inside :func:`capture_fds` (filled when the block ends)."""
+
+    text: str = ""
+    truncated: bool = False
+    bytes_written: int = 0
+    saved_stdout: int = -1
+    saved_stderr: int = -1
+
+    def original_stdout(self) -> int:
+        """A descriptor of the stdout the process had before the block (valid only inside it)."""
+        return self.saved_stdout
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
+@contextlib.contextmanager
+def capture_fds(limit: int = 64 * 1024) -> Iterator[Captured]:
+    """Redirect fds 1 and 2 into a temporary file for the block; the text (at most ``limit`` bytes, head
+    and tail) is in the yielded :class:`Captured` afterwards. Restores both fds even on error."""
+    captured = Captured()
+    _flush()
+    with tempfile.TemporaryFile() as sink:
+        captured.saved_stdout, captured.saved_stderr = os.dup(1), os.dup(2)
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            yield captured
+        finally:
+            _flush()
+            os.dup2(captured.saved_stdout, 1)
+            os.dup2(captured.saved_stderr, 2)
+            os.close(captured.saved_stdout)
+            os.close(captured.saved_stderr)
+            captured.saved_stdout = captured.saved_stderr = -1
+            sink.seek(0, os.SEEK_END)
+            captured.bytes_written = size = sink.tell()
+            sink.seek(0)
+            if size <= limit:
+                captured.text = sink.read().decode("utf-8", "replace")
+            else:
+                half = max(limit // 2, 1)
+                head = sink.read(half)
+                sink.seek(size - half)
+                tail = sink.read()
+                captured.text = (head.decode("utf-8", "replace")
+                                 + f"\n[... {size - 2 * half} bytes of output skipped ...]\n"
+                                 + tail.decode("utf-8", "replace"))
+                captured.truncated = True
+
+
+def dup_stdout() -> int:
+    """A duplicate of fd 1 taken now: write a reply to it after FMUs have been given a redirected fd 1.
+
+    The caller closes it (``os.close``)."""
+    return os.dup(1)
