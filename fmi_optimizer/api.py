@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .config import StudyConfig, load_study
-from .errors import OutputError, StudyError
+from .errors import FmuUnsupportedError, OutputError, StudyError
 from .evaluation import EngineOptions, Evaluator, LocalPool
 from .instance_strategy import StrategyVerdict, fixed_verdict, prove
 from .method import Method
@@ -160,6 +160,13 @@ def run_study(
     batch = EngineOptions(workers=config.workers).worker_count()
     if config.method != "auto":  # an unknown or unfit method fails before any worker starts
         choose_method(host.methods, config.method, problem.method_problem(batch))
+    if write_back:  # an FMU write-back cannot deliver is refused before any simulation is spent
+        from .writeback import writeback_support
+
+        refused = writeback_support(problem.twin.fmu.runnable)
+        if refused:
+            raise FmuUnsupportedError(f"{refused}; or optimize without an optimized FMU: --no-writeback "
+                                      "(Python: write_back=False)")
     verdict = prove_instances(problem)
     log(verdict.summary())
     evaluator = make_evaluator(host, problem, verdict)

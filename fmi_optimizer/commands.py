@@ -27,10 +27,12 @@ def configure_inspect(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from .instance_strategy import cached_verdicts
     from .twin import Twin
 
     twin = Twin.open(args.fmu)
     info = twin.info()
+    info["instance_strategies"] = [v.to_json() for v in cached_verdicts(twin.fmu.runnable)]
     if args.json:
         emit_json(info)
         return 0
@@ -51,6 +53,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if any(r.get("elements") for key in ("parameters", "outputs", "inputs") for r in info[key]):
         print("\nFMI 3 arrays: a KPI names one element, e.g. max(y[1]) or max(A[1,2]) (1-based, row-major); "
               "array parameters cannot be optimized or set")
+    proofs = info["instance_strategies"]
+    print("\ninstance strategy: " + ("; ".join(
+        f"{v['strategy']} for {', '.join(v['parameters']) or 'the start values'} ({v['reason']})" for v in proofs)
+        if proofs else "not proven yet on this machine (a study proves it first; 'fmi-optimizer check' shows "
+                       "the details)"))
     return 0
 
 

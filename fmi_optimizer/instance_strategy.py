@@ -47,6 +47,7 @@ class StrategyVerdict:
     fmu_sha256: str
     seconds: float
     cached: bool = False
+    parameters: tuple[str, ...] = ()  # the parameters the probe set (the design space it was proven for)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,6 +77,7 @@ def _cache_file(sha: str, interface: str, requests: Sequence[RunRequest]) -> Pat
 def _read_cache(path: Path) -> StrategyVerdict | None:
     try:
         data = json.loads(path.read_text())
+        data["parameters"] = tuple(data.get("parameters") or ())
         return replace(StrategyVerdict(**data), cached=True)
     except (OSError, ValueError, TypeError):
         return None
@@ -137,6 +139,7 @@ def prove(fmu: str | Path, requests: Sequence[RunRequest], *, interface: str = "
             return hit
     started = time.monotonic()
     n = len(requests)
+    names = tuple(sorted({k for r in requests for k in r.start_values}))
     base = EngineOptions(workers=1, timeout=timeout, interface=interface, check_share=0.0, recycle_every=None)
     reference, _ = _run(fmu, replace(base, workers=min(2, os.cpu_count() or 1), strategy="process"),
                         _renumber(requests, [*range(n), 0]))
@@ -145,14 +148,15 @@ def prove(fmu: str | Path, requests: Sequence[RunRequest], *, interface: str = "
     if again:
         verdict = StrategyVerdict("process", "two fresh processes gave different numbers for the same values "
                                   f"({again}): the FMU is not reproducible, so nothing faster can be proven",
-                                  trials, sha, time.monotonic() - started)
+                                  trials, sha, time.monotonic() - started, parameters=names)
         _write_cache(cache, verdict)
         return verdict
     ok = [r for r in reference.values() if r.status == "ok"]
     if not ok:
         first = reference[0]
         verdict = StrategyVerdict("process", f"no fresh run succeeded ({first.status}: {first.error[:200]}), so "
-                                  "nothing faster can be proven", trials, sha, time.monotonic() - started)
+                                  "nothing faster can be proven", trials, sha, time.monotonic() - started,
+                                  parameters=names)
         return verdict  # not cached: the next study may give values that run
     order = [*range(n), 0]
     state = _state_declared(fmu)
@@ -175,7 +179,7 @@ def prove(fmu: str | Path, requests: Sequence[RunRequest], *, interface: str = "
                    + "; ".join(f"{s}: {t}" for s, t in trials.items()))
     if not moved:
         reason += " (the probe's value sets gave identical outputs, so ignoring new values could not be ruled out)"
-    verdict = StrategyVerdict(chosen, reason, trials, sha, time.monotonic() - started)
+    verdict = StrategyVerdict(chosen, reason, trials, sha, time.monotonic() - started, parameters=names)
     _write_cache(cache, verdict)
     return verdict
 

@@ -167,3 +167,46 @@ def test_check_of_a_study_file_still_means_the_drift_check_and_asks_for_its_data
     proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "check",
                            str(_study(tmp_path, quirky_fmu, "none"))], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 5 and "a drift check needs --data" in proc.stderr
+
+
+def test_a_study_whose_fmu_write_back_cannot_deliver_is_refused_before_any_run(tmp_path: Path,
+                                                                               sample_fmu) -> None:
+    """A model-exchange-only FMU: write-back needs co-simulation, so the study stops with exit 4 and the
+    remedy before a single simulation; without write-back it runs."""
+    import re
+    import zipfile
+
+    source = sample_fmu("servo_pid")
+    me_only = tmp_path / "servo_me.fmu"
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(me_only, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            if item.filename == "modelDescription.xml":
+                data = re.sub(rb"<CoSimulation.*?</CoSimulation>", b"", data, flags=re.S)
+            zout.writestr(item, data)
+    study = tmp_path / "me.toml"
+    study.write_text(f"""
+[twin]
+fmu = "{me_only}"
+stop_time = 0.5
+[parameters]
+Kp = {{ min = 0.5, max = 100.0 }}
+[kpis]
+itae = "final(ITAE)"
+[objective]
+minimize = {{ itae = 1.0 }}
+[method]
+name = "random"
+budget = {{ evaluations = 3 }}
+""")
+    proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(study), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 4, proc.stderr[-2000:]
+    assert "model-exchange only" in proc.stderr and "--no-writeback" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out" / "fmi_optimizer.db").exists()  # refused before anything was run or stored
+    ran = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(study), "--out",
+                          str(tmp_path / "out"), "--no-writeback", "--json"], capture_output=True, text=True,
+                         timeout=600)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert json.loads(ran.stdout)["evaluations"]["ok"] == 3
