@@ -5,9 +5,9 @@ result and is replaced; the rest of the batch goes on. Results are yielded as th
 finish so the caller can store each one before anything else can go wrong.
 
 Workers prepare each run by the FMU's proven instance strategy (:mod:`fmi_optimizer.instance_strategy`) and
-compare a share of the runs on reused instances against a fresh instance.  When one differs, the pool switches
-every worker to fresh instances and runs again every reused run that no check has vouched for; those replies
-come back flagged ``rerun`` and replace the earlier ones.
+compare a share of the runs on reused instances against a fresh one.  When one differs, the pool switches
+every worker to fresh library copies per run (``reload``) and runs again every reused run that no check has
+vouched for; those replies come back flagged ``rerun`` and replace the earlier ones.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from .errors import FmuError
 from .runs import RunReply, RunRequest, split_check_note
-from .simulator import REUSING, STRATEGIES
+from .simulator import FALLBACK, REUSING, STRATEGIES
 from .wire import REPLY_FIELDS, ContextTable, KnownContexts, decode_reply
 
 UNVERIFIED_LIMIT = 100_000  # reused, unchecked runs remembered for a re-run should a later check fail
@@ -360,7 +360,7 @@ class LocalPool:
     def _switch(self, queue: deque[RunRequest], why: str) -> None:
         """Stop reusing instances: every worker restarts on fresh instances, and every reused run no check
         vouched for is run again (its reply comes back flagged ``rerun``)."""
-        self.strategy = "reinstantiate"
+        self.strategy = FALLBACK
         self.switches.append(why)
         suspects: list[RunRequest] = []
         for i, w in enumerate(self._workers):

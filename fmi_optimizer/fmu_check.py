@@ -5,8 +5,9 @@ processes, and compares with the truth, a fresh instance in plain fmpy:
 
 * **loads**: the archive, the model description, the binary for this platform (source FMUs are compiled);
 * **moves**: which Real parameters move which outputs (the probes below need values that make a difference);
-* **instances**: reset, snapshot and reinstantiate against fresh processes (:mod:`instance_strategy`), and the
-  time one run takes under each strategy that reproduces them;
+* **instances**: reset, snapshot and reinstantiate against plain fmpy's fresh runs (:mod:`instance_strategy`),
+  and the time one run takes under each strategy that reproduces them (and under ``reload`` and ``process``,
+  which always do);
 * **chatter**: whether the FMU prints to stdout or stderr (the optimizer keeps that out of its protocols);
 * **setup order** (FMI 2 co-simulation): whether a value set before ``fmi2SetupExperiment`` takes effect, or
   only one set after it (some tools overwrite earlier values there);
@@ -30,7 +31,7 @@ from typing import Any
 
 from .errors import FmiOptimizerError
 from .evaluation import EngineOptions, LocalPool
-from .instance_strategy import prove
+from .instance_strategy import PROVEN, prove
 from .runs import RunReply, RunRequest, disagreement
 from .simulator import SimSettings
 from .twin import Twin
@@ -287,8 +288,8 @@ def check_fmu(path: Path, *, parameters: Sequence[str] = (), outputs: Sequence[s
     report.strategy = verdict.to_json()
     report.probes.append(Probe("instances", True, verdict.reason, verdict.seconds))
     timed = [RunRequest(i, sets[i % len(sets)], settings, tuple(outs)) for i in range(TIMED_RUNS)]
-    for strategy, outcome in [*verdict.trials.items(), ("process", "")]:
-        if strategy == "process" or outcome == "reproduces the fresh runs":
+    for strategy, outcome in [*verdict.trials.items(), ("reload", PROVEN), ("process", PROVEN)]:
+        if outcome == PROVEN and strategy not in report.seconds_per_run:
             report.seconds_per_run[strategy] = _time_strategy(twin.fmu.runnable, strategy, timed)
     log("probing output, setup order and write-back ...")
     report.probes.append(_chatter(twin.fmu.runnable, settings, outs))

@@ -2,19 +2,23 @@
 
 A worker that reused one instance with ``fmi2Reset`` between runs was fast and, on FMUs from real tools, wrong:
 some FMUs continue from the previous run's state after a reset, some ignore new parameter values, some crash on
-a second run.  So the engine trusts no strategy it has not seen reproduce the truth, a fresh instance in a fresh
-process, on distinct value sets:
+a second run.  So the engine trusts no strategy it has not seen reproduce the truth, plain fmpy's
+``simulate_fmu`` per run (a fresh extraction, a fresh copy of the library, a fresh instance), on distinct value
+sets:
 
-1. each value set runs in a fresh worker process (the reference), and the first again in another one (an FMU
-   that does not reproduce itself there cannot be proven anything: every run then gets a fresh process);
-2. each strategy, fastest first (``reset``, ``snapshot`` where the FMU declares it can get and set its state,
-   ``reinstantiate``), runs the value sets in one worker in the order A B C A; it is proven when every run
-   agrees with the reference, trajectories and all (:func:`fmi_optimizer.runs.disagreement`);
-3. the first proven strategy is used; if none is, ``process`` (one run per worker process) is.
+1. a fresh worker process runs the value sets that way (strategy ``reload``) in the order A B C A: the
+   reference.  If the second A differs from the first, the process itself carries state from run to run (a
+   file, the environment, a shared runtime library); then only a new process per run is the truth, and the
+   reference is taken again from fresh processes (an FMU that does not even reproduce itself there cannot be
+   proven anything);
+2. each faster strategy (``reset``, ``snapshot`` where the FMU declares it can get and set its state,
+   ``reinstantiate``) runs the value sets in one new worker in the same order; it is proven when every run agrees
+   with the reference, trajectories and all (:func:`fmi_optimizer.runs.disagreement`);
+3. the first proven strategy is used; if none is, ``reload`` (or ``process`` after step 1's fallback).
 
 The verdict is cached by the FMU's content hash, the parameters probed and the values the probe's runs shared,
-so the proof is paid once per FMU and design space.
-Workers keep checking in production (:mod:`fmi_optimizer.worker`).
+so the proof is paid once per FMU and design space.  Workers keep checking in production
+(:mod:`fmi_optimizer.worker`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from .fmu_file import cache_root, content_hash
 from .runs import RunReply, RunRequest, disagreement
 
 CANDIDATES = ("reset", "snapshot", "reinstantiate")
-CACHE_VERSION = 1
+PROVEN = "reproduces the fresh runs"
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -140,25 +145,31 @@ def prove(fmu: str | Path, requests: Sequence[RunRequest], *, interface: str = "
     started = time.monotonic()
     n = len(requests)
     names = tuple(sorted({k for r in requests for k in r.start_values}))
+    order = [*range(n), 0]
     base = EngineOptions(workers=1, timeout=timeout, interface=interface, check_share=0.0, recycle_every=None)
-    reference, _ = _run(fmu, replace(base, workers=min(2, os.cpu_count() or 1), strategy="process"),
-                        _renumber(requests, [*range(n), 0]))
     trials: dict[str, str] = {}
+
+    def verdict(strategy: str, reason: str, cache_it: bool = True) -> StrategyVerdict:
+        found = StrategyVerdict(strategy, reason, trials, sha, time.monotonic() - started, parameters=names)
+        if cache_it:
+            _write_cache(cache, found)
+        return found
+
+    reference, _ = _run(fmu, replace(base, strategy="reload"), _renumber(requests, order))
     again = disagreement(reference[0], reference[n])
     if again:
-        verdict = StrategyVerdict("process", "two fresh processes gave different numbers for the same values "
-                                  f"({again}): the FMU is not reproducible, so nothing faster can be proven",
-                                  trials, sha, time.monotonic() - started, parameters=names)
-        _write_cache(cache, verdict)
-        return verdict
-    ok = [r for r in reference.values() if r.status == "ok"]
-    if not ok:
+        trials["reload"] = f"a fresh library copy in a process that ran before differs ({again})"
+        fresh, _ = _run(fmu, replace(base, workers=min(2, os.cpu_count() or 1), strategy="process"),
+                        _renumber(requests, order))
+        again = disagreement(fresh[0], fresh[n])
+        if again:
+            return verdict("process", "two fresh processes gave different numbers for the same values "
+                           f"({again}): the FMU is not reproducible, so nothing faster can be proven")
+        return verdict("process", "only a new process per run reproduces fresh runs: " + trials["reload"])
+    if not any(r.status == "ok" for r in reference.values()):
         first = reference[0]
-        verdict = StrategyVerdict("process", f"no fresh run succeeded ({first.status}: {first.error[:200]}), so "
-                                  "nothing faster can be proven", trials, sha, time.monotonic() - started,
-                                  parameters=names)
-        return verdict  # not cached: the next study may give values that run
-    order = [*range(n), 0]
+        return verdict("reload", f"no fresh run succeeded ({first.status}: {first.error[:200]}), so nothing "
+                       "faster can be proven", cache_it=False)  # the next study may give values that run
     state = _state_declared(fmu)
     for strategy in CANDIDATES:
         if strategy == "snapshot" and not state:
@@ -170,18 +181,15 @@ def prove(fmu: str | Path, requests: Sequence[RunRequest], *, interface: str = "
             trials[strategy] = f"a worker could not start: {exc}"
             continue
         trials[strategy] = gave_up or _compare(replies, reference, order)
-        if trials[strategy] == "reproduces the fresh runs":
+        if trials[strategy] == PROVEN:
             break
-    chosen = next((s for s, t in trials.items() if t == "reproduces the fresh runs"), "process")
-    moved = any(disagreement(reference[0], reference[k]) for k in range(1, n))
-    reason = (f"{chosen} reproduces fresh-process runs of {n} value sets" if chosen != "process"
-              else "no faster strategy reproduces fresh-process runs: "
+    chosen = next((s for s, t in trials.items() if t == PROVEN), "reload")
+    reason = (f"{chosen} reproduces plain fmpy's fresh runs of {n} value sets" if chosen != "reload"
+              else "only a fresh copy of the library per run (as plain fmpy loads it) reproduces fresh runs: "
                    + "; ".join(f"{s}: {t}" for s, t in trials.items()))
-    if not moved:
+    if not any(disagreement(reference[0], reference[k]) for k in range(1, n)):
         reason += " (the probe's value sets gave identical outputs, so ignoring new values could not be ruled out)"
-    verdict = StrategyVerdict(chosen, reason, trials, sha, time.monotonic() - started, parameters=names)
-    _write_cache(cache, verdict)
-    return verdict
+    return verdict(chosen, reason)
 
 
 def _compare(replies: dict[int, RunReply], reference: dict[int, RunReply], order: Sequence[int]) -> str:
@@ -191,5 +199,5 @@ def _compare(replies: dict[int, RunReply], reference: dict[int, RunReply], order
             return f"run {i + 1} gave no reply"
         differs = disagreement(got, reference[k])
         if differs:
-            return f"run {i + 1} of {len(order)} differs from a fresh process: {differs}"
-    return "reproduces the fresh runs"
+            return f"run {i + 1} of {len(order)} differs from a fresh run: {differs}"
+    return PROVEN

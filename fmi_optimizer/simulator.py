@@ -4,8 +4,9 @@ state that a fresh instance would have.
 How a run gets that state is the *instance strategy* (see :mod:`fmi_optimizer.instance_strategy`, which proves
 which one an FMU honours): ``reset`` calls ``fmi2Reset``/``fmi3Reset`` on one instance, ``snapshot``
 restores the FMU state captured right after instantiation, ``reinstantiate`` frees the instance and creates a
-new one from the loaded library, and ``process`` is ``reinstantiate`` inside a worker that the pool replaces
-after every run (for libraries that keep state in globals).
+new one, ``reload`` extracts the FMU anew and loads a fresh copy of its library for every run (what plain
+``fmpy.simulate_fmu`` does per call, so library globals start fresh too), and ``process`` is ``reload`` inside
+a worker that the pool replaces after every run (for FMUs that keep state in the process itself).
 
 This is the only module that drives fmpy's simulation API.  It is imported by
 evaluation workers, so it must stay light: no plugin, no TensorFlow.
@@ -56,11 +57,15 @@ class Trajectory:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-STRATEGIES = ("reset", "snapshot", "reinstantiate", "process")
+STRATEGIES = ("reset", "snapshot", "reinstantiate", "reload", "process")
 """Instance strategies, fastest first."""
 
 REUSING = ("reset", "snapshot")
 """Strategies whose runs start from an instance that ran before (what the production check samples)."""
+
+FALLBACK = "reload"
+"""What a worker and the pool switch to when a reused instance is caught giving other numbers than a fresh one:
+the truth's own way of running (a fresh library copy per run, as plain fmpy)."""
 
 _FMU_LOG: deque[str] = deque(maxlen=20)
 _KEEP_ALIVE: deque[Any] = deque(maxlen=8)
@@ -87,6 +92,8 @@ class Simulator:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown instance strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
         self.strategy = strategy
+        self._archive = str(fmu_path)
+        self._scratch = scratch
         self._tmp = tempfile.mkdtemp(prefix="fmio-worker-", dir=scratch)  # scratch: removed by the pool too
         self._snapshot: Any = None
         self.instance: Any = None
@@ -144,12 +151,25 @@ class Simulator:
         except Exception:  # noqa: S110 - freeing a broken instance must not mask the original error
             pass
 
+    def _reload(self) -> None:
+        """A fresh extraction and a fresh copy of the library (loaded from a new path), as plain fmpy does."""
+        if self.instance is not None:
+            self._free()
+            self.instance = None
+        old, self._tmp = self._tmp, tempfile.mkdtemp(prefix="fmio-worker-", dir=self._scratch)
+        shutil.rmtree(old, ignore_errors=True)
+        with zipfile.ZipFile(self._archive) as z:
+            z.extractall(self._tmp)
+        self._instantiate()
+
     def _prepare(self, fresh: bool) -> None:
-        """Bring the instance to the state of a fresh one before a run."""
+        """Bring the instance to the state of a fresh one before a run (``fresh``: a fresh library copy)."""
         if not self._used:
             self._used = True
             return
-        if fresh or self.strategy in ("reinstantiate", "process"):
+        if fresh or self.strategy in ("reload", "process"):
+            self._reload()
+        elif self.strategy == "reinstantiate":
             self._instantiate()
         elif self.strategy == "reset":
             self.instance.reset()
@@ -175,7 +195,7 @@ class Simulator:
     ) -> Trajectory:
         """Simulate once; raises on FMU errors (the caller classifies them).
 
-        ``fresh`` runs on a new instance whatever the strategy (the production check's reference).
+        ``fresh`` runs on a fresh copy of the library whatever the strategy (the production check's reference).
         """
         from fmpy import simulate_fmu
 

@@ -19,7 +19,7 @@ import traceback
 from multiprocessing.connection import Connection
 
 from .runs import DIFFERED, RunReply, RunRequest, disagreement
-from .simulator import REUSING, Simulator
+from .simulator import FALLBACK, REUSING, Simulator
 from .wire import Context, encode_reply, unpack_runs
 
 __all__ = ["RunReply", "RunRequest", "RunLog", "execute", "main", "worker_main"]
@@ -107,8 +107,9 @@ def execute(sim: Simulator, req: RunRequest, worker: str, checker: Checker | Non
             log: RunLog | None = None) -> RunReply:
     """Run one request on a live simulator and classify the outcome.
 
-    A run on a reused instance that ``checker`` picks is repeated on a fresh instance; when the two differ the
-    fresh numbers are returned (flagged ``differed``) and this simulator stops reusing instances.
+    A run on a reused instance that ``checker`` picks is repeated on a fresh one (a fresh copy of the library, as
+    plain fmpy runs it); when the two differ the fresh numbers are returned (flagged ``differed``) and this
+    simulator switches to fresh library copies for the rest of its life.
     """
     log = log or RunLog(None)
     reused = sim.reuses
@@ -126,7 +127,7 @@ def execute(sim: Simulator, req: RunRequest, worker: str, checker: Checker | Non
     fresh.check = "differed"
     fresh.error += f"{DIFFERED}{sim.strategy} gave {differs}]"
     if sim.strategy in REUSING:
-        sim.strategy = "reinstantiate"
+        sim.strategy = FALLBACK
     return fresh
 
 
