@@ -283,7 +283,7 @@ def check_fmu(path: Path, *, parameters: Sequence[str] = (), outputs: Sequence[s
     report.probes.append(Probe("moves", bool(moves) or None, detail, time.perf_counter() - t1))
     sets = _value_sets(twin, chosen)
     requests = [RunRequest(i, v, settings, tuple(outs)) for i, v in enumerate(sets)]
-    log("proving an instance strategy against fresh processes ...")
+    log("proving an instance strategy against plain fmpy's fresh runs ...")
     verdict = prove(twin.fmu.runnable, requests, use_cache=False)
     report.strategy = verdict.to_json()
     report.probes.append(Probe("instances", True, verdict.reason, verdict.seconds))

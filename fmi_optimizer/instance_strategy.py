@@ -132,7 +132,7 @@ def _state_declared(fmu: str | Path) -> bool:
 
 def prove(fmu: str | Path, requests: Sequence[RunRequest], *, interface: str = "auto",
           timeout: float | None = 60.0, use_cache: bool = True) -> StrategyVerdict:
-    """The fastest instance strategy that reproduces fresh-process runs of ``requests`` (at least two value
+    """The fastest instance strategy that reproduces plain fmpy's fresh runs of ``requests`` (at least two value
     sets, ideally three that move the outputs)."""
     if len(requests) < 2:
         raise ValueError("proving an instance strategy needs at least two distinct value sets")

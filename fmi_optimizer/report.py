@@ -289,8 +289,8 @@ def _instances_section(result: dict[str, Any]) -> list[str]:
         rows.append(["runs repeated on fresh instances", record.get("reruns")])
         rows.append(["evaluations whose objective changed", len(record.get("corrected") or [])])
     return ["<h2>Simulation instances</h2><p class=muted>Every stored number must equal what a fresh instance "
-            "gives; the strategy below was proven against fresh processes before the study, and workers repeat a "
-            "share of the runs on a fresh instance while it runs.</p>", _table(["", ""], rows, left=2)]
+            "gives; the strategy below was proven against plain fmpy's fresh runs before the study, and workers "
+            "repeat a share of the runs on a fresh instance while it runs.</p>", _table(["", ""], rows, left=2)]
 
 
 def _writeback_section(result: dict[str, Any]) -> list[str]:
