@@ -65,9 +65,13 @@ def rel(a: float, b: float) -> float:
 
 
 def fresh(fmu: Path, values: dict[str, Any], stop: float, dt: float, output: str) -> dict[str, float]:
+    """Plain fmpy, as a user would call it (what the FMU prints is kept out of this script's table)."""
     from fmpy import simulate_fmu
 
-    result = simulate_fmu(str(fmu), start_values=values, stop_time=stop, output_interval=dt, output=[output])
+    from fmi_optimizer.fd_capture import capture_fds
+
+    with capture_fds():
+        result = simulate_fmu(str(fmu), start_values=values, stop_time=stop, output_interval=dt, output=[output])
     return kpis(np.asarray(result[output], dtype=float))
 
 

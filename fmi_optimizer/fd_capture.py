@@ -18,13 +18,14 @@ reply channel.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["Captured", "capture_fds", "dup_stdout"]
+__all__ = ["Captured", "capture_fds", "dup_stdout", "flush_all"]
 
 
 @dataclass
@@ -42,10 +43,14 @@ class Captured:
         return self.saved_stdout
 
 
-def _flush() -> None:
+def flush_all() -> None:
+    """Flush Python's and C stdio's buffers, so what was printed so far reaches the descriptors now (an FMU's
+    ``printf`` to a file is fully buffered and would otherwise land after the descriptors were moved back)."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).fflush(None)
 
 
 @contextlib.contextmanager
@@ -53,7 +58,7 @@ def capture_fds(limit: int = 64 * 1024) -> Iterator[Captured]:
     """Redirect fds 1 and 2 into a temporary file for the block; the text (at most ``limit`` bytes, head
     and tail) is in the yielded :class:`Captured` afterwards. Restores both fds even on error."""
     captured = Captured()
-    _flush()
+    flush_all()
     with tempfile.TemporaryFile() as sink:
         captured.saved_stdout, captured.saved_stderr = os.dup(1), os.dup(2)
         try:
@@ -61,7 +66,7 @@ def capture_fds(limit: int = 64 * 1024) -> Iterator[Captured]:
             os.dup2(sink.fileno(), 2)
             yield captured
         finally:
-            _flush()
+            flush_all()
             os.dup2(captured.saved_stdout, 1)
             os.dup2(captured.saved_stderr, 2)
             os.close(captured.saved_stdout)

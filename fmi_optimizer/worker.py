@@ -10,7 +10,6 @@ failed run is quoted in its error.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import random
 import sys
@@ -18,6 +17,7 @@ import time
 import traceback
 from multiprocessing.connection import Connection
 
+from .fd_capture import flush_all
 from .runs import DIFFERED, RunReply, RunRequest, disagreement
 from .simulator import FALLBACK, REUSING, Simulator
 from .wire import Context, encode_reply, unpack_runs
@@ -33,13 +33,12 @@ class RunLog:
 
     def __init__(self, path: str | None):
         self.path = path
-        self._libc = ctypes.CDLL(None) if path else None
         self._start = 0
 
     def begin(self) -> None:
         if self.path is None:
             return
-        self._flush()
+        flush_all()
         try:
             self._start = os.lseek(1, 0, os.SEEK_CUR)
             if self._start > LOG_LIMIT:  # bounded: start over (both descriptors share this offset)
@@ -52,7 +51,7 @@ class RunLog:
         """The run's output, whitespace collapsed, its tail kept ('' when it printed nothing)."""
         if self.path is None:
             return ""
-        self._flush()
+        flush_all()
         try:
             with open(self.path, "rb") as f:
                 f.seek(self._start)
@@ -61,12 +60,6 @@ class RunLog:
             return ""
         said = " ".join(data.decode("utf-8", "replace").split())
         return said if len(said) <= QUOTE_LIMIT else "..." + said[-QUOTE_LIMIT:]
-
-    def _flush(self) -> None:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        if self._libc is not None:
-            self._libc.fflush(None)  # C stdio buffers of the FMU
 
 
 class Checker:
