@@ -46,7 +46,7 @@ ex.add_observer(observer)
 ok = ex.simulate_until(target_time=int(round(a["stop"] * 1e9)))
 refs = {v.name.decode(): v.reference for v in ex.slave_variables(slave)}
 values = observer.last_real_values(slave, [refs[o] for o in a["outputs"]])
-print(json.dumps({"ok": bool(ok), "final": dict(zip(a["outputs"], values))}))
+print("FMIO-REPLY " + json.dumps({"ok": bool(ok), "final": dict(zip(a["outputs"], values))}), flush=True)
 """
 
 
@@ -79,9 +79,9 @@ def libcosim_final(fmu: Path, output: str, stop: float, step: float) -> tuple[fl
     proc = subprocess.run([sys.executable, "-c", LIBCOSIM_CHILD,
                            json.dumps({"fmu": str(fmu), "outputs": [output], "stop": stop, "step": step})],
                           capture_output=True, text=True, timeout=900)
-    try:
-        reply = json.loads(proc.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
+    try:  # the FMU may print too: the reply is the marked line
+        reply = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("FMIO-REPLY "))[11:])
+    except (ValueError, StopIteration):
         tail = " ".join((proc.stderr or "").split())[-200:]
         return None, f"libcosim run failed (exit {proc.returncode}): {tail}"
     if not reply["ok"]:

@@ -78,6 +78,9 @@ class DaskEvaluator:
                                     "start it with 'dask scheduler' or use cluster = \"local\"") from exc
         data = Path(fmu_path).read_bytes()
         self.sha = hashlib.sha256(data).hexdigest()
+        self.strategy = options.strategy
+        self.switches: list[str] = []  # production checks that failed on a Dask worker (that worker switched)
+        self.reruns = 0
         self._fmu = self.client.scatter(data, broadcast=True)
 
     def run(self, requests: Sequence[RunRequest]) -> Iterator[RunReply]:
@@ -88,7 +91,11 @@ class DaskEvaluator:
         for fut in as_completed(futures):
             req = futures[fut]
             try:
-                yield fut.result()
+                reply = fut.result()
+                if reply.check == "differed":
+                    self.switches.append(f"task {reply.task_id} on {reply.worker}: a fresh instance gave other "
+                                         "numbers than the reused one; that Dask worker's pool switched to reload")
+                yield reply
             except Exception as exc:  # a lost Dask worker: report the run as crashed, keep the study going
                 yield RunReply(req.task_id, "crashed", None, {}, f"Dask task failed: {type(exc).__name__}: {exc}",
                                0.0, 0.0, "dask")

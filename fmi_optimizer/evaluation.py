@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from .errors import FmuError
 from .runs import RunReply, RunRequest, split_check_note
 from .simulator import FALLBACK, REUSING, STRATEGIES
-from .wire import REPLY_FIELDS, ContextTable, KnownContexts, decode_reply
+from .wire import CHECKING, REPLY_FIELDS, ContextTable, KnownContexts, decode_reply
 
 UNVERIFIED_LIMIT = 100_000  # reused, unchecked runs remembered for a re-run should a later check fail
 
@@ -177,6 +177,12 @@ class LocalPool:
         while len(self._workers) < n:
             self._workers.append(self._spawn())
 
+    def _remember(self, w: _Worker, req: RunRequest) -> None:
+        """Keep a reused, unchecked run for a re-run should a later check fail (a check that agrees vouches only
+        for its own run), at most UNVERIFIED_LIMIT per pool."""
+        if len(w.unverified) + len(self._retired_unverified) < UNVERIFIED_LIMIT:
+            w.unverified.append(req)
+
     def _remember_unverified(self, w: _Worker) -> None:
         room = UNVERIFIED_LIMIT - len(self._retired_unverified)
         self._retired_unverified.extend(w.unverified[:max(0, room)])
@@ -240,7 +246,10 @@ class LocalPool:
             timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
             ready = self._wait(busy, timeout)
             now = time.monotonic()
+            switches = len(self.switches)
             for w in busy:
+                if len(self.switches) != switches:  # a switch replaced every worker: deal the queue again
+                    break
                 if w in ready:
                     yield from self._receive(w, now, queue)
                 elif now >= w.deadline:
@@ -320,6 +329,11 @@ class LocalPool:
                 msg: Any = w.conn.recv()
             except (EOFError, OSError):
                 msg = None
+            if isinstance(msg, tuple) and msg[:1] == (CHECKING,):  # the run is repeated: it gets its own timeout
+                self._start_clock(w, time.monotonic())
+                if not w.conn.poll(0):
+                    return
+                continue
             if not isinstance(msg, tuple) or len(msg) != REPLY_FIELDS:
                 code = self._exit_code(w)
                 why = f"the worker process died ({exit_text(code)}{self._stderr_tail(w)})"
@@ -337,17 +351,14 @@ class LocalPool:
             assert reply.task_id == w.inflight[0].task_id, "worker replies arrive in request order"
             req = w.inflight.popleft()
             w.runs += 1
-            reply.rerun = req.task_id in self._rerunning
-            self._rerunning.discard(req.task_id)
+            self._mark_rerun(reply)
             if reply.check == "unchecked":
-                w.unverified.append(req)
-            elif reply.check == "agreed":
-                w.unverified.clear()
+                self._remember(w, req)
             elif reply.check == "differed":  # its reply already carries a fresh instance's numbers
                 note = split_check_note(reply)
-                yield reply
                 self._switch(queue, f"task {req.task_id}: a fresh instance gave other numbers than the reused "
-                             f"one ({note})")
+                             f"one ({note})")  # before the yield: a consumer may stop at this reply
+                yield reply
                 return
             if w.inflight:
                 self._start_clock(w, now)
@@ -381,7 +392,14 @@ class LocalPool:
                 self.reruns += 1
 
     def _failure(self, w: _Worker, req: RunRequest, status: str, error: str) -> RunReply:
-        return RunReply(req.task_id, status, None, {}, error, time.monotonic() - w.started, 0.0, w.ident)
+        reply = RunReply(req.task_id, status, None, {}, error, time.monotonic() - w.started, 0.0, w.ident)
+        self._mark_rerun(reply)
+        return reply
+
+    def _mark_rerun(self, reply: RunReply) -> None:
+        """A reply to a task queued again after a failed check replaces the earlier one: flag it."""
+        reply.rerun = reply.task_id in self._rerunning
+        self._rerunning.discard(reply.task_id)
 
     def _replace(self, w: _Worker, graceful: bool, queue: deque[RunRequest]) -> None:
         """Swap a worker for a fresh one; requests it had queued but not started go back to the queue front."""

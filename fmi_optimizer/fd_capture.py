@@ -10,9 +10,8 @@ therefore move fds 1 and 2 away while an FMU is loaded or simulated, and keep th
     captured.truncated # True when more than ``limit`` bytes were written
 
 While the block runs, fds 1 and 2 point at one temporary file; ``sys.stdout``/``sys.stderr`` are flushed
-before and after so Python's own buffered output lands where it was meant to. ``original_stdout()``
-inside the block (or :func:`dup_stdout` before it) gives a descriptor the FMU cannot write to, for a
-reply channel.
+before and after so Python's own buffered output lands where it was meant to. A reply channel the FMU
+cannot write to is a descriptor duplicated from fd 1 before the block (``os.dup(1)``).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["Captured", "capture_fds", "dup_stdout", "flush_all"]
+__all__ = ["Captured", "capture_fds", "flush_all"]
 
 
 @dataclass
@@ -35,12 +34,6 @@ class Captured:
     text: str = ""
     truncated: bool = False
     bytes_written: int = 0
-    saved_stdout: int = -1
-    saved_stderr: int = -1
-
-    def original_stdout(self) -> int:
-        """A descriptor of the stdout the process had before the block (valid only inside it)."""
-        return self.saved_stdout
 
 
 def flush_all() -> None:
@@ -60,18 +53,19 @@ def capture_fds(limit: int = 64 * 1024) -> Iterator[Captured]:
     captured = Captured()
     flush_all()
     with tempfile.TemporaryFile() as sink:
-        captured.saved_stdout, captured.saved_stderr = os.dup(1), os.dup(2)
+        saved: list[int] = []
         try:
+            saved.append(os.dup(1))
+            saved.append(os.dup(2))
             os.dup2(sink.fileno(), 1)
             os.dup2(sink.fileno(), 2)
             yield captured
         finally:
             flush_all()
-            os.dup2(captured.saved_stdout, 1)
-            os.dup2(captured.saved_stderr, 2)
-            os.close(captured.saved_stdout)
-            os.close(captured.saved_stderr)
-            captured.saved_stdout = captured.saved_stderr = -1
+            for fd, original in zip((1, 2), saved, strict=False):  # restore what was saved, close each copy
+                with contextlib.suppress(OSError):
+                    os.dup2(original, fd)
+                os.close(original)
             sink.seek(0, os.SEEK_END)
             captured.bytes_written = size = sink.tell()
             sink.seek(0)
@@ -88,8 +82,3 @@ def capture_fds(limit: int = 64 * 1024) -> Iterator[Captured]:
                 captured.truncated = True
 
 
-def dup_stdout() -> int:
-    """A duplicate of fd 1 taken now: write a reply to it after FMUs have been given a redirected fd 1.
-
-    The caller closes it (``os.close``)."""
-    return os.dup(1)

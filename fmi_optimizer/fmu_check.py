@@ -33,7 +33,7 @@ from .errors import FmiOptimizerError
 from .evaluation import EngineOptions, LocalPool
 from .instance_strategy import PROVEN, prove
 from .runs import RunReply, RunRequest, disagreement
-from .simulator import SimSettings
+from .simulator import REUSING, SimSettings
 from .twin import Twin
 from .variables import Variable
 
@@ -243,7 +243,7 @@ def _write_back(twin: Twin, values: dict[str, float], settings: SimSettings, out
         except FmiOptimizerError as exc:
             return Probe("write-back", False, str(exc), time.perf_counter() - t0)
         v = result.verification
-        importers = v.get("importers") or ["fmpy"]
+        importers = v.get("verified_by") or ["fmpy"]
         if result.ok:
             caveat = "" if moved else "; the values written do not move the outputs, so this shows only that it runs"
             return Probe("write-back", True, f"the written FMU reproduces the changed values in {', '.join(importers)} "
@@ -296,15 +296,16 @@ def check_fmu(path: Path, *, parameters: Sequence[str] = (), outputs: Sequence[s
     report.probes.append(_setup_order(twin, settings, sets[1], outs))
     if write_back:
         report.probes.append(_write_back(twin, sets[1], settings, outs, any(p in moves for p in chosen)))
-    report.plan = _plan(report, verdict.strategy)
+    report.plan = _plan(report, verdict.strategy, EngineOptions().check_share)
     return report
 
 
-def _plan(report: CheckReport, strategy: str) -> list[str]:
+def _plan(report: CheckReport, strategy: str, check_share: float) -> list[str]:
+    checks = (f"; workers repeat the first reused run and {check_share:.0%} of the rest on a fresh copy of the "
+              "library" if strategy in REUSING and check_share > 0 else "")
     plan = [f"runs each evaluation on a {strategy} instance"
             + (f" ({report.seconds_per_run[strategy]:.3g} s per run here)" if strategy in report.seconds_per_run
-               else "")
-            + "; workers repeat the first reused run and 2 % of the rest on a fresh instance"]
+               else "") + checks]
     if not any(p.name == "moves" and p.ok for p in report.probes):
         plan.append("could not find a parameter that moves an output: name them with --parameters to probe "
                     "reuse and write-back meaningfully")

@@ -69,12 +69,16 @@ def fixed_verdict(strategy: str, why: str, fmu: str | Path) -> StrategyVerdict:
 
 def _cache_file(sha: str, interface: str, requests: Sequence[RunRequest]) -> Path:
     """Where the verdict for this FMU is cached: by its content hash, the interface, which parameters the probe
-    set, and the values every probe run shared (a study's fixed values can change how an FMU behaves); not by
-    the probed design values themselves, so every study of the same design space reuses the proof."""
+    set, the values every probe run shared (a study's fixed values can change how an FMU behaves), the
+    simulation settings, the outputs compared and the input signals; not by the probed design values
+    themselves, so every study of the same design space and settings reuses the proof."""
     names = sorted({k for r in requests for k in r.start_values})
     shared = {k: v for k, v in requests[0].start_values.items()
               if all(r.start_values.get(k, object()) == v for r in requests[1:])}
-    probe = json.dumps([CACHE_VERSION, sha, interface, names, shared], sort_keys=True, default=str)
+    first = requests[0]
+    inputs = hashlib.sha256(first.inputs.tobytes()).hexdigest() if first.inputs is not None else None
+    probe = json.dumps([CACHE_VERSION, sha, interface, names, shared, first.settings.to_dict(),
+                        sorted(first.outputs), inputs], sort_keys=True, default=str)
     key = hashlib.sha256(probe.encode()).hexdigest()[:32]
     return cache_root() / "instance-strategies" / f"{key}.json"
 
@@ -163,8 +167,9 @@ def prove(fmu: str | Path, requests: Sequence[RunRequest], *, interface: str = "
                         _renumber(requests, order))
         again = disagreement(fresh[0], fresh[n])
         if again:
-            return verdict("process", "two fresh processes gave different numbers for the same values "
-                           f"({again}): the FMU is not reproducible, so nothing faster can be proven")
+            return verdict("reload", "two fresh processes gave different numbers for the same values "
+                           f"({again}): the FMU does not reproduce itself, so no strategy can be proven; runs "
+                           "are made the way plain fmpy makes them")
         return verdict("process", "only a new process per run reproduces fresh runs: " + trials["reload"])
     if not any(r.status == "ok" for r in reference.values()):
         first = reference[0]

@@ -113,7 +113,7 @@ def parse_kpi(name: str, expression: str, reducers: KpiRegistry, outputs: Sequen
     reducer = node.func.id
     if reducer not in reducers:
         raise StudyError(f"{where}: unknown reducer {reducer!r}; known: {', '.join(reducers.names())}")
-    output = _output_name(node.args[0], where)
+    output = output_name(node.args[0], where)
     if outputs is not None and output not in outputs:
         elements = [n for n in outputs if n.startswith(f"{output}[")]
         if elements:
@@ -130,7 +130,7 @@ def parse_kpi(name: str, expression: str, reducers: KpiRegistry, outputs: Sequen
     return KpiSpec(name, reducer, output, tuple(args))
 
 
-def _output_name(node: ast.expr, where: str) -> str:
+def output_name(node: ast.expr, where: str) -> str:
     """Variable names may contain dots and brackets (Modelica style): accept them; any other name is
     written as a quoted string, e.g. ``max('der(room.T)')``. ``A[1, 2]`` means the element ``A[1,2]``."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):

@@ -21,18 +21,14 @@ class RunRequest:
     inputs: np.ndarray | None = None
 
 
-CHECKS = ("", "unchecked", "agreed", "differed")
-"""What the worker knows of a run's instance: ``""`` it was fresh (a first run, or a strategy that never reuses),
-``unchecked`` it reused an instance, ``agreed``/``differed`` it reused one and a fresh instance gave the same /
-other numbers (the reply then carries the fresh instance's numbers)."""
-
-
 @dataclass
 class RunReply:
     """What comes back: ``status`` ok/failed, the sampled outputs, timings, the error text.
 
-    ``check`` is one of :data:`CHECKS`; ``rerun`` marks a reply that replaces an earlier one for the same task
-    (the pool re-ran it after a reused instance was caught giving other numbers than a fresh one).
+    ``check`` says what the worker knows of the run's instance: ``""`` it was fresh (a first run, or a strategy
+    that never reuses), ``unchecked`` it reused an instance or library, ``agreed``/``differed`` it reused one
+    and a fresh copy gave the same / other numbers (the reply then carries the fresh numbers). ``rerun``
+    marks a reply that replaces an earlier one for the same task (the pool re-ran it after a check failed).
     """
 
     task_id: int

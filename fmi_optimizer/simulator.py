@@ -60,8 +60,9 @@ class Trajectory:
 STRATEGIES = ("reset", "snapshot", "reinstantiate", "reload", "process")
 """Instance strategies, fastest first."""
 
-REUSING = ("reset", "snapshot")
-"""Strategies whose runs start from an instance that ran before (what the production check samples)."""
+REUSING = ("reset", "snapshot", "reinstantiate")
+"""Strategies whose runs reuse an instance or a loaded library that ran before (what the production checks
+sample, against a fresh copy of the library)."""
 
 FALLBACK = "reload"
 """What a worker and the pool switch to when a reused instance is caught giving other numbers than a fresh one:
@@ -115,7 +116,6 @@ class Simulator:
             shutil.rmtree(self._tmp, ignore_errors=True)
             raise
         self._used = False
-        self.runs = 0  # runs started on this simulator
         self._elements = array_elements(md)  # FMI 3 array element names (y[1]) -> (array, index)
         exp = md.defaultExperiment
         self.default_start = float(exp.startTime) if exp is not None and exp.startTime is not None else 0.0
@@ -178,7 +178,7 @@ class Simulator:
 
     @property
     def reuses(self) -> bool:
-        """True when the next run starts on an instance that has run before."""
+        """True when the next run starts on an instance, or a loaded library, that has run before."""
         return self._used and self.strategy in REUSING
 
     def last_messages(self, n: int = 2) -> str:
@@ -200,7 +200,6 @@ class Simulator:
         from fmpy import simulate_fmu
 
         self._prepare(fresh)
-        self.runs += 1
         _FMU_LOG.clear()
         stop = settings.stop_time if settings.stop_time is not None else self.default_stop
         result = simulate_fmu(

@@ -25,6 +25,9 @@ from .records import STATUSES, Candidate, Evaluation
 from .runs import RunReply
 from .storage import Store
 
+_OUTCOME_FIELDS = ("status", "kpis", "objective", "objectives", "constraints", "error", "wall_seconds",
+                   "cpu_seconds", "worker", "finished")  # what a corrected run replaces
+_TIMING_FIELDS = ("wall_seconds", "cpu_seconds", "worker", "finished")  # a cache hit keeps its own
 STALE_BATCHES = 25  # batches that bring this study nothing new before it stops instead of looping forever
 
 
@@ -234,19 +237,24 @@ class Study:
 
     def _correct(self, reply: RunReply) -> None:
         """A run repeated on a fresh instance replaces the stored evaluation in place (every reference to it,
-        the batch about to be told included, sees the fresh numbers); no budget is spent on it."""
+        the batch about to be told included, sees the fresh numbers), and so do the cache hits copied from it;
+        no budget is spent on it. The method and observers that already saw the old numbers are not told again."""
         known = self._by_task.get(reply.task_id)
         if known is None:  # a run this study did not ask for (the baseline is a worker's first, fresh, run)
             return
         cand, started, ev = known
         fresh = self.problem.evaluation(cand, reply, started, time.time())
-        before = ev.objective
-        for f in dataclasses.fields(Evaluation):
-            if f.name not in ("candidate", "id", "started", "seed", "cached"):
-                setattr(ev, f.name, getattr(fresh, f.name))
-        self.store.replace_evaluation(ev)
-        if before != ev.objective:
-            self.replaced.append(f"evaluation {ev.id}: objective {before} -> {ev.objective}")
+        key = self.problem.cache_key(cand)
+        copies = [e for e in self.evaluations if e.cached and self.problem.cache_key(e.candidate) == key]
+        before = (ev.status, ev.kpis, ev.objective, ev.constraints)
+        for target in [ev, *copies]:
+            for f in dataclasses.fields(Evaluation):
+                if f.name in _OUTCOME_FIELDS and not (target.cached and f.name in _TIMING_FIELDS):
+                    setattr(target, f.name, getattr(fresh, f.name))
+            self.store.replace_evaluation(target)
+        if before != (ev.status, ev.kpis, ev.objective, ev.constraints):
+            self.replaced.append(f"evaluation {ev.id}: {before[0]} objective {before[2]} -> {ev.status} "
+                                 f"objective {ev.objective}" + (f" (and {len(copies)} cache hits)" if copies else ""))
 
     def _finish(self, ev: Evaluation, key: str, budget: BudgetTracker, count: bool) -> Evaluation:
         self.store.add_evaluation(self.study_id, key, ev)  # stored before anything else can go wrong

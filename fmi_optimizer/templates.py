@@ -41,12 +41,12 @@ def toml_number(x: float | int) -> str:
 def kpi_output(name: str) -> str:
     """How a KPI expression names ``name``: as it is when it parses as a dotted name (``room.T``, ``y[1]``),
     else as a quoted string (``'der(room.T)'``, ``'heat.in'`` - ``in`` is a Python keyword)."""
-    from .kpi import _output_name
+    from .kpi import output_name
 
     try:
         node = ast.parse(f"f({name})", mode="eval").body
         if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords \
-                and _output_name(node.args[0], "") == name:
+                and output_name(node.args[0], "") == name:
             return name
     except (SyntaxError, StudyError, ValueError):
         pass

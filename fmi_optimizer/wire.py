@@ -24,6 +24,8 @@ from .simulator import SimSettings
 #                              [(task_id, values, ctx_no), ...])      reset: forget every context first
 #                    None = stop
 # worker -> parent:  ("ready", pid) | ("init_error", text, traceback) | reply tuple (see encode_reply)
+#                    | (CHECKING, task_id): the run is being repeated on a fresh instance (restart its clock)
+CHECKING = "checking"
 REPLY_FIELDS = 10  # length of an encoded reply tuple
 Context = tuple[SimSettings, tuple[str, ...], "np.ndarray | None"]
 WireRun = tuple[int, dict[str, Any], int]

@@ -15,12 +15,13 @@ import random
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 
 from .fd_capture import flush_all
 from .runs import DIFFERED, RunReply, RunRequest, disagreement
 from .simulator import FALLBACK, REUSING, Simulator
-from .wire import Context, encode_reply, unpack_runs
+from .wire import CHECKING, Context, encode_reply, unpack_runs
 
 __all__ = ["RunReply", "RunRequest", "RunLog", "execute", "main", "worker_main"]
 
@@ -54,8 +55,9 @@ class RunLog:
         flush_all()
         try:
             with open(self.path, "rb") as f:
-                f.seek(self._start)
-                data = f.read(LOG_LIMIT)
+                end = f.seek(0, os.SEEK_END)
+                f.seek(max(self._start, end - 8 * QUOTE_LIMIT))  # the end of what the run printed
+                data = f.read()
         except OSError:
             return ""
         said = " ".join(data.decode("utf-8", "replace").split())
@@ -97,12 +99,13 @@ def _simulate(sim: Simulator, req: RunRequest, worker: str, log: RunLog, fresh: 
 
 
 def execute(sim: Simulator, req: RunRequest, worker: str, checker: Checker | None = None,
-            log: RunLog | None = None) -> RunReply:
+            log: RunLog | None = None, checking: Callable[[int], None] = lambda task_id: None) -> RunReply:
     """Run one request on a live simulator and classify the outcome.
 
     A run on a reused instance that ``checker`` picks is repeated on a fresh one (a fresh copy of the library, as
     plain fmpy runs it); when the two differ the fresh numbers are returned (flagged ``differed``) and this
-    simulator switches to fresh library copies for the rest of its life.
+    simulator switches to fresh library copies for the rest of its life. ``checking`` is told before the repeat
+    (the pool gives the repeat its own timeout).
     """
     log = log or RunLog(None)
     reused = sim.reuses
@@ -112,6 +115,7 @@ def execute(sim: Simulator, req: RunRequest, worker: str, checker: Checker | Non
     if checker is None or not checker.due():
         reply.check = "unchecked"
         return reply
+    checking(req.task_id)
     fresh = _simulate(sim, req, worker, log, fresh=True)
     differs = disagreement(reply, fresh)
     if not differs:
@@ -169,7 +173,8 @@ def worker_main(conn: Connection, fmu_path: str, interface: str, worker: str, sc
             if msg is None:
                 break
             for req in unpack_runs(msg, contexts):  # run in order: the pool times the oldest unanswered one
-                conn.send(encode_reply(execute(sim, req, worker, checker, log)))
+                conn.send(encode_reply(execute(sim, req, worker, checker, log,
+                                               lambda task_id: conn.send((CHECKING, task_id)))))
     finally:
         sim.close()
         conn.close()

@@ -22,7 +22,7 @@ from fmi_optimizer.storage import Store
 from fmi_optimizer.twin import Twin
 
 QUIRKS = {"none": 0, "reset_keeps_state": 1, "reset_ignores_parameters": 2, "global_state": 3,
-          "crash_on_reuse": 4, "assert_on_stdout": 5, "process_state": 6}
+          "crash_on_reuse": 4, "assert_on_stdout": 5, "process_state": 6, "reset_degrades": 7}
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +30,8 @@ def quirky_fmu(fmu_dir: Path) -> Path:
     return builder.build_sample("quirky", fmu_dir, TWINS / "quirky")
 
 
-def _study(tmp_path: Path, fmu: Path, quirk: str, *, instances: str = "auto", extra: str = "") -> Path:
+def _study(tmp_path: Path, fmu: Path, quirk: str, *, instances: str = "auto", extra: str = "", budget: int = 8,
+           evaluation: str = "") -> Path:
     study = tmp_path / "quirky.toml"
     study.write_text(f"""
 [twin]
@@ -55,11 +56,12 @@ minimize = {{ y_mean = 1.0 }}
 
 [method]
 name = "random"
-budget = {{ evaluations = 8 }}
+budget = {{ evaluations = {budget} }}
 
 [evaluation]
 workers = 1
 instances = "{instances}"
+{evaluation}
 """)
     return study
 
@@ -95,7 +97,7 @@ def _assert_stored_numbers_are_fresh(outcome: fmi_optimizer.api.Outcome, quirk: 
         kpis = compute_kpis(problem.kpis, t, {"y": y}, problem.reducers)
         assert ev.kpis == pytest.approx(kpis, rel=1e-9, abs=1e-12), (quirk, ev.values)
         checked += 1
-    assert checked == 8
+    assert checked == len(outcome.result.evaluations) > 0
 
 
 @pytest.mark.parametrize("quirk, strategy", [("none", "reset"), ("reset_keeps_state", "reinstantiate"),
@@ -142,6 +144,21 @@ def test_production_checks_catch_a_strategy_the_fmu_does_not_honour(tmp_path: Pa
     assert "fresh instance gave other numbers" in record["switches"][0] or "crashed" in record["switches"][0]
     stored = Store(outcome.db).evaluations(outcome.result.study_id)
     assert [e.kpis for e in stored] == [e.kpis for e in outcome.result.evaluations]  # the store was corrected
+
+
+def test_a_failed_check_reruns_every_unchecked_reused_run_and_corrects_what_was_stored(tmp_path: Path,
+                                                                                      quirky_fmu: Path) -> None:
+    """The FMU's reset works twice, then keeps state: the always-checked first reuse agrees, later unchecked runs
+    are wrong, and a later random check catches it. Every reused run no check compared is run again and the
+    stored evaluations it got wrong are replaced (the worker's check draws are seeded: this is deterministic)."""
+    study = _study(tmp_path, quirky_fmu, "reset_degrades", instances="reset", budget=16, evaluation="check_share = 0.25")
+    outcome = fmi_optimizer.optimize(study, out=tmp_path / "out", write_back=False)
+    _assert_stored_numbers_are_fresh(outcome, "reset_degrades")
+    record = outcome.to_json()["instances"]
+    assert record["final"] == "reload" and len(record["switches"]) == 1
+    assert record["reruns"] >= 2 and record["corrected"], record
+    stored = {e.id: e.kpis for e in Store(outcome.db).evaluations(outcome.result.study_id)}
+    assert stored == {e.id: e.kpis for e in outcome.result.evaluations}
 
 
 def test_what_an_fmu_prints_to_stdout_is_quoted_in_its_failed_run(tmp_path: Path, quirky_fmu: Path) -> None:

@@ -326,6 +326,90 @@ static void report(Proxy *p, const char *fmt, ...) {
     }
 }
 
+/* An FMU state of the proxy: the original's state plus whether the baked values were in effect when it was
+ * taken, so that restoring a state from before they applied makes them apply again at the next initialization
+ * (and restoring one from after does not apply them twice). Serialized as one flag byte before the original's. */
+typedef struct {
+    void *inner;
+    int applied;
+} ProxyState;
+
+/* STATE_FUNCS(version table, export macro, instance type, state type, byte type, status type, warning, error,
+ *             get, set, free, size, serialize, deserialize, missing-function reporter) */
+#define STATE_FUNCS(V, EXPORT, Inst, State, Byte, Status, WARN, ERR, GET, SET, FREE, SIZE, SER, DESER, MISSING)  \
+    EXPORT Status GET(Inst c, State *state) {                                                                 \
+        Proxy *p = (Proxy *)c;                                                                                \
+        if (!p || !state) return ERR;                                                                         \
+        if (!p->V.GET) return MISSING(p, #GET);                                                               \
+        ProxyState *ps = (ProxyState *)*state; /* non-NULL: overwrite that state */                           \
+        State inner = ps ? (State)ps->inner : NULL;                                                           \
+        Status s = p->V.GET(p->inner, &inner);                                                                \
+        if (s > WARN) return s;                                                                               \
+        if (!ps && !(ps = (ProxyState *)calloc(1, sizeof *ps))) {                                             \
+            report(p, "fmio_proxy: out of memory for an FMU state");                                          \
+            return ERR;                                                                                       \
+        }                                                                                                     \
+        ps->inner = inner;                                                                                    \
+        ps->applied = p->applied;                                                                             \
+        *state = (State)ps;                                                                                   \
+        return s;                                                                                             \
+    }                                                                                                         \
+    EXPORT Status SET(Inst c, State state) {                                                                  \
+        Proxy *p = (Proxy *)c;                                                                                \
+        ProxyState *ps = (ProxyState *)state;                                                                 \
+        if (!p || !ps) return ERR;                                                                            \
+        if (!p->V.SET) return MISSING(p, #SET);                                                               \
+        Status s = p->V.SET(p->inner, (State)ps->inner);                                                      \
+        if (s <= WARN) p->applied = ps->applied;                                                              \
+        return s;                                                                                             \
+    }                                                                                                         \
+    EXPORT Status FREE(Inst c, State *state) {                                                                \
+        Proxy *p = (Proxy *)c;                                                                                \
+        if (!p || !state) return ERR;                                                                         \
+        ProxyState *ps = (ProxyState *)*state;                                                                \
+        if (!ps) return (Status)0;                                                                            \
+        if (!p->V.FREE) return MISSING(p, #FREE);                                                             \
+        State inner = (State)ps->inner;                                                                       \
+        Status s = p->V.FREE(p->inner, &inner);                                                               \
+        free(ps);                                                                                             \
+        *state = NULL;                                                                                        \
+        return s;                                                                                             \
+    }                                                                                                         \
+    EXPORT Status SIZE(Inst c, State state, size_t *size) {                                                   \
+        Proxy *p = (Proxy *)c;                                                                                \
+        ProxyState *ps = (ProxyState *)state;                                                                 \
+        if (!p || !ps || !size) return ERR;                                                                   \
+        if (!p->V.SIZE) return MISSING(p, #SIZE);                                                             \
+        Status s = p->V.SIZE(p->inner, (State)ps->inner, size);                                               \
+        if (s <= WARN) *size += 1;                                                                            \
+        return s;                                                                                             \
+    }                                                                                                         \
+    EXPORT Status SER(Inst c, State state, Byte bytes[], size_t size) {                                       \
+        Proxy *p = (Proxy *)c;                                                                                \
+        ProxyState *ps = (ProxyState *)state;                                                                 \
+        if (!p || !ps || !bytes || size < 1) return ERR;                                                      \
+        if (!p->V.SER) return MISSING(p, #SER);                                                               \
+        bytes[0] = (Byte)(ps->applied ? 1 : 0);                                                               \
+        return p->V.SER(p->inner, (State)ps->inner, bytes + 1, size - 1);                                     \
+    }                                                                                                         \
+    EXPORT Status DESER(Inst c, const Byte bytes[], size_t size, State *state) {                              \
+        Proxy *p = (Proxy *)c;                                                                                \
+        if (!p || !bytes || size < 1 || !state) return ERR;                                                   \
+        if (!p->V.DESER) return MISSING(p, #DESER);                                                           \
+        ProxyState *ps = (ProxyState *)*state;                                                                \
+        State inner = ps ? (State)ps->inner : NULL;                                                           \
+        Status s = p->V.DESER(p->inner, bytes + 1, size - 1, &inner);                                         \
+        if (s > WARN) return s;                                                                               \
+        if (!ps && !(ps = (ProxyState *)calloc(1, sizeof *ps))) {                                             \
+            report(p, "fmio_proxy: out of memory for an FMU state");                                          \
+            return ERR;                                                                                       \
+        }                                                                                                     \
+        ps->inner = inner;                                                                                    \
+        ps->applied = bytes[0] != 0;                                                                          \
+        *state = (State)ps;                                                                                   \
+        return s;                                                                                             \
+    }
+
 static void clear_records(Proxy *p) {
     for (Rec *r = p->head, *next; r; r = next) {
         next = r->next;
@@ -583,12 +667,9 @@ FWD2(fmi2GetReal, (fmi2Component c, const fmi2ValueReference vr[], size_t nvr, f
 FWD2(fmi2GetInteger, (fmi2Component c, const fmi2ValueReference vr[], size_t nvr, fmi2Integer value[]), (p->inner, vr, nvr, value))
 FWD2(fmi2GetBoolean, (fmi2Component c, const fmi2ValueReference vr[], size_t nvr, fmi2Boolean value[]), (p->inner, vr, nvr, value))
 FWD2(fmi2GetString, (fmi2Component c, const fmi2ValueReference vr[], size_t nvr, fmi2String value[]), (p->inner, vr, nvr, value))
-FWD2(fmi2GetFMUstate, (fmi2Component c, fmi2FMUstate *state), (p->inner, state))
-FWD2(fmi2SetFMUstate, (fmi2Component c, fmi2FMUstate state), (p->inner, state))
-FWD2(fmi2FreeFMUstate, (fmi2Component c, fmi2FMUstate *state), (p->inner, state))
-FWD2(fmi2SerializedFMUstateSize, (fmi2Component c, fmi2FMUstate state, size_t *size), (p->inner, state, size))
-FWD2(fmi2SerializeFMUstate, (fmi2Component c, fmi2FMUstate state, fmi2Byte bytes[], size_t size), (p->inner, state, bytes, size))
-FWD2(fmi2DeSerializeFMUstate, (fmi2Component c, const fmi2Byte bytes[], size_t size, fmi2FMUstate *state), (p->inner, bytes, size, state))
+STATE_FUNCS(f2, FMI2_Export, fmi2Component, fmi2FMUstate, fmi2Byte, fmi2Status, fmi2Warning, fmi2Error,
+            fmi2GetFMUstate, fmi2SetFMUstate, fmi2FreeFMUstate, fmi2SerializedFMUstateSize, fmi2SerializeFMUstate,
+            fmi2DeSerializeFMUstate, missing2)
 FWD2(fmi2GetDirectionalDerivative, (fmi2Component c, const fmi2ValueReference vu[], size_t nu, const fmi2ValueReference vk[],
                                     size_t nk, const fmi2Real dvk[], fmi2Real dvu[]), (p->inner, vu, nu, vk, nk, dvk, dvu))
 FWD2(fmi2EnterEventMode, (fmi2Component c), (p->inner))
@@ -875,12 +956,9 @@ FWD3(fmi3GetVariableDependencies, (fmi3Instance instance, fmi3ValueReference dep
                                    fmi3ValueReference independents[], size_t elementIndicesIndependents[],
                                    fmi3DependencyKind dependencyKinds[], size_t nDependencies),
      (p->inner, dependent, elementIndicesOfDependent, independents, elementIndicesIndependents, dependencyKinds, nDependencies))
-FWD3(fmi3GetFMUState, (fmi3Instance instance, fmi3FMUState *state), (p->inner, state))
-FWD3(fmi3SetFMUState, (fmi3Instance instance, fmi3FMUState state), (p->inner, state))
-FWD3(fmi3FreeFMUState, (fmi3Instance instance, fmi3FMUState *state), (p->inner, state))
-FWD3(fmi3SerializedFMUStateSize, (fmi3Instance instance, fmi3FMUState state, size_t *size), (p->inner, state, size))
-FWD3(fmi3SerializeFMUState, (fmi3Instance instance, fmi3FMUState state, fmi3Byte bytes[], size_t size), (p->inner, state, bytes, size))
-FWD3(fmi3DeserializeFMUState, (fmi3Instance instance, const fmi3Byte bytes[], size_t size, fmi3FMUState *state), (p->inner, bytes, size, state))
+STATE_FUNCS(f3, FMI3_Export, fmi3Instance, fmi3FMUState, fmi3Byte, fmi3Status, fmi3Warning, fmi3Error,
+            fmi3GetFMUState, fmi3SetFMUState, fmi3FreeFMUState, fmi3SerializedFMUStateSize, fmi3SerializeFMUState,
+            fmi3DeserializeFMUState, missing3)
 FWD3(fmi3GetDirectionalDerivative, (fmi3Instance instance, const fmi3ValueReference unknowns[], size_t nUnknowns,
                                     const fmi3ValueReference knowns[], size_t nKnowns, const fmi3Float64 seed[], size_t nSeed,
                                     fmi3Float64 sensitivity[], size_t nSensitivity),

@@ -60,6 +60,7 @@ static int initialize(FmioInstance *m) {
         if (last) m->x[0] = atof(last);
         break;
     }
+    case 7: if (kept->inits > 3) m->x[0] = kept->last_y; break; /* resets well twice, then keeps state */
     case 5:
         if (R(lag_x0) > R(lag_target)) { /* an assert that reports on stdout only, as OpenModelica's do */
             printf("assert | error | lag.x0 = %g must not exceed lag.target = %g\n", R(lag_x0), R(lag_target));
