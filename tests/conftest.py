@@ -68,24 +68,32 @@ def faulty_fmu(fmu_dir: Path) -> Path:
     return builder.build_sample("faulty", fmu_dir, TWINS / "faulty")
 
 
-def build_binary_twin(twin_dir: Path, out_dir: Path) -> Path:
-    """Compile a single-C-file FMI 2.0 test twin (``<twin>/<name>.c`` + modelDescription.xml) with the C
-    compiler into a binary FMU ``out_dir/<name>.fmu`` (nothing binary is committed)."""
+def build_binary_twin(twin_dir: Path, out_dir: Path, name: str | None = None) -> Path:
+    """Compile a hand-written C test twin (``twin_dir``: modelDescription.xml and the C files of one model,
+    against fmpy's FMI headers; FMI 1.0, 2.0 or 3.0) with the system C compiler into a binary FMU
+    ``out_dir/<name>.fmu`` (``name`` defaults to the folder's). Unlike the sample twins (fmus/build.py) these
+    may carry any names real tools export; nothing binary is committed."""
+    import re
     import shutil
     import subprocess
     import zipfile
 
     import fmpy
 
-    name = twin_dir.name
+    name = name or twin_dir.name
     cc = shutil.which("cc") or shutil.which("gcc")
     assert cc is not None, "the test twins need a C compiler"
+    xml = (twin_dir / "modelDescription.xml").read_text(encoding="utf-8")
+    identifier = re.search(r'modelIdentifier="([^"]+)"', xml)
+    assert identifier is not None, f"{twin_dir}: modelDescription.xml has no modelIdentifier"
+    platform = fmpy.platform_tuple if 'fmiVersion="3.0"' in xml else fmpy.platform
     unzipped = out_dir / f"{name}_unzipped"
-    (unzipped / "binaries" / fmpy.platform).mkdir(parents=True, exist_ok=True)
+    (unzipped / "binaries" / platform).mkdir(parents=True, exist_ok=True)
     shutil.copy(twin_dir / "modelDescription.xml", unzipped)
-    library = unzipped / "binaries" / fmpy.platform / f"{name}{fmpy.sharedLibraryExtension}"
-    subprocess.run([cc, "-shared", "-fPIC", "-O2", "-I", str(Path(fmpy.__file__).parent / "c-code"),
-                    str(twin_dir / f"{name}.c"), "-o", str(library), "-lm"], check=True)
+    library = unzipped / "binaries" / platform / f"{identifier.group(1)}{fmpy.sharedLibraryExtension}"
+    sources = sorted(str(p) for p in twin_dir.glob("*.c"))
+    subprocess.run([cc, "-shared", "-fPIC", "-O2", "-I", str(Path(fmpy.__file__).parent / "c-code"), *sources,
+                    "-o", str(library), "-lm"], check=True)
     fmu = out_dir / f"{name}.fmu"
     with zipfile.ZipFile(fmu, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(unzipped.rglob("*")):

@@ -2,14 +2,13 @@
 kind fmi_optimizer cannot run refused when opened, with exit 4 and a remedy.
 
 The twins: the sample twins and the faulty twin (built by conftest), the write-back test models, and two
-hand-written test twins compiled here (tests/twins/names2: FMI 2 with dotted, array-like and keyword names and
+hand-written test twins compiled by conftest.build_binary_twin (tests/twins/names2: FMI 2 with dotted, array-like and keyword names and
 every parameter type; tests/twins/array3: FMI 3 with an array parameter and an array output).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import math
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 import fmpy
 import numpy as np
 import pytest
+from conftest import build_binary_twin
 
 from fmi_optimizer.api import run_study
 from fmi_optimizer.config import load_study
@@ -40,23 +40,13 @@ HANDWRITTEN = {"names2": None, "array3": None, "writeback_model": TESTS / "data"
 NOT_IN_THE_RUN = {"faulty": {"fault", "fault_time"}}  # it would inject crashes and hangs: parsed, not run
 
 
-def _handwritten_module():
-    spec = importlib.util.spec_from_file_location("fmio_handwritten_twins", TESTS / "twins" / "handwritten.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def handwritten(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    if shutil.which("cc") is None and shutil.which("gcc") is None:
-        pytest.skip("no C compiler to build the hand-written test twins")
-    module, root, built = _handwritten_module(), tmp_path_factory.mktemp("handwritten"), {}
+    root, built = tmp_path_factory.mktemp("handwritten"), {}
 
     def get(name: str) -> Path:
         if name not in built:
-            built[name] = module.build(name, root, HANDWRITTEN[name])
+            built[name] = build_binary_twin(HANDWRITTEN[name] or TESTS / "twins" / name, root, name)
         return built[name]
 
     return get
