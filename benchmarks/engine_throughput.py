@@ -224,7 +224,7 @@ def strategies(args: argparse.Namespace) -> None:
                     rate, _, switched = pool_rate(snap, 20, md_stop, 1, strategy, parameter, outputs, step)
                     pools.append(rate)
                     note = note or ("the production check caught it giving other numbers than a fresh instance; "
-                                    "the pool switched to reinstantiate" if switched else "")
+                                    "the pool switched to reload" if switched else "")
                 rows.append((args.snapshot_fmu.name, strategy, f"raw {strategy}", statistics.median(raws),
                              statistics.median(pools), note))
     print(f"{'FMU':<24} {'strategy':<14} {'peer':<18} {'raw/s':>9} {'pool1/s':>9} {'pool1/raw':>9}  note")

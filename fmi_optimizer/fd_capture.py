@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["Captured", "capture_fds", "flush_all"]
+__all__ = ["Captured", "capture_fds", "flush_all", "flush_c"]
 
 
 @dataclass
@@ -42,8 +43,19 @@ def flush_all() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
+    flush_c()
+
+
+def flush_c() -> None:
+    """Flush C stdio's buffers only (what native code printed); cheap enough to call around every run."""
     with contextlib.suppress(Exception):
-        ctypes.CDLL(None).fflush(None)
+        _libc().fflush(None)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """The C library this process runs on (loaded once: a worker flushes around every run)."""
+    return ctypes.CDLL(None)
 
 
 @contextlib.contextmanager

@@ -301,8 +301,8 @@ def check_fmu(path: Path, *, parameters: Sequence[str] = (), outputs: Sequence[s
 
 
 def _plan(report: CheckReport, strategy: str, check_share: float) -> list[str]:
-    checks = (f"; workers repeat the first reused run and {check_share:.0%} of the rest on a fresh copy of the "
-              "library" if strategy in REUSING and check_share > 0 else "")
+    checks = (f"; workers repeat the first reused run and {check_share:.0%} of the rest on a fresh instance"
+              if strategy in REUSING and check_share > 0 else "")
     plan = [f"runs each evaluation on a {strategy} instance"
             + (f" ({report.seconds_per_run[strategy]:.3g} s per run here)" if strategy in report.seconds_per_run
                else "") + checks]

@@ -4,7 +4,7 @@ state that a fresh instance would have.
 How a run gets that state is the *instance strategy* (see :mod:`fmi_optimizer.instance_strategy`, which proves
 which one an FMU honours): ``reset`` calls ``fmi2Reset``/``fmi3Reset`` on one instance, ``snapshot``
 restores the FMU state captured right after instantiation, ``reinstantiate`` frees the instance and creates a
-new one, ``reload`` extracts the FMU anew and loads a fresh copy of its library for every run (what plain
+new one from the library it keeps loaded, ``reload`` extracts the FMU anew and loads a fresh copy of its library for every run (what plain
 ``fmpy.simulate_fmu`` does per call, so library globals start fresh too), and ``process`` is ``reload`` inside
 a worker that the pool replaces after every run (for FMUs that keep state in the process itself).
 
@@ -14,6 +14,8 @@ evaluation workers, so it must stay light: no plugin, no TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import math
 import shutil
 import tempfile
@@ -97,6 +99,7 @@ class Simulator:
         self._scratch = scratch
         self._tmp = tempfile.mkdtemp(prefix="fmio-worker-", dir=scratch)  # scratch: removed by the pool too
         self._snapshot: Any = None
+        self._pin: ctypes.CDLL | None = None  # keeps the library loaded across instances
         self.instance: Any = None
         try:
             with zipfile.ZipFile(fmu_path) as z:
@@ -122,9 +125,9 @@ class Simulator:
         self.default_stop = float(exp.stopTime) if exp is not None and exp.stopTime is not None else self.default_start + 1.0
 
     def _instantiate(self) -> None:
-        """A new instance. fmpy's ``freeInstance`` also unloads the library when nothing else holds it, so a
-        new instance usually starts with fresh library globals too; a library that cannot be unloaded keeps
-        them (the proof then finds that only a new process gives fresh numbers)."""
+        """A new instance from the loaded library. fmpy's ``freeInstance`` also unloads the library; the
+        simulator holds a handle of its own (``_pin``) so that a new instance costs an instantiation, not a
+        library load: library globals then survive, which ``reload`` is for."""
         from fmpy.simulation import instantiate_fmu
 
         if self.instance is not None:
@@ -132,6 +135,8 @@ class Simulator:
             self.instance = None
         _FMU_LOG.clear()
         self.instance = instantiate_fmu(self._tmp, self.model_description, self.fmi_type, logger=_on_fmu_log)
+        if self._pin is None and self.strategy not in ("reload", "process"):
+            self._pin = ctypes.CDLL(self.instance.dll._name)
         # fmpy's native logger proxy keeps ONE process-wide pointer to the last logger it wrapped (and
         # fmpy's default callbacks go through it): the wrapper must outlive this instance, or a later
         # FMU that logs in this process calls freed memory (seen as a segfault).
@@ -151,11 +156,20 @@ class Simulator:
         except Exception:  # noqa: S110 - freeing a broken instance must not mask the original error
             pass
 
+    def _unpin(self) -> None:
+        if self._pin is not None:
+            from fmpy import freeLibrary
+
+            with contextlib.suppress(Exception):
+                freeLibrary(self._pin._handle)
+            self._pin = None
+
     def _reload(self) -> None:
         """A fresh extraction and a fresh copy of the library (loaded from a new path), as plain fmpy does."""
         if self.instance is not None:
             self._free()
             self.instance = None
+        self._unpin()
         old, self._tmp = self._tmp, tempfile.mkdtemp(prefix="fmio-worker-", dir=self._scratch)
         shutil.rmtree(old, ignore_errors=True)
         with zipfile.ZipFile(self._archive) as z:
@@ -167,9 +181,9 @@ class Simulator:
         if not self._used:
             self._used = True
             return
-        if fresh or self.strategy in ("reload", "process"):
+        if self.strategy in ("reload", "process") or (fresh and self.strategy == "reinstantiate"):
             self._reload()
-        elif self.strategy == "reinstantiate":
+        elif fresh or self.strategy == "reinstantiate":
             self._instantiate()
         elif self.strategy == "reset":
             self.instance.reset()
@@ -195,7 +209,8 @@ class Simulator:
     ) -> Trajectory:
         """Simulate once; raises on FMU errors (the caller classifies them).
 
-        ``fresh`` runs on a fresh copy of the library whatever the strategy (the production check's reference).
+        ``fresh`` runs on a fresh instance (under ``reinstantiate``: a fresh copy of the library), the
+        production check's reference.
         """
         from fmpy import simulate_fmu
 
@@ -227,6 +242,7 @@ class Simulator:
         if self.instance is not None:
             self._free()
             self.instance = None
+        self._unpin()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 

@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 
-from .fd_capture import flush_all
+from .fd_capture import flush_all, flush_c
 from .runs import DIFFERED, RunReply, RunRequest, disagreement
 from .simulator import FALLBACK, REUSING, Simulator
 from .wire import CHECKING, Context, encode_reply, unpack_runs
@@ -39,7 +39,7 @@ class RunLog:
     def begin(self) -> None:
         if self.path is None:
             return
-        flush_all()
+        flush_c()  # what an earlier run left in C's buffers belongs before this run's start
         try:
             self._start = os.lseek(1, 0, os.SEEK_CUR)
             if self._start > LOG_LIMIT:  # bounded: start over (both descriptors share this offset)
@@ -102,9 +102,9 @@ def execute(sim: Simulator, req: RunRequest, worker: str, checker: Checker | Non
             log: RunLog | None = None, checking: Callable[[int], None] = lambda task_id: None) -> RunReply:
     """Run one request on a live simulator and classify the outcome.
 
-    A run on a reused instance that ``checker`` picks is repeated on a fresh one (a fresh copy of the library, as
-    plain fmpy runs it); when the two differ the fresh numbers are returned (flagged ``differed``) and this
-    simulator switches to fresh library copies for the rest of its life. ``checking`` is told before the repeat
+    A run on a reused instance that ``checker`` picks is repeated on a fresh instance (under ``reinstantiate`` on a
+    fresh copy of the library, as plain fmpy runs it); when the two differ the fresh numbers are returned
+    (flagged ``differed``) and this simulator switches to fresh library copies for the rest of its life. ``checking`` is told before the repeat
     (the pool gives the repeat its own timeout).
     """
     log = log or RunLog(None)
