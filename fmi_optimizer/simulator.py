@@ -64,7 +64,7 @@ STRATEGIES = ("reset", "snapshot", "reinstantiate", "reload", "process")
 
 REUSING = ("reset", "snapshot", "reinstantiate")
 """Strategies whose runs reuse an instance or a loaded library that ran before (what the production checks
-sample, against a fresh copy of the library)."""
+sample, against a fresh instance)."""
 
 FALLBACK = "reload"
 """What a worker and the pool switch to when a reused instance is caught giving other numbers than a fresh one:
