@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .config import StudyConfig, load_study
-from .errors import FmuUnsupportedError, OutputError, StudyError
+from .errors import FmiOptimizerError, FmuUnsupportedError, OutputError, PluginError, StudyError
 from .evaluation import EngineOptions, Evaluator, LocalPool
 from .instance_strategy import StrategyVerdict, fixed_verdict, prove
 from .method import Method
@@ -66,7 +66,16 @@ class Outcome:
                 "wall_seconds": self.baseline.wall_seconds},
             "trace": self.result.trace(),
             "diagnostics": self.result.diagnostics,
+            "method_errors": self.result.method_errors or None,
+            "observer_errors": self.result.observer_errors or None,
+            **({} if self.result.pareto_front is None else {"pareto_front": pareto_front_json(self.result.pareto_front)}),
         }
+
+
+def pareto_front_json(points: list[Evaluation]) -> list[dict[str, Any]]:
+    """The front of a ``pareto = true`` study; ``index`` is what ``optimize --pick N`` takes."""
+    return [{"index": i, "values": e.values, "objectives": list(e.objectives), "kpis": e.kpis,
+             "constraints": list(e.constraints), "feasible": e.feasible} for i, e in enumerate(points)]
 
 
 def default_out_dir(config: StudyConfig) -> Path:
@@ -178,11 +187,22 @@ def run_study(
                                        extra={**mproblem.extra, "baseline_objective": baseline.objective})
         method_cls, routing = choose_method(host.methods, config.method, mproblem)
         log(routing)
-        method: Method = method_cls(mproblem, config.method_options, config.seed)
+        method = _make_method(host, method_cls, mproblem, config)
         study_run = _StudyRun(config, problem, method, evaluator, host, out_dir, batch, baseline, routing, verdict)
         return study_run.execute(progress, write_back, report, log, resume_id)
     finally:
         evaluator.close()  # on every path: workers never outlive the study
+
+
+def _make_method(host: Host, method_cls: type[Method], problem: Any, config: StudyConfig) -> Method:
+    """Instantiate the method; its constructor is plugin code: a crash is a PluginError naming the plugin."""
+    try:
+        return method_cls(problem, config.method_options, config.seed)
+    except (KeyboardInterrupt, FmiOptimizerError):
+        raise  # options rejected (StudyError) keep their own exit code
+    except BaseException as exc:
+        raise PluginError(f"method {method_cls.name!r} of {host.method_origin(method_cls.name)} failed to start: "
+                          f"{type(exc).__name__}: {' '.join(str(exc).split())}") from exc
 
 
 @dataclass
@@ -217,7 +237,14 @@ class _StudyRun:
                           self.routing)
             if resume_id is not None:
                 log(f"resuming study {study_id}: {study.prepare_resume()} stored evaluations will be replayed")
-            result = study.run()
+            try:
+                result = study.run()
+            except BaseException as exc:  # a failed study stays resumable: every finished evaluation is stored
+                if not isinstance(exc, KeyboardInterrupt):
+                    error = f"{type(exc).__name__}: {exc}"
+                    store.set_status(study_id, "failed", {"error": error, "stopped_because": f"failed: {error}",
+                                                          "stored_evaluations": len(study.evaluations)})
+                raise
             self.evaluator.close()  # free the workers before write-back verification starts its own processes
             outcome = Outcome(result, config, problem, self.out_dir, db, baseline=self.baseline, host=self.host)
             outcome.instances = self._instances(study, log)
