@@ -252,3 +252,36 @@ def test_sys_exit_at_plugin_import_is_isolated(tmp_path: Path) -> None:
     methods = _cli("methods", "--json", env=env)
     assert methods.returncode == 0 and "random" in {m["name"] for m in json.loads(methods.stdout)}
 
+
+class CentreOnly(Method):
+    """Proposes the centre of the unit cube and nothing else: no search at all."""
+
+    name = "centre_only"
+    summary = "test method that never searches"
+    capabilities = Capabilities()
+
+    def ask(self, n: int) -> list[Candidate]:
+        return [Candidate(self.problem.space.from_unit([0.5] * len(self.problem.space)))][:n]
+
+
+def test_conformance_optimum_is_not_at_the_centre() -> None:
+    from fmi_optimizer.testing import OPTIMUM, analytic_objective, check_method
+
+    assert analytic_objective(OPTIMUM)["f"] == 0.0
+    report = check_method(CentreOnly)
+    assert report.best_objective is not None and report.best_objective > 0.5  # the centre is far from the optimum
+
+
+@pytest.mark.parametrize(("cls", "rule"), [(Greedy, "returned more than n candidates"),
+                                           (Wild(1).method(), "asked 3 invalid candidate")])
+def test_conformance_on_an_fmu_rechecks_the_rules_in_the_real_loop(cls: type[Method], rule: str,
+                                                                   faulty_fmu: Path) -> None:
+    from fmi_optimizer.testing import ConformanceError, check_method_on_fmu
+
+    study = {"twin": {"fmu": str(faulty_fmu), "stop_time": 2.0, "output_interval": 0.1},
+             "parameters": {"x": {}, "n": {}}, "kpis": {"z_end": "final(z)"},
+             "objective": {"minimize": {"z_end": 1.0}}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(ConformanceError, match=rule):
+            check_method_on_fmu(cls, study, Path("."), budget=12)
