@@ -319,6 +319,54 @@ def _jsonable(raw: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(raw, default=str))
 
 
+def evaluate(
+    study: str | Path | Mapping[str, Any] | StudyConfig,
+    values: Mapping[str, Any],
+    *,
+    replication: int = 0,
+    plugins: Iterable[Any] = (),
+    base_dir: str | Path | None = None,
+) -> Evaluation:
+    """Simulate one parameter set and score it with the study's own KPIs, objective and constraints.
+
+    ``study`` is a study file, a study dict or a loaded :class:`StudyConfig`; ``values`` names design
+    parameters of the study (those left out keep the twin's start values, like the as-delivered baseline).
+    The run happens in an isolated worker process, prepared like a study's runs (the study's fixed values, the
+    seed of ``replication`` for a stochastic twin, the nominal run in an ``[uncertainty]`` study; plugin
+    evaluators and ``[evaluation] cluster`` are honoured). Nothing is stored. Returns the
+    :class:`Evaluation`: ``kpis``, ``objective`` (minimization sense), ``objectives``, ``constraints`` (in
+    the order of ``[constraints]``, feasible when <= 0), ``feasible``, ``status`` and ``error``; a failed
+    simulation is a status, not an exception. Unknown parameters or values out of range raise
+    :class:`~fmi_optimizer.errors.ValueValidationError`.
+    """
+    from .errors import ValueValidationError
+
+    config = study if isinstance(study, StudyConfig) else load_study(study, Path(base_dir) if base_dir else None)
+    config = config.with_overrides(workers=1)
+    host = load_host(config.plugins_dir, extra=plugins)
+    problem = build_problem(config, host)
+    unknown = sorted(set(values) - set(problem.space.names))
+    if unknown:
+        raise ValueValidationError(f"evaluate: {unknown} not in the design space of study {config.name!r}; "
+                                   f"its parameters: {problem.space.names}")
+    given: dict[str, Any] = dict(values)
+    for d in problem.space:
+        if d.name not in given:
+            start = problem.twin.variable(d.name).start
+            if start is None:
+                raise ValueValidationError(f"evaluate: give a value for {d.name!r} (the twin has no start value)")
+            given[d.name] = start
+    candidate = Candidate(problem.space.validate(given), replication, "evaluate")
+    strategy = config.instances if config.instances != "auto" else "reload"  # one run: plain fmpy's way
+    evaluator = make_evaluator(host, problem, fixed_verdict(strategy, "a single evaluation", problem.twin.fmu.runnable))
+    try:
+        started = time.time()
+        replies = [r for r in evaluator.run([problem.request(1, candidate)]) if not r.rerun]
+        return problem.evaluation(candidate, replies[0], started, time.time())
+    finally:
+        evaluator.close()
+
+
 def optimize(
     study: str | Path | Mapping[str, Any],
     *,

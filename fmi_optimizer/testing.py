@@ -197,8 +197,8 @@ def check_method_on_fmu(cls: type[Method], study: Mapping[str, Any], base_dir: P
     """Run ``cls`` through the real study loop on an FMU (study dict relative to ``base_dir``) and check the
     rules there too: at most ``n`` candidates per ``ask(n)``, only valid candidates, no exception, a best."""
     from .api import run_study
-    from .errors import PluginError
     from .config import load_study
+    from .errors import PluginError
     from .plugins import load_host
 
     class _Plugin:
