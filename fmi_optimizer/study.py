@@ -241,8 +241,8 @@ class Study:
         """The method's next candidates, checked: at most ``n`` (the surplus is dropped with a warning)."""
         got = self._call_method("ask", self.method.ask, n)
         try:
-            candidates = list(got or [])
-        except TypeError as exc:
+            candidates = [] if got is None else list(got)
+        except Exception as exc:
             raise PluginError(self._method_failed("returned from ask()", exc)) from exc
         wrong = [c for c in candidates if not isinstance(c, Candidate)]
         if wrong:
@@ -257,6 +257,12 @@ class Study:
             self.method_errors["surplus_candidates"] += len(candidates) - n
             candidates = candidates[:n]
         self.proposed += len(candidates)
+        for cand in candidates:  # counted once per proposal (a robust study runs each over its scenarios)
+            try:
+                self.problem.space.validate(cand.values)
+            except FmiOptimizerError as exc:
+                self.method_errors["invalid_candidates"] += 1
+                self.method_errors["first"] = self.method_errors["first"] or f"{cand.values}: {exc}"
         return candidates
 
     def _check_invalid(self) -> None:
@@ -293,10 +299,9 @@ class Study:
         for i, cand in enumerate(candidates):
             try:
                 key = self.problem.cache_key(cand)
-            except FmiOptimizerError as exc:  # the method asked for an invalid candidate: a method error,
-                self.method_errors["invalid_candidates"] += 1  # told as such, never simulated nor charged
-                self.method_errors["first"] = self.method_errors["first"] or f"{cand.values}: {exc}"
-                results[i] = self._finish(Evaluation(cand, "invalid", error=str(exc)), "", budget, count=False)
+            except FmiOptimizerError as exc:  # the method asked for an invalid candidate (counted in _ask):
+                results[i] = self._finish(Evaluation(cand, "invalid", error=str(exc)), "", budget,
+                                          count=False)  # told as such, never simulated nor charged
                 continue
             unseen = key not in self._told
             self._told.add(key)
