@@ -285,3 +285,14 @@ def test_conformance_on_an_fmu_rechecks_the_rules_in_the_real_loop(cls: type[Met
         warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(ConformanceError, match=rule):
             check_method_on_fmu(cls, study, Path("."), budget=12)
+
+
+def test_an_invalid_proposal_counts_once_in_a_robust_study(faulty_fmu: Path, tmp_path: Path) -> None:
+    """Under [uncertainty] a proposal expands into one run per scenario (+ nominal): still one method error."""
+    d = _study_dict(faulty_fmu, "wild1", 30)
+    d["uncertainty"] = {"samples": 4, "parameters": {"fault_time": {"dist": "uniform", "min": 0.2, "max": 1.0}}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = optimize(d, out=tmp_path, write_back=False, plugins=[_plugin(Wild(1).method())])
+    assert out.result.counts()["total"] == 30  # 6 candidates x (4 scenarios + nominal)
+    assert out.result.method_errors["invalid_candidates"] == 1  # the 4th proposal, not its 5 runs
