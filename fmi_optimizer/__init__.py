@@ -6,7 +6,7 @@ imported only by the method plugins that need them, when they run.
 
 from __future__ import annotations
 
-from .api import Outcome, optimize
+from .api import Outcome, evaluate, optimize
 from .config import Budget, StudyConfig, load_study
 from .errors import ExitCode, FmiOptimizerError
 from .hookspecs import hookimpl
@@ -14,6 +14,7 @@ from .method import Capabilities, Fit, Method, NoOptions, Problem
 from .records import Candidate, Evaluation
 from .simulator import SimSettings, Trajectory
 from .space import Boolean, Categorical, Continuous, DesignSpace, Integer
+from .study import Study, StudyResult
 from .twin import Twin
 
 __version__ = "0.1.0"
@@ -21,5 +22,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Boolean", "Budget", "Candidate", "Capabilities", "Categorical", "Continuous", "DesignSpace", "Evaluation",
     "ExitCode", "Fit", "FmiOptimizerError", "Integer", "Method", "NoOptions", "Outcome", "Problem", "SimSettings",
-    "StudyConfig", "Trajectory", "Twin", "hookimpl", "load_study", "optimize", "__version__",
+    "Study", "StudyConfig", "StudyResult", "Trajectory", "Twin", "evaluate", "hookimpl", "load_study", "optimize",
+    "__version__",
 ]

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .config import StudyConfig, load_study
-from .errors import FmuUnsupportedError, OutputError, StudyError
+from .errors import FmiOptimizerError, FmuUnsupportedError, OutputError, PluginError, StudyError
 from .evaluation import EngineOptions, Evaluator, LocalPool
 from .instance_strategy import StrategyVerdict, fixed_verdict, prove
 from .method import Method
@@ -66,7 +66,16 @@ class Outcome:
                 "wall_seconds": self.baseline.wall_seconds},
             "trace": self.result.trace(),
             "diagnostics": self.result.diagnostics,
+            "method_errors": self.result.method_errors or None,
+            "observer_errors": self.result.observer_errors or None,
+            **({} if self.result.pareto_front is None else {"pareto_front": pareto_front_json(self.result.pareto_front)}),
         }
+
+
+def pareto_front_json(points: list[Evaluation]) -> list[dict[str, Any]]:
+    """The front of a ``pareto = true`` study; ``index`` is what ``optimize --pick N`` takes."""
+    return [{"index": i, "values": e.values, "objectives": list(e.objectives), "kpis": e.kpis,
+             "constraints": list(e.constraints), "feasible": e.feasible} for i, e in enumerate(points)]
 
 
 def default_out_dir(config: StudyConfig) -> Path:
@@ -178,11 +187,22 @@ def run_study(
                                        extra={**mproblem.extra, "baseline_objective": baseline.objective})
         method_cls, routing = choose_method(host.methods, config.method, mproblem)
         log(routing)
-        method: Method = method_cls(mproblem, config.method_options, config.seed)
+        method = _make_method(host, method_cls, mproblem, config)
         study_run = _StudyRun(config, problem, method, evaluator, host, out_dir, batch, baseline, routing, verdict)
         return study_run.execute(progress, write_back, report, log, resume_id)
     finally:
         evaluator.close()  # on every path: workers never outlive the study
+
+
+def _make_method(host: Host, method_cls: type[Method], problem: Any, config: StudyConfig) -> Method:
+    """Instantiate the method; its constructor is plugin code: a crash is a PluginError naming the plugin."""
+    try:
+        return method_cls(problem, config.method_options, config.seed)
+    except (KeyboardInterrupt, FmiOptimizerError):
+        raise  # options rejected (StudyError) keep their own exit code
+    except BaseException as exc:
+        raise PluginError(f"method {method_cls.name!r} of {host.method_origin(method_cls.name)} failed to start: "
+                          f"{type(exc).__name__}: {' '.join(str(exc).split())}") from exc
 
 
 @dataclass
@@ -217,7 +237,14 @@ class _StudyRun:
                           self.routing)
             if resume_id is not None:
                 log(f"resuming study {study_id}: {study.prepare_resume()} stored evaluations will be replayed")
-            result = study.run()
+            try:
+                result = study.run()
+            except BaseException as exc:  # a failed study stays resumable: every finished evaluation is stored
+                if not isinstance(exc, KeyboardInterrupt):
+                    error = f"{type(exc).__name__}: {exc}"
+                    store.set_status(study_id, "failed", {"error": error, "stopped_because": f"failed: {error}",
+                                                          "stored_evaluations": len(study.evaluations)})
+                raise
             self.evaluator.close()  # free the workers before write-back verification starts its own processes
             outcome = Outcome(result, config, problem, self.out_dir, db, baseline=self.baseline, host=self.host)
             outcome.instances = self._instances(study, log)
@@ -290,6 +317,54 @@ def _jsonable(raw: Mapping[str, Any]) -> dict[str, Any]:
     import json
 
     return json.loads(json.dumps(raw, default=str))
+
+
+def evaluate(
+    study: str | Path | Mapping[str, Any] | StudyConfig,
+    values: Mapping[str, Any],
+    *,
+    replication: int = 0,
+    plugins: Iterable[Any] = (),
+    base_dir: str | Path | None = None,
+) -> Evaluation:
+    """Simulate one parameter set and score it with the study's own KPIs, objective and constraints.
+
+    ``study`` is a study file, a study dict or a loaded :class:`StudyConfig`; ``values`` names design
+    parameters of the study (those left out keep the twin's start values, like the as-delivered baseline).
+    The run happens in an isolated worker process, prepared like a study's runs (the study's fixed values, the
+    seed of ``replication`` for a stochastic twin, the nominal run in an ``[uncertainty]`` study; plugin
+    evaluators and ``[evaluation] cluster`` are honoured). Nothing is stored. Returns the
+    :class:`Evaluation`: ``kpis``, ``objective`` (minimization sense), ``objectives``, ``constraints`` (in
+    the order of ``[constraints]``, feasible when <= 0), ``feasible``, ``status`` and ``error``; a failed
+    simulation is a status, not an exception. Unknown parameters or values out of range raise
+    :class:`~fmi_optimizer.errors.ValueValidationError`.
+    """
+    from .errors import ValueValidationError
+
+    config = study if isinstance(study, StudyConfig) else load_study(study, Path(base_dir) if base_dir else None)
+    config = config.with_overrides(workers=1)
+    host = load_host(config.plugins_dir, extra=plugins)
+    problem = build_problem(config, host)
+    unknown = sorted(set(values) - set(problem.space.names))
+    if unknown:
+        raise ValueValidationError(f"evaluate: {unknown} not in the design space of study {config.name!r}; "
+                                   f"its parameters: {problem.space.names}")
+    given: dict[str, Any] = dict(values)
+    for d in problem.space:
+        if d.name not in given:
+            start = problem.twin.variable(d.name).start
+            if start is None:
+                raise ValueValidationError(f"evaluate: give a value for {d.name!r} (the twin has no start value)")
+            given[d.name] = start
+    candidate = Candidate(problem.space.validate(given), replication, "evaluate")
+    strategy = config.instances if config.instances != "auto" else "reload"  # one run: plain fmpy's way
+    evaluator = make_evaluator(host, problem, fixed_verdict(strategy, "a single evaluation", problem.twin.fmu.runnable))
+    try:
+        started = time.time()
+        replies = [r for r in evaluator.run([problem.request(1, candidate)]) if not r.rerun]
+        return problem.evaluation(candidate, replies[0], started, time.time())
+    finally:
+        evaluator.close()
 
 
 def optimize(

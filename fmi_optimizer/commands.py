@@ -180,6 +180,11 @@ def print_summary(outcome: Outcome) -> None:
     print(f"\nstudy {r.name!r}  method {r.method}  ({r.routing})")
     print(f"stopped: {r.stopped_because}; {c['total']} evaluations ({c['ok']} ok, {c['failed']} failed, "
           f"{c['crashed']} crashed, {c['timeout']} timeout, {c['cached']} cached) in {r.wall_seconds:.1f} s")
+    if r.method_errors:
+        print(f"method errors: {r.method_errors['invalid_candidates']} invalid proposals (not simulated), "
+              f"{r.method_errors['surplus_candidates']} surplus candidates dropped; first: {r.method_errors['first']}")
+    for plugin, err in r.observer_errors.items():
+        print(f"observer hooks of plugin {plugin!r} failed {err['count']} times (first: {err['first']})")
     best = r.best
     if best is None:
         print("no feasible result")

@@ -52,6 +52,16 @@ class Host:
     def errors(self) -> list[PluginInfo]:
         return [p for p in self.plugins if p.error]
 
+    def method_origin(self, name: str) -> str:
+        """Who ships method ``name``, for error messages: ``plugin 'sweep' (entry point of fmio-sweep 1.2)``."""
+        for info in self.plugins:
+            if name in info.methods:
+                version = f" {info.version}" if info.version else ""
+                return f"plugin {info.name!r} ({info.source}{version})"
+        if name in self.methods:
+            return f"plugin ({self.methods.resolve(name).source})"
+        return "an unknown plugin"
+
 
 def load_host(plugins_dir: Path | None = None, extra: Iterable[Any] = (), blocked: Iterable[str] = (),
               include_entry_points: bool = True) -> Host:
@@ -91,7 +101,9 @@ def _register(pm: pluggy.PluginManager, name: str, source: str, version: str, lo
         plugin = loader()
         pm.register(plugin, name=name)
         info.hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
-    except Exception as exc:  # any import-time failure of a plugin is reported, not fatal
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # any import-time failure (sys.exit() too) is reported, not fatal
         info.error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
     return info
 
@@ -108,7 +120,9 @@ def _fill(pm: pluggy.PluginManager, plugin: Any, info: PluginInfo, methods: Meth
     except PluginError as exc:
         info.error = str(exc)
         pm.unregister(plugin)
-    except Exception as exc:  # a broken plugin must not take the others down
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a broken plugin (sys.exit() too) must not take the others down
         info.error = f"{type(exc).__name__} in registration: {exc}"
         pm.unregister(plugin)
     info.methods = sorted(set(methods.names()) - before)
@@ -133,5 +147,9 @@ def _load_file(path: Path) -> ModuleType:
         raise PluginError(f"{path}: cannot be loaded as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)  # a half-imported plugin must not stay importable
+        raise
     return module

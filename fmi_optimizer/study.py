@@ -10,13 +10,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import traceback
+import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Budget
-from .errors import FmiOptimizerError, StudyFailedError
+from .errors import FmiOptimizerError, PluginError, StudyFailedError
 from .evaluation import Evaluator
 from .method import Method
 from .plugins import Host
@@ -29,6 +31,8 @@ _OUTCOME_FIELDS = ("status", "kpis", "objective", "objectives", "constraints", "
                    "cpu_seconds", "worker", "finished")  # what a corrected run replaces
 _TIMING_FIELDS = ("wall_seconds", "cpu_seconds", "worker", "finished")  # a cache hit keeps its own
 STALE_BATCHES = 25  # batches that bring this study nothing new before it stops instead of looping forever
+INVALID_GRACE = 10  # invalid proposals a method may make before "mostly invalid" stops it
+OBSERVER_HOOKS = ("fmio_study_started", "fmio_evaluation_finished", "fmio_study_finished")
 
 
 @dataclass
@@ -46,12 +50,21 @@ class StudyResult:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     interrupted: bool = False
     aggregates: list[Evaluation] = field(default_factory=list)  # robust studies: what the method was told
+    # what the method did wrong: invalid (out-of-bounds, unknown, missing) proposals, surplus candidates of an
+    # ask(n) beyond n; neither was simulated nor charged to the budget
+    method_errors: dict[str, Any] = field(default_factory=dict)
+    # observer hooks (fmio_study_started/evaluation_finished/study_finished) that raised, by plugin
+    observer_errors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pareto_front: list[Evaluation] | None = None  # ``pareto = true`` studies: the front, in ``--pick N`` order
 
     def counts(self) -> dict[str, int]:
-        simulated = [e for e in self.evaluations if not e.cached]
-        out = {"total": len(simulated), "cached": len(self.evaluations) - len(simulated)}
+        """``total``: simulations charged to the budget (cache hits and invalid proposals are not);
+        ``invalid``: the method's invalid proposals, never simulated."""
+        simulated = [e for e in self.evaluations if not e.cached and e.status != "invalid"]
+        out = {"total": len(simulated), "cached": sum(1 for e in self.evaluations if e.cached)}
         for s in STATUSES:
             out[s] = sum(1 for e in simulated if e.status == s)
+        out["invalid"] = sum(1 for e in self.evaluations if e.status == "invalid")
         return out
 
     def trace(self) -> list[float | None]:
@@ -145,12 +158,15 @@ class Study:
         self._task_ids = 0
         self._by_task: dict[int, tuple[Candidate, float, Evaluation]] = {}  # simulated evaluations by task id
         self.replaced: list[str] = []  # evaluations whose numbers a fresh instance corrected
+        self.proposed = 0  # candidates the method proposed and the host took (surplus dropped)
+        self.method_errors: dict[str, Any] = {"invalid_candidates": 0, "surplus_candidates": 0, "first": ""}
+        self.observer_errors: dict[str, dict[str, Any]] = {}
 
     def prepare_resume(self) -> int:
         """Load this study's stored evaluations so that re-asked candidates are not simulated again."""
         stored = self.store.evaluations(self.study_id)
         for ev in stored:
-            if not ev.cached:
+            if not ev.cached and ev.status != "invalid":  # an invalid proposal has no cache key
                 self._replay.setdefault(self.problem.cache_key(ev.candidate), deque()).append(ev)
         return len(stored)
 
@@ -158,11 +174,11 @@ class Study:
         budget = BudgetTracker(self.problem.config.budget)
         robust = self.problem.robust
         budget.per_run_scores = robust is None
-        self.host.pm.hook.fmio_study_started(study=self)
+        self._observe("fmio_study_started", study=self)
         stopped, interrupted, stale = "", False, 0
         try:
             while not (stopped := budget.exhausted()):
-                if self.method.finished:
+                if self._call_method("finished", lambda: self.method.finished):
                     stopped = "the method finished"
                     break
                 remaining = budget.remaining_evaluations()
@@ -171,19 +187,20 @@ class Study:
                 if n == 0:
                     stopped = f"the remaining {remaining} runs cannot pay for another candidate ({per} runs each)"
                     break
-                candidates = self.method.ask(n)
+                candidates = self._ask(n)
                 if not candidates:
                     stopped = "the method has nothing more to ask"
                     break
                 used_before, hits_before = budget.used, self._new_cache_hits
                 if robust is None:
-                    self.method.tell(self._evaluate(candidates, budget))
+                    told = self._evaluate(candidates, budget)
                 else:
                     told = robust.evaluate(candidates, lambda cs: self._evaluate(cs, budget),
                                            budget.remaining_evaluations())
                     for ev in told:
                         budget.score(ev)
-                    self.method.tell(told)
+                self._call_method("tell", self.method.tell, told)
+                self._check_invalid()
                 # a cache hit from an earlier study is new to this one (a re-run replays it for free and
                 # goes on); only a batch that told the method nothing new counts towards stopping
                 progressed = budget.used > used_before or self._new_cache_hits > hits_before
@@ -196,8 +213,86 @@ class Study:
             stopped, interrupted = "interrupted (Ctrl-C); every finished evaluation is stored", True
             self.evaluator.close()
         result = self._result(stopped, budget, interrupted)
-        self.host.pm.hook.fmio_study_finished(study=self, result=result)
+        self._observe("fmio_study_finished", study=self, result=result)
         return result
+
+    # -- the method and observers are plugin code: their failures are attributed, never a raw traceback ----
+    def _call_method(self, what: str, call: Callable[..., Any], *args: Any) -> Any:
+        """Call the method's ``what``; an exception (any but Ctrl-C) becomes a PluginError naming the plugin."""
+        try:
+            return call(*args)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            raise PluginError(self._method_failed(f"raised in {what}", exc)) from exc
+
+    def _method_failed(self, what: str, exc: BaseException | None = None, detail: str = "") -> str:
+        where = ""
+        if exc is not None:
+            frames = traceback.extract_tb(exc.__traceback__)
+            if frames:
+                where = f" (at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name})"
+            detail = f"{type(exc).__name__}: {' '.join(str(exc).split())}{where}"
+        return (f"method {self.method.name!r} of {self.host.method_origin(self.method.name)} {what}: {detail}; "
+                f"{self._stored_hint()}")
+
+    def _stored_hint(self) -> str:
+        return (f"the study is marked failed with its {len(self.evaluations)} finished evaluations stored; fix the "
+                f"method and continue with 'fmi-optimizer resume {self.store.path}'")
+
+    def _ask(self, n: int) -> list[Candidate]:
+        """The method's next candidates, checked: at most ``n`` (the surplus is dropped with a warning)."""
+        got = self._call_method("ask", self.method.ask, n)
+        try:
+            candidates = [] if got is None else list(got)
+        except Exception as exc:
+            raise PluginError(self._method_failed("returned from ask()", exc)) from exc
+        wrong = [c for c in candidates if not isinstance(c, Candidate)]
+        if wrong:
+            raise PluginError(self._method_failed("returned from ask()", detail=(
+                f"{type(wrong[0]).__name__} {wrong[0]!r:.80} where a fmi_optimizer.Candidate belongs")))
+        if len(candidates) > n:
+            if not self.method_errors["surplus_candidates"]:
+                warnings.warn(f"method {self.method.name!r} of {self.host.method_origin(self.method.name)} returned "
+                              f"{len(candidates)} candidates for ask({n}); the host evaluates the first {n} and drops "
+                              "the rest (not simulated, not told): a method returns at most n", RuntimeWarning,
+                              stacklevel=2)
+            self.method_errors["surplus_candidates"] += len(candidates) - n
+            candidates = candidates[:n]
+        self.proposed += len(candidates)
+        for cand in candidates:  # counted once per proposal (a robust study runs each over its scenarios)
+            try:
+                self.problem.space.validate(cand.values)
+            except FmiOptimizerError as exc:
+                self.method_errors["invalid_candidates"] += 1
+                self.method_errors["first"] = self.method_errors["first"] or f"{cand.values}: {exc}"
+        return candidates
+
+    def _check_invalid(self) -> None:
+        """Stop a method whose proposals are mostly invalid: it would only burn time."""
+        bad = self.method_errors["invalid_candidates"]
+        if bad >= INVALID_GRACE and 2 * bad > self.proposed:
+            raise PluginError(self._method_failed("proposes mostly invalid candidates", detail=(
+                f"{bad} of its {self.proposed} candidates were outside the design space (first: "
+                f"{self.method_errors['first']}); build candidates with problem.space.from_unit() or validate()")))
+
+    def _observe(self, hook: str, **kwargs: Any) -> None:
+        """Call every plugin's observer hook on its own: one that raises is warned once per plugin and
+        counted in ``observer_errors``; the study goes on."""
+        for impl in getattr(self.host.pm.hook, hook).get_hookimpls():
+            try:
+                impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs})
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # an observer's bug must not end a study
+                text = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                record = self.observer_errors.setdefault(impl.plugin_name, {"count": 0, "hooks": {}, "first": text})
+                record["count"] += 1
+                record["hooks"][hook] = record["hooks"].get(hook, 0) + 1
+                if record["count"] == 1:
+                    warnings.warn(f"observer hook {hook} of plugin {impl.plugin_name!r} failed: {text}; its further "
+                                  "failures in this study are counted in observer_errors, the study goes on",
+                                  RuntimeWarning, stacklevel=2)
 
     def _evaluate(self, candidates: Sequence[Candidate], budget: BudgetTracker) -> list[Evaluation]:
         """Evaluate one batch: replay/cache first, simulate the rest in parallel, store each at once."""
@@ -207,8 +302,9 @@ class Study:
         for i, cand in enumerate(candidates):
             try:
                 key = self.problem.cache_key(cand)
-            except FmiOptimizerError as exc:  # the method asked for an invalid candidate
-                results[i] = self._finish(Evaluation(cand, "invalid", error=str(exc)), "", budget, count=True)
+            except FmiOptimizerError as exc:  # the method asked for an invalid candidate (counted in _ask):
+                results[i] = self._finish(Evaluation(cand, "invalid", error=str(exc)), "", budget,
+                                          count=False)  # told as such, never simulated nor charged
                 continue
             unseen = key not in self._told
             self._told.add(key)
@@ -261,7 +357,7 @@ class Study:
         if key and ev.status in ("ok", "failed") and not ev.cached:
             self._memo[key] = ev
         self._note(ev, budget, count)
-        self.host.pm.hook.fmio_evaluation_finished(study=self, evaluation=ev)
+        self._observe("fmio_evaluation_finished", study=self, evaluation=ev)
         return ev
 
     def _note(self, ev: Evaluation, budget: BudgetTracker, count: bool) -> None:
@@ -282,13 +378,21 @@ class Study:
         robust = self.problem.robust
         if robust is not None:
             diagnostics["uncertainty"] = robust.summary(best)
+        aggregates = list(robust.aggregates) if robust is not None else []
+        pareto_front = None
+        if self.problem.config.pareto:
+            from .pareto import front, study_key
+
+            pareto_front = front(aggregates or self.evaluations, study_key(self.problem.config))
+        method_errors = dict(self.method_errors) if self.method_errors["invalid_candidates"] or \
+            self.method_errors["surplus_candidates"] else {}
         return StudyResult(self.study_id, self.problem.config.name, self.method.name, best, self.evaluations,
-                           stopped, budget.elapsed(), self.routing, diagnostics, interrupted,
-                           list(robust.aggregates) if robust is not None else [])
+                           stopped, budget.elapsed(), self.routing, diagnostics, interrupted, aggregates,
+                           method_errors, self.observer_errors, pareto_front)
 
     def _best(self) -> Evaluation | None:
         """The method's recommendation, as its best evaluation (mean over replications for noisy twins)."""
-        rec = self.method.recommend()
+        rec = self._call_method("recommend", self.method.recommend)
         if rec is None:
             return None
         if self.problem.robust is not None:

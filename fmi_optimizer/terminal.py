@@ -43,11 +43,14 @@ class ProgressBar:
         self.min_interval = min_interval if self.tty else 5.0
         self.last = 0.0
         self.failed = 0
+        self.invalid = 0  # the method's invalid proposals (method errors; never simulated)
         self.count = 0
 
     def __call__(self, budget: BudgetTracker, ev: Evaluation) -> None:
         self.count += 1
-        if not ev.ok:
+        if ev.status == "invalid":
+            self.invalid += 1
+        elif not ev.ok:
             self.failed += 1
         now = time.monotonic()
         if now - self.last < self.min_interval and budget.progress() < 1.0:
@@ -58,7 +61,8 @@ class ProgressBar:
         what, best = stated_objective(self.terms, budget.best)
         shown = "-" if budget.best == float("inf") else f"{best:.6g}"
         what = "" if what == "objective" else f" {what}"
-        line = (f"{self.label} [{bar}] {budget.used} evals  best{what} {shown}  failed {self.failed}  "
+        invalid = f"  invalid proposals {self.invalid}" if self.invalid else ""
+        line = (f"{self.label} [{bar}] {budget.used} evals  best{what} {shown}  failed {self.failed}{invalid}  "
                 f"{budget.elapsed():.0f}s")
         if self.tty:
             print("\r" + line, end="", file=self.stream, flush=True)

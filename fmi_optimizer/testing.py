@@ -54,18 +54,25 @@ def analytic_space(caps: Capabilities) -> DesignSpace:
     return DesignSpace(dims)
 
 
+# The optimum of the analytic twin is off the centre of the unit cube and off every grid the conformance
+# space uses (x1 at unit 0.674 between the 11 levels, x2 at log-unit 0.731, n = 2 at unit 0.2, the last
+# material), so a method that only proposes the centre, or one corner of a grid, does not find it by accident.
+OPTIMUM: dict[str, Value] = {"x1": 1.37, "x2": 2.9, "n": 2, "material": 3, "flag": True}
+
+
 def analytic_objective(values: Mapping[str, Value], replication: int = 0, noisy: bool = False) -> dict[str, float]:
-    """An instant 'twin': a smooth bowl over numeric dims plus categorical/boolean offsets."""
+    """An instant 'twin': a smooth bowl over numeric dims plus categorical/boolean offsets; minimum 0 at
+    :data:`OPTIMUM`."""
     f = 0.0
     for k, v in values.items():
         if k == "x1":
-            f += (float(v) - 0.5) ** 2
+            f += (float(v) - 1.37) ** 2
         elif k == "x2":
-            f += math.log(float(v)) ** 2
+            f += (math.log(float(v)) - math.log(2.9)) ** 2
         elif k == "n":
-            f += 0.3 * (int(v) - 4) ** 2
+            f += 0.3 * (int(v) - 2) ** 2
         elif k == "material":
-            f += {1: 0.5, 2: 0.0, 3: 1.0}[int(v)]
+            f += {1: 0.5, 2: 1.0, 3: 0.0}[int(v)]
         elif k == "flag":
             f += 0.0 if v else 0.4
         elif k == "scenario_level":
@@ -94,11 +101,12 @@ def run_ask_tell(method: Method, budget: int, batch: int,
     history: list[Evaluation] = []
     space = method.problem.space
     while len(history) < budget and not method.finished:
-        asked = method.ask(min(batch, budget - len(history)))
+        n = min(batch, budget - len(history))
+        asked = method.ask(n)
         if not asked:
             break
-        if len(asked) > batch:
-            raise ConformanceError(f"{method.name}: ask({batch}) returned {len(asked)} candidates (at most {batch})")
+        if len(asked) > n:
+            raise ConformanceError(f"{method.name}: ask({n}) returned {len(asked)} candidates (at most {n})")
         told: list[Evaluation] = []
         for cand in asked:
             if not isinstance(cand, Candidate):
@@ -186,9 +194,11 @@ def check_method(cls: type[Method], options: Mapping[str, Any] | None = None, bu
 
 def check_method_on_fmu(cls: type[Method], study: Mapping[str, Any], base_dir: Path, budget: int = 12,
                         options: Mapping[str, Any] | None = None) -> Any:
-    """Run ``cls`` through the real study loop on an FMU (study dict relative to ``base_dir``)."""
+    """Run ``cls`` through the real study loop on an FMU (study dict relative to ``base_dir``) and check the
+    rules there too: at most ``n`` candidates per ``ask(n)``, only valid candidates, no exception, a best."""
     from .api import run_study
     from .config import load_study
+    from .errors import PluginError
     from .plugins import load_host
 
     class _Plugin:
@@ -202,8 +212,18 @@ def check_method_on_fmu(cls: type[Method], study: Mapping[str, Any], base_dir: P
             method=cls.name, budget_evaluations=budget, out_dir=Path(tmp), workers=1,
             method_options=dict(options or {}))
         host = load_host(extra=[_Plugin()])
-        outcome = run_study(config, host, write_back=False, report=False)
+        try:
+            outcome = run_study(config, host, write_back=False, report=False)
+        except PluginError as exc:
+            raise ConformanceError(f"{cls.__name__} on {config.fmu.name}: {exc}") from exc
         result = outcome.result
+        errors = result.method_errors
+        if errors.get("surplus_candidates"):
+            raise ConformanceError(f"{cls.__name__} on {config.fmu.name}: ask(n) returned more than n candidates "
+                                   f"({errors['surplus_candidates']} surplus, dropped by the host)")
+        if errors.get("invalid_candidates"):
+            raise ConformanceError(f"{cls.__name__} on {config.fmu.name}: asked {errors['invalid_candidates']} "
+                                   f"invalid candidate(s); first: {errors['first']}")
         if result.counts()["total"] == 0:
             raise ConformanceError(f"{cls.__name__}: the study on {config.fmu.name} evaluated nothing")
         if result.best is None:

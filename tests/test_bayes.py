@@ -313,3 +313,25 @@ def test_stall_advice_follows_what_the_escape_has_done() -> None:
     assert "converged in a better one found outside them" in m._stall_advice()
     noisy = BayesMethod(Problem(space, budget_evaluations=40, noisy=True), {}, seed=0)
     assert "leaves this basin" not in noisy._stall_advice() and "another seed" in noisy._stall_advice()
+
+
+def test_a_pareto_search_stalls_on_its_front_not_on_an_infinite_best() -> None:
+    """With several objectives there is no scalar best: a stall is 'nothing entered the front', and a search
+    whose every point extends the front never stalls (it once warned 'search stalled ... (best inf)')."""
+    space = DesignSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])
+
+    def run(objectives: Callable[[int], tuple[float, float]]) -> dict[str, Any]:
+        m = BayesMethod(Problem(space, objective_names=("a", "b"), budget_evaluations=30), {"stall_patience": 6},
+                        seed=0)
+        rng = np.random.default_rng(0)
+        for i in range(30):  # told directly: the test is about the bookkeeping, not the surrogate
+            o = objectives(i)
+            m.tell([Evaluation(Candidate(space.from_unit(rng.random(2))), "ok", objective=sum(o), objectives=o)])
+        return m.diagnostics()
+
+    trade_off = run(lambda i: (float(i), -float(i)))  # every point a new front member
+    assert not trade_off["stalled"] and not any("stalled" in w for w in trade_off["warnings"])
+    dominated = run(lambda i: (0.0, 0.0) if i == 0 else (1.0 + i, 1.0))  # the first point dominates the rest
+    stall = [w for w in dominated["warnings"] if w.startswith("search stalled")]
+    assert dominated["stalled"] and len(stall) == 1, dominated["warnings"]
+    assert "entered the Pareto front (front size 1)" in stall[0] and "inf" not in stall[0]

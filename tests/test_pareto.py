@@ -178,3 +178,49 @@ def test_heat_sink_pwm_duty_defaults_to_the_speed_step_and_scales_the_fan(sample
     assert half["V_flow"] < default["V_flow"] and half["T_junction_max"] > default["T_junction_max"]
     with pytest.raises(Exception, match="failed with status 3"):  # below 0.2: the twin reports an error
         kpis(fan_duty=0.1)
+
+
+MO_RANDOM = '''
+from fmi_optimizer import Candidate, Capabilities, Method, hookimpl
+
+
+class MoRandom(Method):
+    name = "mo_random"
+    summary = "uniform random search that accepts several objectives (test method)"
+    capabilities = Capabilities(multi_objective=True)
+
+    def ask(self, n):
+        return [Candidate(self.problem.space.from_unit(self.rng.random(len(self.problem.space)))) for _ in range(n)]
+
+
+@hookimpl
+def fmio_register_methods(registry):
+    registry.add(MoRandom)
+'''
+
+
+def test_a_pareto_study_puts_its_front_into_the_json(faulty_fmu: Path, tmp_path: Path) -> None:
+    """`pareto = true`: the JSON carries the front itself (index = what --pick takes), not only a size."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "mo_random.py").write_text(MO_RANDOM)
+    study = {"twin": {"fmu": str(faulty_fmu), "stop_time": 2.0, "output_interval": 0.1},
+             "parameters": {"x": {}, "n": {}}, "kpis": {"z_end": "final(z)", "y_peak": "max(y)"},
+             "objective": {"minimize": {"z_end": 1.0}, "maximize": {"y_peak": 1.0}, "pareto": True},
+             "method": {"name": "mo_random", "budget": {"evaluations": 12}, "seed": 1},
+             "evaluation": {"workers": 1}}
+    path = tmp_path / "mo.toml"
+    path.write_text(_toml(study))
+    out = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(path), "--plugins-dir",
+                          str(plugins), "--out", str(tmp_path / "out"), "--no-writeback", "--pick", "1", "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "best inf" not in out.stderr
+    data = json.loads(out.stdout)
+    pts = data["pareto_front"]
+    assert len(pts) >= 2 and [p["index"] for p in pts] == list(range(len(pts)))
+    for p in pts:
+        assert set(p) >= {"values", "objectives", "kpis", "feasible", "constraints"} and p["feasible"]
+        assert p["objectives"] == [p["kpis"]["z_end"], -p["kpis"]["y_peak"]]  # minimization sense
+        assert not any(dominates(q["objectives"], p["objectives"]) for q in pts)
+    assert data["best"]["values"] == pts[1]["values"]  # --pick 1 took the front's index 1

@@ -386,17 +386,35 @@ class BayesMethod(Method):
         return frozen
 
     def _track_progress(self, e: Evaluation) -> None:
-        v = e.objective if self.problem.n_objectives == 1 else None
-        margin = 1e-9 * max(1.0, abs(self._best)) if math.isfinite(self._best) else 0.0
-        if v is not None and e.feasible and math.isfinite(v) and v < self._best - margin:
-            self._best, self._best_z = v, self.enc.encode(e.candidate.values)
-            self._since_improvement = 0
-            return
+        if self.problem.n_objectives > 1:  # several objectives: progress is a point that enters the front
+            if self._enters_front(e):
+                self._since_improvement = 0
+                return
+        else:
+            v = e.objective
+            margin = 1e-9 * max(1.0, abs(self._best)) if math.isfinite(self._best) else 0.0
+            if v is not None and e.feasible and math.isfinite(v) and v < self._best - margin:
+                self._best, self._best_z = v, self.enc.encode(e.candidate.values)
+                self._since_improvement = 0
+                return
         self._since_improvement += 1
         if self._since_improvement == self.patience and len(self.history) > self.n_initial:
+            if self.problem.n_objectives > 1:
+                self._warn(f"search stalled: no evaluation in the last {self.patience} entered the Pareto front "
+                           f"(front size {len(self._pareto())}): it may be complete at this resolution; a larger budget "
+                           "or another seed may extend it")
+                return
             self._warn(f"search stalled: no improvement in the last {self.patience} evaluations "
                        f"(best {self._best:.6g}): {self._stall_advice()}; check the LOO errors for a mis-specified "
                        "surrogate")
+
+    def _enters_front(self, e: Evaluation) -> bool:
+        """``e`` is feasible and no other feasible evaluation so far is at least as good in every objective."""
+        mine = e.objectives
+        if not e.feasible or len(mine) != self.problem.n_objectives or not all(map(math.isfinite, mine)):
+            return False
+        return not any(o is not e and o.feasible and len(o.objectives) == len(mine)
+                       and all(a <= b for a, b in zip(o.objectives, mine, strict=True)) for o in self.history)
 
     def _stall_advice(self) -> str:
         """What a stalled search is doing about it, and what the user can do (measured on Hartmann6:
