@@ -287,9 +287,11 @@ def configure_apply(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    from .files import OutputLock
     from .writeback import apply_values
 
-    res = apply_values(args.result, args.fmu, args.output, strict=False)
+    with OutputLock(args.output or args.fmu.parent).acquire(None, log):  # not while a study writes there
+        res = apply_values(args.result, args.fmu, args.output, strict=False)
     data = {"outputs": {k: None if v is None else str(v) for k, v in res.files.items()},
             "verification": res.verification}
     if args.json:

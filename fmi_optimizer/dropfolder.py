@@ -26,7 +26,7 @@ class FolderState:
     skipped: list[dict[str, str]] = field(default_factory=list)
     templates: list[str] = field(default_factory=list)
     summary: list[dict[str, Any]] = field(default_factory=list)  # one row per study, for the closing table
-    folders: set[Path] = field(default_factory=set)  # output folders given out in this run
+    folders: dict[Path, Path] = field(default_factory=dict)  # output folder -> the FMU it was given to
     verification_failed: int = 0
 
 
@@ -115,10 +115,10 @@ def study_folder(folder: Path, out: Path | None, name: str, fmu: Path, state: Fo
     base = out / safe_name(name) if out is not None else folder / "results" / safe_name(fmu.stem, "twin")
     chosen = base
     n = 2
-    while chosen in state.folders:
+    while state.folders.get(chosen, fmu) != fmu:  # another FMU's study has it (the same FMU again: --watch)
         chosen = base.with_name(f"{base.name}-{safe_name(fmu.stem, 'twin')}" + (f"-{n}" if n > 2 else ""))
         n += 1
-    state.folders.add(chosen)
+    state.folders[chosen] = fmu
     return chosen
 
 

@@ -19,7 +19,6 @@ import pytest
 from test_cli import cli, write_study
 
 from fmi_optimizer.errors import ExitCode
-from fmi_optimizer.files import LOCK_NAME, OutputLock, safe_name
 
 # -- 1. run DIR --out X: a folder per study, one closing table --------------------------------------
 
@@ -100,10 +99,12 @@ def test_wait_takes_the_folder_when_the_holder_finishes(faulty_fmu: Path, tmp_pa
     holder.communicate("\n", timeout=30)
     _, err = waiter.communicate(timeout=600)
     assert waiter.returncode == 0, err
-    assert (out / "report.html").exists() and not (out / LOCK_NAME).exists()
+    assert (out / "report.html").exists() and not (out / ".fmi_optimizer.lock").exists()
 
 
 def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
+    from fmi_optimizer.files import LOCK_NAME, OutputLock
+
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": dead.pid, "host": os.uname().nodename, "command": "x"}))
@@ -174,6 +175,8 @@ def test_a_study_name_cannot_write_outside_results(faulty_fmu: Path, tmp_path: P
 
 
 def test_safe_name_is_one_component_inside_its_folder() -> None:
+    from fmi_optimizer.files import safe_name
+
     for raw in ("../../x", "/etc/passwd", "..", ".", "", "a\\b", "a/./b", "..hidden", "x\x00y"):
         name = safe_name(raw)
         assert name and "/" not in name and "\\" not in name and not name.startswith(".") and ".." not in name
