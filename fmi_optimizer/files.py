@@ -24,9 +24,7 @@ def safe_name(name: str, fallback: str = "study") -> str:
     digits and ``._+=-`` becomes ``_`` (so ``/``, ``\\`` and ``..`` parts cannot climb out), leading dots are
     dropped (no hidden files, no ``..``), and an empty result is ``fallback``. Used wherever a study or FMU
     name becomes a file or folder name."""
-    text = _UNSAFE.sub("_", str(name)).strip("_")
-    text = text.lstrip(".")
-    text = re.sub(r"\.{2,}", ".", text)[:120]
+    text = re.sub(r"\.{2,}", ".", _UNSAFE.sub("_", str(name))).strip("._")[:120].rstrip("._")
     return text or fallback
 
 

@@ -48,6 +48,17 @@ def test_run_out_gives_each_study_its_own_folder_and_one_summary(faulty_fmu: Pat
         assert row["as_delivered"] is not None and row["best"] is not None and row["verified"] == "no FMU written"
 
 
+def test_study_folders_are_distinct_per_fmu_and_stable_for_the_same_fmu(tmp_path: Path) -> None:
+    from fmi_optimizer.dropfolder import FolderState, study_folder
+
+    state = FolderState()
+    a = study_folder(tmp_path, tmp_path / "X", "same", tmp_path / "a.fmu", state)
+    b = study_folder(tmp_path, tmp_path / "X", "same", tmp_path / "b.fmu", state)
+    assert a == tmp_path / "X" / "same" and b == tmp_path / "X" / "same-b"
+    assert study_folder(tmp_path, tmp_path / "X", "same", tmp_path / "a.fmu", state) == a  # --watch: again
+    assert study_folder(tmp_path, tmp_path / "X", "../up", tmp_path / "c.fmu", state) == tmp_path / "X" / "up"
+
+
 # -- 2. one writer per output folder -----------------------------------------------------------------
 
 HOLD = textwrap.dedent("""
