@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -13,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from .config import StudyConfig, load_study
-from .errors import FmiOptimizerError, FmuUnsupportedError, OutputError, PluginError, StudyError
+from .errors import FmiOptimizerError, FmuError, FmuUnsupportedError, OutputError, PluginError, StudyError
 from .evaluation import EngineOptions, Evaluator, LocalPool
+from .files import OutputLock, safe_name
 from .instance_strategy import StrategyVerdict, fixed_verdict, prove
 from .method import Method
 from .plugins import Host, load_host
@@ -41,6 +43,7 @@ class Outcome:
     messages: list[str] = field(default_factory=list)
     baseline: Evaluation | None = None
     host: Host | None = None  # the plugins that ran the study (their report sections belong in its report)
+    deliverables_tag: str = ""  # "" or ".2", ".3", ...: this study's files beside earlier studies' in out_dir
 
     def to_json(self) -> dict[str, Any]:
         """The JSON contract of ``optimize --json`` (see docs/cli.md)."""
@@ -79,7 +82,34 @@ def pareto_front_json(points: list[Evaluation]) -> list[dict[str, Any]]:
 
 
 def default_out_dir(config: StudyConfig) -> Path:
-    return config.out_dir or (config.base_dir / "results" / config.name)
+    """``--out`` / ``[output] dir``, else ``results/<study name>`` beside the study file; the name is made a
+    single safe folder name, so a ``name`` such as ``../../x`` cannot write outside ``results/``."""
+    return config.out_dir or (config.base_dir / "results" / safe_name(config.name))
+
+
+DELIVERABLES = ("{stem}.optimized{tag}.fmu", "{stem}.optimized{tag}.ssv", "{stem}.optimized{tag}.json",
+                "report{tag}.html")
+
+
+def deliverable_tag(store: Store, out_dir: Path, stem: str) -> str:
+    """The suffix of a new study's deliverables in ``out_dir``: ``""`` for the first study, else ``.2``,
+    ``.3``, ... - the first whose files do not exist and that no other study in the folder's database has
+    claimed (a study that stopped before writing them still owns its suffix, for ``resume``). So a second
+    study into the same folder never overwrites the FMU, SSV, JSON or report a finished study handed out."""
+    import json
+
+    claimed = set()
+    for row in store.conn.execute("SELECT config FROM studies"):
+        with contextlib.suppress(ValueError, TypeError):
+            tag = json.loads(row[0]).get("deliverables_tag")
+            if isinstance(tag, str):
+                claimed.add(tag)
+    n = 1
+    while True:
+        tag = "" if n == 1 else f".{n}"
+        if tag not in claimed and not any((out_dir / f.format(stem=stem, tag=tag)).exists() for f in DELIVERABLES):
+            return tag
+        n += 1
 
 
 def ensure_writable(folder: Path) -> Path:
@@ -159,12 +189,40 @@ def run_study(
     report: bool = True,
     log: Callable[[str], None] = lambda s: None,
     resume_id: int | None = None,
+    wait: float | None = None,
 ) -> Outcome:
-    """Run one study end to end: problem, method, evaluation, storage, write-back, report."""
+    """Run one study end to end: problem, method, evaluation, storage, write-back, report.
+
+    The output folder is locked for the whole study (one writer per folder): another holder makes this
+    raise OutputError (exit 8) naming it, after waiting up to ``wait`` seconds.
+    """
     host = host or load_host(config.plugins_dir)
     for bad in host.errors:
         log(f"warning: plugin {bad.name} ({bad.source}) failed to load: {bad.error}")
     out_dir = ensure_writable(default_out_dir(config))
+    with OutputLock(out_dir).acquire(wait, log):
+        return _run_locked(config, host, progress, write_back, report, log, resume_id, out_dir)
+
+
+def check_resumed_fmu(db: Path, study_id: int, fmu_sha256: str, fmu: Path) -> None:
+    """Refuse to resume a study on an FMU other than the one it began with (exit 3, both hashes named)."""
+    store = Store(db)
+    try:
+        began = store.study(study_id)["fmu_sha256"]
+    finally:
+        store.close()
+    if began != fmu_sha256:
+        raise FmuError(f"{fmu}: changed since study {study_id} began (sha256 then {began}, now {fmu_sha256}); "
+                       "resume needs the FMU the study began with: restore it, or start a new study with "
+                       "'fmi-optimizer optimize'")
+
+
+def _run_locked(config: StudyConfig, host: Host, progress: ProgressCallback | None, write_back: bool,
+                report: bool, log: Callable[[str], None], resume_id: int | None, out_dir: Path) -> Outcome:
+    if resume_id is not None and Path(config.fmu).is_file():  # before anything is built from a changed FMU
+        from .fmu_file import content_hash
+
+        check_resumed_fmu(out_dir / "fmi_optimizer.db", resume_id, content_hash(Path(config.fmu)), Path(config.fmu))
     problem = build_problem(config, host)
     batch = EngineOptions(workers=config.workers).worker_count()
     if config.method != "auto":  # an unknown or unfit method fails before any worker starts
@@ -222,12 +280,21 @@ class _StudyRun:
 
     def execute(self, progress: ProgressCallback | None, write_back: bool, report: bool,
                 log: Callable[[str], None], resume_id: int | None) -> Outcome:
+        import json
+
         config, problem, method = self.config, self.problem, self.method
         db = self.out_dir / "fmi_optimizer.db"
         store = Store(db)
         try:
-            raw = {"raw": _jsonable(config.raw), "source": str(config.source) if config.source else None,
-                   "base_dir": str(config.base_dir), "method": method.name, "problem": problem.describe()}
+            stem = safe_name(problem.twin.path.stem, "twin")
+            if resume_id is None:
+                tag = deliverable_tag(store, self.out_dir, stem)
+            else:
+                tag = str(json.loads(store.study(resume_id)["config"]).get("deliverables_tag") or "")
+            raw = {"raw": _jsonable(config.raw),
+                   "source": str(config.source.resolve()) if config.source else None,
+                   "base_dir": str(config.base_dir.resolve()), "method": method.name, "problem": problem.describe(),
+                   "deliverables_tag": tag}
             if resume_id is None:
                 study_id = store.create_study(config.name, method.name, config.seed, problem.twin.fmu.sha256, raw)
             else:
@@ -246,7 +313,8 @@ class _StudyRun:
                                                           "stored_evaluations": len(study.evaluations)})
                 raise
             self.evaluator.close()  # free the workers before write-back verification starts its own processes
-            outcome = Outcome(result, config, problem, self.out_dir, db, baseline=self.baseline, host=self.host)
+            outcome = Outcome(result, config, problem, self.out_dir, db, baseline=self.baseline, host=self.host,
+                              deliverables_tag=tag)
             outcome.instances = self._instances(study, log)
             status = "interrupted" if result.interrupted else "finished"
             store.set_status(study_id, status, outcome.to_json())
@@ -256,7 +324,7 @@ class _StudyRun:
             if report:
                 from .report import write_report
 
-                outcome.files["report"] = str(write_report(store, study_id, self.out_dir / "report.html",
+                outcome.files["report"] = str(write_report(store, study_id, self.out_dir / f"report{tag}.html",
                                                                          pm=self.host.pm))
             store.set_status(study_id, status, outcome.to_json())
             return outcome
@@ -284,7 +352,8 @@ def _write_back(outcome: Outcome, log: Callable[[str], None]) -> None:
     problem = outcome.problem
     reference = _reference_replication(outcome)
     values = {**problem.fixed, **best.values}
-    res = write_back(problem=problem, values=values, out_dir=outcome.out_dir, stem=problem.twin.path.stem,
+    res = write_back(problem=problem, values=values, out_dir=outcome.out_dir,
+                     stem=safe_name(problem.twin.path.stem, "twin"), tag=outcome.deliverables_tag,
                      expected_kpis=reference.kpis, seed=reference.seed,
                      strict=False)  # a failed check is reported (exit 10), not raised
     outcome.files.pop("fmu", None)

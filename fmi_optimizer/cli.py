@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import ExitCode, FmiOptimizerError
+from .errors import ExitCode, FmiOptimizerError, UsageError, error_json
 
 
 @dataclass
@@ -55,19 +55,59 @@ def _with_overrides(configure: Callable[[argparse.ArgumentParser], None]) -> Cal
     return both
 
 
+def _integer(minimum: int, what: str) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``minimum`` (a bad value is a usage error, exit 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give {what}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is too small; give {what}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number of seconds >= 0")
+    return value
+
+
+def add_wait(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wait", type=_seconds, metavar="SECONDS",
+                   help="if another run holds the output folder, wait up to SECONDS for it (default: refuse at "
+                        "once, exit 8)")
+
+
 def _overrides(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", help="method name (overrides [method] name), e.g. qio, bayes, ranking, ga, de, random, auto")
-    p.add_argument("--budget", type=int, help="evaluation budget (overrides [method] budget.evaluations)")
-    p.add_argument("--seed", type=int, help="random seed (overrides [method] seed)")
-    p.add_argument("--workers", type=int, help="local worker processes (overrides [evaluation] workers)")
+    p.add_argument("--budget", type=_integer(1, "an evaluation budget of at least 1"),
+                   help="evaluation budget (overrides [method] budget.evaluations)")
+    p.add_argument("--seed", type=_integer(0, "a seed >= 0"), help="random seed (overrides [method] seed)")
+    p.add_argument("--workers", type=_integer(0, "0 (one per core) or a number of worker processes"),
+                   help="local worker processes (overrides [evaluation] workers; 0: one per core)")
     p.add_argument("--out", type=Path, help="output folder (default: results/<study> beside the study file)")
     p.add_argument("--plugins-dir", type=Path, help="folder of plugin .py files to load")
+    add_wait(p)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError (exit 2) instead of exiting, so ``--json`` can report it as JSON."""
+
+    def error(self, message: str) -> Any:
+        raise UsageError(f"{self.prog}: {message}; see '{self.prog} --help'")
 
 
 def build_parser(commands: CommandSet) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fmi-optimizer", description="Optimize digital twins delivered as FMUs.")
+    parser = _Parser(prog="fmi-optimizer", description="Optimize digital twins delivered as FMUs.")
     parser.add_argument("--version", action="version", version=f"fmi-optimizer {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for cmd in commands.commands.values():
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
         cmd.configure(p)
@@ -106,29 +146,45 @@ def builtin_commands() -> CommandSet:
     return cs
 
 
+def fail(exc: BaseException, as_json: bool) -> int:
+    """Report an error: one line on stderr, and with ``--json`` the JSON error object on stdout."""
+    data = error_json(exc)
+    if as_json:
+        emit_json(data)
+    log("interrupted" if isinstance(exc, KeyboardInterrupt) else f"error: {exc}")
+    return int(exc.exit_code) if isinstance(exc, FmiOptimizerError) else int(
+        ExitCode.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else ExitCode.INTERNAL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
     commands = builtin_commands()
     try:
         from .plugins import load_host
 
         host = load_host()
         host.pm.hook.fmio_register_commands(cli=commands)
-    except FmiOptimizerError as exc:
-        log(f"error: {exc}")
-        return int(exc.exit_code)
-    parser = build_parser(commands)
-    args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
-        parser.print_help(sys.stderr)
-        return int(ExitCode.USAGE)
-    try:
+        parser = build_parser(commands)
+        args = parser.parse_args(argv)
+        if not getattr(args, "handler", None):
+            if as_json:
+                raise UsageError("no command given; see 'fmi-optimizer --help'")
+            parser.print_help(sys.stderr)
+            return int(ExitCode.USAGE)
         return int(args.handler(args))
     except FmiOptimizerError as exc:
-        log(f"error: {exc}")
-        return int(exc.exit_code)
-    except KeyboardInterrupt:
-        log("interrupted")
-        return int(ExitCode.INTERRUPTED)
+        return fail(exc, as_json)
+    except KeyboardInterrupt as exc:
+        return fail(exc, as_json)
+    except Exception as exc:
+        if not as_json:
+            raise  # a bug: the traceback, exit 1
+        import traceback
+
+        traceback.print_exc()
+        emit_json(error_json(exc))
+        return int(ExitCode.INTERNAL)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from typing import Any
 from .api import Outcome, run_study
 from .cli import emit_json, log
 from .config import StudyConfig, load_study
-from .errors import ExitCode, FmiOptimizerError, StudyError
+from .errors import ExitCode, FmiOptimizerError, StudyError, UsageError
 from .plugins import Host, load_host
 from .storage import Store
 from .terminal import ProgressBar, fmt, table
@@ -118,8 +118,8 @@ def _run_one(config: StudyConfig, args: argparse.Namespace, host: Host | None = 
     bar = ProgressBar(config.name if per == 1 else f"{config.name} ({per} runs per candidate)",
                       terms=config.objective)
     try:
-        return run_study(config, host or load_host(config.plugins_dir), progress=bar, log=log,
-                         write_back=not getattr(args, "no_writeback", False), **kw)
+        return run_study(config, host or load_host(config.plugins_dir), progress=bar, log=bar.interrupting(log),
+                         write_back=not getattr(args, "no_writeback", False), wait=getattr(args, "wait", None), **kw)
     finally:
         bar.close()
 
@@ -127,12 +127,16 @@ def _run_one(config: StudyConfig, args: argparse.Namespace, host: Host | None = 
 def cmd_optimize(args: argparse.Namespace) -> int:
     if getattr(args, "pick", None) is None:
         return _finish(_run_one(config_from_args(args), args), args)
+    from .api import default_out_dir, ensure_writable
+    from .files import OutputLock
     from .pareto import pick_and_write  # issue 8: write back a chosen Pareto point
 
     write = not args.no_writeback
     args.no_writeback = True  # the picked point is written after the study, not the best one
-    outcome = _run_one(config_from_args(args), args)
-    pick_and_write(outcome, args.pick, write, log)
+    config = config_from_args(args)
+    with OutputLock(ensure_writable(default_out_dir(config))).acquire(args.wait, log):  # the pick's files too
+        outcome = _run_one(config, args)
+        pick_and_write(outcome, args.pick, write, log)
     return _finish(outcome, args)
 
 
@@ -149,12 +153,21 @@ def configure_resume(p: argparse.ArgumentParser) -> None:
     p.add_argument("db", type=Path, help="the study database (fmi_optimizer.db)")
     p.add_argument("--study-id", type=int, help="which study in the file (default: the latest)")
     p.add_argument("--no-writeback", action="store_true", help="do not write the optimized FMU")
+    from .cli import add_wait
+
+    add_wait(p)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     with existing_study(args.db, args.study_id) as (_, row):
         saved = json.loads(row["config"])
-    config = load_study(saved["raw"], Path(saved["base_dir"]))
+    base_dir = Path(saved["base_dir"])  # absolute since the study stores it so; older databases: as it was
+    if not base_dir.is_absolute() and saved.get("source") and Path(saved["source"]).is_absolute():
+        base_dir = Path(saved["source"]).parent
+    config = load_study(saved["raw"], base_dir)
+    if not config.fmu.exists():
+        raise StudyError(f"{args.db}: study {row['id']} optimized {config.fmu}, which does not exist (the study "
+                         f"file's folder was {base_dir}); restore the FMU there to resume")
     config = config.with_overrides(out_dir=args.db.parent, method=saved["method"], source=None)
     log(f"resuming study {row['id']} ({row['name']}, status {row['status']}) in {args.db}")
     outcome = _run_one(config, args, resume_id=int(row["id"]))
@@ -256,7 +269,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods or args.repeats < 1:
-        raise StudyError("--methods needs at least one name and --repeats at least 1")
+        raise UsageError("--methods needs at least one name and --repeats at least 1")
     summary = compare_methods(config, methods, args.repeats, args.target, log)
     if args.json:
         emit_json(summary)
@@ -279,9 +292,11 @@ def configure_apply(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    from .files import OutputLock
     from .writeback import apply_values
 
-    res = apply_values(args.result, args.fmu, args.output, strict=False)
+    with OutputLock(args.output or args.fmu.parent).acquire(None, log):  # not while a study writes there
+        res = apply_values(args.result, args.fmu, args.output, strict=False)
     data = {"outputs": {k: None if v is None else str(v) for k, v in res.files.items()},
             "verification": res.verification}
     if args.json:
@@ -324,9 +339,16 @@ def cmd_report(args: argparse.Namespace) -> int:
         stored = json.loads(row["config"])  # the study's own plugins folder: its plugins add their sections
         folder = stored.get("raw", {}).get("plugins_dir")
         host = load_host(Path(stored.get("base_dir", ".")) / folder if folder else None)
-        path = write_report(store, int(row["id"]), args.output or args.db.parent / "report.html", pm=host.pm)
+        path = write_report(store, int(row["id"]), args.output or args.db.parent / _report_name(row), pm=host.pm)
     emit_json({"report": str(path)}) if args.json else print(path)
     return 0
+
+
+def _report_name(row: sqlite3.Row) -> str:
+    """The file name of the study's own report (``report.html``, or ``report.2.html`` for a later study in the
+    same folder), so rewriting one study's report never replaces another's."""
+    tag = json.loads(row["config"]).get("deliverables_tag") or ""
+    return f"report{tag}.html"
 
 
 def cmd_export(args: argparse.Namespace) -> int:

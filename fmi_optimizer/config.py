@@ -257,6 +257,7 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
     )
     twin.check_unknown({"fmu", "start_time", "stop_time", "output_interval", "step_size", "tolerance", "solver",
                         "interface"})
+    _check_times(settings, twin)
 
     params = table("parameters")
     for name, spec in params.items():
@@ -275,6 +276,7 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
 
     inputs_spec = parse_inputs(data.get("inputs"), where, base_dir)
     calibration_spec = parse_calibration(data.get("calibration"), where, base_dir)
+    _template_problems(where, params, kpis, table("objective"), calibration_spec is not None)
     if calibration_spec is not None and not data.get("objective"):
         objective: tuple[ObjectiveTerm, ...] = (ObjectiveTerm(LOSS_KPI, "minimize"),)
         pareto = False
@@ -302,6 +304,7 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
     timeout = ev.number("timeout", 60.0, positive=True)
     recycle = ev.integer("recycle_every", 1000, minimum=1)
     cluster = ev.get("cluster", (str,), "")
+    _check_cluster(cluster, ev.key("cluster"))
     instances = ev.get("instances", (str,), "auto")
     if instances not in INSTANCE_CHOICES:
         raise StudyError(f"{where}: [evaluation] instances = {instances!r}: use one of {', '.join(INSTANCE_CHOICES)}")
@@ -335,6 +338,60 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
     )
 
 
+def _template_problems(where: str, params: Mapping[str, Any], kpis: Mapping[str, Any], objective: Mapping[str, Any],
+                       calibration: bool) -> None:
+    """An unedited ``init`` template lacks parameters, KPIs and an objective: say all of them at once, not one per
+    attempt (a single missing piece keeps its own, more specific message further on)."""
+    problems = []
+    if not params:
+        problems.append("[parameters] is empty: remove the '# ' of at least one parameter to optimize")
+    if not kpis and not calibration:
+        problems.append("[kpis] is empty: remove the '# ' of a KPI (or define one, e.g. T_max = \"max(T)\")")
+    if not objective and not calibration:
+        problems.append("[objective] is missing: e.g. minimize = { T_max = 1.0 } naming a KPI")
+    if len(problems) > 1:
+        raise StudyError(f"{where}: {len(problems)} things to complete: "
+                         + "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1)))
+
+
+SOLVERS = ("CVode", "Euler")  # fmpy's model-exchange solvers
+MAX_SAMPLES = 10_000_000  # output points per simulation: more is a mistake (memory), not a study
+CLUSTER_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss", "inproc")
+
+
+def _check_times(s: SimSettings, twin: _Reader) -> None:
+    """Times that cannot describe a simulation are refused here, not found by every run failing."""
+    if s.solver not in SOLVERS:
+        raise StudyError(f"{twin.key('solver')} = {s.solver!r}: unknown solver; accepted: {', '.join(SOLVERS)}")
+    if s.start_time is not None and s.stop_time is not None and s.start_time >= s.stop_time:
+        raise StudyError(f"{twin.key('start_time')} = {s.start_time:g} is not before stop_time = {s.stop_time:g}; "
+                         "make start_time smaller than stop_time")
+    if s.output_interval is not None and s.stop_time is not None:
+        samples = (s.stop_time - (s.start_time or 0.0)) / s.output_interval
+        if samples > MAX_SAMPLES:
+            raise StudyError(f"{twin.key('output_interval')} = {s.output_interval:g} gives {samples:.3g} output "
+                             f"points per simulation (at most {MAX_SAMPLES:,}); choose a larger output_interval")
+    if s.step_size is not None and s.stop_time is not None:
+        steps = (s.stop_time - (s.start_time or 0.0)) / s.step_size
+        if steps > MAX_SAMPLES * 10:
+            raise StudyError(f"{twin.key('step_size')} = {s.step_size:g} gives {steps:.3g} steps per simulation; "
+                             "choose a larger step_size")
+
+
+def _check_cluster(cluster: str, key: str) -> None:
+    """``""`` (local workers), ``"local"`` (a Dask LocalCluster) or a scheduler address ``tcp://host:port``."""
+    if cluster in ("", "local"):
+        return
+    scheme, sep, rest = cluster.partition("://")
+    if not sep:
+        scheme, rest = "tcp", cluster
+    host, colon, port = rest.rpartition(":")
+    if scheme not in CLUSTER_SCHEMES or not rest or (scheme != "inproc" and (not colon or not host
+                                                                             or not port.isdigit())):
+        raise StudyError(f"{key} = {cluster!r}: not a Dask scheduler address; use \"local\" or an address such "
+                         f"as \"tcp://host:8786\" (schemes: {', '.join(CLUSTER_SCHEMES)})")
+
+
 def _objective(obj: dict[str, Any], where: str, kpis: Mapping[str, str]) -> tuple[tuple[ObjectiveTerm, ...], bool]:
     accepted = {"minimize", "maximize", "pareto"}
     unknown = sorted(set(obj) - accepted)
@@ -362,6 +419,10 @@ def _objective(obj: dict[str, Any], where: str, kpis: Mapping[str, str]) -> tupl
             terms.append(ObjectiveTerm(k, sense, float(w)))
     if not terms:
         raise StudyError(f"{where}: [objective] is missing; e.g. minimize = {{ mass = 1.0 }}")
+    both = sorted({t.kpi for t in terms if t.sense == "minimize"} & {t.kpi for t in terms if t.sense == "maximize"})
+    if both:
+        raise StudyError(f"{where}: [objective] KPI {both[0]!r} is both minimized and maximized; keep it under one "
+                         "of minimize or maximize")
     pareto = obj.get("pareto", False)
     if not isinstance(pareto, bool):
         raise StudyError(f"{where}: [objective] pareto = {pareto!r}: expected true or false")

@@ -25,6 +25,9 @@ class FolderState:
     studies: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     templates: list[str] = field(default_factory=list)
+    summary: list[dict[str, Any]] = field(default_factory=list)  # one row per study, for the closing table
+    folders: dict[Path, Path] = field(default_factory=dict)  # output folder -> the FMU it was given to
+    verification_failed: int = 0
 
 
 def study_pairs(folder: Path) -> list[tuple[Path, Path | None]]:
@@ -75,14 +78,17 @@ def scan(folder: Path, args: argparse.Namespace, state: FolderState, watching: b
             continue
         try:
             config = config_from_args(args, study)
-            if args.out is None:
-                config = config.with_overrides(out_dir=folder / "results" / fmu.stem)
+            config = config.with_overrides(out_dir=study_folder(folder, args.out, config.name, fmu, state))
             outcome = _run_one(config, args)
+            row = summary_row(outcome)
+            state.summary.append(row)
+            if row["verified"] == "FAILED":
+                state.verification_failed += 1
             if args.json:
                 state.studies.append(outcome.to_json())
                 if watching:  # one JSON line per study while watching
                     print(json.dumps(outcome.to_json(), default=str), flush=True)
-            else:
+            elif watching:
                 _finish(outcome, args)
             state.successes += 1
         except FmiOptimizerError as exc:
@@ -97,6 +103,61 @@ def _skip(state: FolderState, fmu: Path, exc: FmiOptimizerError) -> None:
     log(f"{fmu.name}: skipped: {exc}")
     state.failures += 1
     state.skipped.append({"fmu": str(fmu), "error": str(exc), "exit_code": str(int(exc.exit_code))})
+    state.summary.append({"study": fmu.stem, "fmu": str(fmu), "method": None, "best": None, "as_delivered": None,
+                          "verified": f"skipped (exit {int(exc.exit_code)})", "folder": None, "files": {}})
+
+
+def study_folder(folder: Path, out: Path | None, name: str, fmu: Path, state: FolderState) -> Path:
+    """Each study of a folder run gets its own output folder: ``OUT/<study name>/`` with ``--out OUT``, else
+    ``FOLDER/results/<fmu stem>/``; a name already given out in this run gets ``-<fmu stem>`` appended."""
+    from .files import safe_name
+
+    base = out / safe_name(name) if out is not None else folder / "results" / safe_name(fmu.stem, "twin")
+    chosen = base
+    n = 2
+    while state.folders.get(chosen, fmu) != fmu:  # another FMU's study has it (the same FMU again: --watch)
+        chosen = base.with_name(f"{base.name}-{safe_name(fmu.stem, 'twin')}" + (f"-{n}" if n > 2 else ""))
+        n += 1
+    state.folders[chosen] = fmu
+    return chosen
+
+
+def summary_row(outcome: Any) -> dict[str, Any]:
+    """One study for the closing table of ``run``: its best objective against the twin as delivered (the
+    baseline evaluation the study stores), both as the user stated them, and whether the FMU verified."""
+    from .config import stated_objective
+
+    terms = outcome.config.objective
+    best = outcome.result.best
+    base = outcome.baseline
+
+    def stated(e: Any) -> float | None:
+        return None if e is None or e.objective is None else stated_objective(terms, e.objective)[1]
+
+    ver = outcome.verification
+    verified = "no FMU written" if ver is None else ("yes" if ver.get("ok") else "FAILED")
+    files = {k: v for k, v in outcome.to_json()["outputs"].items() if v}
+    return {"study": outcome.result.name, "fmu": str(outcome.config.fmu), "method": outcome.result.method,
+            "objective": stated_objective(terms, 0.0)[0], "best": stated(best),
+            "best_feasible": None if best is None else best.feasible, "as_delivered": stated(base),
+            "verified": verified, "folder": str(outcome.out_dir), "files": files}
+
+
+def print_run_summary(rows: list[dict[str, Any]]) -> None:
+    """The one closing table of ``run``: every study, its method, best against as delivered, verification."""
+    from .terminal import fmt, table
+
+    def shown(r: dict[str, Any], key: str) -> str:
+        v = r[key]
+        if v is None:
+            return "-"
+        what = r.get("objective", "objective")
+        return fmt(v) if what == "objective" else f"{what} {fmt(v)}"
+
+    print()
+    table(["study", "method", "best", "as delivered", "verified", "files"],
+          [[r["study"], r["method"] or "-", shown(r, "best"), shown(r, "as_delivered"), r["verified"],
+            r["folder"] or r["fmu"]] for r in rows])
 
 
 def run_folder(args: argparse.Namespace) -> int:
@@ -109,9 +170,13 @@ def run_folder(args: argparse.Namespace) -> int:
             raise StudyError(f"{folder}: holds no .fmu file; drop FMUs with study files (X.fmu + X.toml) in it")
         scan(folder, args, state, watching=False)
         if args.json:
-            print(json.dumps({"folder": str(folder), "studies": state.studies, "skipped": state.skipped,
-                              "templates": state.templates}, indent=2, default=str))
-        return int(ExitCode.STUDY_FAILED) if state.failures else 0
+            print(json.dumps({"folder": str(folder), "summary": state.summary, "studies": state.studies,
+                              "skipped": state.skipped, "templates": state.templates}, indent=2, default=str))
+        elif state.summary:
+            print_run_summary(state.summary)
+        if state.failures:
+            return int(ExitCode.STUDY_FAILED)
+        return int(ExitCode.VERIFICATION_FAILED) if state.verification_failed else 0
     from .cli import log
 
     log(f"watching {folder} (Ctrl-C to stop)")

@@ -36,6 +36,12 @@ class FmiOptimizerError(Exception):
     exit_code: ExitCode = ExitCode.INTERNAL
 
 
+class UsageError(FmiOptimizerError):
+    """Bad command-line arguments (an unknown option, a flag value out of range, ...)."""
+
+    exit_code = ExitCode.USAGE
+
+
 class FmuError(FmiOptimizerError):
     """The FMU file is broken: not a zip, no or bad modelDescription.xml, GUID mismatch, ..."""
 
@@ -94,3 +100,14 @@ class DataError(FmiOptimizerError):
     """Measured or input data is invalid (missing column, non-monotonic time, gaps, ...)."""
 
     exit_code = ExitCode.DATA_INVALID
+
+
+def error_json(exc: BaseException) -> dict[str, object]:
+    """The JSON error object ``--json`` prints on stdout for every error (see docs/cli.md)."""
+    code = exc.exit_code if isinstance(exc, FmiOptimizerError) else (
+        ExitCode.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else ExitCode.INTERNAL)
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, KeyboardInterrupt):
+        message = "interrupted; every finished evaluation is stored, 'fmi-optimizer resume DB' continues"
+    return {"error": {"type": type(exc).__name__, "exit_code": int(code), "exit_name": ExitCode(code).name,
+                      "message": message}}

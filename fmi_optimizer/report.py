@@ -17,6 +17,7 @@ import pluggy
 
 from .config import ObjectiveTerm, stated_objective
 from .errors import OutputError
+from .files import write_text_atomic
 from .records import Evaluation
 from .storage import Store
 
@@ -134,6 +135,17 @@ def scatter_plots(evs: Sequence[Evaluation], space: Sequence[dict[str, Any]]) ->
     return _png(fig)
 
 
+def shown_values(values: dict[str, Any], space: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Values as the terminal shows them: a categorical (enumeration) by its item name, not its code."""
+    labels = {d["name"]: dict(zip(d["items"], d.get("labels") or d["items"], strict=False))
+              for d in space if d.get("kind") == "categorical"}
+    out = {}
+    for k, v in values.items():
+        names = labels.get(k)
+        out[k] = names.get(v, v) if names is not None and not isinstance(v, list | dict) else v
+    return out
+
+
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1) -> str:
     def cell(v: Any, i: int) -> str:
         cls = ' class="l"' if i < left else ""
@@ -166,6 +178,7 @@ def write_report(store: Store, study_id: int, path: Path, pm: pluggy.PluginManag
     if result.get("stopped_because"):
         parts.append(f"<p>Stopped: {html.escape(result['stopped_because'])}</p>")
     parts += _best_section(result, problem)
+    space = problem.get("space", [])
     from .uncertainty.sections import extra_sections  # issue 8: robustness and Pareto front
 
     parts += extra_sections(config, result, evs)
@@ -181,13 +194,15 @@ def write_report(store: Store, study_id: int, path: Path, pm: pluggy.PluginManag
     if failures:
         parts.append(f"<h2>Failures ({len(failures)})</h2>")
         parts.append(_table(["#", "status", "error", *names],
-                            [[e.id, e.status, e.error, *[e.values.get(n, "") for n in names]] for e in failures[:200]],
+                            [[e.id, e.status, e.error, *[shown_values(e.values, space).get(n, "") for n in names]]
+                             for e in failures[:200]],
                             left=3))
     parts.append("<h2>All evaluations</h2><div class=scroll>")
     kpi_names = list(problem.get("kpis", {}))
     parts.append(_table(["#", "status", "objective", "feasible", *names, *kpi_names, "wall s", "worker"],
                         [[e.id, e.status + (" (cached)" if e.cached else ""), e.objective, e.feasible,
-                          *[e.values.get(n, "") for n in names], *[e.kpis.get(k, "") for k in kpi_names],
+                          *[shown_values(e.values, space).get(n, "") for n in names],
+                          *[e.kpis.get(k, "") for k in kpi_names],
                           e.wall_seconds, e.worker] for e in evs], left=2))
     parts.append("</div>")
     if result.get("diagnostics"):
@@ -198,10 +213,9 @@ def write_report(store: Store, study_id: int, path: Path, pm: pluggy.PluginManag
           f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(doc, encoding="utf-8")
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the report ({exc.strerror or exc}); choose a writable folder") from exc
-    return path
+    return write_text_atomic(path, doc)  # never through a planted symlink, never half a file
 
 
 def plugin_sections(pm: pluggy.PluginManager | None, study: dict[str, Any], result: dict[str, Any],
@@ -241,7 +255,8 @@ def _best_section(result: dict[str, Any], problem: dict[str, Any]) -> list[str]:
         return f"{what} {value:.6g}" + (" (maximized)" if sense and what != "objective" else "")
 
     out = [f"<h2>Best — {stated(best['objective'], sense=True)} ({feas})</h2>",
-           _table(["parameter", "value"], [[k, v] for k, v in best["values"].items()])]
+           _table(["parameter", "value"],
+                  [[k, v] for k, v in shown_values(best["values"], problem.get("space", [])).items()])]
     limits = {c["kpi"]: c for c in problem.get("constraints", [])}
     base = result.get("baseline") or {}
     base_kpis = base.get("kpis") or {}

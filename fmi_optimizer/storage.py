@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import OutputError, StudyError
+from .files import atomic_output, write_text_atomic
 from .records import Candidate, Evaluation
 
 SCHEMA_VERSION = 1
@@ -163,7 +164,7 @@ class Store:
         rows = self.evaluations(study_id)
         names = sorted({k for e in rows for k in e.values})
         kpis = sorted({k for e in rows for k in e.kpis})
-        with open(path, "w", newline="") as f:
+        with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["id", "status", "replication", "tag", "seed", *names, *kpis, "objective", "error",
                         "wall_seconds", "cpu_seconds", "worker", "cached"])
@@ -182,8 +183,7 @@ class Store:
             "result": json.loads(study["result"]) if study["result"] else None,
             "evaluations": [evaluation_to_dict(e) for e in self.evaluations(study_id)],
         }
-        path.write_text(json.dumps(data, indent=2, default=str))
-        return path
+        return write_text_atomic(path, json.dumps(data, indent=2, default=str))
 
 
 def evaluation_to_dict(e: Evaluation) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from .config import ObjectiveTerm, stated_objective
@@ -45,6 +45,7 @@ class ProgressBar:
         self.failed = 0
         self.invalid = 0  # the method's invalid proposals (method errors; never simulated)
         self.count = 0
+        self.open_line = False  # a redrawn line is on the terminal without its newline yet
 
     def __call__(self, budget: BudgetTracker, ev: Evaluation) -> None:
         self.count += 1
@@ -66,9 +67,23 @@ class ProgressBar:
                 f"{budget.elapsed():.0f}s")
         if self.tty:
             print("\r" + line, end="", file=self.stream, flush=True)
+            self.open_line = True
         else:
             print(line, file=self.stream, flush=True)
 
-    def close(self) -> None:
-        if self.tty and self.count:
+    def end_line(self) -> None:
+        """End the redrawn line, so the next message starts on a line of its own."""
+        if self.open_line:
             print(file=self.stream, flush=True)
+            self.open_line = False
+
+    def interrupting(self, log: Callable[[str], None]) -> Callable[[str], None]:
+        """``log`` that first ends the progress line (a message never lands at the end of the bar)."""
+        def both(message: str) -> None:
+            self.end_line()
+            log(message)
+
+        return both
+
+    def close(self) -> None:
+        self.end_line()

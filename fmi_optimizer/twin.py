@@ -257,6 +257,41 @@ def _unit(v: Variable) -> str:
     return f" {v.unit}" if v.unit else ""
 
 
+_KEYS_BY_TYPE = {"Real": ("min", "max", "levels", "log"), "Integer": ("min", "max"), "Enumeration": ("items",),
+                 "Boolean": ()}
+
+
+def _check_narrowing(v: Variable, narrow: dict[str, Any]) -> None:
+    """Every key of ``[parameters] name = { ... }`` fits the variable's type and has the right kind of value."""
+    from .errors import StudyError
+
+    accepted = _KEYS_BY_TYPE.get(v.type, ())
+    where = f"[parameters] {v.name!r}"
+    for key, value in narrow.items():
+        if key not in accepted:
+            raise StudyError(f"{where}: {key} does not apply to a {v.type} parameter; accepted for it: "
+                             f"{', '.join(accepted) or 'no keys (write {})'}")
+        if key in ("min", "max"):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise StudyError(f"{where}: {key} = {value!r}: expected a finite number without quotes, e.g. "
+                                 f"{key} = 0.6")
+            if v.type == "Integer" and not float(value).is_integer():
+                raise StudyError(f"{where}: {key} = {value!r}: an Integer parameter needs a whole number")
+        elif key == "levels":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+                raise StudyError(f"{where}: levels = {value!r}: expected an integer >= 2")
+        elif key == "log":
+            if not isinstance(value, bool):
+                raise StudyError(f"{where}: log = {value!r}: expected true or false")
+        elif key == "items":
+            if not isinstance(value, list) or not value or not all(isinstance(x, str) for x in value):
+                raise StudyError(f"{where}: items = {value!r}: expected a list of item names, e.g. "
+                                 f"items = [{', '.join(repr(n) for n, _ in v.items[:2])}]")
+    lo, hi = narrow.get("min"), narrow.get("max")
+    if lo is not None and hi is not None and lo >= hi:
+        raise StudyError(f"{where}: min = {lo!r} is not below max = {hi!r}; make min smaller than max")
+
+
 def dimension_for(v: Variable, **narrow: Any) -> Dimension:
     """Design-space dimension for ``v``; ``min``/``max``/``levels``/``log``/``items`` narrow it."""
     from .errors import StudyError
@@ -267,6 +302,7 @@ def dimension_for(v: Variable, **narrow: Any) -> Dimension:
     unknown = sorted(set(narrow) - allowed)
     if unknown:
         raise StudyError(f"parameter {v.name!r}: unknown key(s) {unknown}; accepted: {sorted(allowed)}")
+    _check_narrowing(v, narrow)
     if v.type == "Real":
         lo = narrow.get("min", v.min)
         hi = narrow.get("max", v.max)

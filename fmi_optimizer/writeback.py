@@ -526,8 +526,10 @@ def _study_experiment(settings: Any) -> dict[str, float]:
 def write_back(runnable_fmu: Path | None = None, values: Mapping[str, Value] | None = None,
                out_dir: Path | None = None, *, check: CheckSettings | None = None, problem: Any = None,
                stem: str | None = None, expected_kpis: Mapping[str, float] | None = None, seed: int | None = None,
-               extra: Mapping[str, Any] | None = None, strict: bool = True) -> WriteBackResult:
-    """Write ``<stem>.optimized.fmu/.ssv/.json`` into ``out_dir`` and verify the FMU.
+               extra: Mapping[str, Any] | None = None, strict: bool = True, tag: str = "") -> WriteBackResult:
+    """Write ``<stem>.optimized<tag>.fmu/.ssv/.json`` into ``out_dir`` and verify the FMU.
+
+    ``tag`` (e.g. ``.2``) keeps a later study's files beside an earlier study's in the same folder.
 
     Either pass ``runnable_fmu`` and ``check`` (outputs and time grid to compare), or a study
     ``problem`` (a StudyProblem: its twin, simulation settings and KPI outputs are used, the settings
@@ -557,7 +559,7 @@ def write_back(runnable_fmu: Path | None = None, values: Mapping[str, Value] | N
     runnable_fmu, out_dir = Path(runnable_fmu), Path(out_dir)
     stem = stem or runnable_fmu.stem
     _prepare_folder(out_dir)
-    fmu_path, ssv_path, json_path = (out_dir / f"{stem}.optimized.{ext}" for ext in ("fmu", "ssv", "json"))
+    fmu_path, ssv_path, json_path = (out_dir / f"{stem}.optimized{tag}.{ext}" for ext in ("fmu", "ssv", "json"))
     staged = out_dir / f".{stem}.optimized.unverified-{os.getpid()}.fmu"
     try:
         info = write_proxy_fmu(runnable_fmu, values, staged, experiment=experiment)

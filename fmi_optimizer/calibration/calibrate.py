@@ -71,6 +71,17 @@ def calibrate(config: StudyConfig, host: Host | None = None, *, log: Callable[[s
         log(f"calibration: method auto -> {method!r} (calibration's default: Bayesian optimization when installed, "
             "else differential evolution), then least-squares refinement")
     config = config.with_overrides(method=method)
+    from ..api import default_out_dir, ensure_writable
+    from ..files import OutputLock
+
+    with OutputLock(ensure_writable(default_out_dir(config))).acquire(None, log):  # refinement and files too
+        return _calibrate(config, host, log, progress, kind, write_back, t0)
+
+
+def _calibrate(config: StudyConfig, host: Host, log: Callable[[str], None], progress: ProgressCallback | None,
+               kind: str, write_back: bool, t0: float) -> CalibrationResult:
+    spec = config.calibration
+    assert spec is not None
     outcome = run_study(config, host, progress=progress, write_back=False, report=False, log=log)
     best = outcome.result.best
     if best is None:
@@ -126,7 +137,7 @@ def _finish(result: CalibrationResult, store: Store, kind: str) -> None:
     problem = outcome.problem
     sid = outcome.result.study_id
     try:
-        outcome.files["report"] = str(write_report(store, sid, outcome.out_dir / "report.html",
+        outcome.files["report"] = str(write_report(store, sid, outcome.out_dir / f"report{outcome.deliverables_tag}.html",
                                                    pm=outcome.host.pm if outcome.host is not None else None))
         series = problem.calibration.series
         history = History(outcome.db)
@@ -141,7 +152,7 @@ def _finish(result: CalibrationResult, store: Store, kind: str) -> None:
             entries = history.entries(outcome.result.name)
         finally:
             history.close()
-        path = write_calibration_report(outcome.out_dir / "calibration.html", problem.calibration, result.trajectory,
+        path = write_calibration_report(outcome.out_dir / f"calibration{outcome.deliverables_tag}.html", problem.calibration, result.trajectory,
                                         result.fidelity, result.identifiability, entries)
         result.files["calibration_report"] = str(path)
         store.set_status(sid, "finished", {**outcome.to_json(), "calibration": result.to_json()})

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import OutputError
+from ..files import write_text_atomic
 from ..report import CSS, _plt, _png, _table
 from .history import Entry
 from .identifiability import Identifiability
@@ -97,8 +97,4 @@ def write_calibration_report(path: Path, loss: CalibrationLoss, trajectory: Any,
     body += ["<h2>History</h2>", history_section(entries)]
     doc = f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title><style>{CSS}</style>" \
           f"</head><body>{''.join(body)}</body></html>"
-    try:
-        path.write_text(doc, encoding="utf-8")
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write the calibration report ({exc.strerror or exc})") from exc
-    return path
+    return write_text_atomic(path, doc)

@@ -4,7 +4,6 @@ nominal optimum, and the Pareto front of multi-objective studies."""
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -235,5 +234,4 @@ def pareto_section(config: StudyConfig, points: Sequence[Evaluation]) -> list[st
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
         out.append(_png(fig))
-    out.append("<pre>" + html.escape(json.dumps({"front_size": len(pts)})) + "</pre>")
     return out
