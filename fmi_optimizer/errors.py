@@ -28,6 +28,8 @@ class ExitCode(IntEnum):
     INTERRUPTED = 12
     DRIFT_DETECTED = 13
     DATA_INVALID = 14
+    CLUSTER_UNREACHABLE = 15
+    CLUSTER_LOST = 16
 
 
 class FmiOptimizerError(Exception):
@@ -94,3 +96,21 @@ class DataError(FmiOptimizerError):
     """Measured or input data is invalid (missing column, non-monotonic time, gaps, ...)."""
 
     exit_code = ExitCode.DATA_INVALID
+
+
+class ClusterError(FmiOptimizerError):
+    """The Dask cluster evaluating the runs is not usable (an infrastructure fault, never the FMU's)."""
+
+    exit_code = ExitCode.CLUSTER_LOST
+
+
+class ClusterUnreachableError(ClusterError):
+    """The Dask scheduler named by ``[evaluation] cluster`` did not answer within the connect timeout."""
+
+    exit_code = ExitCode.CLUSTER_UNREACHABLE
+
+
+class ClusterLostError(ClusterError):
+    """Every Dask worker was lost during a study and none came back in time; the study can be resumed."""
+
+    exit_code = ExitCode.CLUSTER_LOST
