@@ -218,11 +218,15 @@ class DaskEvaluator:
                 f"cannot reach the Dask scheduler at {address!r} within {self.connect_timeout:g} s "
                 f"({' '.join(str(exc).split())[:200]}); start it with 'dask scheduler' and workers with "
                 f"'dask worker {address}', or use cluster = \"local\"") from exc
-        self.client.register_plugin(PoolCleanup(), name=PoolCleanup.name)
         self._data = Path(fmu_path).read_bytes()
         self.sha = hashlib.sha256(self._data).hexdigest()
         self._fmu: Any = None
-        self._scatter()
+        try:
+            self.client.register_plugin(PoolCleanup(), name=PoolCleanup.name)
+            self._scatter()
+        except BaseException:  # the caller gets no evaluator to close: do not leave the client (or cluster) open
+            self.close()
+            raise
 
     def _scatter(self) -> None:
         """Put the FMU's bytes on every worker (again, when every copy was lost with its workers)."""
