@@ -52,12 +52,14 @@ def _seconds(env: str, default: float) -> float:
 # -- worker side ---------------------------------------------------------------------------------------------
 
 class _PoolSet:
-    """The single-process pools of one FMU on one Dask worker: one per task running at the same time.
+    """The single-process pools of one FMU (with one set of options) on one Dask worker: one per task running at
+    the same time.
 
     A task borrows a free pool (or makes one) and gives it back when its run is answered, so the number of
     pools never exceeds the worker's threads, each pool is driven by one thread at a time, and an idle pool
     keeps its warm worker process for the next task. A pool that failed in a way it could not turn into a
-    reply is closed, not given back."""
+    reply is closed, not given back; so is a pool given back to a set closed meanwhile (its study ended while
+    another study's task of the same FMU still ran)."""
 
     def __init__(self, path: Path, options: EngineOptions):
         self.path = path
@@ -66,6 +68,7 @@ class _PoolSet:
         self.free: list[tuple[int, LocalPool]] = []
         self.made = 0
         self.busy: set[int] = set()
+        self.closed = False
 
     def acquire(self) -> tuple[int, LocalPool]:
         with self.lock:
@@ -80,19 +83,26 @@ class _PoolSet:
     def release(self, n: int, pool: LocalPool, healthy: bool) -> None:
         with self.lock:
             self.busy.discard(n)
-            if healthy:
+            if healthy and not self.closed:
                 self.free.append((n, pool))
                 return
+            last = self.closed and not self.busy
         pool.close()
+        if last:
+            _drop_file(self.path)
 
-    def close(self) -> None:
+    def close(self) -> bool:
+        """Close the idle pools; True when none is busy (the FMU file may go)."""
         with self.lock:
+            self.closed = True
             free, self.free = self.free, []
+            idle = not self.busy
         for _, pool in free:
             pool.close()
+        return idle
 
 
-_POOLS: dict[str, _PoolSet] = {}
+_POOLS: dict[tuple[str, EngineOptions], _PoolSet] = {}
 _LOCK = threading.Lock()
 
 
@@ -103,7 +113,7 @@ def _scratch() -> Path:
 
 def _pools_for(sha: str, fmu_bytes: bytes, options: EngineOptions) -> _PoolSet:
     with _LOCK:
-        pools = _POOLS.get(sha)
+        pools = _POOLS.get((sha, options))
         if pools is None:
             folder = _scratch()
             folder.mkdir(exist_ok=True)
@@ -113,22 +123,32 @@ def _pools_for(sha: str, fmu_bytes: bytes, options: EngineOptions) -> _PoolSet:
                 part.write_bytes(fmu_bytes)
                 part.replace(path)
             pools = _PoolSet(path, options)
-            _POOLS[sha] = pools
+            _POOLS[(sha, options)] = pools
         return pools
 
 
-def release_pools(sha: str | None = None) -> int:
-    """Close the pools of one FMU (every FMU when ``sha`` is None) on this Dask worker; the FMU file and, when
-    nothing is left, the worker's scratch folder go with them. Returns how many pool sets were closed."""
+def _drop_file(path: Path) -> None:
+    """Remove an FMU copy no pool set uses any more (and the scratch folder once it is empty)."""
     with _LOCK:
-        chosen = [s for s in _POOLS if sha is None or s == sha]
-        sets = [_POOLS.pop(s) for s in chosen]
-        empty = not _POOLS
+        if any(p.path == path for p in _POOLS.values()):
+            return
+        path.unlink(missing_ok=True)
+        try:
+            path.parent.rmdir()  # only when empty: a closed set's task may still run on another FMU's copy
+        except OSError:
+            pass
+
+
+def release_pools(sha: str | None = None, options: EngineOptions | None = None) -> int:
+    """Close the pools of one FMU run with ``options`` (every FMU / all options when None) on this Dask worker;
+    the FMU file and, when nothing is left, the worker's scratch folder go with them (once no task of theirs
+    still runs). Returns how many pool sets were closed."""
+    with _LOCK:
+        chosen = [k for k in _POOLS if (sha is None or k[0] == sha) and (options is None or k[1] == options)]
+        sets = [_POOLS.pop(k) for k in chosen]
     for pools in sets:
-        pools.close()
-        pools.path.unlink(missing_ok=True)
-    if empty:
-        shutil.rmtree(_scratch(), ignore_errors=True)
+        if pools.close():
+            _drop_file(pools.path)
     return len(sets)
 
 
@@ -296,7 +316,12 @@ class DaskEvaluator:
             for fut in done:
                 req = futures.pop(fut)
                 if fut.status == "finished":
-                    yield fut.result()
+                    try:
+                        reply = fut.result()  # fetched from the worker that holds it
+                    except Exception:  # that worker died after the run: its result is lost with it
+                        lost.append((req, fut))
+                        continue
+                    yield reply
                 elif fut.status == "error" and not _lost_with_worker(fut):
                     raise ClusterError(f"a Dask worker could not run task {req.task_id} ({_why(fut)}); install the "
                                        "same fmi-optimizer on every worker") from None
@@ -322,7 +347,7 @@ class DaskEvaluator:
         try:
             if self.client is not None and getattr(self, "sha", None):
                 try:  # the pools (and their FMU files) on the workers end with the study
-                    self.client.run(release_pools, self.sha, wait=True)
+                    self.client.run(release_pools, self.sha, self.options, wait=True)
                 except Exception:  # a worker already gone has nothing to release
                     pass
             if self.client is not None:

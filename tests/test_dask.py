@@ -54,6 +54,8 @@ class Cluster:
     def __init__(self, root: Path):
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        # each process's temp folder, short: the pools' Unix sockets live there (AF_UNIX paths end at 107 bytes)
+        self.tmp = Path(tempfile.mkdtemp(prefix="fmio-t-", dir="/tmp"))
         self.port = _free_port()
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.log = open(root / "dask.log", "ab")
@@ -63,7 +65,7 @@ class Cluster:
 
     def _popen(self, argv: list[str], cwd: Path) -> subprocess.Popen[bytes]:
         cwd.mkdir(parents=True, exist_ok=True)
-        tmp = cwd / "tmp"
+        tmp = self.tmp / cwd.name
         tmp.mkdir(exist_ok=True)
         env = {**os.environ, "TMPDIR": str(tmp)}
         return subprocess.Popen(argv, stdout=self.log, stderr=self.log, cwd=cwd, env=env, start_new_session=True)
@@ -104,6 +106,7 @@ class Cluster:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait(20)
         self.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 @pytest.fixture
@@ -169,7 +172,7 @@ def test_a_worker_with_several_threads_runs_concurrent_tasks_and_times_out_hangs
 def test_pools_and_their_files_go_when_the_study_ends(cluster: Cluster, faulty_fmu: Path) -> None:
     worker = cluster.start_worker(nthreads=2)
     cluster.wait_workers(1)
-    tmp = cluster.root / "worker0" / "tmp"
+    tmp = cluster.tmp / "worker0"
     ev = DaskEvaluator(Twin.open(faulty_fmu).fmu.runnable, EngineOptions(workers=2, timeout=20), cluster.address)
     try:
         assert all(r.status == "ok" for r in ev.run(_requests(8)))
@@ -337,3 +340,23 @@ def test_connect_timeout_must_be_a_positive_number(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("FMIO_DASK_CONNECT_TIMEOUT", "soon")
     with pytest.raises(FmiOptimizerError, match="FMIO_DASK_CONNECT_TIMEOUT"):
         DaskEvaluator(faulty_fmu, EngineOptions(), "tcp://127.0.0.1:1")
+
+
+def test_a_pool_given_back_after_its_study_ended_is_closed_and_the_fmu_copy_goes(
+        tmp_path: Path, faulty_fmu: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two studies of one FMU on a shared cluster: the first one's end must not pull the FMU file from under a
+    task of the second that is still running."""
+    from fmi_optimizer import distributed as d
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(d, "_POOLS", {})
+    sha, opts = "ab" * 32, EngineOptions(timeout=5)
+    pools = d._pools_for(sha, faulty_fmu.read_bytes(), opts)
+    other = d._pools_for(sha, faulty_fmu.read_bytes(), EngineOptions(timeout=9))  # same FMU, other options
+    assert other is not pools and other.path == pools.path
+    n, pool = pools.acquire()
+    assert d.release_pools(sha, opts) == 1
+    pools.release(n, pool, healthy=True)  # closed, not kept: its study ended
+    assert pools.free == [] and pools.path.exists()  # the other study still uses the copy
+    assert d.release_pools() == 1
+    assert not pools.path.exists() and not (tmp_path / f"fmio-dask-{os.getpid()}").exists()
