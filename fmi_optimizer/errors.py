@@ -28,6 +28,8 @@ class ExitCode(IntEnum):
     INTERRUPTED = 12
     DRIFT_DETECTED = 13
     DATA_INVALID = 14
+    CLUSTER_UNREACHABLE = 15
+    CLUSTER_LOST = 16
 
 
 class FmiOptimizerError(Exception):
@@ -111,3 +113,21 @@ def error_json(exc: BaseException) -> dict[str, object]:
         message = "interrupted; every finished evaluation is stored, 'fmi-optimizer resume DB' continues"
     return {"error": {"type": type(exc).__name__, "exit_code": int(code), "exit_name": ExitCode(code).name,
                       "message": message}}
+
+
+class ClusterError(FmiOptimizerError):
+    """The Dask cluster evaluating the runs is not usable (an infrastructure fault, never the FMU's)."""
+
+    exit_code = ExitCode.CLUSTER_LOST
+
+
+class ClusterUnreachableError(ClusterError):
+    """The Dask scheduler named by ``[evaluation] cluster`` did not answer within the connect timeout."""
+
+    exit_code = ExitCode.CLUSTER_UNREACHABLE
+
+
+class ClusterLostError(ClusterError):
+    """Every Dask worker was lost during a study and none came back in time; the study can be resumed."""
+
+    exit_code = ExitCode.CLUSTER_LOST

@@ -131,39 +131,91 @@ workers = 1
     return path
 
 
+HOLD_PLUGIN = """
+import os
+import time
+
+from fmi_optimizer import hookimpl
+
+HOLD_AFTER = int(os.environ.get("FMIO_TEST_HOLD_AFTER", "0"))
+
+
+@hookimpl
+def fmio_evaluation_finished(study, evaluation):
+    # the study stops here, with exactly HOLD_AFTER evaluations stored, until the test kills or interrupts it
+    if HOLD_AFTER and len(study.evaluations) >= HOLD_AFTER:
+        while True:
+            time.sleep(3600)
+"""
+
+
+def _hold_plugin(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "hold.py").write_text(HOLD_PLUGIN)
+    return folder
+
+
+def _sigint_default() -> None:
+    """In the child, before exec: SIGINT does its default (Python turns it into KeyboardInterrupt) even when
+    the test runner was started with SIGINT ignored (a background job, nohup, some CI runners), which the
+    child would otherwise inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _stored_count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return int(reader.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0])
+        finally:
+            reader.close()
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _wait_until_stored(proc: subprocess.Popen[Any], db: Path, n: int, seen: list[int] | None = None) -> None:
+    deadline = time.monotonic() + 180
+    while True:
+        count = _stored_count(db)
+        if seen is not None:
+            seen.append(count)
+        if count >= n:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"the study ended ({proc.returncode}) before {n} evaluations were stored")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"{n} evaluations were not stored within 180 s (stored: {count})")
+        time.sleep(0.05)
+
+
 def test_sigkill_loses_nothing_and_resume_does_not_repeat_work(faulty_fmu: Path, tmp_path: Path) -> None:
     study = _write_toml(tmp_path / "s.toml", faulty_fmu, 40)
     out = tmp_path / "out"
     db = out / "fmi_optimizer.db"
-    env = {**os.environ}
+    env = {**os.environ, "FMIO_TEST_HOLD_AFTER": "8"}  # the study cannot finish before the kill
     proc = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(study), "--out", str(out),
-                             "--no-writeback"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    seen = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if db.exists():
-            try:
-                reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-                n = reader.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
-                reader.close()
-                seen.append(n)
-                if n >= 8:
-                    break
-            except sqlite3.OperationalError:
-                pass
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+                             "--no-writeback", "--plugins-dir", str(_hold_plugin(tmp_path / "plugins"))],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen: list[int] = []
+    try:
+        _wait_until_stored(proc, db, 8, seen)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     assert seen == sorted(seen), "a concurrent reader saw the count go backwards"
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     stored = con.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
-    assert 8 <= stored < 40
+    assert stored == 8
     assert con.execute("SELECT COUNT(*) FROM evaluations WHERE status != 'ok'").fetchone()[0] == 0
     con.close()
 
+    env.pop("FMIO_TEST_HOLD_AFTER")
     res = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "resume", str(db), "--json", "--no-writeback"],
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, env=env)
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["evaluations"]["total"] == 40
@@ -179,19 +231,15 @@ def test_ctrl_c_stops_cleanly_with_everything_stored(faulty_fmu: Path, tmp_path:
     db = out / "fmi_optimizer.db"
     proc = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(study), "--out", str(out),
                              "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if db.exists():
-            try:
-                with sqlite3.connect(db, timeout=5) as c:
-                    if c.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0] >= 5:
-                        break
-            except sqlite3.OperationalError:
-                pass
-        time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGINT)  # like Ctrl-C in a terminal: the whole process group
-    stdout, stderr = proc.communicate(timeout=120)
+                            start_new_session=True, preexec_fn=_sigint_default)
+    try:
+        _wait_until_stored(proc, db, 5)
+        os.killpg(proc.pid, signal.SIGINT)  # like Ctrl-C in a terminal: the whole process group
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     assert proc.returncode == 12, stderr
     data = json.loads(stdout)
     assert "interrupted" in data["stopped_because"]
