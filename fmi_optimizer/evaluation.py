@@ -373,16 +373,12 @@ class LocalPool:
         vouched for is run again (its reply comes back flagged ``rerun``)."""
         self.strategy = FALLBACK
         self.switches.append(why)
-        suspects: list[RunRequest] = []
         for i, w in enumerate(self._workers):
             queue.extendleft(reversed(list(w.inflight)))  # not answered yet: runs again on the new workers
             w.inflight.clear()
-            suspects.extend(w.unverified)
-            w.unverified = []
-            self._kill(w)
+            self._kill(w)  # its unverified runs join the retired workers'
             self._workers[i] = self._spawn()
-        suspects.extend(self._retired_unverified)
-        self._retired_unverified = []
+        suspects, self._retired_unverified = self._retired_unverified, []
         seen = {r.task_id for r in queue}
         for req in suspects:
             if req.task_id not in seen:
