@@ -85,6 +85,24 @@ def _on_fmu_log(*args: Any) -> None:
         pass
 
 
+def _keep_loaded() -> None:
+    """Stands in for an fmpy wrapper's ``freeLibrary`` while it frees an instance it will instantiate again."""
+
+
+def _instantiate_again(instance: Any, md: Any, fmi_type: str) -> None:
+    """Instantiate again on an fmpy wrapper whose instance was freed, with the arguments fmpy's
+    ``instantiate_fmu`` gives a new one (the wrapper keeps the callbacks, and the logger proxy, it was made with)."""
+    if md.fmiVersion == "1.0":
+        instance.instantiate(functions=instance.callbacks, loggingOn=False)
+    elif md.fmiVersion == "2.0":
+        instance.instantiate(visible=False, callbacks=instance.callbacks, loggingOn=False)
+    elif fmi_type == "CoSimulation":
+        instance.instantiate(visible=False, loggingOn=False, eventModeUsed=False, earlyReturnAllowed=False,
+                             logMessage=_on_fmu_log, intermediateUpdate=None, requiredIntermediateVariables=None)
+    else:
+        instance.instantiate(visible=False, loggingOn=False, logMessage=_on_fmu_log)
+
+
 class Simulator:
     """One extracted FMU, its library loaded once, and a live instance prepared for each run by ``strategy``."""
 
@@ -127,34 +145,55 @@ class Simulator:
     def _instantiate(self) -> None:
         """A new instance from the loaded library. fmpy's ``freeInstance`` also unloads the library; the
         simulator holds a handle of its own (``_pin``) so that a new instance costs an instantiation, not a
-        library load: library globals then survive, which ``reload`` is for."""
+        library load: library globals then survive, which ``reload`` is for.
+
+        While the library is pinned, the new instance is instantiated on the same fmpy wrapper: a new wrapper
+        binds every FMI function again (fmpy inspects each one's signature), which costs several times a short
+        run and would make the production checks and ``reinstantiate`` expensive for nothing."""
         from fmpy.simulation import instantiate_fmu
 
-        if self.instance is not None:
-            self._free()
-            self.instance = None
         _FMU_LOG.clear()
-        self.instance = instantiate_fmu(self._tmp, self.model_description, self.fmi_type, logger=_on_fmu_log)
-        if self._pin is None and self.strategy not in ("reload", "process"):
-            self._pin = ctypes.CDLL(self.instance.dll._name)
-        # fmpy's native logger proxy keeps ONE process-wide pointer to the last logger it wrapped (and
-        # fmpy's default callbacks go through it): the wrapper must outlive this instance, or a later
-        # FMU that logs in this process calls freed memory (seen as a segfault).
-        _KEEP_ALIVE.append(getattr(self.instance, "callbacks", None))
+        if self.instance is not None and self._pin is not None:
+            self._free(keep_library=True)
+            try:
+                _instantiate_again(self.instance, self.model_description, self.fmi_type)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self.instance.freeLibrary()  # the wrapper's own reference; the pin keeps the library
+                self.instance = None
+                raise
+        else:
+            if self.instance is not None:
+                self._free()
+                self.instance = None
+            self.instance = instantiate_fmu(self._tmp, self.model_description, self.fmi_type, logger=_on_fmu_log)
+            if self._pin is None and self.strategy not in ("reload", "process"):
+                self._pin = ctypes.CDLL(self.instance.dll._name)
+            # fmpy's native logger proxy keeps ONE process-wide pointer to the last logger it wrapped (and
+            # fmpy's default callbacks go through it): the wrapper must outlive this instance, or a later
+            # FMU that logs in this process calls freed memory (seen as a segfault).
+            _KEEP_ALIVE.append(getattr(self.instance, "callbacks", None))
         if self.strategy == "snapshot":
             self._snapshot = self.instance.getFMUState()
 
-    def _free(self) -> None:
+    def _free(self, keep_library: bool = False) -> None:
+        """Free the FMU state and the instance; with ``keep_library`` fmpy's wrapper does not unload the
+        library (so the wrapper can instantiate again)."""
         if self._snapshot is not None:
             try:
                 self.instance.freeFMUState(self._snapshot)
             except Exception:  # noqa: S110 - a state the FMU cannot free must not mask the run's outcome
                 pass
             self._snapshot = None
+        if keep_library:
+            self.instance.freeLibrary = _keep_loaded  # shadows the method for this one call
         try:
             self.instance.freeInstance()
         except Exception:  # noqa: S110 - freeing a broken instance must not mask the original error
             pass
+        finally:
+            if keep_library:
+                del self.instance.freeLibrary
 
     def _unpin(self) -> None:
         if self._pin is not None:
