@@ -12,8 +12,10 @@ sets:
    reference is taken again from fresh processes (an FMU that does not even reproduce itself there cannot be
    proven anything);
 2. each faster strategy (``reset``, ``snapshot`` where the FMU declares it can get and set its state,
-   ``reinstantiate``) runs the value sets in one new worker in the same order; it is proven when every run agrees
-   with the reference, trajectories and all (:func:`fmi_optimizer.runs.disagreement`);
+   ``reinstantiate``) runs the value sets in one new worker in the same order, with the production checks on
+   (the first reused run is repeated on a new instance, as every production worker does); it is proven when every
+   run agrees with the reference, trajectories and all (:func:`fmi_optimizer.runs.disagreement`), and no check
+   differed or crashed (some FMUs reset well but crash when their loaded library makes a second instance);
 3. the first proven strategy is used; if none is, ``reload`` (or ``process`` after step 1's fallback).
 
 The verdict is cached by the FMU's content hash, the parameters probed and the values the probe's runs shared,
@@ -39,7 +41,7 @@ from .runs import RunReply, RunRequest, disagreement
 
 CANDIDATES = ("reset", "snapshot", "reinstantiate")
 PROVEN = "reproduces the fresh runs"
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,7 @@ def prove(fmu: str | Path, requests: Sequence[RunRequest], *, interface: str = "
     n = len(requests)
     names = tuple(sorted({k for r in requests for k in r.start_values}))
     order = [*range(n), 0]
-    base = EngineOptions(workers=1, timeout=timeout, interface=interface, check_share=0.0, recycle_every=None)
+    base = EngineOptions(workers=1, timeout=timeout, interface=interface, recycle_every=None)  # checks on
     trials: dict[str, str] = {}
 
     def verdict(strategy: str, reason: str, cache_it: bool = True) -> StrategyVerdict:

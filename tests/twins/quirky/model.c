@@ -17,6 +17,7 @@ typedef struct {
 
 static double global_last_y;
 static int global_runs;
+static int global_instances; /* instances this copy of the library has initialized */
 
 /* Keep this library loaded after its last instance is freed, as C++ libraries with unique symbols are kept:
  * its globals then outlive every instance. */
@@ -36,6 +37,7 @@ static int initialize(FmioInstance *m) {
         kept = (Kept *)calloc(1, sizeof(Kept));
         if (!kept) return 1;
         m->persist = kept;
+        global_instances++;
     }
     kept->inits++;
     if (B(chatter)) {
@@ -61,6 +63,9 @@ static int initialize(FmioInstance *m) {
         break;
     }
     case 7: if (kept->inits > 3) m->x[0] = kept->last_y; break; /* resets well twice, then keeps state */
+    case 8: /* resets well, but a second instance of the loaded library crashes (seen on a Dymola FMU) */
+        if (global_instances > 1) { volatile int *null_pointer = NULL; *null_pointer = 1; }
+        break;
     case 5:
         if (R(lag_x0) > R(lag_target)) { /* an assert that reports on stdout only, as OpenModelica's do */
             printf("assert | error | lag.x0 = %g must not exceed lag.target = %g\n", R(lag_x0), R(lag_target));
