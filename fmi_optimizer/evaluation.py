@@ -75,6 +75,7 @@ class _Worker:
     started: float = 0.0
     contexts: KnownContexts = field(default_factory=KnownContexts)  # what this worker has been sent
     unverified: list[RunRequest] = field(default_factory=list)  # answered on a reused instance, not yet vouched for
+    checking: int | None = None  # the task whose run is being repeated on a new instance
 
 
 class LocalPool:
@@ -330,6 +331,7 @@ class LocalPool:
             except (EOFError, OSError):
                 msg = None
             if isinstance(msg, tuple) and msg[:1] == (CHECKING,):  # the run is repeated: it gets its own timeout
+                w.checking = msg[1]
                 self._start_clock(w, time.monotonic())
                 if not w.conn.poll(0):
                     return
@@ -338,8 +340,10 @@ class LocalPool:
                 code = self._exit_code(w)
                 why = f"the worker process died ({exit_text(code)}{self._stderr_tail(w)})"
                 if w.runs > 0 and self.strategy in REUSING:  # not the FMU's verdict yet: rerun on a fresh instance
-                    self._switch(queue, f"task {w.inflight[0].task_id}: a run on a reused ({self.strategy}) "
-                                 f"instance crashed: {why}")
+                    task = w.inflight[0].task_id
+                    what = (f"the check of a run on a reused ({self.strategy}) instance, on a new instance of the "
+                            "loaded library," if w.checking == task else f"a run on a reused ({self.strategy}) instance")
+                    self._switch(queue, f"task {task}: {what} crashed: {why}")
                     return
                 failed = self._failure(w, w.inflight[0], "crashed", why)
                 self._replace(w, graceful=False, queue=queue)
@@ -351,6 +355,7 @@ class LocalPool:
             assert reply.task_id == w.inflight[0].task_id, "worker replies arrive in request order"
             req = w.inflight.popleft()
             w.runs += 1
+            w.checking = None
             self._mark_rerun(reply)
             if reply.check == "unchecked":
                 self._remember(w, req)

@@ -116,7 +116,10 @@ def test_a_study_stores_only_numbers_a_fresh_instance_gives(tmp_path: Path, quir
         assert any(why in record["trials"]["reset"] for why in ("differs from a fresh run", "crashed",
                                                                 "a fresh instance gave other numbers"))
     if quirk == "crash_on_new_instance":  # reset itself works; the production check's new instance crashes
-        assert "crashed" in record["trials"]["reset"] and "crashed" in record["trials"]["reinstantiate"]
+        assert "the check of a run on a reused (reset) instance, on a new instance" in record["trials"]["reset"]
+        assert "crashed" in record["trials"]["reinstantiate"]
+    if quirk == "crash_on_reuse":  # the reused instance itself crashes, before any check
+        assert "a run on a reused (reset) instance crashed" in record["trials"]["reset"]
     if strategy == "process":
         assert "a fresh library copy in a process that ran before differs" in record["reason"]
 
