@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .registry import KpiRegistry, MethodRegistry
-    from .space import DesignSpace
+    from fmi_optimizer.registry import KpiRegistry, MethodRegistry
+    from fmi_optimizer.space import DesignSpace
 
 PROJECT = "fmi_optimizer"
 

@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import PluginError, StudyError
-from .records import Candidate, Evaluation
-from .space import DesignSpace, Value
+from fmi_optimizer.errors import PluginError, StudyError
+from fmi_optimizer.records import Candidate, Evaluation
+from fmi_optimizer.space import DesignSpace, Value
 
 ALL_KINDS = frozenset({"continuous", "discrete", "integer", "categorical", "boolean"})
 

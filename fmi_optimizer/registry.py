@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import PluginError
-from .method import Method
+from fmi_optimizer.errors import PluginError
+from fmi_optimizer.method import Method
 
 
 @dataclass(frozen=True)

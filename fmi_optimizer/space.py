@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeAlias
 
 import numpy as np
 
-from .errors import StudyError, ValueValidationError
+from fmi_optimizer.errors import StudyError, ValueValidationError
 
 Value: TypeAlias = float | int | bool | str
 Values: TypeAlias = Mapping[str, Value]

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import StudyError
-from .method import Capabilities, Method, Problem, unsupported_reason
-from .records import Candidate, Evaluation
-from .space import Boolean, Categorical, Continuous, DesignSpace, Dimension, Integer, Value
+from fmi_optimizer.errors import StudyError
+from fmi_optimizer.method import Capabilities, Method, Problem, unsupported_reason
+from fmi_optimizer.records import Candidate, Evaluation
+from fmi_optimizer.space import Boolean, Categorical, Continuous, DesignSpace, Dimension, Integer, Value
 
 
 class ConformanceError(AssertionError):
@@ -196,10 +196,10 @@ def check_method_on_fmu(cls: type[Method], study: Mapping[str, Any], base_dir: P
                         options: Mapping[str, Any] | None = None) -> Any:
     """Run ``cls`` through the real study loop on an FMU (study dict relative to ``base_dir``) and check the
     rules there too: at most ``n`` candidates per ``ask(n)``, only valid candidates, no exception, a best."""
-    from .api import run_study
-    from .config import load_study
-    from .errors import PluginError
-    from .plugins import load_host
+    from fmi_optimizer.errors import PluginError
+    from fmi_optimizer.host.loader import load_host
+    from fmi_optimizer.runner.run import run_study
+    from fmi_optimizer.study.config import load_study
 
     class _Plugin:
         @staticmethod

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import DataError
-from ..signals import build_inputs
-from .loss import CalibrationLoss
+from fmi_optimizer.calibration.loss import CalibrationLoss
+from fmi_optimizer.errors import DataError
+from fmi_optimizer.fmu.timeseries import build_inputs
 
 
 def bind(problem: Any) -> None:

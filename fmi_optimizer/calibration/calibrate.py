@@ -9,18 +9,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..api import Outcome, make_evaluator, run_study
-from ..config import StudyConfig
-from ..errors import StudyError
-from ..plugins import Host, load_host
-from ..records import Evaluation
-from ..space import Continuous
-from ..storage import Store
-from ..study import ProgressCallback
-from .history import History
-from .identifiability import Identifiability, analyse
-from .refine import Refined, jacobian_at, refine
-from .runner import Runner
+from fmi_optimizer.calibration.history import History
+from fmi_optimizer.calibration.identifiability import Identifiability, analyse
+from fmi_optimizer.calibration.refine import Refined, jacobian_at, refine
+from fmi_optimizer.calibration.runner import Runner
+from fmi_optimizer.errors import StudyError
+from fmi_optimizer.host.loader import Host, load_host
+from fmi_optimizer.records import Evaluation
+from fmi_optimizer.runner.run import Outcome, make_evaluator, run_study
+from fmi_optimizer.space import Continuous
+from fmi_optimizer.study.config import StudyConfig
+from fmi_optimizer.study.loop import ProgressCallback
+from fmi_optimizer.study.storage import Store
 
 
 @dataclass
@@ -71,8 +71,8 @@ def calibrate(config: StudyConfig, host: Host | None = None, *, log: Callable[[s
         log(f"calibration: method auto -> {method!r} (calibration's default: Bayesian optimization when installed, "
             "else differential evolution), then least-squares refinement")
     config = config.with_overrides(method=method)
-    from ..api import default_out_dir, ensure_writable
-    from ..files import OutputLock
+    from fmi_optimizer.runner.run import default_out_dir, ensure_writable
+    from fmi_optimizer.writeback.atomic import OutputLock
 
     with OutputLock(ensure_writable(default_out_dir(config))).acquire(None, log):  # refinement and files too
         return _calibrate(config, host, log, progress, kind, write_back, t0)
@@ -117,7 +117,7 @@ def _calibrate(config: StudyConfig, host: Host, log: Callable[[str], None], prog
         log(f"identifiability: {w}")
     outcome.result.best = final.evaluation
     if write_back:
-        from ..api import _write_back
+        from fmi_optimizer.runner.run import _write_back
 
         _write_back(outcome, log)
     n_method = outcome.result.counts()["total"]
@@ -130,8 +130,8 @@ def _calibrate(config: StudyConfig, host: Host, log: Callable[[str], None], prog
 
 def _finish(result: CalibrationResult, store: Store, kind: str) -> None:
     """Reports, history entry, and the calibration summary in the study's stored result."""
-    from ..report import write_report
-    from .report import write_calibration_report
+    from fmi_optimizer.calibration.report import write_calibration_report
+    from fmi_optimizer.report.html import write_report
 
     outcome = result.outcome
     problem = outcome.problem

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..cli import emit_json, log
-from ..errors import ExitCode
-from ..terminal import ProgressBar, fmt, table
+from fmi_optimizer.cli.main import emit_json, log
+from fmi_optimizer.cli.terminal import ProgressBar, fmt, table
+from fmi_optimizer.errors import ExitCode
 
 
 def configure_calibrate(p: argparse.ArgumentParser) -> None:
@@ -17,8 +17,8 @@ def configure_calibrate(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from ..commands import config_from_args
-    from .calibrate import calibrate
+    from fmi_optimizer.calibration.calibrate import calibrate
+    from fmi_optimizer.cli.commands import config_from_args
 
     config = config_from_args(args)
     bar = ProgressBar(config.name)
@@ -61,8 +61,8 @@ def _print_fidelity(fidelity: dict[str, dict[str, dict[str, float]]]) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from ..commands import config_from_args
-    from .drift import check, recalibrate
+    from fmi_optimizer.calibration.drift import check, recalibrate
+    from fmi_optimizer.cli.commands import config_from_args
 
     config = config_from_args(args)
     result = check(config, args.data, inputs=args.inputs, log=log)

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..api import build_problem, default_out_dir, make_evaluator
-from ..config import StudyConfig
-from ..errors import StudyError
-from ..plugins import Host, load_host
-from ..space import Continuous
-from .history import History
-from .runner import Runner
+from fmi_optimizer.calibration.history import History
+from fmi_optimizer.calibration.runner import Runner
+from fmi_optimizer.errors import StudyError
+from fmi_optimizer.host.loader import Host, load_host
+from fmi_optimizer.runner.run import build_problem, default_out_dir, make_evaluator
+from fmi_optimizer.space import Continuous
+from fmi_optimizer.study.config import StudyConfig
 
 NARROW = 0.25  # recalibration searches +-25 % of each parameter's range around the previous value
 
@@ -118,7 +118,7 @@ def check(config: StudyConfig, data: Path, host: Host | None = None, *, paramete
             entries = history.entries(config.name)
         finally:
             history.close()
-        from .report import write_calibration_report
+        from fmi_optimizer.calibration.report import write_calibration_report
 
         out = default_out_dir(config) / f"check-{result.history_id}.html"
         result.report = str(write_calibration_report(out, loss, (reply.time, reply.outputs), {"check": fidelity},
@@ -130,7 +130,7 @@ def warm_start(config: StudyConfig, host: Host, previous: Mapping[str, Any]) -> 
     """Bounds narrowed to +-NARROW of each continuous parameter's range around its previous value."""
     del host  # bounds come from the study file and the FMU
     params: dict[str, dict[str, Any]] = {}
-    from ..twin import Twin
+    from fmi_optimizer.fmu.twin import Twin
 
     twin = Twin.open(config.fmu)
     for name, spec in config.parameters.items():
@@ -147,7 +147,7 @@ def warm_start(config: StudyConfig, host: Host, previous: Mapping[str, Any]) -> 
 def recalibrate(config: StudyConfig, data: Path, host: Host | None = None, *, inputs: Path | None = None,
                 log: Callable[[str], None] = lambda s: None, progress: Any = None) -> Any:
     """Recalibrate on ``data`` warm-started from the latest calibration; writes a new calibrated FMU."""
-    from .calibrate import calibrate
+    from fmi_optimizer.calibration.calibrate import calibrate
 
     host = host or load_host(config.plugins_dir)
     config = with_data(config, data, inputs)

@@ -1,6 +1,6 @@
 """The calibration loss: a KPI-like scalar from a run's output trajectories and the measured data.
 
-Bound into :class:`~fmi_optimizer.problem.StudyProblem` when ``[calibration]`` is configured, so the
+Bound into :class:`~fmi_optimizer.study.problem.StudyProblem` when ``[calibration]`` is configured, so the
 normal study loop, storage, cache, resume and every method work unchanged: each evaluation gets the
 KPIs ``loss_train`` (the objective) and ``loss_validation``. Gaps in the measurements are masked,
 never interpolated into the loss.
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..signals import Series, load_series
-from . import metrics
-from .settings import LOSS_KPI, VALIDATION_KPI, CalibrationSpec
+from fmi_optimizer.calibration import metrics
+from fmi_optimizer.calibration.settings import LOSS_KPI, VALIDATION_KPI, CalibrationSpec
+from fmi_optimizer.fmu.timeseries import Series, load_series
 
 
 @dataclass

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import StudyFailedError
-from ..records import Evaluation
-from ..space import Continuous
-from .runner import Runner
+from fmi_optimizer.calibration.runner import Runner
+from fmi_optimizer.errors import StudyFailedError
+from fmi_optimizer.records import Evaluation
+from fmi_optimizer.space import Continuous
 
 
 @dataclass

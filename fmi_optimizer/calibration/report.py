@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from ..files import write_text_atomic
-from ..report import CSS, _plt, _png, _table
-from .history import Entry
-from .identifiability import Identifiability
-from .loss import CalibrationLoss
-from .metrics import METRICS
+from fmi_optimizer.calibration.history import Entry
+from fmi_optimizer.calibration.identifiability import Identifiability
+from fmi_optimizer.calibration.loss import CalibrationLoss
+from fmi_optimizer.calibration.metrics import METRICS
+from fmi_optimizer.report.html import CSS, _plt, _png, _table
+from fmi_optimizer.writeback.atomic import write_text_atomic
 
 
 def overlay_plots(loss: CalibrationLoss, trajectory: tuple[np.ndarray, dict[str, np.ndarray]]) -> str:

@@ -7,8 +7,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..records import Candidate, Evaluation
-from ..worker import RunReply
+from fmi_optimizer.engine.worker import RunReply
+from fmi_optimizer.records import Candidate, Evaluation
 
 
 class Runner:

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import StudyError
-from ..signals import SeriesSpec, parse_series
+from fmi_optimizer.errors import StudyError
+from fmi_optimizer.fmu.timeseries import SeriesSpec, parse_series
 
 LOSSES = ("rmse", "nrmse", "mae")
 DRIFT_METRICS = ("rmse", "nrmse", "mae", "abs_bias", "max_abs_error", "abs_lag")

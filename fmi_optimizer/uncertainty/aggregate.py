@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ..config import StudyConfig
-from ..records import Candidate, Evaluation
-from .chance import ChanceResult, judge
+from fmi_optimizer.records import Candidate, Evaluation
+from fmi_optimizer.study.config import StudyConfig
+from fmi_optimizer.uncertainty.chance import ChanceResult, judge
 
 TAG = re.compile(r"^u:(\d+|nominal):(\d+)$")
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from ..errors import StudyError
+from fmi_optimizer.errors import StudyError
 
 BOUNDS = ("clopper-pearson", "wilson")
 

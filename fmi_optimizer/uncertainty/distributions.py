@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 from scipy import stats
 
-from ..errors import StudyError
+from fmi_optimizer.errors import StudyError
 
 Number = float | int
 

@@ -12,21 +12,21 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..config import StudyConfig
-from ..errors import FmiOptimizerError, StudyError
-from ..records import Candidate, Evaluation
-from ..space import Value
-from ..twin import Twin
-from .aggregate import Judged, aggregate, parse_tag, run_tag
-from .sampling import Sample, draw
-from .sequential import Step, decide, stages
-from .spec import UncertaintySpec
+from fmi_optimizer.errors import FmiOptimizerError, StudyError
+from fmi_optimizer.fmu.twin import Twin
+from fmi_optimizer.records import Candidate, Evaluation
+from fmi_optimizer.space import Value
+from fmi_optimizer.study.config import StudyConfig
+from fmi_optimizer.uncertainty.aggregate import Judged, aggregate, parse_tag, run_tag
+from fmi_optimizer.uncertainty.sampling import Sample, draw
+from fmi_optimizer.uncertainty.sequential import Step, decide, stages
+from fmi_optimizer.uncertainty.spec import UncertaintySpec
 
 RunBatch = Callable[[Sequence[Candidate]], list[Evaluation]]
 
 
 class RobustLayer:
-    """Holds the shared sample and expands/aggregates candidates for :class:`~fmi_optimizer.study.Study`."""
+    """Holds the shared sample and expands/aggregates candidates for :class:`~fmi_optimizer.study.loop.Study`."""
 
     def __init__(self, config: StudyConfig, twin: Twin | None = None):
         assert config.uncertainty is not None

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from ..config import StudyConfig, load_study
-from ..errors import StudyError
-from ..records import Candidate, Evaluation
-from .aggregate import Judged, aggregate, parse_tag
+from fmi_optimizer.errors import StudyError
+from fmi_optimizer.records import Candidate, Evaluation
+from fmi_optimizer.study.config import StudyConfig, load_study
+from fmi_optimizer.uncertainty.aggregate import Judged, aggregate, parse_tag
 
 
 def regroup(config: StudyConfig, evs: Sequence[Evaluation]) -> dict[int, tuple[Evaluation, Judged]]:
@@ -84,7 +84,7 @@ def _chosen(result: dict[str, Any], groups: dict[int, tuple[Evaluation, Judged]]
 
 def _robust_section(config: StudyConfig, result: dict[str, Any], groups: dict[int, tuple[Evaluation, Judged]],
                     n_rows: int) -> list[str]:
-    from ..report import _table
+    from fmi_optimizer.report.html import _table
 
     spec = config.uncertainty
     assert spec is not None
@@ -152,7 +152,7 @@ def _growth_text(spec: Any, groups: dict[int, tuple[Evaluation, Judged]], n_rows
 
 
 def _price_table(config: StudyConfig, robust: Judged, nominal: Judged) -> str:
-    from ..report import _table
+    from fmi_optimizer.report.html import _table
 
     rows = []
     for t in config.objective:
@@ -166,7 +166,7 @@ def _price_table(config: StudyConfig, robust: Judged, nominal: Judged) -> str:
 
 
 def _histograms(config: StudyConfig, designs: list[tuple[str, Judged]]) -> str:
-    from ..report import _plt, _png
+    from fmi_optimizer.report.html import _plt, _png
 
     kpis = [k for k in config.kpis if any(_varies(j.kpi_samples.get(k, [])) for _, j in designs)]
     if not kpis or not designs[0][1].kpi_samples:
@@ -203,8 +203,8 @@ def _varies(values: Sequence[float]) -> bool:
 
 def pareto_section(config: StudyConfig, points: Sequence[Evaluation]) -> list[str]:
     """Front table (indices are what ``--pick N`` takes) and a plot of the first two objectives."""
-    from ..pareto import front, study_key
-    from ..report import _plt, _png, _table
+    from fmi_optimizer.report.html import _plt, _png, _table
+    from fmi_optimizer.study.pareto import front, study_key
 
     pts = front(points, study_key(config))
     kpis = [t.kpi for t in config.objective]

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .robust import ScoreRule
+from fmi_optimizer.uncertainty.robust import ScoreRule
 
 BOOTSTRAP = 400  # resamples for non-mean scores: enough for a 95 % percentile interval's decision
 

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import StudyError
-from .chance import BOUNDS, minimum_samples
-from .distributions import Distribution, parse_distribution
-from .robust import SCORES, ScoreRule
-from .sampling import SAMPLERS
+from fmi_optimizer.errors import StudyError
+from fmi_optimizer.uncertainty.chance import BOUNDS, minimum_samples
+from fmi_optimizer.uncertainty.distributions import Distribution, parse_distribution
+from fmi_optimizer.uncertainty.robust import SCORES, ScoreRule
+from fmi_optimizer.uncertainty.sampling import SAMPLERS
 
 ACCEPTED = {"parameters", "samples", "max_samples", "grow_within", "sampler", "seed", "score", "k", "level",
             "confidence", "bound", "nominal"}
