@@ -15,7 +15,7 @@ import types
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -60,7 +60,6 @@ class Problem:
     scenarios: tuple[tuple[str, dict[str, Value]], ...] = ()
     budget_evaluations: int | None = None
     batch_size: int = 1
-    extra: Mapping[str, Any] = field(default_factory=dict)
     budget_seconds: float | None = None
     seconds_per_evaluation: float | None = None  # one candidate's simulation time, measured before routing
 

@@ -197,12 +197,14 @@ def check_method_on_fmu(cls: type[Method], study: Mapping[str, Any], base_dir: P
     """Run ``cls`` through the real study loop on an FMU (study dict relative to ``base_dir``) and check the
     rules there too: at most ``n`` candidates per ``ask(n)``, only valid candidates, no exception, a best."""
     from fmi_optimizer.errors import PluginError
+    from fmi_optimizer.hookspecs import hookimpl
     from fmi_optimizer.host.loader import load_host
     from fmi_optimizer.runner.run import run_study
     from fmi_optimizer.study.config import load_study
 
     class _Plugin:
         @staticmethod
+        @hookimpl
         def fmio_register_methods(registry: Any) -> None:
             if cls.name not in registry:
                 registry.add(cls)

@@ -117,9 +117,9 @@ def _calibrate(config: StudyConfig, host: Host, log: Callable[[str], None], prog
         log(f"identifiability: {w}")
     outcome.result.best = final.evaluation
     if write_back:
-        from fmi_optimizer.runner.run import _write_back
+        from fmi_optimizer.runner.run import write_back_best
 
-        _write_back(outcome, log)
+        write_back_best(outcome, log)
     n_method = outcome.result.counts()["total"]
     result = CalibrationResult(outcome, dict(final.values), final.evaluation, fidelity, ident,
                                {"method": n_method, "refine": runner.count, "total": n_method + runner.count},

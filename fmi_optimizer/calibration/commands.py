@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from fmi_optimizer.cli.main import emit_json, log
+from fmi_optimizer.cli.output import emit_json, log
 from fmi_optimizer.cli.terminal import ProgressBar, fmt, table
 from fmi_optimizer.errors import ExitCode
 

@@ -14,13 +14,13 @@ from fmi_optimizer.calibration.history import Entry
 from fmi_optimizer.calibration.identifiability import Identifiability
 from fmi_optimizer.calibration.loss import CalibrationLoss
 from fmi_optimizer.calibration.metrics import METRICS
-from fmi_optimizer.report.html import CSS, _plt, _png, _table
+from fmi_optimizer.reporting import CSS, figure_html, pyplot, table_html
 from fmi_optimizer.writeback.atomic import write_text_atomic
 
 
 def overlay_plots(loss: CalibrationLoss, trajectory: tuple[np.ndarray, dict[str, np.ndarray]]) -> str:
     """Per output: measured vs twin over time (windows shaded) and residuals over time + histogram."""
-    plt = _plt()
+    plt = pyplot()
     time, outputs = trajectory
     parts = []
     whole = (-math.inf, math.inf)
@@ -44,22 +44,22 @@ def overlay_plots(loss: CalibrationLoss, trajectory: tuple[np.ndarray, dict[str,
             ax3.hist(finite, bins=40, color="#d62728", alpha=0.7)
         ax3.set_xlabel("residual")
         fig.tight_layout()
-        parts.append(f"<h3>{html.escape(name)}</h3>" + _png(fig))
+        parts.append(f"<h3>{html.escape(name)}</h3>" + figure_html(fig))
     return "\n".join(parts)
 
 
 def fidelity_table(fidelity: dict[str, dict[str, dict[str, float]]]) -> str:
     rows = [[w, out, *[m.get(k) for k in METRICS]] for w, per in fidelity.items() for out, m in per.items()]
-    return _table(["window", "output", *METRICS], rows, left=2)
+    return table_html(["window", "output", *METRICS], rows, left=2)
 
 
 def identifiability_section(ident: Identifiability) -> str:
     rows = [[n, v, s, e, r, "no" if n in ident.flagged else "yes"]
             for n, v, s, e, r in zip(ident.names, ident.values, ident.sensitivity, ident.std_error,
                                      ident.rel_std_error, strict=True)]
-    parts = [_table(["parameter", "value", "sensitivity", "std error", "rel. std error", "identifiable"], rows)]
+    parts = [table_html(["parameter", "value", "sensitivity", "std error", "rel. std error", "identifiable"], rows)]
     parts.append("<p>Correlation of the estimates:</p>")
-    parts.append(_table(["", *ident.names], [[n, *row] for n, row in zip(ident.names, ident.correlation, strict=True)]))
+    parts.append(table_html(["", *ident.names], [[n, *row] for n, row in zip(ident.names, ident.correlation, strict=True)]))
     if ident.warnings:
         parts.append("<ul>" + "".join(f'<li class="bad">{html.escape(w)}</li>' for w in ident.warnings) + "</ul>")
     return "\n".join(parts)
@@ -74,14 +74,14 @@ def history_section(entries: Sequence[Entry]) -> str:
         win = fid.get("validation") or fid.get("check") or fid.get("train") or {}
         worst = max((m.get("nrmse", math.nan) for m in win.values()), default=math.nan)
         rows.append([e.id, e.kind, e.data_sha256[:12], worst, "" if e.drift is None else ("DRIFT" if e.drift else "ok")])
-    parts = [_table(["#", "kind", "data sha256", "worst NRMSE", "drift"], rows, left=2)]
+    parts = [table_html(["#", "kind", "data sha256", "worst NRMSE", "drift"], rows, left=2)]
     if len(entries) > 1:
-        plt = _plt()
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(8, 3))
         ax.plot([r[0] for r in rows], [r[3] for r in rows], "o-")
         ax.set_xlabel("history entry")
         ax.set_ylabel("worst NRMSE")
-        parts.append(_png(fig))
+        parts.append(figure_html(fig))
     return "\n".join(parts)
 
 

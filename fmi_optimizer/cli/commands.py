@@ -1,4 +1,7 @@
-"""Implementations of the built-in CLI sub-commands (argument parsing lives in cli.py)."""
+"""The built-in sub-commands: each one's options (``configure_*``) and body (``cmd_*``).
+
+The parser itself is built in :mod:`fmi_optimizer.cli.main`; ``run FOLDER`` lives in
+:mod:`fmi_optimizer.cli.dropfolder`."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fmi_optimizer.cli.main import emit_json, log
+from fmi_optimizer.cli.output import emit_json, log
 from fmi_optimizer.cli.terminal import ProgressBar, fmt, table
 from fmi_optimizer.errors import ExitCode, FmiOptimizerError, StudyError, UsageError
 from fmi_optimizer.host.loader import Host, load_host
@@ -113,7 +116,7 @@ def config_from_args(args: argparse.Namespace, path: Path | None = None) -> Stud
                                  plugins_dir=getattr(args, "plugins_dir", None))
 
 
-def _run_one(config: StudyConfig, args: argparse.Namespace, host: Host | None = None, **kw: Any) -> Outcome:
+def run_one(config: StudyConfig, args: argparse.Namespace, host: Host | None = None, **kw: Any) -> Outcome:
     per = config.uncertainty.runs_per_candidate() if config.uncertainty is not None else 1
     bar = ProgressBar(config.name if per == 1 else f"{config.name} ({per} runs per candidate)",
                       terms=config.objective)
@@ -126,18 +129,21 @@ def _run_one(config: StudyConfig, args: argparse.Namespace, host: Host | None = 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
     if getattr(args, "pick", None) is None:
-        return _finish(_run_one(config_from_args(args), args), args)
-    from fmi_optimizer.runner.run import default_out_dir, ensure_writable
-    from fmi_optimizer.study.pareto import pick_and_write  # issue 8: write back a chosen Pareto point
+        return finish(run_one(config_from_args(args), args), args)
+    from fmi_optimizer.runner.run import (
+        default_out_dir,
+        ensure_writable,
+        pick_and_write,  # write back a chosen point of the Pareto front
+    )
     from fmi_optimizer.writeback.atomic import OutputLock
 
     write = not args.no_writeback
     args.no_writeback = True  # the picked point is written after the study, not the best one
     config = config_from_args(args)
     with OutputLock(ensure_writable(default_out_dir(config))).acquire(args.wait, log):  # the pick's files too
-        outcome = _run_one(config, args)
+        outcome = run_one(config, args)
         pick_and_write(outcome, args.pick, write, log)
-    return _finish(outcome, args)
+    return finish(outcome, args)
 
 
 def cmd_select(args: argparse.Namespace) -> int:
@@ -146,14 +152,14 @@ def cmd_select(args: argparse.Namespace) -> int:
         raise StudyError(f"{config.source}: [scenarios] is empty; list the alternatives to select among")
     if args.method is None:
         config = config.with_overrides(method="ranking")
-    return _finish(_run_one(config, args), args)
+    return finish(run_one(config, args), args)
 
 
 def configure_resume(p: argparse.ArgumentParser) -> None:
     p.add_argument("db", type=Path, help="the study database (fmi_optimizer.db)")
     p.add_argument("--study-id", type=int, help="which study in the file (default: the latest)")
     p.add_argument("--no-writeback", action="store_true", help="do not write the optimized FMU")
-    from fmi_optimizer.cli.main import add_wait
+    from fmi_optimizer.cli.options import add_wait
 
     add_wait(p)
 
@@ -170,11 +176,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
                          f"file's folder was {base_dir}); restore the FMU there to resume")
     config = config.with_overrides(out_dir=args.db.parent, method=saved["method"], source=None)
     log(f"resuming study {row['id']} ({row['name']}, status {row['status']}) in {args.db}")
-    outcome = _run_one(config, args, resume_id=int(row["id"]))
-    return _finish(outcome, args)
+    outcome = run_one(config, args, resume_id=int(row["id"]))
+    return finish(outcome, args)
 
 
-def _finish(outcome: Outcome, args: argparse.Namespace) -> int:
+def finish(outcome: Outcome, args: argparse.Namespace) -> int:
     data = outcome.to_json()
     if args.json:
         emit_json(data)
@@ -222,7 +228,7 @@ def print_summary(outcome: Outcome) -> None:
         rows.append([k, v, f"{s.op} {fmt(s.limit)}" if s else "", fmt(-s.value(v)) if s else ""])
     table(["kpi", "value", "constraint", "margin"], rows)
     robust = r.diagnostics.get("uncertainty", {})
-    if robust:  # issue 8: the KPIs above are the nominal run's; say what the scenarios showed
+    if robust:  # the KPIs above are the nominal run's; say what the scenarios showed
         print(f"under uncertainty: {robust['candidates']} candidates x {robust['runs_per_candidate']} runs; "
               f"objective = {robust['score']} over {robust.get('best', {}).get('scenarios', '?')} scenarios")
         for c in robust.get("best", {}).get("chance", []):
@@ -235,22 +241,6 @@ def print_summary(outcome: Outcome) -> None:
         by = ", ".join(ver.get("verified_by") or []) or "none"
         print(f"verification: {'ok' if ver.get('ok') else 'FAILED (no optimized FMU written)'} "
               f"(max relative difference {fmt(ver.get('max_rel_diff'))}; importers ok: {by})")
-
-
-# -- run FOLDER -------------------------------------------------------------------------------
-
-
-def configure_run(p: argparse.ArgumentParser) -> None:
-    p.add_argument("folder", type=Path, help="folder with X.fmu + X.toml pairs")
-    p.add_argument("--watch", action="store_true", help="keep running and optimize FMUs dropped into the folder")
-    p.add_argument("--interval", type=float, default=2.0, help="seconds between folder scans with --watch")
-    p.add_argument("--no-writeback", action="store_true", help="do not write optimized FMUs")
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from fmi_optimizer.cli.dropfolder import run_folder
-
-    return run_folder(args)
 
 
 # -- compare ------------------------------------------------------------------------------------
@@ -382,9 +372,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.study.suffix.lower() != ".fmu":
         if args.data is None:
             raise StudyError(f"{args.study}: a drift check needs --data NEW.csv; to probe an FMU pass the .fmu")
-        from fmi_optimizer.calibration.commands import cmd_check as drift_check
-
-        return drift_check(args)
+        study_check = getattr(args, "command_set", None) and args.command_set.study_check
+        if study_check is None:
+            raise StudyError(f"{args.study}: no loaded plugin checks study files (the calibration feature "
+                             "does); pass an .fmu to probe an FMU")
+        return int(study_check(args))
     from fmi_optimizer.cli.check import check_fmu, render
 
     params = [p.strip() for p in args.parameters.split(",") if p.strip()] if args.parameters else []

@@ -13,7 +13,7 @@ import numpy as np
 
 from fmi_optimizer.errors import FmiOptimizerError
 from fmi_optimizer.host.loader import load_host
-from fmi_optimizer.report.html import CSS, _plt, _png, _table
+from fmi_optimizer.reporting import CSS, figure_html, pyplot, table_html
 from fmi_optimizer.runner.run import default_out_dir, ensure_writable, run_study
 from fmi_optimizer.study.config import StudyConfig
 from fmi_optimizer.writeback.atomic import write_text_atomic
@@ -90,7 +90,7 @@ def compare_methods(config: StudyConfig, methods: Sequence[str], repeats: int, t
 
 def _write_compare_report(path: Path, name: str, runs: dict[str, list[dict[str, Any]]],
                           rows: list[dict[str, Any]], target: float) -> None:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
     for m, rs in runs.items():
         curves = [r["curve"] for r in rs if r["curve"]]
@@ -115,10 +115,10 @@ def _write_compare_report(path: Path, name: str, runs: dict[str, list[dict[str, 
     def cell(v: Any) -> Any:  # no value is shown as "-" (as in the terminal), never as a literal None
         return "-" if v is None else v
 
-    table = _table(["method", "best median", "IQR", "evals to target (median)", "reached", "wall s", "failures"],
+    table = table_html(["method", "best median", "IQR", "evals to target (median)", "reached", "wall s", "failures"],
                    [[r["method"], cell(r["best_median"]), cell(r["best_iqr"]), cell(r["evals_to_target_median"]),
                      f"{r['reached']}/{r['repeats']}", cell(r["wall_seconds_median"]), r["failures"]] for r in rows])
     doc = (f"<!doctype html><html><head><meta charset=utf-8><title>compare {html.escape(name)}</title>"
            f"<style>{CSS}</style></head><body><h1>Method comparison — {html.escape(name)}</h1>{table}"
-           f"<h2>Convergence (median and inter-quartile band over repeats)</h2>{_png(fig)}</body></html>")
+           f"<h2>Convergence (median and inter-quartile band over repeats)</h2>{figure_html(fig)}</body></html>")
     write_text_atomic(path, doc)

@@ -56,8 +56,8 @@ def _complete(fmu: Path, state: FolderState) -> bool:
 
 
 def scan(folder: Path, args: argparse.Namespace, state: FolderState, watching: bool) -> None:
-    from fmi_optimizer.cli.commands import _finish, _run_one, config_from_args
-    from fmi_optimizer.cli.main import log
+    from fmi_optimizer.cli.commands import config_from_args, finish, run_one
+    from fmi_optimizer.cli.output import log
     from fmi_optimizer.cli.templates import write_template
 
     for fmu, study in study_pairs(folder):
@@ -79,7 +79,7 @@ def scan(folder: Path, args: argparse.Namespace, state: FolderState, watching: b
         try:
             config = config_from_args(args, study)
             config = config.with_overrides(out_dir=study_folder(folder, args.out, config.name, fmu, state))
-            outcome = _run_one(config, args)
+            outcome = run_one(config, args)
             row = summary_row(outcome)
             state.summary.append(row)
             if row["verified"] == "FAILED":
@@ -89,7 +89,7 @@ def scan(folder: Path, args: argparse.Namespace, state: FolderState, watching: b
                 if watching:  # one JSON line per study while watching
                     print(json.dumps(outcome.to_json(), default=str), flush=True)
             elif watching:
-                _finish(outcome, args)
+                finish(outcome, args)
             state.successes += 1
         except FmiOptimizerError as exc:
             _skip(state, fmu, exc)
@@ -98,7 +98,7 @@ def scan(folder: Path, args: argparse.Namespace, state: FolderState, watching: b
 
 
 def _skip(state: FolderState, fmu: Path, exc: FmiOptimizerError) -> None:
-    from fmi_optimizer.cli.main import log
+    from fmi_optimizer.cli.output import log
 
     log(f"{fmu.name}: skipped: {exc}")
     state.failures += 1
@@ -160,6 +160,14 @@ def print_run_summary(rows: list[dict[str, Any]]) -> None:
             r["folder"] or r["fmu"]] for r in rows])
 
 
+def configure_run(p: argparse.ArgumentParser) -> None:
+    """The options of ``run FOLDER``."""
+    p.add_argument("folder", type=Path, help="folder with X.fmu + X.toml pairs")
+    p.add_argument("--watch", action="store_true", help="keep running and optimize FMUs dropped into the folder")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between folder scans with --watch")
+    p.add_argument("--no-writeback", action="store_true", help="do not write optimized FMUs")
+
+
 def run_folder(args: argparse.Namespace) -> int:
     folder: Path = args.folder
     if not folder.is_dir():
@@ -177,7 +185,7 @@ def run_folder(args: argparse.Namespace) -> int:
         if state.failures:
             return int(ExitCode.STUDY_FAILED)
         return int(ExitCode.VERIFICATION_FAILED) if state.verification_failed else 0
-    from fmi_optimizer.cli.main import log
+    from fmi_optimizer.cli.output import log
 
     log(f"watching {folder} (Ctrl-C to stop)")
     try:

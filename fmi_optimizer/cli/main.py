@@ -1,4 +1,7 @@
-"""The ``fmi-optimizer`` command: every sub-command parses its arguments here and calls the API.
+"""The ``fmi-optimizer`` command: builds the parser from the built-in and the plugins' commands, runs one.
+
+Each command's options and body live in :mod:`fmi_optimizer.cli.commands` (and in the plugin or feature
+that registered it through ``fmio_register_commands``); the shared options in :mod:`fmi_optimizer.cli.options`.
 
 stdout carries results (tables, or one JSON object with ``--json``); stderr carries
 progress and logs. Exit codes come from :mod:`fmi_optimizer.errors`.
@@ -7,94 +10,14 @@ progress and logs. Exit codes come from :mod:`fmi_optimizer.errors`.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from fmi_optimizer import __version__
+from fmi_optimizer.cli.options import CommandSet, with_overrides
+from fmi_optimizer.cli.output import emit_json, log
 from fmi_optimizer.errors import ExitCode, FmiOptimizerError, UsageError, error_json
-
-
-@dataclass
-class Command:
-    name: str
-    help: str
-    configure: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
-
-
-@dataclass
-class CommandSet:
-    """What ``fmio_register_commands(cli)`` receives: plugins add sub-commands with ``add_command``."""
-
-    commands: dict[str, Command] = field(default_factory=dict)
-
-    def add_command(self, name: str, help: str, configure: Callable[[argparse.ArgumentParser], None],
-                    run: Callable[[argparse.Namespace], int]) -> None:
-        if name in self.commands:
-            raise FmiOptimizerError(f"CLI command {name!r} is already defined; choose another name")
-        self.commands[name] = Command(name, help, configure, run)
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def emit_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
-
-
-def _with_overrides(configure: Callable[[argparse.ArgumentParser], None]) -> Callable[[argparse.ArgumentParser], None]:
-    def both(p: argparse.ArgumentParser) -> None:
-        configure(p)
-        _overrides(p)
-
-    return both
-
-
-def _integer(minimum: int, what: str) -> Callable[[str], int]:
-    """An argparse type: an integer >= ``minimum`` (a bad value is a usage error, exit 2)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give {what}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{value} is too small; give {what}")
-        return value
-
-    return parse
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number of seconds >= 0")
-    return value
-
-
-def add_wait(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--wait", type=_seconds, metavar="SECONDS",
-                   help="if another run holds the output folder, wait up to SECONDS for it (default: refuse at "
-                        "once, exit 8)")
-
-
-def _overrides(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", help="method name (overrides [method] name), e.g. qio, bayes, ranking, ga, de, random, auto")
-    p.add_argument("--budget", type=_integer(1, "an evaluation budget of at least 1"),
-                   help="evaluation budget (overrides [method] budget.evaluations)")
-    p.add_argument("--seed", type=_integer(0, "a seed >= 0"), help="random seed (overrides [method] seed)")
-    p.add_argument("--workers", type=_integer(0, "0 (one per core) or a number of worker processes"),
-                   help="local worker processes (overrides [evaluation] workers; 0: one per core)")
-    p.add_argument("--out", type=Path, help="output folder (default: results/<study> beside the study file)")
-    p.add_argument("--plugins-dir", type=Path, help="folder of plugin .py files to load")
-    add_wait(p)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -112,24 +35,25 @@ def build_parser(commands: CommandSet) -> argparse.ArgumentParser:
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
         cmd.configure(p)
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-        p.set_defaults(handler=cmd.run)
+        p.set_defaults(handler=cmd.run, command_set=commands)
     return parser
 
 
 def builtin_commands() -> CommandSet:
     from fmi_optimizer.cli import commands as c
+    from fmi_optimizer.cli import dropfolder
 
     cs = CommandSet()
     cs.add_command("inspect", "show an FMU's parameters, inputs and outputs", c.configure_inspect, c.cmd_inspect)
     cs.add_command("init", "write a commented study-file template for an FMU", c.configure_init, c.cmd_init)
-    cs.add_command("optimize", "run the study of a study file", _with_overrides(c.configure_study),
+    cs.add_command("optimize", "run the study of a study file", with_overrides(c.configure_study),
                    c.cmd_optimize)
     cs.add_command("run", "optimize every FMU in a folder that has a study file beside it",
-                   _with_overrides(c.configure_run), c.cmd_run)
+                   with_overrides(dropfolder.configure_run), dropfolder.run_folder)
     cs.add_command("compare", "run several methods repeatedly on one study and compare them",
-                   _with_overrides(c.configure_compare), c.cmd_compare)
+                   with_overrides(c.configure_compare), c.cmd_compare)
     cs.add_command("select", "ranking & selection among the study's [scenarios]",
-                   _with_overrides(c.configure_study), c.cmd_select)
+                   with_overrides(c.configure_study), c.cmd_select)
     cs.add_command("resume", "continue a stopped or killed study from its database", c.configure_resume, c.cmd_resume)
     cs.add_command("apply", "write a parameter set (result JSON) into a new verified FMU", c.configure_apply,
                    c.cmd_apply)
@@ -137,14 +61,8 @@ def builtin_commands() -> CommandSet:
     cs.add_command("export", "export a study's evaluations to CSV and JSON", c.configure_report, c.cmd_export)
     cs.add_command("methods", "list registered methods", c.configure_listing, c.cmd_methods)
     cs.add_command("plugins", "list loaded plugins", c.configure_listing, c.cmd_plugins)
-    from fmi_optimizer.calibration import (
-        commands as cal,  # issue 7: calibration to measured data and drift checks
-    )
-
-    cs.add_command("calibrate", "fit parameters to measured data ([calibration]); write the calibrated FMU",
-                   _with_overrides(cal.configure_calibrate), cal.cmd_calibrate)
     cs.add_command("check", "probe an FMU before optimizing it (X.fmu), or check a calibrated twin for drift "
-                   "(STUDY.toml --data new.csv; exit 13 on drift)", _with_overrides(c.configure_check), c.cmd_check)
+                   "(STUDY.toml --data new.csv; exit 13 on drift)", with_overrides(c.configure_check), c.cmd_check)
     return cs
 
 

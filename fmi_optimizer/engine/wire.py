@@ -2,7 +2,8 @@
 
 For runs of about a millisecond the cost of talking to a worker is a visible share of the
 run itself: pickling a ``RunRequest`` and a ``RunReply`` dataclass (with a dict of small numpy
-arrays) cost ~0.14 ms per run here.  On the wire a run is therefore a plain tuple, and what
+arrays) costs several times more than this format (docs/benchmarks.md has the measured figures).
+On the wire a run is therefore a plain tuple, and what
 does not change from run to run (simulation settings, output names, input signals) travels
 once per worker as a numbered *context*; outputs come back as one float64 block.  Several
 runs for one worker travel in one message.  ``RunRequest``/``RunReply`` stay the public API:

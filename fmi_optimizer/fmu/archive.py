@@ -20,8 +20,6 @@ from typing import Any
 
 from fmi_optimizer.errors import FmuError, FmuUnsupportedError
 
-FMI2_PLATFORM_DIRS = {"linux64", "win64", "win32", "darwin64", "linux32"}
-
 
 def cache_root() -> Path:
     """Where compiled source FMUs are kept (``$FMI_OPTIMIZER_CACHE`` or ``~/.cache/fmi_optimizer``)."""
@@ -30,7 +28,7 @@ def cache_root() -> Path:
 
 
 def content_hash(path: Path) -> str:
-    """SHA-256 of the file's bytes: identifies an FMU for caching and storage."""
+    """SHA-256 of a file's bytes: identifies an FMU (caching, storage) or a data file (calibration)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -48,10 +46,6 @@ class FmuFile:
     runnable: Path
     compiled_from_sources: bool
     without_binary: tuple[str, ...] = ()  # declared interfaces ("CS", "ME") whose binary this platform lacks
-
-    @property
-    def fmi_major(self) -> int:
-        return int(str(self.model_description.fmiVersion).split(".")[0])
 
 
 def open_fmu(path: str | os.PathLike[str]) -> FmuFile:

@@ -24,12 +24,14 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fmi_optimizer.fmu.variables import array_elements, output_column, output_columns
-from fmi_optimizer.space import Value
+
+if TYPE_CHECKING:
+    from fmi_optimizer.space import Value
 
 
 @dataclass(frozen=True)

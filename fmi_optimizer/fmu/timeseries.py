@@ -11,7 +11,6 @@ inputs with duplicate time points. Every data problem is a one-line :class:`Data
 from __future__ import annotations
 
 import csv
-import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from fmi_optimizer.errors import DataError, StudyError
+from fmi_optimizer.fmu.archive import content_hash
 
 NAN_POLICIES = ("fail", "interpolate", "mask")
 INTERPOLATIONS = ("auto", "linear", "hold")
@@ -122,15 +122,6 @@ def _column(name: str, spec: Any, where: str) -> ColumnSpec:
 # -- reading ------------------------------------------------------------------------------------
 
 
-def fingerprint(path: Path) -> str:
-    """sha256 of the data file's bytes: identifies the data a calibration or check used."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def read_table(path: Path) -> dict[str, np.ndarray]:
     """Read a CSV (header row, numbers, empty cells = NaN) or Parquet file into float columns."""
     if not path.exists():
@@ -196,7 +187,7 @@ def load_series(spec: SeriesSpec, units: Mapping[str, str]) -> Series:
         y = convert(data[c.column], c.unit, units.get(c.variable, ""), f"{path}: column {c.column!r}")
         y, mask = apply_nan_policy(t, y, spec.nan, f"{path}: column {c.column!r}")
         cols[c.variable], masks[c.variable] = y, mask
-    return Series(t, cols, path, fingerprint(path), masks)
+    return Series(t, cols, path, content_hash(path), masks)
 
 
 def check_time(t: np.ndarray, path: Path, name: str) -> None:

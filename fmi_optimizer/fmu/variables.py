@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from fmi_optimizer.space import Value
+if TYPE_CHECKING:
+    from fmi_optimizer.space import Value
+
 
 Tunable = Literal["no", "before_init", "during_sim", "configuration"]
 

@@ -1,12 +1,15 @@
 """Plugin manager: built-ins and third parties through entry points, a plugins folder, objects passed in.
 
-Order: entry points of this distribution (built-in methods), other distributions'
-entry points, ``.py`` files of the plugins folder, explicit objects. A plugin that
-fails to import is recorded with its source and reported; the others still load.
+Order: the built-in features (calibration, uncertainty), entry points of this distribution
+(built-in methods), other distributions' entry points, ``.py`` files of the plugins folder,
+explicit objects. A plugin that fails to import is recorded with its source and reported; the
+others still load. Every hook, the registration hooks too, is called through ``pm.hook``: only
+functions marked with ``@hookimpl`` run.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 from collections.abc import Iterable
@@ -18,13 +21,18 @@ from typing import Any
 
 import pluggy
 
-from fmi_optimizer import hookspecs
+from fmi_optimizer import __version__, hookspecs
 from fmi_optimizer.errors import PluginError
 from fmi_optimizer.host.kpi import builtin_registry
 from fmi_optimizer.registry import KpiRegistry, MethodRegistry
 
 GROUP = "fmi_optimizer"
 OWN_DISTRIBUTION = "fmi-optimizer"
+
+FEATURES = {"calibration": "fmi_optimizer.calibration.plugin", "uncertainty": "fmi_optimizer.uncertainty.plugin"}
+"""The features shipped with the package, registered as plugins (by module name, like an entry point)
+before every other plugin: the core imports no feature, a feature adds its commands and report sections
+through the same hooks a third party implements."""
 
 
 @dataclass
@@ -70,6 +78,9 @@ def load_host(plugins_dir: Path | None = None, extra: Iterable[Any] = (), blocke
     pm.add_hookspecs(hookspecs)
     infos: list[PluginInfo] = []
     blocked_set = set(blocked)
+    for name, module in FEATURES.items():
+        if name not in blocked_set:
+            infos.append(_register(pm, name, "builtin", __version__, lambda m=module: importlib.import_module(m)))
     if include_entry_points:
         for ep in sorted(_entry_points(), key=lambda e: (_dist_name(e) != OWN_DISTRIBUTION, e.name)):
             if ep.name in blocked_set:
@@ -113,10 +124,8 @@ def _fill(pm: pluggy.PluginManager, plugin: Any, info: PluginInfo, methods: Meth
     methods.current_source = kpis.current_source = info.source if info.source != "builtin" else f"builtin {info.name}"
     before = set(methods.names())
     try:
-        if hasattr(plugin, "fmio_register_methods"):
-            plugin.fmio_register_methods(registry=methods)
-        if hasattr(plugin, "fmio_register_kpis"):
-            plugin.fmio_register_kpis(registry=kpis)
+        _call_own(pm, plugin, "fmio_register_methods", registry=methods)
+        _call_own(pm, plugin, "fmio_register_kpis", registry=kpis)
     except PluginError as exc:
         info.error = str(exc)
         pm.unregister(plugin)
@@ -126,6 +135,14 @@ def _fill(pm: pluggy.PluginManager, plugin: Any, info: PluginInfo, methods: Meth
         info.error = f"{type(exc).__name__} in registration: {exc}"
         pm.unregister(plugin)
     info.methods = sorted(set(methods.names()) - before)
+
+
+def _call_own(pm: pluggy.PluginManager, plugin: Any, hook: str, **kwargs: Any) -> None:
+    """Call ``plugin``'s implementation of ``hook`` as pluggy registered it (only ``@hookimpl`` functions,
+    with the arguments it names), so an error is attributed to that plugin alone."""
+    for impl in getattr(pm.hook, hook).get_hookimpls():
+        if impl.plugin is plugin:
+            impl.function(**{a: kwargs[a] for a in impl.argnames})
 
 
 def _entry_points() -> list[EntryPoint]:

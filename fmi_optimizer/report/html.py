@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import math
 import traceback
@@ -17,42 +15,10 @@ import pluggy
 
 from fmi_optimizer.errors import OutputError
 from fmi_optimizer.records import Evaluation
+from fmi_optimizer.reporting import CSS, figure_html, pyplot, table_html
 from fmi_optimizer.study.config import ObjectiveTerm, stated_objective
 from fmi_optimizer.study.storage import Store
 from fmi_optimizer.writeback.atomic import write_text_atomic
-
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1100px;color:#222}
-h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;font-size:.9em;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
-th{background:#f3f3f3}td.l,th.l{text-align:left}.ok{color:#070}.bad{color:#b00}.muted{color:#777}
-img{max-width:100%;border:1px solid #eee}pre{background:#f7f7f7;padding:.6em;overflow:auto;font-size:.8em}
-.scroll{max-height:420px;overflow:auto}
-"""
-
-
-def figure_html(fig: Any, alt: str = "plot") -> str:
-    """A matplotlib figure as an inline ``<img>`` (the figure is closed); for plugins' report sections too."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
-
-
-def pyplot() -> Any:
-    """matplotlib.pyplot on the file-only Agg backend (imported when a report draws, not before)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-_png = figure_html
-_plt = pyplot
 
 
 def objective_axis_scale(values: Sequence[float]) -> str:
@@ -65,7 +31,7 @@ def objective_axis_scale(values: Sequence[float]) -> str:
 
 
 def convergence_plot(evs: Sequence[Evaluation], title: str = "Convergence") -> str:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.6))
     xs_ok = [i + 1 for i, e in enumerate(evs) if e.ok and e.objective is not None]
     ys_ok = [e.objective for e in evs if e.ok and e.objective is not None]
@@ -93,7 +59,7 @@ def convergence_plot(evs: Sequence[Evaluation], title: str = "Convergence") -> s
     ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return figure_html(fig)
 
 
 def scatter_plots(evs: Sequence[Evaluation], space: Sequence[dict[str, Any]]) -> str:
@@ -102,7 +68,7 @@ def scatter_plots(evs: Sequence[Evaluation], space: Sequence[dict[str, Any]]) ->
     names = [d["name"] for d in space]
     if not ok or not names:
         return ""
-    plt = _plt()
+    plt = pyplot()
     n = len(names)
     cols = min(4, n)
     rows = math.ceil(n / cols)
@@ -132,7 +98,7 @@ def scatter_plots(evs: Sequence[Evaluation], space: Sequence[dict[str, Any]]) ->
     fig.suptitle("Objective vs each parameter (red: infeasible" + ("; log scale)" if scale == "log" else ")"),
                  fontsize=9)
     fig.tight_layout()
-    return _png(fig)
+    return figure_html(fig)
 
 
 def shown_values(values: dict[str, Any], space: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -144,18 +110,6 @@ def shown_values(values: dict[str, Any], space: Sequence[dict[str, Any]]) -> dic
         names = labels.get(k)
         out[k] = names.get(v, v) if names is not None and not isinstance(v, list | dict) else v
     return out
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1) -> str:
-    def cell(v: Any, i: int) -> str:
-        cls = ' class="l"' if i < left else ""
-        if isinstance(v, float):
-            v = f"{v:.6g}"
-        return f"<td{cls}>{html.escape(str(v))}</td>"
-
-    head = "".join(f'<th{" class=l" if i < left else ""}>{html.escape(h)}</th>' for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(cell(v, i) for i, v in enumerate(r)) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def write_report(store: Store, study_id: int, path: Path, pm: pluggy.PluginManager | None = None) -> Path:
@@ -179,9 +133,6 @@ def write_report(store: Store, study_id: int, path: Path, pm: pluggy.PluginManag
         parts.append(f"<p>Stopped: {html.escape(result['stopped_because'])}</p>")
     parts += _best_section(result, problem)
     space = problem.get("space", [])
-    from fmi_optimizer.uncertainty.sections import extra_sections  # issue 8: robustness and Pareto front
-
-    parts += extra_sections(config, result, evs)
     study = {**config, "id": row["id"], "name": row["name"], "method": row["method"], "status": row["status"],
              "seed": row["seed"]}
     parts += plugin_sections(pm, study, result, evs)
@@ -193,13 +144,13 @@ def write_report(store: Store, study_id: int, path: Path, pm: pluggy.PluginManag
     failures = [e for e in evs if not e.ok]
     if failures:
         parts.append(f"<h2>Failures ({len(failures)})</h2>")
-        parts.append(_table(["#", "status", "error", *names],
+        parts.append(table_html(["#", "status", "error", *names],
                             [[e.id, e.status, e.error, *[shown_values(e.values, space).get(n, "") for n in names]]
                              for e in failures[:200]],
                             left=3))
     parts.append("<h2>All evaluations</h2><div class=scroll>")
     kpi_names = list(problem.get("kpis", {}))
-    parts.append(_table(["#", "status", "objective", "feasible", *names, *kpi_names, "wall s", "worker"],
+    parts.append(table_html(["#", "status", "objective", "feasible", *names, *kpi_names, "wall s", "worker"],
                         [[e.id, e.status + (" (cached)" if e.cached else ""), e.objective, e.feasible,
                           *[shown_values(e.values, space).get(n, "") for n in names],
                           *[e.kpis.get(k, "") for k in kpi_names],
@@ -255,7 +206,7 @@ def _best_section(result: dict[str, Any], problem: dict[str, Any]) -> list[str]:
         return f"{what} {value:.6g}" + (" (maximized)" if sense and what != "objective" else "")
 
     out = [f"<h2>Best — {stated(best['objective'], sense=True)} ({feas})</h2>",
-           _table(["parameter", "value"],
+           table_html(["parameter", "value"],
                   [[k, v] for k, v in shown_values(best["values"], problem.get("space", [])).items()])]
     limits = {c["kpi"]: c for c in problem.get("constraints", [])}
     base = result.get("baseline") or {}
@@ -265,7 +216,7 @@ def _best_section(result: dict[str, Any], problem: dict[str, Any]) -> list[str]:
         c = limits.get(k)
         margin = (c["limit"] - v if c["op"] == "<=" else v - c["limit"]) if c else ""
         rows.append([k, v, base_kpis.get(k, ""), f"{c['op']} {c['limit']:g}" if c else "", margin])
-    out.append(_table(["KPI", "optimized", "as delivered", "constraint", "margin (>= 0 holds)"], rows))
+    out.append(table_html(["KPI", "optimized", "as delivered", "constraint", "margin (>= 0 holds)"], rows))
     if base.get("objective") is not None:
         feas = "feasible" if base.get("feasible") else "infeasible"
         out.append(f"<p>As delivered (the FMU's own start values): {stated(base['objective'])} ({feas}); "
@@ -286,7 +237,7 @@ def _compute_section(evs: Sequence[Evaluation], result: dict[str, Any]) -> list[
             ["study wall time (s)", result.get("wall_seconds", "")],
             ["simulation wall time summed over workers (s)", wall], ["simulation CPU time (s)", cpu],
             ["mean wall time per evaluation (s)", wall / len(simulated) if simulated else ""]]
-    return ["<h2>Compute spent</h2>", _table(["", "value"], rows)]
+    return ["<h2>Compute spent</h2>", table_html(["", "value"], rows)]
 
 
 def _instances_section(result: dict[str, Any]) -> list[str]:
@@ -305,7 +256,7 @@ def _instances_section(result: dict[str, Any]) -> list[str]:
         rows.append(["evaluations whose objective changed", len(record.get("corrected") or [])])
     return ["<h2>Simulation instances</h2><p class=muted>Every stored number must equal what a fresh instance "
             "gives; the strategy below was proven against plain fmpy's fresh runs before the study, and workers "
-            "repeat a share of the runs on a fresh instance while it runs.</p>", _table(["", ""], rows, left=2)]
+            "repeat a share of the runs on a fresh instance while it runs.</p>", table_html(["", ""], rows, left=2)]
 
 
 def _writeback_section(result: dict[str, Any]) -> list[str]:
@@ -325,5 +276,5 @@ def _writeback_section(result: dict[str, Any]) -> list[str]:
         text = ("<span class=bad>VERIFICATION FAILED</span>: no optimized FMU was written (use the .ssv with the "
                 f"original FMU); {html.escape(str(problems[0]))}")
     return ["<h2>Write-back</h2>", f"<p>{text}</p>",
-            _table(["file", "path"], list(rows), left=2),
-            _table(["KPI", "optimized evaluation", "written FMU", "relative difference"], detail) if detail else ""]
+            table_html(["file", "path"], list(rows), left=2),
+            table_html(["KPI", "optimized evaluation", "written FMU", "relative difference"], detail) if detail else ""]

@@ -47,7 +47,6 @@ class Outcome:
     files: dict[str, str] = field(default_factory=dict)
     verification: dict[str, Any] | None = None
     instances: dict[str, Any] | None = None  # the instance strategy, its proof and any switch during the study
-    messages: list[str] = field(default_factory=list)
     baseline: Evaluation | None = None
     host: Host | None = None  # the plugins that ran the study (their report sections belong in its report)
     deliverables_tag: str = ""  # "" or ".2", ".3", ...: this study's files beside earlier studies' in out_dir
@@ -248,8 +247,7 @@ def _run_locked(config: StudyConfig, host: Host, progress: ProgressCallback | No
         baseline = run_baseline(evaluator, problem)
         mproblem = problem.method_problem(batch)
         runs = problem.robust.runs_per_candidate() if problem.robust is not None else 1
-        mproblem = dataclasses.replace(mproblem, seconds_per_evaluation=baseline.wall_seconds * runs,
-                                       extra={**mproblem.extra, "baseline_objective": baseline.objective})
+        mproblem = dataclasses.replace(mproblem, seconds_per_evaluation=baseline.wall_seconds * runs)
         method_cls, routing = choose_method(host.methods, config.method, mproblem)
         log(routing)
         method = _make_method(host, method_cls, mproblem, config)
@@ -326,7 +324,7 @@ class _StudyRun:
             status = "interrupted" if result.interrupted else "finished"
             store.set_status(study_id, status, outcome.to_json())
             if write_back and result.best is not None and not result.interrupted:
-                _write_back(outcome, log)
+                write_back_best(outcome, log)
                 store.set_status(study_id, status, outcome.to_json())  # the report shows the write-back
             if report:
                 from fmi_optimizer.report.html import write_report
@@ -351,7 +349,8 @@ class _StudyRun:
         return record
 
 
-def _write_back(outcome: Outcome, log: Callable[[str], None]) -> None:
+def write_back_best(outcome: Outcome, log: Callable[[str], None]) -> None:
+    """Write the study's best design back into a verified FMU; a failed check is logged, not raised."""
     from fmi_optimizer.writeback.write import write_back
 
     best = outcome.result.best
@@ -463,3 +462,32 @@ def optimize(
     if not host.methods.names():
         raise StudyError("no method is registered; is fmi-optimizer installed (pip install -e .)?")
     return run_study(config, host, write_back=write_back)
+
+
+def pick_and_write(outcome: Outcome, selector: str, write_back: bool, log: Callable[[str], None]) -> Evaluation:
+    """``optimize --pick``: choose a point of the finished study, make it the result, write it back,
+    and refresh the stored result and the report."""
+    from fmi_optimizer.report.html import write_report
+    from fmi_optimizer.study.pareto import front, pick, study_key
+
+    result = outcome.result
+    points = result.aggregates or result.evaluations
+    key = study_key(outcome.config)
+    chosen = pick(points, selector, list(outcome.config.kpis), key)
+    result.best = chosen
+    on_front = any(chosen is p for p in front(points, key))
+    result.diagnostics["pick"] = {"selector": selector, "values": dict(chosen.values), "kpis": dict(chosen.kpis),
+                                  "on_front": on_front}
+    log(f"picked {selector!r}: " + ", ".join(f"{k}={v:.6g}" for k, v in chosen.kpis.items())
+        + ("" if on_front else " (not on the Pareto front of the objectives)"))
+    if write_back and not result.interrupted:
+        write_back_best(outcome, log)
+    store = Store(outcome.db)
+    try:
+        store.set_status(result.study_id, "finished", outcome.to_json())
+        if "report" in outcome.files:
+            write_report(store, result.study_id, Path(outcome.files["report"]),
+                         pm=outcome.host.pm if outcome.host is not None else None)
+    finally:
+        store.close()
+    return chosen

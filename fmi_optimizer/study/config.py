@@ -24,7 +24,7 @@ INSTANCE_CHOICES = ("auto", *STRATEGIES)
 
 SECTIONS = {"twin", "parameters", "kpis", "objective", "constraints", "method", "replications", "scenarios", "uncertainty",
             "evaluation", "output", "plugins_dir", "name", "fixed"}
-SECTIONS |= {"inputs", "calibration"}  # issue 7: input signals and calibration to measured data
+SECTIONS |= {"inputs", "calibration"}  # input signals; calibration to measured data
 
 
 @dataclass(frozen=True)
@@ -108,9 +108,9 @@ class StudyConfig:
     plugins_dir: Path | None = None
     source: Path | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
-    uncertainty: UncertaintySpec | None = None  # [uncertainty]: robust / chance-constrained study (issue 8)
-    inputs: Any = None  # signals.SeriesSpec from [inputs] (issue 7)
-    calibration: Any = None  # calibration.settings.CalibrationSpec from [calibration] (issue 7)
+    uncertainty: UncertaintySpec | None = None  # [uncertainty]: robust / chance-constrained study
+    inputs: Any = None  # fmu.timeseries.SeriesSpec from [inputs]
+    calibration: Any = None  # calibration.settings.CalibrationSpec from [calibration]
 
     def with_overrides(self, **changes: Any) -> StudyConfig:
         """Apply CLI/API overrides (method, budget, seed, workers, out_dir) on top of the file."""
@@ -271,7 +271,7 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
         if not isinstance(expr, str):
             raise StudyError(f"{where}: [kpis] {name} = {expr!r}: expected a string such as \"max(T_junction)\"")
 
-    # -- issue 7: [inputs] and [calibration]; a calibration study minimizes the training loss by default
+    # -- [inputs] and [calibration]; a calibration study minimizes the training loss by default
     from fmi_optimizer.calibration.settings import LOSS_KPI, parse_calibration, parse_inputs
 
     inputs_spec = parse_inputs(data.get("inputs"), where, base_dir)

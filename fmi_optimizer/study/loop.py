@@ -71,15 +71,6 @@ class StudyResult:
         """Objective of every evaluation in the order they finished (None for failed ones)."""
         return [e.objective if e.ok else None for e in self.evaluations]
 
-    def best_so_far(self) -> list[float | None]:
-        out: list[float | None] = []
-        best: float | None = None
-        for e in self.evaluations:
-            if e.feasible and e.objective is not None and (best is None or e.objective < best):
-                best = e.objective
-            out.append(best)
-        return out
-
 
 class BudgetTracker:
     """Composable stop rules; ``progress()`` is 0..1 for progress bars."""

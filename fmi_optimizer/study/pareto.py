@@ -12,7 +12,6 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -187,33 +186,3 @@ def pick(evaluations: Sequence[Evaluation], selector: str | int, kpi_names: Sequ
     ties = [e for e in admitted if sign * e.kpis[rule.kpi] == best]
     on_front = [e for e in ties if any(e is p for p in pts)]
     return (on_front or ties)[0]
-
-
-def pick_and_write(outcome: Any, selector: str, write_back: bool, log: Callable[[str], None]) -> Evaluation:
-    """``optimize --pick``: choose a point of the finished study, make it the result, write it back,
-    and refresh the stored result and the report."""
-    from fmi_optimizer.report.html import write_report
-    from fmi_optimizer.runner.run import _write_back
-    from fmi_optimizer.study.storage import Store
-
-    result = outcome.result
-    points = result.aggregates or result.evaluations
-    key = study_key(outcome.config)
-    chosen = pick(points, selector, list(outcome.config.kpis), key)
-    result.best = chosen
-    on_front = any(chosen is p for p in front(points, key))
-    result.diagnostics["pick"] = {"selector": selector, "values": dict(chosen.values), "kpis": dict(chosen.kpis),
-                                  "on_front": on_front}
-    log(f"picked {selector!r}: " + ", ".join(f"{k}={v:.6g}" for k, v in chosen.kpis.items())
-        + ("" if on_front else " (not on the Pareto front of the objectives)"))
-    if write_back and not result.interrupted:
-        _write_back(outcome, log)
-    store = Store(outcome.db)
-    try:
-        store.set_status(result.study_id, "finished", outcome.to_json())
-        if "report" in outcome.files:
-            write_report(store, result.study_id, Path(outcome.files["report"]),
-                         pm=outcome.host.pm if outcome.host is not None else None)
-    finally:
-        store.close()
-    return chosen

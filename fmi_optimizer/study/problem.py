@@ -43,9 +43,9 @@ class StudyProblem:
     reducers: KpiRegistry
     settings: SimSettings
     fixed: dict[str, Value] = field(default_factory=dict)
-    inputs: Any = None  # signals.InputTable from [inputs] (issue 7)
-    calibration: Any = None  # calibration.loss.CalibrationLoss from [calibration] (issue 7)
-    robust: RobustLayer | None = None  # [uncertainty]: the shared sample and the robust aggregation (issue 8)
+    inputs: Any = None  # the input table built from [inputs] (calibration.binding)
+    calibration: Any = None  # calibration.loss.CalibrationLoss from [calibration]
+    robust: RobustLayer | None = None  # [uncertainty]: the shared sample and the robust aggregation
 
     @classmethod
     def build(cls, config: StudyConfig, twin: Twin, reducers: KpiRegistry, space: DesignSpace | None = None) -> StudyProblem:
@@ -80,7 +80,7 @@ class StudyProblem:
     def method_problem(self, batch_size: int) -> Problem:
         c = self.config
         objective_names = tuple(t.kpi for t in c.objective) if c.pareto else ("objective",)
-        scenarios = tuple((n, self.space.validate({**self._scenario_defaults(), **v}))
+        scenarios = tuple((n, self.space.validate(dict(v)))
                           for n, v in c.scenarios) if c.scenarios else ()
         return Problem(
             space=self.space,
@@ -91,12 +91,8 @@ class StudyProblem:
             budget_evaluations=c.budget.evaluations if self.robust is None or c.budget.evaluations is None
             else max(1, c.budget.evaluations // self.robust.runs_per_candidate()),  # in candidates
             batch_size=batch_size,
-            extra={"replications": c.replications},
             budget_seconds=c.budget.seconds,
         )
-
-    def _scenario_defaults(self) -> dict[str, Value]:
-        return {}
 
     # -- candidates to runs -----------------------------------------------------------------
     def seed_for(self, candidate: Candidate) -> int | None:
@@ -129,7 +125,7 @@ class StudyProblem:
         identity: dict[str, Any] = {"fmu": self.twin.fmu.sha256, "values": sorted(self.start_values(candidate).items()),
                                     "settings": self.settings.to_dict(), "outputs": self.outputs(),
                                     "kpis": [k.expression for k in self.kpis]}
-        if self.inputs is not None or self.calibration is not None:  # issue 7: the data shape the KPIs
+        if self.inputs is not None or self.calibration is not None:  # the data shape the KPIs
             from fmi_optimizer.calibration.binding import data_fingerprint
 
             identity["data"] = data_fingerprint(self)
@@ -149,7 +145,7 @@ class StudyProblem:
             return ev
         try:
             kpis = compute_kpis(self.kpis, reply.time, reply.outputs, self.reducers)
-            if self.calibration is not None:  # issue 7: loss against the measured data
+            if self.calibration is not None:  # loss against the measured data
                 kpis.update(self.calibration.kpis(reply.time, reply.outputs))
         except Exception as exc:  # a reducer failing on this trajectory fails this evaluation only
             ev.status, ev.error = "failed", f"KPI computation failed: {type(exc).__name__}: {exc}"

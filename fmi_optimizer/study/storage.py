@@ -57,11 +57,6 @@ CREATE TABLE IF NOT EXISTS evaluations (
 );
 CREATE INDEX IF NOT EXISTS evaluations_by_key ON evaluations(cache_key);
 CREATE INDEX IF NOT EXISTS evaluations_by_study ON evaluations(study_id);
-CREATE TABLE IF NOT EXISTS method_state (
-    study_id INTEGER NOT NULL REFERENCES studies(id),
-    created REAL NOT NULL,
-    state TEXT NOT NULL
-);
 """
 
 
@@ -155,9 +150,6 @@ class Store:
 
     def iter_rows(self, study_id: int) -> Iterator[sqlite3.Row]:
         yield from self.conn.execute("SELECT * FROM evaluations WHERE study_id=? ORDER BY id", (study_id,))
-
-    def save_method_state(self, study_id: int, state: dict[str, Any]) -> None:
-        self.conn.execute("INSERT INTO method_state VALUES (?,?,?)", (study_id, time.time(), json.dumps(state, default=str)))
 
     # -- export -------------------------------------------------------------------------
     def export_csv(self, study_id: int, path: Path) -> Path:

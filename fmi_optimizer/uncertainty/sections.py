@@ -1,4 +1,4 @@
-"""Report sections of issue 8, rebuilt from the stored rows: robustness of the chosen design next to the
+"""The robustness and Pareto report sections, rebuilt from the stored rows: robustness of the chosen design next to the
 nominal optimum, and the Pareto front of multi-objective studies."""
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _chosen(result: dict[str, Any], groups: dict[int, tuple[Evaluation, Judged]]
 
 def _robust_section(config: StudyConfig, result: dict[str, Any], groups: dict[int, tuple[Evaluation, Judged]],
                     n_rows: int) -> list[str]:
-    from fmi_optimizer.report.html import _table
+    from fmi_optimizer.reporting import table_html
 
     spec = config.uncertainty
     assert spec is not None
@@ -93,7 +93,7 @@ def _robust_section(config: StudyConfig, result: dict[str, Any], groups: dict[in
            f"{spec.sampler} sample" + (" + 1 nominal run" if spec.nominal else "") + ")"
            + _growth_text(spec, groups, n_rows) + f" = {n_rows} simulations stored (the budget counts runs). Score: {html.escape(spec.score.describe())}; chance constraints "
            f"judged on the one-sided {html.escape(spec.bound)} bound at confidence {spec.confidence:g}.</p>",
-           _table(["uncertain parameter", "distribution"], [[k, d.describe()] for k, d in spec.distributions.items()])]
+           table_html(["uncertain parameter", "distribution"], [[k, d.describe()] for k, d in spec.distributions.items()])]
     chosen, nominal = _chosen(result, groups), nominal_optimum(config, groups)
     if chosen is None:
         return [*out, "<p class=bad>No chosen design with successful runs.</p>"]
@@ -106,7 +106,7 @@ def _robust_section(config: StudyConfig, result: dict[str, Any], groups: dict[in
         out.append("<p class=muted>Nominal optimum = the candidate with the best objective at the twin's nominal "
                    "values that meets every constraint there, among the candidates this study evaluated.</p>")
     names = list(config.parameters)
-    out.append(_table(["design", "candidate", "robust score", *names],
+    out.append(table_html(["design", "candidate", "robust score", *names],
                       [[label, cid, groups[cid][0].objective, *[groups[cid][0].values.get(n, "") for n in names]]
                        for label, cid in designs]))
     rows = []
@@ -119,7 +119,7 @@ def _robust_section(config: StudyConfig, result: dict[str, Any], groups: dict[in
             nom = j.nominal.kpis.get(k) if j.nominal is not None and j.nominal.ok else None
             rows.append([k, label, nom, float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0,
                          float(np.quantile(v, 0.05)), float(np.quantile(v, 0.95)), float(v.max())])
-    out.append(_table(["KPI", "design", "at nominal", "mean", "std", "5 %", "95 %", "max"], rows, left=2))
+    out.append(table_html(["KPI", "design", "at nominal", "mean", "std", "5 %", "95 %", "max"], rows, left=2))
     chance_rows = []
     for label, cid in designs:
         for c in groups[cid][1].chance:
@@ -133,7 +133,7 @@ def _robust_section(config: StudyConfig, result: dict[str, Any], groups: dict[in
                                     None if worst is None else -worst,
                                     "" if worst is None else ("holds" if worst <= 0 else "VIOLATED")])
     if chance_rows:
-        out.append(_table(["constraint", "design", "target", "achieved (sample)", "confidence bounds", "scenarios",
+        out.append(table_html(["constraint", "design", "target", "achieved (sample)", "confidence bounds", "scenarios",
                            "margin (KPI units)", "status"], chance_rows, left=2))
     if len(designs) == 2:
         out.append(_price_table(config, groups[chosen][1], groups[designs[1][1]][1]))
@@ -152,7 +152,7 @@ def _growth_text(spec: Any, groups: dict[int, tuple[Evaluation, Judged]], n_rows
 
 
 def _price_table(config: StudyConfig, robust: Judged, nominal: Judged) -> str:
-    from fmi_optimizer.report.html import _table
+    from fmi_optimizer.reporting import table_html
 
     rows = []
     for t in config.objective:
@@ -161,17 +161,17 @@ def _price_table(config: StudyConfig, robust: Judged, nominal: Judged) -> str:
         if a is None or b is None:
             continue
         rows.append([t.kpi, b, a, a - b, (a - b) / abs(b) if b else None])
-    return "<h3>Price of robustness (objective KPIs at nominal conditions)</h3>" + _table(
+    return "<h3>Price of robustness (objective KPIs at nominal conditions)</h3>" + table_html(
         ["KPI", "nominal optimum", "chosen (robust)", "difference", "relative"], rows)
 
 
 def _histograms(config: StudyConfig, designs: list[tuple[str, Judged]]) -> str:
-    from fmi_optimizer.report.html import _plt, _png
+    from fmi_optimizer.reporting import figure_html, pyplot
 
     kpis = [k for k in config.kpis if any(_varies(j.kpi_samples.get(k, [])) for _, j in designs)]
     if not kpis or not designs[0][1].kpi_samples:
         return ""
-    plt = _plt()
+    plt = pyplot()
     cols = min(3, len(kpis))
     rows = (len(kpis) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 2.8 * rows), squeeze=False)
@@ -192,7 +192,7 @@ def _histograms(config: StudyConfig, designs: list[tuple[str, Judged]]) -> str:
         axes[i // cols][i % cols].axis("off")
     fig.suptitle("KPI distribution over the shared sample", fontsize=9)
     fig.tight_layout()
-    return _png(fig)
+    return figure_html(fig)
 
 
 def _varies(values: Sequence[float]) -> bool:
@@ -203,7 +203,7 @@ def _varies(values: Sequence[float]) -> bool:
 
 def pareto_section(config: StudyConfig, points: Sequence[Evaluation]) -> list[str]:
     """Front table (indices are what ``--pick N`` takes) and a plot of the first two objectives."""
-    from fmi_optimizer.report.html import _plt, _png, _table
+    from fmi_optimizer.reporting import figure_html, pyplot, table_html
     from fmi_optimizer.study.pareto import front, study_key
 
     pts = front(points, study_key(config))
@@ -215,11 +215,11 @@ def pareto_section(config: StudyConfig, points: Sequence[Evaluation]) -> list[st
     if not pts:
         return out
     names = list(config.parameters)
-    out.append("<div class=scroll>" + _table(["#", "feasible", *kpis, *names],
+    out.append("<div class=scroll>" + table_html(["#", "feasible", *kpis, *names],
                       [[i, p.feasible, *[p.kpis.get(k) for k in kpis], *[p.values.get(n, "") for n in names]]
                        for i, p in enumerate(pts)]) + "</div>")
     if len(kpis) >= 2:
-        plt = _plt()
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(6, 4))
         for feasible, style in ((True, {"s": 6, "color": "#bbbbbb", "label": "evaluated, feasible"}),
                                 (False, {"s": 10, "color": "#f2a7a7", "marker": "x", "linewidths": 0.8,
@@ -233,5 +233,5 @@ def pareto_section(config: StudyConfig, points: Sequence[Evaluation]) -> list[st
         ax.set_ylabel(kpis[1])
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-        out.append(_png(fig))
+        out.append(figure_html(fig))
     return out

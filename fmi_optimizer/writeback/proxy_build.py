@@ -1,4 +1,4 @@
-"""The proxy runtime of written FMUs (``fmi_optimizer/proxy/fmio_proxy.c``) as a shared library for this machine.
+"""The proxy runtime of written FMUs (``fmi_optimizer/writeback/proxy/fmio_proxy.c``) as a shared library for this machine.
 
 Where the library comes from, in this order:
 

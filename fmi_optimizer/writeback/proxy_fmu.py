@@ -3,7 +3,7 @@
 Why a proxy: editing ``start`` attributes in modelDescription.xml changes nothing in importers that do
 not push XML start values (fmpy among them), because the binary keeps its compiled defaults. The
 written FMU therefore carries the original FMU unchanged (``resources/fmio_proxy/inner/``) and our own
-small runtime (``fmi_optimizer/proxy/fmio_proxy.c``) as its binary. The runtime forwards every FMI call
+small runtime (``fmi_optimizer/writeback/proxy/fmio_proxy.c``) as its binary. The runtime forwards every FMI call
 to the original with the importer's callbacks, and *sets* the optimized values at the point FMUs honour
 (FMI 2.0: after fmi2SetupExperiment; FMI 3.0 / 1.0: before initialization), replaying the importer's
 own values after them. Because it is one-to-one, the written modelDescription.xml is the original one

@@ -23,7 +23,7 @@
  *   identifier <inner model identifier (FMI 1.0 function prefix)>
  *   value <type> <value reference> <literal>      (type: the FMI type name, e.g. Real, Float64, Int32)
  *
- * POSIX only (dlopen). Built by fmi_optimizer (setup.py or on first use, see fmi_optimizer/proxy_build.py).
+ * POSIX only (dlopen). Built by fmi_optimizer (setup.py or on first use, see fmi_optimizer/writeback/proxy_build.py).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
