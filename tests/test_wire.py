@@ -6,8 +6,15 @@ import pickle
 
 import numpy as np
 
-from fmi_optimizer.engine.protocol import RunReply, RunRequest
-from fmi_optimizer.engine.wire import ContextTable, KnownContexts, decode_reply, encode_reply, unpack_runs
+from fmi_optimizer.engine.protocol import (
+    ContextTable,
+    KnownContexts,
+    RunReply,
+    RunRequest,
+    decode_reply,
+    encode_reply,
+    unpack_runs,
+)
 from fmi_optimizer.fmu.simulator import SimSettings
 
 A = SimSettings(stop_time=1.0, output_interval=0.1)

@@ -31,8 +31,16 @@ from multiprocessing.connection import Connection, Listener, wait
 from pathlib import Path
 from typing import Any, Protocol
 
-from fmi_optimizer.engine.protocol import RunReply, RunRequest, split_check_note
-from fmi_optimizer.engine.wire import CHECKING, REPLY_FIELDS, ContextTable, KnownContexts, decode_reply
+from fmi_optimizer.engine.protocol import (
+    CHECKING,
+    REPLY_FIELDS,
+    ContextTable,
+    KnownContexts,
+    RunReply,
+    RunRequest,
+    decode_reply,
+    split_check_note,
+)
 from fmi_optimizer.errors import FmuError
 from fmi_optimizer.fmu.simulator import FALLBACK, REUSING, STRATEGIES
 

@@ -18,8 +18,16 @@ import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 
-from fmi_optimizer.engine.protocol import DIFFERED, RunReply, RunRequest, disagreement
-from fmi_optimizer.engine.wire import CHECKING, Context, encode_reply, unpack_runs
+from fmi_optimizer.engine.protocol import (
+    CHECKING,
+    DIFFERED,
+    Context,
+    RunReply,
+    RunRequest,
+    disagreement,
+    encode_reply,
+    unpack_runs,
+)
 from fmi_optimizer.fmu.fd_capture import flush_all, flush_c
 from fmi_optimizer.fmu.simulator import FALLBACK, REUSING, Simulator
 
