@@ -24,16 +24,20 @@ _PUBLIC = {
     "NoOptions": "fmi_optimizer.method", "Problem": "fmi_optimizer.method",
     "Candidate": "fmi_optimizer.records", "Evaluation": "fmi_optimizer.records",
     "SimSettings": "fmi_optimizer.fmu.simulator", "Trajectory": "fmi_optimizer.fmu.simulator",
-    "Boolean": "fmi_optimizer.space", "Categorical": "fmi_optimizer.space", "Continuous": "fmi_optimizer.space",
+    "Boolean": "fmi_optimizer.space", "Categorical": "fmi_optimizer.space",
+    "Continuous": "fmi_optimizer.space",
     "DesignSpace": "fmi_optimizer.space", "Integer": "fmi_optimizer.space",
     "Study": "fmi_optimizer.study.loop", "StudyResult": "fmi_optimizer.study.loop",
     "Twin": "fmi_optimizer.fmu.twin",
 }
 
 __all__ = [
-    "Boolean", "Budget", "Candidate", "Capabilities", "Categorical", "Continuous", "DesignSpace", "Evaluation",
-    "ExitCode", "Fit", "FmiOptimizerError", "Integer", "Method", "NoOptions", "Outcome", "Problem", "SimSettings",
-    "Study", "StudyConfig", "StudyResult", "Trajectory", "Twin", "evaluate", "hookimpl", "load_study", "optimize",
+    "Boolean", "Budget", "Candidate", "Capabilities", "Categorical", "Continuous", "DesignSpace",
+    "Evaluation",
+    "ExitCode", "Fit", "FmiOptimizerError", "Integer", "Method", "NoOptions", "Outcome", "Problem",
+    "SimSettings",
+    "Study", "StudyConfig", "StudyResult", "Trajectory", "Twin", "evaluate", "hookimpl", "load_study",
+    "optimize",
     "__version__",
 ]
 

@@ -15,7 +15,8 @@ from typing import Any
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;font-size:.9em;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
+table{border-collapse:collapse;font-size:.9em;margin:.5em 0}
+td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
 th{background:#f3f3f3}td.l,th.l{text-align:left}.ok{color:#070}.bad{color:#b00}.muted{color:#777}
 img{max-width:100%;border:1px solid #eee}pre{background:#f7f7f7;padding:.6em;overflow:auto;font-size:.8em}
 .scroll{max-height:420px;overflow:auto}
@@ -29,7 +30,8 @@ def figure_html(fig: Any, alt: str = "plot") -> str:
     import matplotlib.pyplot as plt
 
     plt.close(fig)
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+    data = base64.b64encode(buf.getvalue()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
 def pyplot() -> Any:
@@ -50,6 +52,7 @@ def table_html(headers: Sequence[str], rows: Sequence[Sequence[Any]], left: int 
             v = f"{v:.6g}"
         return f"<td{cls}>{html.escape(str(v))}</td>"
 
-    head = "".join(f'<th{" class=l" if i < left else ""}>{html.escape(h)}</th>' for i, h in enumerate(headers))
+    head = "".join(f'<th{" class=l" if i < left else ""}>{html.escape(h)}</th>' for i,
+                   h in enumerate(headers))
     body = "".join("<tr>" + "".join(cell(v, i) for i, v in enumerate(r)) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"

@@ -1,4 +1,5 @@
-"""``fmi-optimizer calibrate STUDY.toml`` and ``fmi-optimizer check STUDY.toml --data new.csv [--recalibrate]``."""
+"""``fmi-optimizer calibrate STUDY.toml`` and ``fmi-optimizer check STUDY.toml --data new.csv
+[--recalibrate]``."""
 
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def _print_calibration(data: dict[str, Any]) -> None:
     ev = data["evaluations"]
-    print(f"\ncalibration of {data['study']!r} with {data['method']} + least squares: {ev['total']} evaluations "
-          f"({ev['method']} method, {ev['refine']} refinement) in {data['wall_seconds']:.1f} s")
+    print(f"\ncalibration of {data['study']!r} with {data['method']} + least squares: {ev['total']} "
+          f"evaluations ({ev['method']} method, {ev['refine']} refinement) in {data['wall_seconds']:.1f} s")
     ident = data["identifiability"]
     table(["parameter", "value", "rel. std error", "identifiable"],
           [[n, p["value"], p["rel_std_error"], "yes" if p["identifiable"] else "NO"]

@@ -55,8 +55,10 @@ class CalibrationLoss:
                               "time": [s.data.time, s.data.time_unit], "nan": s.data.nan}, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
 
-    def align(self, time: np.ndarray, outputs: Mapping[str, np.ndarray], window: tuple[float, float]) -> dict[str, Aligned]:
-        """Simulated outputs interpolated onto the measured times inside ``window`` (and the simulated range)."""
+    def align(self, time: np.ndarray, outputs: Mapping[str, np.ndarray],
+              window: tuple[float, float]) -> dict[str, Aligned]:
+        """Simulated outputs interpolated onto the measured times inside ``window`` (and the simulated
+        range)."""
         t = self.series.time
         inside = (t >= window[0]) & (t <= window[1]) & (t >= time[0] - 1e-9) & (t <= time[-1] + 1e-9)
         out = {}
@@ -84,7 +86,8 @@ class CalibrationLoss:
             out[VALIDATION_KPI] = self.loss(time, outputs, self.spec.validation)
         return out
 
-    def residuals(self, time: np.ndarray, outputs: Mapping[str, np.ndarray], window: tuple[float, float]) -> np.ndarray:
+    def residuals(self, time: np.ndarray, outputs: Mapping[str, np.ndarray],
+                  window: tuple[float, float]) -> np.ndarray:
         """Weighted residual vector whose sum of squares is the weighted mean of per-output MSE
         (divided by the measured range squared for nrmse): what least-squares refinement minimizes."""
         parts = []

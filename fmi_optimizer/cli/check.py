@@ -126,7 +126,8 @@ def choose_parameters(twin: Twin, settings: SimSettings, outputs: Sequence[str],
             replies = {r.task_id: r for r in pool.run(requests)}
             for i, v in enumerate(batch):
                 reply = replies[i + 1]
-                moved = [o for o in outputs if reply.status == "ok" and disagreement(_only(base, o), _only(reply, o))]
+                moved = [o for o in outputs if reply.status == "ok"
+                         and disagreement(_only(base, o), _only(reply, o))]
                 if moved:
                     moves[v.name] = moved
     chosen = list(wanted) if wanted else list(moves)[:2]
@@ -162,7 +163,8 @@ def _chatter(fmu: Path, settings: SimSettings, outputs: Sequence[str]) -> Probe:
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code, args], capture_output=True, text=True, timeout=600,
                           errors="replace")
-    said = [f"{len(text.encode())} bytes on {name}" + (f" (first line: {text.strip().splitlines()[0][:120]!r})"
+    said = [f"{len(text.encode())} bytes on "
+            f"{name}" + (f" (first line: {text.strip().splitlines()[0][:120]!r})"
                                                       if text.strip() else "")
             for name, text in (("stdout", proc.stdout), ("stderr", proc.stderr)) if text]
     if proc.returncode != 0:
@@ -206,7 +208,8 @@ def setup_order_main() -> None:
     json.dump(dict(zip(a["outputs"], out, strict=True)), sys.stdout)
 
 
-def _setup_order(twin: Twin, settings: SimSettings, values: dict[str, float], outputs: Sequence[str]) -> Probe:
+def _setup_order(twin: Twin, settings: SimSettings, values: dict[str, float],
+                 outputs: Sequence[str]) -> Probe:
     if not twin.fmi_version.startswith("2") or twin.model_description.coSimulation is None:
         return Probe("setup order", None, "probed for FMI 2 co-simulation only")
     t0 = time.perf_counter()
@@ -225,7 +228,8 @@ def _setup_order(twin: Twin, settings: SimSettings, values: dict[str, float], ou
     if finals[True] == finals[False]:
         return Probe("setup order", True, "a value set before fmi2SetupExperiment takes effect",
                      time.perf_counter() - t0)
-    return Probe("setup order", True, "a value set before fmi2SetupExperiment is overwritten there; set after it, "
+    return Probe("setup order", True,
+                 "a value set before fmi2SetupExperiment is overwritten there; set after it, "
                  "it takes effect (fmpy and the written FMU set values after it)", time.perf_counter() - t0)
 
 
@@ -245,9 +249,12 @@ def _write_back(twin: Twin, values: dict[str, float], settings: SimSettings, out
         v = result.verification
         importers = v.get("verified_by") or ["fmpy"]
         if result.ok:
-            caveat = "" if moved else "; the values written do not move the outputs, so this shows only that it runs"
-            return Probe("write-back", True, f"the written FMU reproduces the changed values in {', '.join(importers)} "
-                         f"(max relative difference {v.get('max_rel_diff')}){caveat}", time.perf_counter() - t0)
+            caveat = ("" if moved
+                      else "; the values written do not move the outputs, so this shows only that it runs")
+            return Probe("write-back", True,
+                         f"the written FMU reproduces the changed values in {', '.join(importers)} "
+                         f"(max relative difference {v.get('max_rel_diff')}){caveat}",
+                         time.perf_counter() - t0)
         return Probe("write-back", False, "; ".join(v.get("problems") or ["verification failed"]),
                      time.perf_counter() - t0)
 
@@ -262,7 +269,8 @@ def check_fmu(path: Path, *, parameters: Sequence[str] = (), outputs: Sequence[s
     report = CheckReport(str(path), twin.model_name, twin.fmi_version, str(md.generationTool or "unknown"),
                          list(twin.interfaces))
     report.probes.append(Probe("loads", True, f"FMI {twin.fmi_version} {'+'.join(twin.interfaces)}, "
-                               f"{len(twin.tunable_parameters)} tunable parameters, {len(twin.outputs)} outputs",
+                               f"{len(twin.tunable_parameters)} tunable parameters, {len(twin.outputs)} "
+                               "outputs",
                                time.perf_counter() - t0))
     outs = list(outputs) or [v.name for v in twin.outputs if v.type == "Real"]
     if not outs:
@@ -304,7 +312,8 @@ def _plan(report: CheckReport, strategy: str, check_share: float) -> list[str]:
     checks = (f"; workers repeat the first reused run and {check_share:.0%} of the rest on a fresh instance"
               if strategy in REUSING and check_share > 0 else "")
     plan = [f"runs each evaluation on a {strategy} instance"
-            + (f" ({report.seconds_per_run[strategy]:.3g} s per run here)" if strategy in report.seconds_per_run
+            + (f" ({report.seconds_per_run[strategy]:.3g} s per run "
+               "here)" if strategy in report.seconds_per_run
                else "") + checks]
     if not any(p.name == "moves" and p.ok for p in report.probes):
         plan.append("could not find a parameter that moves an output: name them with --parameters to probe "
@@ -312,14 +321,15 @@ def _plan(report: CheckReport, strategy: str, check_share: float) -> list[str]:
     wb = next((p for p in report.probes if p.name == "write-back"), None)
     if wb is not None:
         plan.append("writes optimized values into a verified FMU" if wb.ok else
-                    "cannot deliver an optimized FMU (write-back failed); the .ssv parameter set still applies")
+                    "cannot deliver an optimized FMU (write-back failed); the .ssv parameter set still "
+                    "applies")
     return plan
 
 
 def render(report: CheckReport) -> str:
     """The terminal form of a report."""
-    lines = [f"{Path(report.fmu).name}: {report.model}, FMI {report.fmi_version}, {'+'.join(report.interfaces)}, "
-             f"generated by {report.generation_tool}",
+    lines = [f"{Path(report.fmu).name}: {report.model}, FMI {report.fmi_version}, "
+             f"{'+'.join(report.interfaces)}, generated by {report.generation_tool}",
              f"probed with parameters {', '.join(report.parameters) or '-'} on outputs "
              f"{', '.join(report.outputs[:5])}{' ...' if len(report.outputs) > 5 else ''}", ""]
     for p in report.probes:
@@ -327,6 +337,7 @@ def render(report: CheckReport) -> str:
         lines.append(f"  {mark} {p.name:<12} {p.detail}")
     if report.seconds_per_run:
         lines.append("")
-        lines.append("  seconds per run: " + ", ".join(f"{s} {t:.3g}" for s, t in report.seconds_per_run.items()))
+        lines.append("  seconds per run: " + ", ".join(f"{s} {t:.3g}" for s,
+                                                       t in report.seconds_per_run.items()))
     lines += ["", f"verdict: {report.verdict()}", "the optimizer:"] + [f"  - {p}" for p in report.plan]
     return "\n".join(lines)

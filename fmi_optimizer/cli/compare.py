@@ -56,13 +56,16 @@ def compare_methods(config: StudyConfig, methods: Sequence[str], repeats: int, t
                 outcome = run_study(cfg, host, write_back=False, report=False, log=log)
             except FmiOptimizerError as exc:
                 log(f"compare: {m} seed {seed} failed: {exc}")
-                runs[m].append({"seed": seed, "error": str(exc), "curve": [], "wall": math.nan, "failures": 0})
+                runs[m].append({"seed": seed, "error": str(exc), "curve": [], "wall": math.nan,
+                                "failures": 0})
                 continue
             evs = outcome.result.evaluations
             curve = _best_curve([e.objective for e in evs], [e.feasible for e in evs])
             runs[m].append({"seed": seed, "curve": curve, "wall": outcome.result.wall_seconds,
-                            "failures": sum(1 for e in evs if not e.ok), "best": curve[-1] if curve else math.inf})
-    finals = [r["curve"][-1] for rs in runs.values() for r in rs if r["curve"] and math.isfinite(r["curve"][-1])]
+                            "failures": sum(1 for e in evs if not e.ok),
+                            "best": curve[-1] if curve else math.inf})
+    finals = [r["curve"][-1] for rs in runs.values() for r in rs if r["curve"]
+              and math.isfinite(r["curve"][-1])]
     reach = target if target is not None else (min(finals) if finals else math.nan)
     summary_rows = []
     for m, rs in runs.items():
@@ -84,7 +87,8 @@ def compare_methods(config: StudyConfig, methods: Sequence[str], repeats: int, t
     _write_compare_report(report, config.name, runs, summary_rows, reach)
     data = {"study": config.name, "target": reach, "methods": summary_rows, "report": str(report),
             "curves": {m: [r["curve"] for r in rs] for m, rs in runs.items()}}
-    write_text_atomic(out_dir / "compare.json", json.dumps(data, default=lambda x: None if x == math.inf else x))
+    write_text_atomic(out_dir / "compare.json",
+                      json.dumps(data, default=lambda x: None if x == math.inf else x))
     return data
 
 
@@ -99,7 +103,8 @@ def _write_compare_report(path: Path, name: str, runs: dict[str, list[dict[str, 
         n = max(len(c) for c in curves)
         arr = np.array([c + [c[-1]] * (n - len(c)) for c in curves], dtype=float)
         arr[~np.isfinite(arr)] = np.nan
-        keep = ~np.all(np.isnan(arr), axis=0)  # evaluations before any run found a feasible point: no curve yet
+        # evaluations before any run found a feasible point: no curve yet
+        keep = ~np.all(np.isnan(arr), axis=0)
         if not keep.any():
             continue
         x = np.arange(1, n + 1)[keep]
@@ -115,10 +120,14 @@ def _write_compare_report(path: Path, name: str, runs: dict[str, list[dict[str, 
     def cell(v: Any) -> Any:  # no value is shown as "-" (as in the terminal), never as a literal None
         return "-" if v is None else v
 
-    table = table_html(["method", "best median", "IQR", "evals to target (median)", "reached", "wall s", "failures"],
-                   [[r["method"], cell(r["best_median"]), cell(r["best_iqr"]), cell(r["evals_to_target_median"]),
-                     f"{r['reached']}/{r['repeats']}", cell(r["wall_seconds_median"]), r["failures"]] for r in rows])
+    table = table_html(["method", "best median", "IQR", "evals to target (median)", "reached", "wall s",
+                        "failures"],
+                   [[r["method"], cell(r["best_median"]), cell(r["best_iqr"]),
+                     cell(r["evals_to_target_median"]),
+                     f"{r['reached']}/{r['repeats']}", cell(r["wall_seconds_median"]),
+                     r["failures"]] for r in rows])
     doc = (f"<!doctype html><html><head><meta charset=utf-8><title>compare {html.escape(name)}</title>"
            f"<style>{CSS}</style></head><body><h1>Method comparison — {html.escape(name)}</h1>{table}"
-           f"<h2>Convergence (median and inter-quartile band over repeats)</h2>{figure_html(fig)}</body></html>")
+           "<h2>Convergence (median and inter-quartile band over "
+           f"repeats)</h2>{figure_html(fig)}</body></html>")
     write_text_atomic(path, doc)

@@ -1,4 +1,5 @@
-"""Drop folder: optimize every ``X.fmu`` that has ``X.toml`` beside it; ``--watch`` keeps picking up new ones."""
+"""Drop folder: optimize every ``X.fmu`` that has ``X.toml`` beside it; ``--watch`` keeps picking up new
+ones."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def study_pairs(folder: Path) -> list[tuple[Path, Path | None]]:
             listed[(folder / raw.get("twin", {}).get("fmu", "")).resolve()] = study
     pairs = []
     for fmu in sorted(folder.glob("*.fmu")):
-        study = listed.get(fmu.resolve()) or (fmu.with_suffix(".toml") if fmu.with_suffix(".toml").exists() else None)
+        study = listed.get(fmu.resolve()) or (fmu.with_suffix(".toml") if fmu.with_suffix(".toml").exists()
+                                              else None)
         pairs.append((fmu, study))
     return pairs
 
@@ -71,8 +73,8 @@ def scan(folder: Path, args: argparse.Namespace, state: FolderState, watching: b
             try:
                 path = write_template(fmu)
                 state.templates.append(str(path))
-                log(f"{fmu.name}: no study file; wrote the template {path.name}: uncomment parameters, define KPIs "
-                    "and [objective], then it will be picked up")
+                log(f"{fmu.name}: no study file; wrote the template {path.name}: uncomment parameters, "
+                    "define KPIs and [objective], then it will be picked up")
             except FmiOptimizerError as exc:
                 _skip(state, fmu, exc)
             continue
@@ -103,7 +105,8 @@ def _skip(state: FolderState, fmu: Path, exc: FmiOptimizerError) -> None:
     log(f"{fmu.name}: skipped: {exc}")
     state.failures += 1
     state.skipped.append({"fmu": str(fmu), "error": str(exc), "exit_code": str(int(exc.exit_code))})
-    state.summary.append({"study": fmu.stem, "fmu": str(fmu), "method": None, "best": None, "as_delivered": None,
+    state.summary.append({"study": fmu.stem, "fmu": str(fmu), "method": None, "best": None,
+                          "as_delivered": None,
                           "verified": f"skipped (exit {int(exc.exit_code)})", "folder": None, "files": {}})
 
 
@@ -163,7 +166,8 @@ def print_run_summary(rows: list[dict[str, Any]]) -> None:
 def configure_run(p: argparse.ArgumentParser) -> None:
     """The options of ``run FOLDER``."""
     p.add_argument("folder", type=Path, help="folder with X.fmu + X.toml pairs")
-    p.add_argument("--watch", action="store_true", help="keep running and optimize FMUs dropped into the folder")
+    p.add_argument("--watch", action="store_true",
+                   help="keep running and optimize FMUs dropped into the folder")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between folder scans with --watch")
     p.add_argument("--no-writeback", action="store_true", help="do not write optimized FMUs")
 
@@ -175,7 +179,8 @@ def run_folder(args: argparse.Namespace) -> int:
     state = FolderState()
     if not args.watch:
         if not list(folder.glob("*.fmu")):
-            raise StudyError(f"{folder}: holds no .fmu file; drop FMUs with study files (X.fmu + X.toml) in it")
+            raise StudyError(f"{folder}: holds no .fmu file; drop FMUs with study files (X.fmu + X.toml) in "
+                             "it")
         scan(folder, args, state, watching=False)
         if args.json:
             print(json.dumps({"folder": str(folder), "summary": state.summary, "studies": state.studies,

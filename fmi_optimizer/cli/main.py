@@ -1,7 +1,8 @@
 """The ``fmi-optimizer`` command: builds the parser from the built-in and the plugins' commands, runs one.
 
 Each command's options and body live in :mod:`fmi_optimizer.cli.commands` (and in the plugin or feature
-that registered it through ``fmio_register_commands``); the shared options in :mod:`fmi_optimizer.cli.options`.
+that registered it through ``fmio_register_commands``); the shared options in
+:mod:`fmi_optimizer.cli.options`.
 
 stdout carries results (tables, or one JSON object with ``--json``); stderr carries
 progress and logs. Exit codes come from :mod:`fmi_optimizer.errors`.
@@ -44,7 +45,8 @@ def builtin_commands() -> CommandSet:
     from fmi_optimizer.cli import dropfolder
 
     cs = CommandSet()
-    cs.add_command("inspect", "show an FMU's parameters, inputs and outputs", c.configure_inspect, c.cmd_inspect)
+    cs.add_command("inspect", "show an FMU's parameters, inputs and outputs", c.configure_inspect,
+                   c.cmd_inspect)
     cs.add_command("init", "write a commented study-file template for an FMU", c.configure_init, c.cmd_init)
     cs.add_command("optimize", "run the study of a study file", with_overrides(c.configure_study),
                    c.cmd_optimize)
@@ -54,7 +56,8 @@ def builtin_commands() -> CommandSet:
                    with_overrides(c.configure_compare), c.cmd_compare)
     cs.add_command("select", "ranking & selection among the study's [scenarios]",
                    with_overrides(c.configure_study), c.cmd_select)
-    cs.add_command("resume", "continue a stopped or killed study from its database", c.configure_resume, c.cmd_resume)
+    cs.add_command("resume", "continue a stopped or killed study from its database", c.configure_resume,
+                   c.cmd_resume)
     cs.add_command("apply", "write a parameter set (result JSON) into a new verified FMU", c.configure_apply,
                    c.cmd_apply)
     cs.add_command("report", "write the HTML report of a study database", c.configure_report, c.cmd_report)
@@ -62,7 +65,8 @@ def builtin_commands() -> CommandSet:
     cs.add_command("methods", "list registered methods", c.configure_listing, c.cmd_methods)
     cs.add_command("plugins", "list loaded plugins", c.configure_listing, c.cmd_plugins)
     cs.add_command("check", "probe an FMU before optimizing it (X.fmu), or check a calibrated twin for drift "
-                   "(STUDY.toml --data new.csv; exit 13 on drift)", with_overrides(c.configure_check), c.cmd_check)
+                   "(STUDY.toml --data new.csv; exit 13 on drift)", with_overrides(c.configure_check),
+                   c.cmd_check)
     return cs
 
 

@@ -39,7 +39,8 @@ class CommandSet:
         self.study_check = run
 
 
-def with_overrides(configure: Callable[[argparse.ArgumentParser], None]) -> Callable[[argparse.ArgumentParser], None]:
+def with_overrides(configure: Callable[[argparse.ArgumentParser],
+                                       None]) -> Callable[[argparse.ArgumentParser], None]:
     def both(p: argparse.ArgumentParser) -> None:
         configure(p)
         add_overrides(p)
@@ -75,16 +76,20 @@ def seconds(text: str) -> float:
 def add_wait(p: argparse.ArgumentParser) -> None:
     """``--wait SECONDS``: how long to wait for another run holding the output folder."""
     p.add_argument("--wait", type=seconds, metavar="SECONDS",
-                   help="if another run holds the output folder, wait up to SECONDS for it (default: refuse at "
+                   help="if another run holds the output folder, wait up to SECONDS for it (default: refuse "
+                   "at "
                         "once, exit 8)")
 
 
 def add_overrides(p: argparse.ArgumentParser) -> None:
     """The options that override the study file: method, budget, seed, workers, out, plugins."""
-    p.add_argument("--method", help="method name (overrides [method] name), e.g. qio, bayes, ranking, ga, de, random, auto")
+    p.add_argument("--method",
+                   help="method name (overrides [method] name), e.g. qio, bayes, ranking, ga, de, random, "
+                   "auto")
     p.add_argument("--budget", type=integer_at_least(1, "an evaluation budget of at least 1"),
                    help="evaluation budget (overrides [method] budget.evaluations)")
-    p.add_argument("--seed", type=integer_at_least(0, "a seed >= 0"), help="random seed (overrides [method] seed)")
+    p.add_argument("--seed", type=integer_at_least(0, "a seed >= 0"),
+                   help="random seed (overrides [method] seed)")
     p.add_argument("--workers", type=integer_at_least(0, "0 (one per core) or a number of worker processes"),
                    help="local worker processes (overrides [evaluation] workers; 0: one per core)")
     p.add_argument("--out", type=Path, help="output folder (default: results/<study> beside the study file)")

@@ -59,8 +59,10 @@ def template_text(twin: Twin) -> str:
     lines = [
         f"## Study file for {_clean(twin.path.name)} ({_clean(twin.model_name)}, FMI {twin.fmi_version} "
         f"{'+'.join(twin.kinds)}{tool}).",
-        "## Lines starting with '# ' are entries: remove the '# ' of those you want (each one is valid on its own).",
-        "## Lines starting with '##' explain. Names with dots or brackets are TOML quoted keys: \"room.T\" = {}.",
+        "## Lines starting with '# ' are entries: remove the '# ' of those you want (each one is valid on "
+        "its own).",
+        "## Lines starting with '##' explain. Names with dots or brackets are TOML quoted keys: \"room.T\" = "
+        "{}.",
         f"## Then run: fmi-optimizer optimize {_clean(twin.path.stem)}.toml    Reference: docs/study-file.md",
         "",
         "[twin]",
@@ -69,8 +71,10 @@ def template_text(twin: Twin) -> str:
         f"# output_interval = {toml_number(_interval(e.stop_time))}",
         "",
         "[parameters]",
-        "## name = {} takes the FMU's min/max; narrow with min/max, discretize with levels, pick enumeration items",
-        f"## '{GUESSED}': the FMU gives no min/max, so the range is half to double the start value (or -1 to 1",
+        "## name = {} takes the FMU's min/max; narrow with min/max, discretize with levels, pick enumeration "
+        "items",
+        f"## '{GUESSED}': the FMU gives no min/max, so the range is half to double the start value (or -1 to "
+        "1",
         "## around 0, inside the one bound it gives): set the range that makes sense for the model",
     ]
     fixed: list[str] = []
@@ -84,16 +88,18 @@ def template_text(twin: Twin) -> str:
         entry, where = _parameter(v)
         (lines if where == "parameters" else fixed).append(entry)
     for name, v in arrays.items():
-        lines.append(f"## {_clean(name)} ({v.array_type}) is an FMI 3 array parameter: arrays cannot be optimized "
-                     "or set, it keeps its start value")
-    lines += ["", "[fixed]", "## name = value holds a parameter at a value other than its start value", *fixed]
+        lines.append(f"## {_clean(name)} ({v.array_type}) is an FMI 3 array parameter: arrays cannot be "
+                     "optimized or set, it keeps its start value")
+    lines += ["", "[fixed]", "## name = value holds a parameter at a value other than its start value",
+              *fixed]
     kpis = _kpi_lines(twin)
     first = kpis[0][0] if kpis else None
     lines += ["", "[kpis]", f'## name = "reducer(output, args)"; reducers: {_REDUCERS}',
               "## an array element is named like inspect shows it: \"max(y[1])\"",
               *(line for _, line in kpis)]
     lines += ["", "[objective]"]
-    lines += [f"# minimize = {{ {first} = 1.0 }}"] if first else ["## minimize = { some_kpi = 1.0 } once [kpis] has one"]
+    lines += ["# minimize = "
+              f"{{ {first} = 1.0 }}"] if first else ["## minimize = { some_kpi = 1.0 } once [kpis] has one"]
     lines += ["", "[constraints]", '## kpi = "<= limit" or ">= limit"']
     lines += [f'# {first} = "<= 1.0"'] if first else []
     lines += [
@@ -117,15 +123,16 @@ def _parameter(v: Variable) -> tuple[str, str]:
     about = _about(v)
     if v.type == "String":
         start = v.start if isinstance(v.start, str) else ""
-        return f"# {key} = {toml_string(start)}   # String, the start value (strings are held, not optimized)" + \
-            _about(v, skip_start=True), "fixed"
+        return (f"# {key} = {toml_string(start)}   # String, the start value (strings are held, not "
+                "optimized)" + _about(v, skip_start=True)), "fixed"
     if v.type == "Boolean":
         return f"# {key} = {{}}   # Boolean{about}", "parameters"
     if v.type == "Enumeration":
         labels = v.item_labels()
         if len(labels) < 2:
             return (f"## {_clean(v.name)}: enumeration with a single item, nothing to optimize", "parameters")
-        return (f"# {key} = {{ items = [{', '.join(toml_string(n) for n in labels)}] }}   # Enumeration{about}",
+        return (f"# {key} = {{ items = [{', '.join(toml_string(n) for n in labels)}] }}   # "
+                f"Enumeration{about}",
                 "parameters")
     if v.type not in ("Real", "Integer"):
         return f"## {_clean(v.name)}: type {v.type} cannot be optimized", "parameters"
@@ -195,7 +202,8 @@ def _kpi_lines(twin: Twin) -> list[tuple[str, str]]:
     """(KPI name, commented entry) for each numeric output (or, without outputs, some Real locals)."""
     candidates = [v for v in twin.outputs if v.type != "String"]
     if not twin.outputs:
-        candidates = [v for v in twin.variables if v.causality == "local" and v.type == "Real"][:_MAX_LOCAL_KPIS]
+        candidates = [v for v in twin.variables if v.causality == "local"
+                      and v.type == "Real"][:_MAX_LOCAL_KPIS]
     taken: set[str] = set()
     out = []
     for v in candidates:
@@ -228,5 +236,6 @@ def write_template(fmu: Path, output: Path | None = None, force: bool = False) -
     try:
         path.write_text(template_text(twin), encoding="utf-8")
     except OSError as exc:
-        raise OutputError(f"{path}: cannot write the study file ({exc.strerror or exc}); choose a writable path") from exc
+        raise OutputError(f"{path}: cannot write the study file ({exc.strerror or exc}); choose a writable "
+                          "path") from exc
     return path

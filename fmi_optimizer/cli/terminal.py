@@ -63,8 +63,8 @@ class ProgressBar:
         shown = "-" if budget.best == float("inf") else f"{best:.6g}"
         what = "" if what == "objective" else f" {what}"
         invalid = f"  invalid proposals {self.invalid}" if self.invalid else ""
-        line = (f"{self.label} [{bar}] {budget.used} evals  best{what} {shown}  failed {self.failed}{invalid}  "
-                f"{budget.elapsed():.0f}s")
+        line = (f"{self.label} [{bar}] {budget.used} evals  best{what} {shown}  failed "
+                f"{self.failed}{invalid}  {budget.elapsed():.0f}s")
         if self.tty:
             print("\r" + line, end="", file=self.stream, flush=True)
             self.open_line = True

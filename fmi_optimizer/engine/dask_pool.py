@@ -43,7 +43,8 @@ def _seconds(env: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise FmiOptimizerError(f"{env}={raw!r} is not a number of seconds; set e.g. {env}={default:g}") from None
+        raise FmiOptimizerError(f"{env}={raw!r} is not a number of seconds; set e.g. "
+                                f"{env}={default:g}") from None
     if value <= 0:
         raise FmiOptimizerError(f"{env}={raw!r} must be a positive number of seconds")
     return value
@@ -52,8 +53,8 @@ def _seconds(env: str, default: float) -> float:
 # -- worker side ---------------------------------------------------------------------------------------------
 
 class _PoolSet:
-    """The single-process pools of one FMU (with one set of options) on one Dask worker: one per task running at
-    the same time.
+    """The single-process pools of one FMU (with one set of options) on one Dask worker: one per task running
+    at the same time.
 
     A task borrows a free pool (or makes one) and gives it back when its run is answered, so the number of
     pools never exceeds the worker's threads, each pool is driven by one thread at a time, and an idle pool
@@ -140,9 +141,9 @@ def _drop_file(path: Path) -> None:
 
 
 def release_pools(sha: str | None = None, options: EngineOptions | None = None) -> int:
-    """Close the pools of one FMU run with ``options`` (every FMU / all options when None) on this Dask worker;
-    the FMU file and, when nothing is left, the worker's scratch folder go with them (once no task of theirs
-    still runs). Returns how many pool sets were closed."""
+    """Close the pools of one FMU run with ``options`` (every FMU / all options when None) on this Dask
+    worker; the FMU file and, when nothing is left, the worker's scratch folder go with them (once no task of
+    theirs still runs). Returns how many pool sets were closed."""
     with _LOCK:
         chosen = [k for k in _POOLS if (sha is None or k[0] == sha) and (options is None or k[1] == options)]
         sets = [_POOLS.pop(k) for k in chosen]
@@ -152,14 +153,16 @@ def release_pools(sha: str | None = None, options: EngineOptions | None = None) 
     return len(sets)
 
 
-try:  # dask[distributed] is a dependency; the guard keeps `import fmi_optimizer.engine.dask_pool` cheap to fail clearly
+# dask[distributed] is a dependency; the guard makes `import fmi_optimizer.engine.dask_pool` fail clearly
+try:
     from distributed.diagnostics.plugin import WorkerPlugin as _WorkerPlugin
 except ImportError:  # pragma: no cover
     _WorkerPlugin = object  # type: ignore[assignment,misc]
 
 
 class PoolCleanup(_WorkerPlugin):
-    """Worker plugin: closes this worker's pools and removes its scratch folder when the Dask worker closes."""
+    """Worker plugin: closes this worker's pools and removes its scratch folder when the Dask worker
+    closes."""
 
     name = "fmi-optimizer-pools"
 
@@ -181,15 +184,16 @@ def run_on_dask_worker(sha: str, fmu_bytes: bytes, request: RunRequest, options:
     n, pool = pools.acquire()
     healthy = False
     try:
-        # a failed production check re-runs earlier suspects of this pool too; their tasks were answered long ago
-        # on this cluster, so only this request's own reply goes back
+        # a failed production check re-runs earlier suspects of this pool too; their tasks were answered long
+        # ago on this cluster, so only this request's own reply goes back
         reply = next(r for r in pool.run([request]) if r.task_id == request.task_id and not r.rerun)
         healthy = True
     except FmiOptimizerError as exc:  # e.g. the FMU crashed while instantiating
         reply = RunReply(request.task_id, "crashed", None, {}, str(exc), 0.0, 0.0, "dask")
     except Exception as exc:  # a broken pool is closed and answered for, never reused
         reply = RunReply(request.task_id, "crashed", None, {},
-                         f"the evaluation pool on the Dask worker failed: {type(exc).__name__}: {exc}", 0.0, 0.0,
+                         f"the evaluation pool on the Dask worker failed: {type(exc).__name__}: {exc}", 0.0,
+                         0.0,
                          "dask")
     finally:
         pools.release(n, pool, healthy)
@@ -210,7 +214,8 @@ class DaskEvaluator:
         try:
             from distributed import Client, LocalCluster
         except ImportError as exc:
-            raise FmiOptimizerError("cluster evaluation needs dask.distributed; pip install 'dask[distributed]'") from exc
+            raise FmiOptimizerError("cluster evaluation needs dask.distributed; pip install "
+                                    "'dask[distributed]'") from exc
         self.options = options
         self.address = address
         self.connect_timeout = connect_timeout or _seconds("FMIO_DASK_CONNECT_TIMEOUT", CONNECT_TIMEOUT)
@@ -221,7 +226,8 @@ class DaskEvaluator:
         self.client: Any = None
         try:
             if address == "local":
-                # a private Dask folder (Dask would make a shared dask-scratch-space/ in the temp folder and leave it)
+                # a private Dask folder (Dask would make a shared dask-scratch-space/ in the temp folder and
+                # leave it)
                 import dask
 
                 self._scratch = tempfile.mkdtemp(prefix="fmio-dask-local-")
@@ -247,7 +253,8 @@ class DaskEvaluator:
         try:
             self.client.register_plugin(PoolCleanup(), name=PoolCleanup.name)
             self._scatter()
-        except BaseException:  # the caller gets no evaluator to close: do not leave the client (or cluster) open
+        # the caller gets no evaluator to close: do not leave the client (or cluster) open
+        except BaseException:
             self.close()
             raise
 
@@ -325,18 +332,20 @@ class DaskEvaluator:
                         lost.append((req, fut))
                         continue
                     if reply.check == "differed":
-                        self.switches.append(f"task {reply.task_id} on {reply.worker}: a fresh instance gave other "
-                                             "numbers than the reused one; that Dask worker's pool switched to reload")
+                        self.switches.append(f"task {reply.task_id} on {reply.worker}: a fresh instance gave "
+                                             "other numbers than the reused one; that Dask worker's pool "
+                                             "switched to reload")
                     yield reply
                 elif fut.status == "error" and not _lost_with_worker(fut):
-                    raise ClusterError(f"a Dask worker could not run task {req.task_id} ({_why(fut)}); install the "
-                                       "same fmi-optimizer on every worker") from None
+                    raise ClusterError(f"a Dask worker could not run task {req.task_id} ({_why(fut)}); "
+                                       "install the same fmi-optimizer on every worker") from None
                 else:  # the task never ran to its end: its worker (or the FMU's scattered bytes) was lost
                     lost.append((req, fut))
             if lost:
                 self._resubmit(lost, losses, futures)
 
-    def _resubmit(self, lost: list[tuple[RunRequest, Any]], losses: dict[int, int], futures: dict[Any, RunRequest]) -> None:
+    def _resubmit(self, lost: list[tuple[RunRequest, Any]], losses: dict[int, int],
+                  futures: dict[Any, RunRequest]) -> None:
         for req, fut in lost:
             losses[req.task_id] = losses.get(req.task_id, 0) + 1
             if losses[req.task_id] > MAX_LOSSES:

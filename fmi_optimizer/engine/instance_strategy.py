@@ -1,10 +1,10 @@
 """Prove, per FMU, how a worker may start each run from the state of a fresh instance.
 
-A worker that reused one instance with ``fmi2Reset`` between runs was fast and, on FMUs from real tools, wrong:
-some FMUs continue from the previous run's state after a reset, some ignore new parameter values, some crash on
-a second run.  So the engine trusts no strategy it has not seen reproduce the truth, plain fmpy's
-``simulate_fmu`` per run (a fresh extraction, a fresh copy of the library, a fresh instance), on distinct value
-sets:
+A worker that reused one instance with ``fmi2Reset`` between runs was fast and, on FMUs from real tools,
+wrong: some FMUs continue from the previous run's state after a reset, some ignore new parameter values, some
+crash on a second run.  So the engine trusts no strategy it has not seen reproduce the truth, plain fmpy's
+``simulate_fmu`` per run (a fresh extraction, a fresh copy of the library, a fresh instance), on distinct
+value sets:
 
 1. a fresh worker process runs the value sets that way (strategy ``reload``) in the order A B C A: the
    reference.  If the second A differs from the first, the process itself carries state from run to run (a
@@ -12,8 +12,8 @@ sets:
    reference is taken again from fresh processes (an FMU that does not even reproduce itself there cannot be
    proven anything);
 2. each faster strategy (``reset``, ``snapshot`` where the FMU declares it can get and set its state,
-   ``reinstantiate``) runs the value sets in one new worker in the same order; it is proven when every run agrees
-   with the reference, trajectories and all (:func:`fmi_optimizer.engine.protocol.disagreement`);
+   ``reinstantiate``) runs the value sets in one new worker in the same order; it is proven when every run
+   agrees with the reference, trajectories and all (:func:`fmi_optimizer.engine.protocol.disagreement`);
 3. the first proven strategy is used; if none is, ``reload`` (or ``process`` after step 1's fallback).
 
 The verdict is cached by the FMU's content hash, the parameters probed and the values the probe's runs shared,
@@ -59,7 +59,8 @@ class StrategyVerdict:
 
     def summary(self) -> str:
         """One line for the terminal and the report."""
-        return f"instance strategy {self.strategy}: {self.reason}" + (" (cached proof)" if self.cached else "")
+        return (f"instance strategy {self.strategy}: {self.reason}"
+                + (" (cached proof)" if self.cached else ""))
 
 
 def fixed_verdict(strategy: str, why: str, fmu: str | Path) -> StrategyVerdict:
@@ -68,8 +69,8 @@ def fixed_verdict(strategy: str, why: str, fmu: str | Path) -> StrategyVerdict:
 
 
 def _cache_file(sha: str, interface: str, requests: Sequence[RunRequest]) -> Path:
-    """Where the verdict for this FMU is cached: by its content hash, the interface, which parameters the probe
-    set, the values every probe run shared (a study's fixed values can change how an FMU behaves), the
+    """Where the verdict for this FMU is cached: by its content hash, the interface, which parameters the
+    probe set, the values every probe run shared (a study's fixed values can change how an FMU behaves), the
     simulation settings, the outputs compared and the input signals; not by the probed design values
     themselves, so every study of the same design space and settings reuses the proof."""
     names = sorted({k for r in requests for k in r.start_values})
@@ -113,7 +114,8 @@ def _write_cache(path: Path, verdict: StrategyVerdict) -> None:
         pass
 
 
-def _run(fmu: str | Path, options: EngineOptions, requests: Sequence[RunRequest]) -> tuple[dict[int, RunReply], str]:
+def _run(fmu: str | Path, options: EngineOptions,
+         requests: Sequence[RunRequest]) -> tuple[dict[int, RunReply], str]:
     """The replies by task id, and why the pool gave up the strategy on its own ('' when it kept it)."""
     with LocalPool(fmu, options) as pool:
         replies = {r.task_id: r for r in pool.run(list(requests)) if not r.rerun}
@@ -136,8 +138,8 @@ def _state_declared(fmu: str | Path) -> bool:
 
 def prove(fmu: str | Path, requests: Sequence[RunRequest], *, interface: str = "auto",
           timeout: float | None = 60.0, use_cache: bool = True) -> StrategyVerdict:
-    """The fastest instance strategy that reproduces plain fmpy's fresh runs of ``requests`` (at least two value
-    sets, ideally three that move the outputs)."""
+    """The fastest instance strategy that reproduces plain fmpy's fresh runs of ``requests`` (at least two
+    value sets, ideally three that move the outputs)."""
     if len(requests) < 2:
         raise ValueError("proving an instance strategy needs at least two distinct value sets")
     sha = content_hash(Path(fmu))
@@ -168,8 +170,8 @@ def prove(fmu: str | Path, requests: Sequence[RunRequest], *, interface: str = "
         again = disagreement(fresh[0], fresh[n])
         if again:
             return verdict("reload", "two fresh processes gave different numbers for the same values "
-                           f"({again}): the FMU does not reproduce itself, so no strategy can be proven; runs "
-                           "are made the way plain fmpy makes them")
+                           f"({again}): the FMU does not reproduce itself, so no strategy can be proven; "
+                           "runs are made the way plain fmpy makes them")
         return verdict("process", "only a new process per run reproduces fresh runs: " + trials["reload"])
     if not any(r.status == "ok" for r in reference.values()):
         first = reference[0]
@@ -193,7 +195,8 @@ def prove(fmu: str | Path, requests: Sequence[RunRequest], *, interface: str = "
               else "only a fresh copy of the library per run (as plain fmpy loads it) reproduces fresh runs: "
                    + "; ".join(f"{s}: {t}" for s, t in trials.items()))
     if not any(disagreement(reference[0], reference[k]) for k in range(1, n)):
-        reason += " (the probe's value sets gave identical outputs, so ignoring new values could not be ruled out)"
+        reason += (" (the probe's value sets gave identical outputs, so ignoring new values could not be "
+                   "ruled out)")
     return verdict(chosen, reason)
 
 

@@ -38,10 +38,11 @@ class RunRequest:
 class RunReply:
     """What comes back: ``status`` ok/failed, the sampled outputs, timings, the error text.
 
-    ``check`` says what the worker knows of the run's instance: ``""`` it was fresh (a first run, or a strategy
-    that never reuses), ``unchecked`` it reused an instance or library, ``agreed``/``differed`` it reused one
-    and a fresh copy gave the same / other numbers (the reply then carries the fresh numbers). ``rerun``
-    marks a reply that replaces an earlier one for the same task (the pool re-ran it after a check failed).
+    ``check`` says what the worker knows of the run's instance: ``""`` it was fresh (a first run, or a
+    strategy that never reuses), ``unchecked`` it reused an instance or library, ``agreed``/``differed`` it
+    reused one and a fresh copy gave the same / other numbers (the reply then carries the fresh numbers).
+    ``rerun`` marks a reply that replaces an earlier one for the same task (the pool re-ran it after a check
+    failed).
     """
 
     task_id: int
@@ -57,8 +58,8 @@ class RunReply:
 
 
 DIFFERED = " [fresh instance differed: "
-"""Marks, at the end of a ``differed`` reply's error, how the reused instance's numbers differed (the pool moves
-it into the pool's switch record, so the stored error is the fresh run's own)."""
+"""Marks, at the end of a ``differed`` reply's error, how the reused instance's numbers differed (the
+pool moves it into the pool's switch record, so the stored error is the fresh run's own)."""
 
 
 def split_check_note(reply: RunReply) -> str:
@@ -140,11 +141,13 @@ class ContextTable:
         no = self._numbers.get(key)
         if no is None:
             no = self._numbers[key] = len(self._contexts)
-            self._contexts[no] = (req.settings, tuple(req.outputs), req.inputs)  # keeps inputs alive: ids stay unique
+            # keeps inputs alive: ids stay unique
+            self._contexts[no] = (req.settings, tuple(req.outputs), req.inputs)
         return no
 
     def message(self, requests: Sequence[RunRequest], known: KnownContexts) -> RunsMessage:
-        """One message carrying ``requests`` plus the contexts the receiving worker lacks (``known`` is updated)."""
+        """One message carrying ``requests`` plus the contexts the receiving worker lacks (``known`` is
+        updated)."""
         if len(self._contexts) + len(requests) > self.LIMIT:
             self._numbers.clear()
             self._contexts.clear()

@@ -71,8 +71,8 @@ def open_fmu(path: str | os.PathLike[str]) -> FmuFile:
         found = ", ".join(Path(n).name for n in present)
         raise FmuUnsupportedError(
             f"{fmu}: its binary for this platform is {found}, but its modelIdentifier {ident!r} needs "
-            f"{_library(folder, ident)}; the FMU was exported inconsistently: re-export it (or rename the binary "
-            f"inside the archive to {Path(_library(folder, ident)).name})")
+            f"{_library(folder, ident)}; the FMU was exported inconsistently: re-export it (or rename the "
+            f"binary inside the archive to {Path(_library(folder, ident)).name})")
     if any(n.startswith("sources/") and n.endswith((".c", ".cpp", ".cc")) for n in names):
         return FmuFile(fmu, sha, md, compile_sources(fmu, sha), True)
     have = sorted({n.split("/")[1] for n in names if n.startswith("binaries/") and n.count("/") >= 2})
@@ -85,14 +85,17 @@ def open_fmu(path: str | os.PathLike[str]) -> FmuFile:
 def interface_identifiers(md: Any, fmu: Path | str = "FMU") -> dict[str, str]:
     """``{"CS": id, "ME": id}`` for the interfaces the FMU declares; refuses FMUs that declare neither
     (scheduled execution only is valid FMI 3 but not supported here)."""
-    out = {k: str(i.modelIdentifier) for k, i in (("CS", md.coSimulation), ("ME", md.modelExchange)) if i is not None}
+    out = {k: str(i.modelIdentifier) for k,
+           i in (("CS", md.coSimulation), ("ME", md.modelExchange)) if i is not None}
     if out:
         return out
     if getattr(md, "scheduledExecution", None) is not None:
         raise FmuUnsupportedError(
             f"{fmu}: declares only FMI 3 scheduled execution, which fmi_optimizer does not support (it runs "
-            "co-simulation and model exchange); export the FMU with a co-simulation or model-exchange interface")
-    raise FmuError(f"{fmu}: the model description declares neither co-simulation nor model exchange; re-export the FMU")
+            "co-simulation and model exchange); export the FMU with a co-simulation or model-exchange "
+            "interface")
+    raise FmuError(f"{fmu}: the model description declares neither co-simulation nor model exchange; "
+                   "re-export the FMU")
 
 
 def model_identifier(md: Any) -> str:
@@ -116,7 +119,8 @@ def _zip_names(fmu: Path) -> set[str]:
                 raise FmuError(f"{fmu}: archive member {bad!r} is corrupt; re-export the FMU")
             return set(z.namelist())
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        raise FmuError(f"{fmu}: the zip archive is truncated or corrupt ({exc}); re-export or re-copy the FMU") from exc
+        raise FmuError(f"{fmu}: the zip archive is truncated or corrupt ({exc}); re-export or re-copy the "
+                       "FMU") from exc
 
 
 def _read_model_description(fmu: Path) -> Any:
@@ -128,8 +132,10 @@ def _read_model_description(fmu: Path) -> Any:
         text = " ".join(str(exc).split())
         kind = type(exc).__name__
         if "XMLSyntaxError" in kind or "syntax" in text.lower():
-            raise FmuError(f"{fmu}: modelDescription.xml is not well-formed XML ({text}); fix or re-export the FMU") from exc
-        raise FmuError(f"{fmu}: modelDescription.xml is not valid FMI ({text}); fix or re-export the FMU") from exc
+            raise FmuError(f"{fmu}: modelDescription.xml is not well-formed XML ({text}); fix or re-export "
+                           "the FMU") from exc
+        raise FmuError(f"{fmu}: modelDescription.xml is not valid FMI ({text}); fix or re-export the "
+                       "FMU") from exc
 
 
 def _platform_dir(md: Any) -> str:
@@ -165,14 +171,16 @@ def _build(fmu: Path, unzipdir: Path, build_dir: Path) -> None:
     from fmpy.build import build_platform_binary
 
     if shutil.which("cmake") is None:
-        raise FmuUnsupportedError(f"{fmu}: carries sources but cmake is not installed; install cmake and a C compiler")
+        raise FmuUnsupportedError(f"{fmu}: carries sources but cmake is not installed; install cmake and a C "
+                                  "compiler")
     log_path = build_dir.parent / "build.log"
     try:
         with _redirect_fds(log_path):
             build_platform_binary(unzipdir, build_dir,
                                   cmake_options={"CMAKE_C_FLAGS:STRING": "-DFMI3_OVERRIDE_FUNCTION_PREFIX"})
     except (subprocess.CalledProcessError, Exception) as exc:  # compiler/cmake errors of any kind
-        tail = " | ".join(log_path.read_text(errors="replace").strip().splitlines()[-3:]) if log_path.exists() else ""
+        tail = (" | ".join(log_path.read_text(errors="replace").strip().splitlines()[-3:])
+                if log_path.exists() else "")
         raise FmuUnsupportedError(f"{fmu}: compiling its sources failed ({' '.join(str(exc).split())[:200]}; "
                                   f"{tail[:300]}); check the sources or export a binary FMU") from exc
 

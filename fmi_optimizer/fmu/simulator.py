@@ -1,10 +1,11 @@
 """Run one FMU many times in one process: extract once, load the library once, and start every run from a
 state that a fresh instance would have.
 
-How a run gets that state is the *instance strategy* (see :mod:`fmi_optimizer.engine.instance_strategy`, which proves
-which one an FMU honours): ``reset`` calls ``fmi2Reset``/``fmi3Reset`` on one instance, ``snapshot``
+How a run gets that state is the *instance strategy* (see :mod:`fmi_optimizer.engine.instance_strategy`, which
+proves which one an FMU honours): ``reset`` calls ``fmi2Reset``/``fmi3Reset`` on one instance, ``snapshot``
 restores the FMU state captured right after instantiation, ``reinstantiate`` frees the instance and creates a
-new one from the library it keeps loaded, ``reload`` extracts the FMU anew and loads a fresh copy of its library for every run (what plain
+new one from the library it keeps loaded, ``reload`` extracts the FMU anew and loads a fresh copy of its
+library for every run (what plain
 ``fmpy.simulate_fmu`` does per call, so library globals start fresh too), and ``process`` is ``reload`` inside
 a worker that the pool replaces after every run (for FMUs that keep state in the process itself).
 
@@ -69,8 +70,8 @@ REUSING = ("reset", "snapshot", "reinstantiate")
 sample, against a fresh instance)."""
 
 FALLBACK = "reload"
-"""What a worker and the pool switch to when a reused instance is caught giving other numbers than a fresh one:
-the truth's own way of running (a fresh library copy per run, as plain fmpy)."""
+"""What a worker and the pool switch to when a reused instance is caught giving other numbers than a fresh
+one: the truth's own way of running (a fresh library copy per run, as plain fmpy)."""
 
 _FMU_LOG: deque[str] = deque(maxlen=20)
 _KEEP_ALIVE: deque[Any] = deque(maxlen=8)
@@ -88,7 +89,8 @@ def _on_fmu_log(*args: Any) -> None:
 
 
 class Simulator:
-    """One extracted FMU, its library loaded once, and a live instance prepared for each run by ``strategy``."""
+    """One extracted FMU, its library loaded once, and a live instance prepared for each run by
+    ``strategy``."""
 
     def __init__(self, fmu_path: str | Path, interface: str = "auto", scratch: str | None = None,
                  strategy: str = "reset"):
@@ -124,7 +126,8 @@ class Simulator:
         self._elements = array_elements(md)  # FMI 3 array element names (y[1]) -> (array, index)
         exp = md.defaultExperiment
         self.default_start = float(exp.startTime) if exp is not None and exp.startTime is not None else 0.0
-        self.default_stop = float(exp.stopTime) if exp is not None and exp.stopTime is not None else self.default_start + 1.0
+        self.default_stop = (float(exp.stopTime) if exp is not None and exp.stopTime is not None
+                             else self.default_start + 1.0)
 
     def _instantiate(self) -> None:
         """A new instance from the loaded library. fmpy's ``freeInstance`` also unloads the library; the

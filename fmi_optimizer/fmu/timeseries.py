@@ -30,7 +30,8 @@ _UNITS: dict[str, tuple[str, float, float]] = {
     "K": ("temperature", 1.0, 0.0), "degC": ("temperature", 1.0, 273.15), "°C": ("temperature", 1.0, 273.15),
     "degF": ("temperature", 5.0 / 9.0, 273.15 - 32.0 * 5.0 / 9.0),
     "W": ("power", 1.0, 0.0), "kW": ("power", 1e3, 0.0), "MW": ("power", 1e6, 0.0),
-    "s": ("time", 1.0, 0.0), "min": ("time", 60.0, 0.0), "h": ("time", 3600.0, 0.0), "d": ("time", 86400.0, 0.0),
+    "s": ("time", 1.0, 0.0), "min": ("time", 60.0, 0.0), "h": ("time", 3600.0, 0.0),
+    "d": ("time", 86400.0, 0.0),
     "Pa": ("pressure", 1.0, 0.0), "kPa": ("pressure", 1e3, 0.0), "bar": ("pressure", 1e5, 0.0),
     "1": ("ratio", 1.0, 0.0), "%": ("ratio", 0.01, 0.0),
     "J": ("energy", 1.0, 0.0), "kJ": ("energy", 1e3, 0.0), "kWh": ("energy", 3.6e6, 0.0),
@@ -80,10 +81,12 @@ def parse_series(raw: Mapping[str, Any], where: str, base_dir: Path, section: st
     accepted = {"file", "time", "time_unit", "nan", column_table, *extra}
     unknown = sorted(set(raw) - accepted)
     if unknown:
-        raise StudyError(f"{where}: [{section}] {unknown[0]}: unknown key; accepted: {', '.join(sorted(accepted))}")
+        raise StudyError(f"{where}: [{section}] {unknown[0]}: unknown key; accepted: "
+                         f"{', '.join(sorted(accepted))}")
     file = raw.get("file")
     if not isinstance(file, str) or not file:
-        raise StudyError(f"{where}: [{section}] file is missing; give the CSV/Parquet path relative to the study file")
+        raise StudyError(f"{where}: [{section}] file is missing; give the CSV/Parquet path relative to the "
+                         "study file")
     time_col, time_unit, nan = raw.get("time", "time"), raw.get("time_unit", "s"), raw.get("nan", default_nan)
     if not isinstance(time_col, str):
         raise StudyError(f"{where}: [{section}] time = {time_col!r}: expected the time column name")
@@ -93,9 +96,10 @@ def parse_series(raw: Mapping[str, Any], where: str, base_dir: Path, section: st
         raise StudyError(f"{where}: [{section}] nan = {nan!r}: accepted: {', '.join(NAN_POLICIES)}")
     cols = raw.get(column_table, {})
     if not isinstance(cols, dict) or not cols:
-        raise StudyError(f"{where}: [{section}.{column_table}] is missing; map FMU variables to columns, e.g. "
-                         "T_out = { column = \"T_out_C\", unit = \"degC\" }")
-    specs = tuple(_column(name, spec, f"{where}: [{section}.{column_table}] {name}") for name, spec in cols.items())
+        raise StudyError(f"{where}: [{section}.{column_table}] is missing; map FMU variables to columns, "
+                         "e.g. T_out = { column = \"T_out_C\", unit = \"degC\" }")
+    specs = tuple(_column(name, spec, f"{where}: [{section}.{column_table}] {name}") for name,
+                  spec in cols.items())
     return SeriesSpec((base_dir / file).resolve(), specs, time_col, time_unit, nan)
 
 
@@ -103,10 +107,12 @@ def _column(name: str, spec: Any, where: str) -> ColumnSpec:
     if isinstance(spec, str):
         return ColumnSpec(name, spec)
     if not isinstance(spec, dict) or not isinstance(spec.get("column"), str):
-        raise StudyError(f"{where} = {spec!r}: expected a column name or {{ column = \"...\", unit = \"...\" }}")
+        raise StudyError(f"{where} = {spec!r}: expected a column name or "
+                         f"{{ column = \"...\", unit = \"...\" }}")
     unknown = sorted(set(spec) - {"column", "unit", "interpolation", "weight"})
     if unknown:
-        raise StudyError(f"{where}: unknown key {unknown[0]!r}; accepted: column, unit, interpolation, weight")
+        raise StudyError(f"{where}: unknown key {unknown[0]!r}; accepted: column, unit, interpolation, "
+                         "weight")
     interp = spec.get("interpolation", "auto")
     if interp not in INTERPOLATIONS:
         raise StudyError(f"{where}: interpolation = {interp!r}: accepted: {', '.join(INTERPOLATIONS)}")
@@ -114,7 +120,8 @@ def _column(name: str, spec: Any, where: str) -> ColumnSpec:
     if not isinstance(unit, str) or (unit and unit not in _UNITS):
         raise StudyError(f"{where}: unit = {unit!r}: known units: {', '.join(_UNITS)}")
     weight = spec.get("weight", 1.0)
-    if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight <= 0:
+    if isinstance(weight, bool) or not isinstance(weight,
+                                                  int | float) or not math.isfinite(weight) or weight <= 0:
         raise StudyError(f"{where}: weight = {weight!r}: expected a positive number")
     return ColumnSpec(name, spec["column"], unit, interp, float(weight))
 
@@ -152,7 +159,8 @@ def _read_parquet(path: Path) -> dict[str, np.ndarray]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise DataError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow), or export the data to CSV") from None
+        raise DataError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow), or export the data to "
+                        "CSV") from None
     table = pq.read_table(path)
     return {name: np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=float)
             for name in table.column_names}
@@ -170,7 +178,8 @@ class Series:
 
 
 def load_series(spec: SeriesSpec, units: Mapping[str, str]) -> Series:
-    """Read ``spec.file``, check time, map and convert columns to the FMU units in ``units``, apply the NaN policy."""
+    """Read ``spec.file``, check time, map and convert columns to the FMU units in ``units``, apply the NaN
+    policy."""
     path = spec.file
     data = read_table(path)
     if spec.time not in data:
@@ -183,7 +192,8 @@ def load_series(spec: SeriesSpec, units: Mapping[str, str]) -> Series:
     masks: dict[str, np.ndarray] = {}
     for c in spec.columns:
         if c.column not in data:
-            raise DataError(f"{path}: no column {c.column!r} (mapped to {c.variable!r}); columns: {', '.join(data)}")
+            raise DataError(f"{path}: no column {c.column!r} (mapped to {c.variable!r}); columns: "
+                            f"{', '.join(data)}")
         y = convert(data[c.column], c.unit, units.get(c.variable, ""), f"{path}: column {c.column!r}")
         y, mask = apply_nan_policy(t, y, spec.nan, f"{path}: column {c.column!r}")
         cols[c.variable], masks[c.variable] = y, mask
@@ -252,8 +262,10 @@ def build_inputs(spec: SeriesSpec, variables: Mapping[str, Any], start: float, s
     cols: dict[str, np.ndarray] = {}
     for c in spec.columns:
         y, mask = series.columns[c.variable], series.masks[c.variable]
-        if spec.nan == "mask" and not mask.all():  # masked rows are dropped: the input's own rule bridges them
-            y = np.interp(t, t[mask], y[mask]) if _is_linear(c, variables[c.variable]) else _hold_fill(y, mask, c)
+        # masked rows are dropped: the input's own rule bridges them
+        if spec.nan == "mask" and not mask.all():
+            y = np.interp(t, t[mask],
+                          y[mask]) if _is_linear(c, variables[c.variable]) else _hold_fill(y, mask, c)
         cols[c.variable] = y
     hold = [c.variable for c in spec.columns if not _is_linear(c, variables[c.variable])
             and _fmpy_interpolates_linearly(variables[c.variable])]

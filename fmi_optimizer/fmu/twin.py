@@ -59,7 +59,9 @@ class Twin:
     @property
     def interfaces(self) -> list[str]:
         md = self.model_description
-        return [n for n, i in (("co-simulation", md.coSimulation), ("model-exchange", md.modelExchange)) if i is not None]
+        return [n for n,
+                i in (("co-simulation", md.coSimulation),
+                      ("model-exchange", md.modelExchange)) if i is not None]
 
     @property
     def default_experiment(self) -> DefaultExperiment:
@@ -100,8 +102,9 @@ class Twin:
         return [v for v in self.variables if v.causality == "input"]
 
     def check_interface(self, interface: str) -> str:
-        """The interface (``CS``/``ME``) a study with ``[twin] interface`` runs, refused early when the FMU does not
-        declare it or has no binary for it on this platform (the simulator would fail with fmpy's message)."""
+        """The interface (``CS``/``ME``) a study with ``[twin] interface`` runs, refused early when the FMU
+        does not declare it or has no binary for it on this platform (the simulator would fail with fmpy's
+        message)."""
         from fmi_optimizer.errors import FmuUnsupportedError, StudyError
 
         kinds = self.kinds
@@ -111,11 +114,13 @@ class Twin:
                              f"{' and '.join(kinds)}; set interface = \"{kinds[0].lower()}\" or \"auto\"")
         if chosen in self.fmu.without_binary:
             others = [k for k in kinds if k not in self.fmu.without_binary]
-            ident = (self.model_description.coSimulation if chosen == "CS" else self.model_description.modelExchange)
+            ident = (self.model_description.coSimulation if chosen == "CS"
+                     else self.model_description.modelExchange)
             raise FmuUnsupportedError(
                 f"{self.path.name}: has no binary for its {chosen} interface (modelIdentifier "
                 f"{ident.modelIdentifier!r}) on this platform; "
-                + (f"set [twin] interface = \"{others[0].lower()}\", or " if others else "") + "re-export the FMU")
+                + (f"set [twin] interface = \"{others[0].lower()}\", or "
+                   "" if others else "") + "re-export the FMU")
         return chosen
 
     def variable(self, name: str) -> Variable:
@@ -124,8 +129,8 @@ class Twin:
             if element is not None and element.causality in ("parameter", "structuralParameter"):
                 raise ValueValidationError(f"{self.path.name}: {element.array_refusal(whole=True)}")
             if element is not None:
-                raise ValueValidationError(f"{self.path.name}: {name!r} is an FMI 3 array ({element.array_type}); "
-                                           f"name one element, e.g. {element.name!r}")
+                raise ValueValidationError(f"{self.path.name}: {name!r} is an FMI 3 array "
+                                           f"({element.array_type}); name one element, e.g. {element.name!r}")
             close = [n for n in self._by_name if name.lower() in n.lower()][:5]
             hint = f"; did you mean {close}?" if close else "; see 'fmi-optimizer inspect'"
             raise ValueValidationError(f"{self.path.name}: no variable named {name!r}{hint}")
@@ -183,7 +188,8 @@ class Twin:
         checked = self.check_values(values or {})
         sim = Simulator(self.fmu.runnable, (settings or SimSettings()).interface)
         try:
-            traj = sim.run(checked, settings or SimSettings(), list(outputs or [v.name for v in self.outputs]), inputs)
+            traj = sim.run(checked, settings or SimSettings(),
+                           list(outputs or [v.name for v in self.outputs]), inputs)
         except Exception as exc:
             said = sim.last_messages()
             raise SimulationError(f"{self.path.name}: simulation failed ({' '.join(str(exc).split())})"
@@ -196,7 +202,8 @@ class Twin:
 
 
 def _grouped(variables: Sequence[Variable]) -> list[dict[str, Any]]:
-    """``inspect --json`` rows: scalars as they are, an FMI 3 array as one row with its dimensions and elements."""
+    """``inspect --json`` rows: scalars as they are, an FMI 3 array as one row with its dimensions and
+    elements."""
     rows: list[dict[str, Any]] = []
     arrays: dict[str, dict[str, Any]] = {}
     for v in variables:
@@ -225,7 +232,8 @@ def check_value(v: Variable, raw: Any) -> Value:
         _range(v, x)
         return x
     if v.type == "Integer":
-        if isinstance(raw, bool) or not (isinstance(raw, int) or (isinstance(raw, float) and raw.is_integer())):
+        if isinstance(raw,
+                      bool) or not (isinstance(raw, int) or (isinstance(raw, float) and raw.is_integer())):
             raise ValueValidationError(f"{where}: expected an integer, got {raw!r}")
         _range(v, int(raw))
         return int(raw)
@@ -250,19 +258,22 @@ def _range(v: Variable, x: float) -> None:
     lo = -math.inf if v.min is None else v.min
     hi = math.inf if v.max is None else v.max
     if not lo <= x <= hi:
-        raise ValueValidationError(f"{v.name!r}: {x:g} is outside its allowed range [{lo:g}, {hi:g}]{_unit(v)}")
+        raise ValueValidationError(f"{v.name!r}: {x:g} is outside its allowed range [{lo:g}, "
+                                   f"{hi:g}]{_unit(v)}")
 
 
 def _unit(v: Variable) -> str:
     return f" {v.unit}" if v.unit else ""
 
 
-_KEYS_BY_TYPE = {"Real": ("min", "max", "levels", "log"), "Integer": ("min", "max"), "Enumeration": ("items",),
+_KEYS_BY_TYPE = {"Real": ("min", "max", "levels", "log"), "Integer": ("min", "max"),
+                 "Enumeration": ("items",),
                  "Boolean": ()}
 
 
 def _check_narrowing(v: Variable, narrow: dict[str, Any]) -> None:
-    """Every key of ``[parameters] name = { ... }`` fits the variable's type and has the right kind of value."""
+    """Every key of ``[parameters] name = { ... }`` fits the variable's type and has the right kind of
+    value."""
     from fmi_optimizer.errors import StudyError
 
     accepted = _KEYS_BY_TYPE.get(v.type, ())
@@ -307,14 +318,17 @@ def dimension_for(v: Variable, **narrow: Any) -> Dimension:
         lo = narrow.get("min", v.min)
         hi = narrow.get("max", v.max)
         if lo is None or hi is None:
-            raise StudyError(f"parameter {v.name!r}: the FMU gives no min/max; set min and max in the study file")
+            raise StudyError(f"parameter {v.name!r}: the FMU gives no min/max; set min and max in the study "
+                             "file")
         lo_c, hi_c = check_value(v, float(lo)), check_value(v, float(hi))
-        return Continuous(v.name, float(lo_c), float(hi_c), bool(narrow.get("log", False)), narrow.get("levels"), v.unit)
+        return Continuous(v.name, float(lo_c), float(hi_c), bool(narrow.get("log", False)),
+                          narrow.get("levels"), v.unit)
     if v.type == "Integer":
         lo = narrow.get("min", v.min)
         hi = narrow.get("max", v.max)
         if lo is None or hi is None:
-            raise StudyError(f"parameter {v.name!r}: the FMU gives no min/max; set min and max in the study file")
+            raise StudyError(f"parameter {v.name!r}: the FMU gives no min/max; set min and max in the study "
+                             "file")
         return Integer(v.name, int(check_value(v, int(lo))), int(check_value(v, int(hi))), v.unit)
     if v.type == "Enumeration":
         items = v.items

@@ -64,15 +64,18 @@ class Variable:
     @property
     def array_type(self) -> str:
         """``Float64[3,3]`` for an element of an FMI 3 array, else the FMI type."""
-        return f"{self.fmi_type}[{','.join(map(str, self.dimensions))}]" if self.array_of is not None else self.fmi_type
+        return (f"{self.fmi_type}[{','.join(map(str, self.dimensions))}]" if self.array_of is not None
+                else self.fmi_type)
 
     def array_refusal(self, whole: bool = False) -> str:
         """Why an element of an FMI 3 array (or with ``whole``, the array) cannot be optimized or set, and
         what to do instead."""
         what = (f"{self.array_of!r} is an FMI 3 array parameter ({self.array_type})" if whole else
-                f"{self.name!r} is an element of the FMI 3 array parameter {self.array_of!r} ({self.array_type})")
-        return (f"{what}; fmi_optimizer cannot set or optimize array parameters (an FMU takes an array only as a "
-                "whole); keep it at its start value, or give the model scalar parameters to optimize instead")
+                f"{self.name!r} is an element of the FMI 3 array parameter {self.array_of!r} "
+                f"({self.array_type})")
+        return (f"{what}; fmi_optimizer cannot set or optimize array parameters (an FMU takes an array only "
+                "as a whole); keep it at its start value, or give the model scalar parameters to optimize "
+                "instead")
 
     def item_labels(self) -> list[str]:
         return [n for n, _ in self.items]
@@ -148,7 +151,8 @@ def _expand(v: Any, base_type: str) -> list[Variable]:
     if not dims:
         return [Variable(name=str(v.name), start=parse_value(base_type, start), **common)]
     shape = _shape(v, dims)
-    parts = str(start).split() if start is not None and not isinstance(start, list | tuple) else list(start or [])
+    parts = (str(start).split() if start is not None and not isinstance(start, list | tuple)
+             else list(start or []))
     out = []
     for i, name in enumerate(element_names(str(v.name), shape)):
         s = parts[i] if i < len(parts) else (parts[-1] if parts else None)
@@ -175,7 +179,8 @@ def element_names(base: str, shape: tuple[int, ...]) -> list[str]:
     """Names of an array's elements in row-major order, 1-based like Modelica: ``y[1]``, ``A[1,2]``."""
     import itertools
 
-    return [f"{base}[{','.join(str(i + 1) for i in idx)}]" for idx in itertools.product(*(range(n) for n in shape))]
+    return [f"{base}[{','.join(str(i + 1) for i in idx)}]"
+            for idx in itertools.product(*(range(n) for n in shape))]
 
 
 def array_elements(md: Any) -> dict[str, tuple[str, int]]:

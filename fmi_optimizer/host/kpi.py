@@ -101,7 +101,8 @@ class KpiSpec:
         return f"{self.reducer}({', '.join([self.output, *map(repr, self.args)])})"
 
 
-def parse_kpi(name: str, expression: str, reducers: KpiRegistry, outputs: Sequence[str] | None = None) -> KpiSpec:
+def parse_kpi(name: str, expression: str, reducers: KpiRegistry,
+              outputs: Sequence[str] | None = None) -> KpiSpec:
     """Parse ``"max(T_junction)"`` or ``"time_above(T, 350)"``; errors name the unknown part."""
     where = f"KPI {name!r} = {expression!r}"
     try:
@@ -120,7 +121,8 @@ def parse_kpi(name: str, expression: str, reducers: KpiRegistry, outputs: Sequen
             raise StudyError(f"{where}: {output!r} is an array; name one element, e.g. "
                              f"\"{reducer}({elements[0]})\" (elements: {', '.join(elements[:6])}"
                              f"{', ...' if len(elements) > 6 else ''})")
-        raise StudyError(f"{where}: the FMU has no variable {output!r}; outputs: {', '.join(outputs) or 'none'}")
+        raise StudyError(f"{where}: the FMU has no variable {output!r}; outputs: "
+                         f"{', '.join(outputs) or 'none'}")
     args: list[float] = []
     for a in node.args[1:]:
         try:
@@ -136,7 +138,8 @@ def output_name(node: ast.expr, where: str) -> str:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     text = ast.unparse(node).replace(", ", ",")
-    if not text.replace(".", "").replace("[", "").replace("]", "").replace("_", "").replace(",", "").isalnum():
+    if not text.replace(".", "").replace("[",
+                                         "").replace("]", "").replace("_", "").replace(",", "").isalnum():
         raise StudyError(f"{where}: first argument must be an output name, got {text!r}")
     return text
 

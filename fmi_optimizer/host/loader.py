@@ -29,7 +29,8 @@ from fmi_optimizer.registry import KpiRegistry, MethodRegistry
 GROUP = "fmi_optimizer"
 OWN_DISTRIBUTION = "fmi-optimizer"
 
-FEATURES = {"calibration": "fmi_optimizer.calibration.plugin", "uncertainty": "fmi_optimizer.uncertainty.plugin"}
+FEATURES = {"calibration": "fmi_optimizer.calibration.plugin",
+            "uncertainty": "fmi_optimizer.uncertainty.plugin"}
 """The features shipped with the package, registered as plugins (by module name, like an entry point)
 before every other plugin: the core imports no feature, a feature adds its commands and report sections
 through the same hooks a third party implements."""
@@ -61,7 +62,8 @@ class Host:
         return [p for p in self.plugins if p.error]
 
     def method_origin(self, name: str) -> str:
-        """Who ships method ``name``, for error messages: ``plugin 'sweep' (entry point of fmio-sweep 1.2)``."""
+        """Who ships method ``name``, for error messages: ``plugin 'sweep' (entry point of fmio-sweep
+        1.2)``."""
         for info in self.plugins:
             if name in info.methods:
                 version = f" {info.version}" if info.version else ""
@@ -80,7 +82,8 @@ def load_host(plugins_dir: Path | None = None, extra: Iterable[Any] = (), blocke
     blocked_set = set(blocked)
     for name, module in FEATURES.items():
         if name not in blocked_set:
-            infos.append(_register(pm, name, "builtin", __version__, lambda m=module: importlib.import_module(m)))
+            infos.append(_register(pm, name, "builtin", __version__,
+                                   lambda m=module: importlib.import_module(m)))
     if include_entry_points:
         for ep in sorted(_entry_points(), key=lambda e: (_dist_name(e) != OWN_DISTRIBUTION, e.name)):
             if ep.name in blocked_set:
@@ -119,9 +122,11 @@ def _register(pm: pluggy.PluginManager, name: str, source: str, version: str, lo
     return info
 
 
-def _fill(pm: pluggy.PluginManager, plugin: Any, info: PluginInfo, methods: MethodRegistry, kpis: KpiRegistry) -> None:
+def _fill(pm: pluggy.PluginManager, plugin: Any, info: PluginInfo, methods: MethodRegistry,
+          kpis: KpiRegistry) -> None:
     """Call one plugin's registration hooks, so a duplicate is attributed to the right source."""
-    methods.current_source = kpis.current_source = info.source if info.source != "builtin" else f"builtin {info.name}"
+    source = info.source if info.source != "builtin" else f"builtin {info.name}"
+    methods.current_source = kpis.current_source = source
     before = set(methods.names())
     try:
         _call_own(pm, plugin, "fmio_register_methods", registry=methods)

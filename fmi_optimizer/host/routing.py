@@ -13,7 +13,8 @@ def choose_method(registry: MethodRegistry, name: str, problem: Problem) -> tupl
         cls = registry.get(name)
         why = unsupported_reason(cls.capabilities, problem)
         if why:
-            fitting = [n for n in registry.names() if not unsupported_reason(registry.get(n).capabilities, problem)]
+            fitting = [n for n in registry.names()
+                       if not unsupported_reason(registry.get(n).capabilities, problem)]
             raise PluginError(f"method {name!r} cannot run this study: {why}; methods that can: "
                               f"{', '.join(fitting) or 'none'}")
         return cls, f"method {cls.name!r} chosen by name"
@@ -22,13 +23,16 @@ def choose_method(registry: MethodRegistry, name: str, problem: Problem) -> tupl
         try:
             fit = entry.cls.fit(problem)
         except Exception as exc:  # a plugin's broken fit() must not stop routing; it is reported
-            raise PluginError(f"{entry.source}: {entry.cls.name}.fit() failed ({exc}); fix or block the plugin") from exc
+            raise PluginError(f"{entry.source}: {entry.cls.name}.fit() failed ({exc}); fix or block the "
+                              "plugin") from exc
         if not unsupported_reason(entry.cls.capabilities, problem) and fit.score > 0:
             scored.append((fit.score, entry.cls.name, entry.cls, fit.reason))
     if not scored:
-        raise PluginError(f"no registered method fits this study ({', '.join(registry.names()) or 'none registered'}); "
-                          "name one with --method or install a plugin")
+        raise PluginError("no registered method fits this study "
+                          f"({', '.join(registry.names()) or 'none registered'}); name one with --method or "
+                          "install a plugin")
     scored.sort(key=lambda s: (-s[0], s[1]))
     score, _, cls, reason = scored[0]
     others = ", ".join(f"{n} {s:.2f}" for s, n, _, _ in scored[1:4])
-    return cls, f"auto chose {cls.name!r} (fit {score:.2f}): {reason}" + (f" [others: {others}]" if others else "")
+    return (cls, f"auto chose {cls.name!r} (fit {score:.2f}): {reason}"
+            + (f" [others: {others}]" if others else ""))

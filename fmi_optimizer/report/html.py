@@ -36,7 +36,8 @@ def convergence_plot(evs: Sequence[Evaluation], title: str = "Convergence") -> s
     xs_ok = [i + 1 for i, e in enumerate(evs) if e.ok and e.objective is not None]
     ys_ok = [e.objective for e in evs if e.ok and e.objective is not None]
     feas = [e.feasible for e in evs if e.ok and e.objective is not None]
-    ax.scatter([x for x, f in zip(xs_ok, feas, strict=True) if f], [y for y, f in zip(ys_ok, feas, strict=True) if f],
+    ax.scatter([x for x, f in zip(xs_ok, feas, strict=True) if f],
+               [y for y, f in zip(ys_ok, feas, strict=True) if f],
                s=10, color="#1f77b4", label="feasible evaluation")
     ax.scatter([x for x, f in zip(xs_ok, feas, strict=True) if not f],
                [y for y, f in zip(ys_ok, feas, strict=True) if not f], s=10, color="#d62728", marker="x",
@@ -145,7 +146,8 @@ def write_report(store: Store, study_id: int, path: Path, pm: pluggy.PluginManag
     if failures:
         parts.append(f"<h2>Failures ({len(failures)})</h2>")
         parts.append(table_html(["#", "status", "error", *names],
-                            [[e.id, e.status, e.error, *[shown_values(e.values, space).get(n, "") for n in names]]
+                            [[e.id, e.status, e.error,
+                              *[shown_values(e.values, space).get(n, "") for n in names]]
                              for e in failures[:200]],
                             left=3))
     parts.append("<h2>All evaluations</h2><div class=scroll>")
@@ -158,14 +160,17 @@ def write_report(store: Store, study_id: int, path: Path, pm: pluggy.PluginManag
     parts.append("</div>")
     if result.get("diagnostics"):
         parts.append("<h2>Method diagnostics</h2><pre>"
-                     + html.escape(json.dumps(result["diagnostics"], indent=1, default=str)[:60000]) + "</pre>")
+                     + html.escape(json.dumps(result["diagnostics"], indent=1,
+                                              default=str)[:60000]) + "</pre>")
     parts.append("<h2>Problem</h2><pre>" + html.escape(json.dumps(problem, indent=1, default=str)) + "</pre>")
-    doc = f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(row['name'])} — fmi_optimizer</title>" \
-          f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>"
+    title = f"{html.escape(row['name'])} — fmi_optimizer"
+    doc = (f"<!doctype html><html><head><meta charset=utf-8><title>{title}</title>"
+           f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"{path}: cannot write the report ({exc.strerror or exc}); choose a writable folder") from exc
+        raise OutputError(f"{path}: cannot write the report ({exc.strerror or exc}); choose a writable "
+                          "folder") from exc
     return write_text_atomic(path, doc)  # never through a planted symlink, never half a file
 
 
@@ -201,7 +206,8 @@ def _best_section(result: dict[str, Any], problem: dict[str, Any]) -> list[str]:
     feas = '<span class=ok>feasible</span>' if best.get("feasible") else '<span class=bad>infeasible</span>'
     terms = [ObjectiveTerm(**t) for t in problem.get("objective", [])]
 
-    def stated(objective: float, sense: bool = False) -> str:  # a single maximized KPI is shown as the user wrote it
+    # a single maximized KPI is shown as the user wrote it
+    def stated(objective: float, sense: bool = False) -> str:
         what, value = stated_objective(terms, objective)
         return f"{what} {value:.6g}" + (" (maximized)" if sense and what != "objective" else "")
 
@@ -222,7 +228,8 @@ def _best_section(result: dict[str, Any], problem: dict[str, Any]) -> list[str]:
         out.append(f"<p>As delivered (the FMU's own start values): {stated(base['objective'])} ({feas}); "
                    f"optimized: {stated(best['objective'])}.</p>")
     elif base:
-        out.append(f"<p class=muted>As delivered: the run did not succeed ({html.escape(str(base.get('error')))}).</p>")
+        out.append("<p class=muted>As delivered: the run did not succeed "
+                   f"({html.escape(str(base.get('error')))}).</p>")
     return out
 
 
@@ -231,7 +238,8 @@ def _compute_section(evs: Sequence[Evaluation], result: dict[str, Any]) -> list[
     wall = sum(e.wall_seconds for e in simulated)
     cpu = sum(e.cpu_seconds for e in simulated)
     counts = result.get("evaluations", {})
-    rows: list[list[Any]] = [["evaluations simulated", len(simulated)], ["cache hits", len(evs) - len(simulated)],
+    rows: list[list[Any]] = [["evaluations simulated", len(simulated)],
+                             ["cache hits", len(evs) - len(simulated)],
             ["ok / failed / crashed / timeout / invalid",
              " / ".join(str(counts.get(s, 0)) for s in ("ok", "failed", "crashed", "timeout", "invalid"))],
             ["study wall time (s)", result.get("wall_seconds", "")],
@@ -246,7 +254,8 @@ def _instances_section(result: dict[str, Any]) -> list[str]:
     if not record:
         return []
     rows: list[list[Any]] = [["strategy", record.get("strategy")], ["why", record.get("reason")],
-                             *[[f"tried: {name}", outcome] for name, outcome in (record.get("trials") or {}).items()]]
+                             *[[f"tried: {name}", outcome] for name,
+                               outcome in (record.get("trials") or {}).items()]]
     if record.get("cached"):
         rows.append(["proof", "cached from an earlier study of this FMU"])
     for why in record.get("switches") or []:
@@ -254,9 +263,10 @@ def _instances_section(result: dict[str, Any]) -> list[str]:
     if record.get("switches"):
         rows.append(["runs repeated on fresh instances", record.get("reruns")])
         rows.append(["evaluations whose objective changed", len(record.get("corrected") or [])])
-    return ["<h2>Simulation instances</h2><p class=muted>Every stored number must equal what a fresh instance "
-            "gives; the strategy below was proven against plain fmpy's fresh runs before the study, and workers "
-            "repeat a share of the runs on a fresh instance while it runs.</p>", table_html(["", ""], rows, left=2)]
+    return ["<h2>Simulation instances</h2><p class=muted>Every stored number must equal what a fresh "
+            "instance gives; the strategy below was proven against plain fmpy's fresh runs before the study, "
+            "and workers repeat a share of the runs on a fresh instance while it runs.</p>",
+            table_html(["", ""], rows, left=2)]
 
 
 def _writeback_section(result: dict[str, Any]) -> list[str]:
@@ -265,16 +275,18 @@ def _writeback_section(result: dict[str, Any]) -> list[str]:
     if not v:
         return ["<h2>Write-back</h2><p class=muted>No optimized FMU was written for this study.</p>"]
     rows = [[k, p] for k, p in outs.items() if p]
-    detail = [[k, d.get("expected"), d.get("actual"), d.get("rel_diff")] for k, d in (v.get("kpis") or {}).items()]
+    detail = [[k, d.get("expected"), d.get("actual"), d.get("rel_diff")] for k,
+              d in (v.get("kpis") or {}).items()]
     if v.get("ok"):
         by = ", ".join(v.get("verified_by") or []) or "fmpy"
-        text = (f"<span class=ok>verified</span> in {html.escape(by)}: the written FMU, simulated in fresh processes "
-                "with no start values, reproduces the optimized evaluation (max relative difference "
-                f"{v.get('max_rel_diff')}).")
+        text = (f"<span class=ok>verified</span> in {html.escape(by)}: the written FMU, simulated in fresh "
+                "processes with no start values, reproduces the optimized evaluation (max relative "
+                f"difference {v.get('max_rel_diff')}).")
     else:
         problems = v.get("problems") or ["unknown problem"]
-        text = ("<span class=bad>VERIFICATION FAILED</span>: no optimized FMU was written (use the .ssv with the "
-                f"original FMU); {html.escape(str(problems[0]))}")
+        text = ("<span class=bad>VERIFICATION FAILED</span>: no optimized FMU was written (use the .ssv with "
+                f"the original FMU); {html.escape(str(problems[0]))}")
     return ["<h2>Write-back</h2>", f"<p>{text}</p>",
             table_html(["file", "path"], list(rows), left=2),
-            table_html(["KPI", "optimized evaluation", "written FMU", "relative difference"], detail) if detail else ""]
+            table_html(["KPI", "optimized evaluation", "written FMU", "relative difference"],
+                       detail) if detail else ""]

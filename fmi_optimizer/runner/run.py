@@ -46,7 +46,8 @@ class Outcome:
     db: Path
     files: dict[str, str] = field(default_factory=dict)
     verification: dict[str, Any] | None = None
-    instances: dict[str, Any] | None = None  # the instance strategy, its proof and any switch during the study
+    # the instance strategy, its proof and any switch during the study
+    instances: dict[str, Any] | None = None
     baseline: Evaluation | None = None
     host: Host | None = None  # the plugins that ran the study (their report sections belong in its report)
     deliverables_tag: str = ""  # "" or ".2", ".3", ...: this study's files beside earlier studies' in out_dir
@@ -61,23 +62,28 @@ class Outcome:
             "routing": self.result.routing,
             "stopped_because": self.result.stopped_because,
             "best": None if best is None else {
-                "values": best.values, "kpis": best.kpis, "objective": best.objective, "feasible": best.feasible,
+                "values": best.values, "kpis": best.kpis, "objective": best.objective,
+                "feasible": best.feasible,
             },
             "evaluations": self.result.counts(),
             "wall_seconds": self.result.wall_seconds,
-            "outputs": {"fmu": self.files.get("fmu"), "ssv": self.files.get("ssv"), "json": self.files.get("json"),
+            "outputs": {"fmu": self.files.get("fmu"), "ssv": self.files.get("ssv"),
+                        "json": self.files.get("json"),
                         "report": self.files.get("report"), "db": str(self.db)},
             "verification": self.verification,
             "instances": self.instances,
             "baseline": None if self.baseline is None else {
-                "values": self.baseline.values, "kpis": self.baseline.kpis, "objective": self.baseline.objective,
-                "feasible": self.baseline.feasible, "status": self.baseline.status, "error": self.baseline.error,
+                "values": self.baseline.values, "kpis": self.baseline.kpis,
+                "objective": self.baseline.objective,
+                "feasible": self.baseline.feasible, "status": self.baseline.status,
+                "error": self.baseline.error,
                 "wall_seconds": self.baseline.wall_seconds},
             "trace": self.result.trace(),
             "diagnostics": self.result.diagnostics,
             "method_errors": self.result.method_errors or None,
             "observer_errors": self.result.observer_errors or None,
-            **({} if self.result.pareto_front is None else {"pareto_front": pareto_front_json(self.result.pareto_front)}),
+            **({} if self.result.pareto_front is None
+               else {"pareto_front": pareto_front_json(self.result.pareto_front)}),
         }
 
 
@@ -113,7 +119,8 @@ def deliverable_tag(store: Store, out_dir: Path, stem: str) -> str:
     n = 1
     while True:
         tag = "" if n == 1 else f".{n}"
-        if tag not in claimed and not any((out_dir / f.format(stem=stem, tag=tag)).exists() for f in DELIVERABLES):
+        if tag not in claimed and not any((out_dir / f.format(stem=stem, tag=tag)).exists()
+                                          for f in DELIVERABLES):
             return tag
         n += 1
 
@@ -126,7 +133,8 @@ def ensure_writable(folder: Path) -> Path:
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
-        raise OutputError(f"{folder}: output folder is not writable ({exc.strerror or exc}); pass a writable --out") from exc
+        raise OutputError(f"{folder}: output folder is not writable ({exc.strerror or exc}); pass a writable "
+                          "--out") from exc
     return folder
 
 
@@ -139,7 +147,8 @@ def prove_instances(problem: StudyProblem) -> StrategyVerdict:
         return fixed_verdict(c.instances, "chosen in the study file ([evaluation] instances)", fmu)
     rng = np.random.default_rng(c.seed)
     units = [[0.5] * len(problem.space)] + [list(rng.uniform(size=len(problem.space))) for _ in range(2)]
-    requests = [problem.request(i, Candidate(problem.space.from_unit(u), 0, "probe")) for i, u in enumerate(units)]
+    requests = [problem.request(i, Candidate(problem.space.from_unit(u), 0, "probe")) for i,
+                u in enumerate(units)]
     return prove(fmu, requests, interface=c.settings.interface, timeout=c.timeout)
 
 
@@ -148,7 +157,8 @@ def make_evaluator(host: Host, problem: StudyProblem, verdict: StrategyVerdict |
     runs by ``verdict``'s instance strategy (proven here when not given)."""
     c = problem.config
     strategy = (verdict or prove_instances(problem)).strategy
-    options = {"workers": c.workers, "timeout": c.timeout, "recycle_every": c.recycle_every, "cluster": c.cluster,
+    options = {"workers": c.workers, "timeout": c.timeout, "recycle_every": c.recycle_every,
+               "cluster": c.cluster,
                "instances": strategy, "check_share": c.check_share}
     custom = host.pm.hook.fmio_make_evaluator(problem=problem, options=options)
     if custom is not None:
@@ -163,7 +173,8 @@ def make_evaluator(host: Host, problem: StudyProblem, verdict: StrategyVerdict |
 
 
 def run_baseline(evaluator: Evaluator, problem: StudyProblem) -> Evaluation:
-    """Simulate the twin as delivered (its own start values; the study's fixed values and replication 0's seed).
+    """Simulate the twin as delivered (its own start values; the study's fixed values and replication 0's
+    seed).
 
     It proves the FMU runs before any method starts, times one run (for routing), and gives the report the
     design to compare the optimum against. It is not told to the method and costs no budget.
@@ -218,9 +229,9 @@ def check_resumed_fmu(db: Path, study_id: int, fmu_sha256: str, fmu: Path) -> No
     finally:
         store.close()
     if began != fmu_sha256:
-        raise FmuError(f"{fmu}: changed since study {study_id} began (sha256 then {began}, now {fmu_sha256}); "
-                       "resume needs the FMU the study began with: restore it, or start a new study with "
-                       "'fmi-optimizer optimize'")
+        raise FmuError(f"{fmu}: changed since study {study_id} began (sha256 then {began}, now "
+                       f"{fmu_sha256}); resume needs the FMU the study began with: restore it, or start a "
+                       "new study with 'fmi-optimizer optimize'")
 
 
 def _run_locked(config: StudyConfig, host: Host, progress: ProgressCallback | None, write_back: bool,
@@ -228,7 +239,8 @@ def _run_locked(config: StudyConfig, host: Host, progress: ProgressCallback | No
     if resume_id is not None and Path(config.fmu).is_file():  # before anything is built from a changed FMU
         from fmi_optimizer.fmu.archive import content_hash
 
-        check_resumed_fmu(out_dir / "fmi_optimizer.db", resume_id, content_hash(Path(config.fmu)), Path(config.fmu))
+        check_resumed_fmu(out_dir / "fmi_optimizer.db", resume_id, content_hash(Path(config.fmu)),
+                          Path(config.fmu))
     problem = build_problem(config, host)
     batch = EngineOptions(workers=config.workers).worker_count()
     if config.method != "auto":  # an unknown or unfit method fails before any worker starts
@@ -251,7 +263,8 @@ def _run_locked(config: StudyConfig, host: Host, progress: ProgressCallback | No
         method_cls, routing = choose_method(host.methods, config.method, mproblem)
         log(routing)
         method = _make_method(host, method_cls, mproblem, config)
-        study_run = _StudyRun(config, problem, method, evaluator, host, out_dir, batch, baseline, routing, verdict)
+        study_run = _StudyRun(config, problem, method, evaluator, host, out_dir, batch, baseline, routing,
+                              verdict)
         return study_run.execute(progress, write_back, report, log, resume_id)
     finally:
         evaluator.close()  # on every path: workers never outlive the study
@@ -264,8 +277,8 @@ def _make_method(host: Host, method_cls: type[Method], problem: Any, config: Stu
     except (KeyboardInterrupt, FmiOptimizerError):
         raise  # options rejected (StudyError) keep their own exit code
     except BaseException as exc:
-        raise PluginError(f"method {method_cls.name!r} of {host.method_origin(method_cls.name)} failed to start: "
-                          f"{type(exc).__name__}: {' '.join(str(exc).split())}") from exc
+        raise PluginError(f"method {method_cls.name!r} of {host.method_origin(method_cls.name)} failed to "
+                          f"start: {type(exc).__name__}: {' '.join(str(exc).split())}") from exc
 
 
 @dataclass
@@ -298,27 +311,33 @@ class _StudyRun:
                 tag = str(json.loads(store.study(resume_id)["config"]).get("deliverables_tag") or "")
             raw = {"raw": _jsonable(config.raw),
                    "source": str(config.source.resolve()) if config.source else None,
-                   "base_dir": str(config.base_dir.resolve()), "method": method.name, "problem": problem.describe(),
+                   "base_dir": str(config.base_dir.resolve()), "method": method.name,
+                   "problem": problem.describe(),
                    "deliverables_tag": tag}
             if resume_id is None:
-                study_id = store.create_study(config.name, method.name, config.seed, problem.twin.fmu.sha256, raw)
+                study_id = store.create_study(config.name, method.name, config.seed, problem.twin.fmu.sha256,
+                                              raw)
             else:
                 study_id = resume_id
                 store.set_status(study_id, "running")
             study = Study(problem, method, self.evaluator, store, self.host, study_id, self.batch, progress,
                           self.routing)
             if resume_id is not None:
-                log(f"resuming study {study_id}: {study.prepare_resume()} stored evaluations will be replayed")
+                log(f"resuming study {study_id}: {study.prepare_resume()} stored evaluations will be "
+                    "replayed")
             try:
                 result = study.run()
-            except BaseException as exc:  # a failed study stays resumable: every finished evaluation is stored
+            # a failed study stays resumable: every finished evaluation is stored
+            except BaseException as exc:
                 if not isinstance(exc, KeyboardInterrupt):
                     error = f"{type(exc).__name__}: {exc}"
-                    store.set_status(study_id, "failed", {"error": error, "stopped_because": f"failed: {error}",
+                    store.set_status(study_id, "failed",
+                                     {"error": error, "stopped_because": f"failed: {error}",
                                                           "stored_evaluations": len(study.evaluations)})
                 raise
             self.evaluator.close()  # free the workers before write-back verification starts its own processes
-            outcome = Outcome(result, config, problem, self.out_dir, db, baseline=self.baseline, host=self.host,
+            outcome = Outcome(result, config, problem, self.out_dir, db, baseline=self.baseline,
+                              host=self.host,
                               deliverables_tag=tag)
             outcome.instances = self._instances(study, log)
             status = "interrupted" if result.interrupted else "finished"
@@ -329,8 +348,8 @@ class _StudyRun:
             if report:
                 from fmi_optimizer.report.html import write_report
 
-                outcome.files["report"] = str(write_report(store, study_id, self.out_dir / f"report{tag}.html",
-                                                                         pm=self.host.pm))
+                path = self.out_dir / f"report{tag}.html"
+                outcome.files["report"] = str(write_report(store, study_id, path, pm=self.host.pm))
             store.set_status(study_id, status, outcome.to_json())
             return outcome
         finally:
@@ -345,7 +364,8 @@ class _StudyRun:
                   "final": str(getattr(self.evaluator, "strategy", self.verdict.strategy))}
         for why in switches:
             log(f"warning: switched to fresh instances during the study: {why}; "
-                f"{record['reruns']} earlier runs were repeated, {len(study.replaced)} changed their objective")
+                f"{record['reruns']} earlier runs were repeated, {len(study.replaced)} changed their "
+                "objective")
         return record
 
 
@@ -366,11 +386,12 @@ def write_back_best(outcome: Outcome, log: Callable[[str], None]) -> None:
     outcome.files.update({k: str(v) for k, v in res.files.items() if v is not None})  # no fmu when it failed
     outcome.verification = res.verification
     if reference is not best:
-        outcome.verification["reference"] = (f"replication {reference.candidate.replication} (seed {reference.seed}); "
-                                             "best KPIs are replication means")
+        outcome.verification["reference"] = (f"replication {reference.candidate.replication} (seed "
+                                             f"{reference.seed}); best KPIs are replication means")
     if res.ok and res.fmu is not None:
         by = ", ".join(res.trajectories.verified_by) or "no importer"
-        log(f"wrote {res.fmu} (verified in {by}: max relative difference {res.verification.get('max_rel_diff')})")
+        log(f"wrote {res.fmu} (verified in {by}: max relative difference "
+            f"{res.verification.get('max_rel_diff')})")
     else:
         problems = res.verification.get("problems") or ["unknown problem"]
         log(f"write-back FAILED verification, no optimized FMU was written: {problems[0]}; "
@@ -416,7 +437,8 @@ def evaluate(
     """
     from fmi_optimizer.errors import ValueValidationError
 
-    config = study if isinstance(study, StudyConfig) else load_study(study, Path(base_dir) if base_dir else None)
+    config = study if isinstance(study,
+                                 StudyConfig) else load_study(study, Path(base_dir) if base_dir else None)
     config = config.with_overrides(workers=1)
     host = load_host(config.plugins_dir, extra=plugins)
     problem = build_problem(config, host)
@@ -429,11 +451,13 @@ def evaluate(
         if d.name not in given:
             start = problem.twin.variable(d.name).start
             if start is None:
-                raise ValueValidationError(f"evaluate: give a value for {d.name!r} (the twin has no start value)")
+                raise ValueValidationError(f"evaluate: give a value for {d.name!r} (the twin has no start "
+                                           "value)")
             given[d.name] = start
     candidate = Candidate(problem.space.validate(given), replication, "evaluate")
     strategy = config.instances if config.instances != "auto" else "reload"  # one run: plain fmpy's way
-    evaluator = make_evaluator(host, problem, fixed_verdict(strategy, "a single evaluation", problem.twin.fmu.runnable))
+    evaluator = make_evaluator(host, problem,
+                               fixed_verdict(strategy, "a single evaluation", problem.twin.fmu.runnable))
     try:
         started = time.time()
         replies = [r for r in evaluator.run([problem.request(1, candidate)]) if not r.rerun]
@@ -464,7 +488,8 @@ def optimize(
     return run_study(config, host, write_back=write_back)
 
 
-def pick_and_write(outcome: Outcome, selector: str, write_back: bool, log: Callable[[str], None]) -> Evaluation:
+def pick_and_write(outcome: Outcome, selector: str, write_back: bool,
+                   log: Callable[[str], None]) -> Evaluation:
     """``optimize --pick``: choose a point of the finished study, make it the result, write it back,
     and refresh the stored result and the report."""
     from fmi_optimizer.report.html import write_report
@@ -476,7 +501,8 @@ def pick_and_write(outcome: Outcome, selector: str, write_back: bool, log: Calla
     chosen = pick(points, selector, list(outcome.config.kpis), key)
     result.best = chosen
     on_front = any(chosen is p for p in front(points, key))
-    result.diagnostics["pick"] = {"selector": selector, "values": dict(chosen.values), "kpis": dict(chosen.kpis),
+    result.diagnostics["pick"] = {"selector": selector, "values": dict(chosen.values),
+                                  "kpis": dict(chosen.kpis),
                                   "on_front": on_front}
     log(f"picked {selector!r}: " + ", ".join(f"{k}={v:.6g}" for k, v in chosen.kpis.items())
         + ("" if on_front else " (not on the Pareto front of the objectives)"))

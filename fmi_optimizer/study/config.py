@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 INSTANCE_CHOICES = ("auto", *STRATEGIES)
 
-SECTIONS = {"twin", "parameters", "kpis", "objective", "constraints", "method", "replications", "scenarios", "uncertainty",
+SECTIONS = {"twin", "parameters", "kpis", "objective", "constraints", "method", "replications", "scenarios",
+            "uncertainty",
             "evaluation", "output", "plugins_dir", "name", "fixed"}
 SECTIONS |= {"inputs", "calibration"}  # input signals; calibration to measured data
 
@@ -69,7 +70,8 @@ class ConstraintSpec:
     kpi: str
     op: str  # "<=" | ">="
     limit: float
-    probability: float | None = None  # chance constraint: P(kpi op limit) >= probability (needs [uncertainty])
+    # chance constraint: P(kpi op limit) >= probability (needs [uncertainty])
+    probability: float | None = None
 
     def value(self, kpi_value: float) -> float:
         """<= 0 when satisfied, in KPI units."""
@@ -205,7 +207,8 @@ class _Reader:
             return None
         x = float(v)
         if not math.isfinite(x) or (positive and x <= 0):
-            raise StudyError(f"{self.key(k)} = {v!r}: expected a {'positive ' if positive else ''}finite number")
+            raise StudyError(f"{self.key(k)} = {v!r}: expected a {'positive ' if positive else ''}finite "
+                             "number")
         return x
 
     def integer(self, k: str, default: int | None = None, minimum: int | None = None) -> int | None:
@@ -231,7 +234,8 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
     where = str(source) if source else "study"
     unknown = sorted(set(data) - SECTIONS)
     if unknown:
-        raise StudyError(f"{where}: unknown section or key {unknown[0]!r}; accepted: {', '.join(sorted(SECTIONS))}")
+        raise StudyError(f"{where}: unknown section or key {unknown[0]!r}; accepted: "
+                         f"{', '.join(sorted(SECTIONS))}")
 
     def table(name: str, required: bool = False) -> dict[str, Any]:
         v = data.get(name, {})
@@ -255,7 +259,8 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
         step_size=twin.number("step_size", positive=True), tolerance=twin.number("tolerance", positive=True),
         solver=twin.get("solver", (str,), "CVode"), interface=interface,
     )
-    twin.check_unknown({"fmu", "start_time", "stop_time", "output_interval", "step_size", "tolerance", "solver",
+    twin.check_unknown({"fmu", "start_time", "stop_time", "output_interval", "step_size", "tolerance",
+                        "solver",
                         "interface"})
     _check_times(settings, twin)
 
@@ -269,7 +274,8 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
     for name, expr in kpis.items():
         _dotted_key_error(where, "[kpis]", name, expr, lambda v: isinstance(v, str))
         if not isinstance(expr, str):
-            raise StudyError(f"{where}: [kpis] {name} = {expr!r}: expected a string such as \"max(T_junction)\"")
+            raise StudyError(f"{where}: [kpis] {name} = {expr!r}: expected a string such as "
+                             "\"max(T_junction)\"")
 
     # -- [inputs] and [calibration]; a calibration study minimizes the training loss by default
     from fmi_optimizer.calibration.settings import LOSS_KPI, parse_calibration, parse_inputs
@@ -307,7 +313,8 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
     _check_cluster(cluster, ev.key("cluster"))
     instances = ev.get("instances", (str,), "auto")
     if instances not in INSTANCE_CHOICES:
-        raise StudyError(f"{where}: [evaluation] instances = {instances!r}: use one of {', '.join(INSTANCE_CHOICES)}")
+        raise StudyError(f"{where}: [evaluation] instances = {instances!r}: use one of "
+                         f"{', '.join(INSTANCE_CHOICES)}")
     check_share = ev.number("check_share", 0.02)
     if check_share is None or not 0.0 <= check_share <= 1.0:
         raise StudyError(f"{where}: [evaluation] check_share = {check_share!r}: use a share between 0 and 1")
@@ -328,20 +335,23 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
 
     return StudyConfig(
         name=study_name, fmu=fmu, base_dir=base_dir, parameters=params, kpis=kpis, objective=objective,
-        pareto=pareto, constraints=constraints, fixed=fixed, method=name, method_options=options, budget=budget,
+        pareto=pareto, constraints=constraints, fixed=fixed, method=name, method_options=options,
+        budget=budget,
         seed=int(seed or 0), seed_parameter=seed_parameter, common_random_numbers=bool(crn),
         replications=int(n_rep or 1), scenarios=scenarios, workers=int(workers or 0), timeout=timeout,
-        recycle_every=recycle, cluster=cluster, instances=instances, check_share=float(check_share), out_dir=(base_dir / out_dir) if out_dir else None,
+        recycle_every=recycle, cluster=cluster, instances=instances, check_share=float(check_share),
+        out_dir=(base_dir / out_dir) if out_dir else None,
         plugins_dir=(base_dir / plugins_dir) if plugins_dir else None, source=source, raw=dict(data),
         uncertainty=uncertainty,
         inputs=inputs_spec, calibration=calibration_spec, settings=settings,
     )
 
 
-def _template_problems(where: str, params: Mapping[str, Any], kpis: Mapping[str, Any], objective: Mapping[str, Any],
+def _template_problems(where: str, params: Mapping[str, Any], kpis: Mapping[str, Any],
+                       objective: Mapping[str, Any],
                        calibration: bool) -> None:
-    """An unedited ``init`` template lacks parameters, KPIs and an objective: say all of them at once, not one per
-    attempt (a single missing piece keeps its own, more specific message further on)."""
+    """An unedited ``init`` template lacks parameters, KPIs and an objective: say all of them at once, not one
+    per attempt (a single missing piece keeps its own, more specific message further on)."""
     problems = []
     if not params:
         problems.append("[parameters] is empty: remove the '# ' of at least one parameter to optimize")
@@ -362,24 +372,27 @@ CLUSTER_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss", "inproc")
 def _check_times(s: SimSettings, twin: _Reader) -> None:
     """Times that cannot describe a simulation are refused here, not found by every run failing."""
     if s.solver not in SOLVERS:
-        raise StudyError(f"{twin.key('solver')} = {s.solver!r}: unknown solver; accepted: {', '.join(SOLVERS)}")
+        raise StudyError(f"{twin.key('solver')} = {s.solver!r}: unknown solver; accepted: "
+                         f"{', '.join(SOLVERS)}")
     if s.start_time is not None and s.stop_time is not None and s.start_time >= s.stop_time:
-        raise StudyError(f"{twin.key('start_time')} = {s.start_time:g} is not before stop_time = {s.stop_time:g}; "
-                         "make start_time smaller than stop_time")
+        raise StudyError(f"{twin.key('start_time')} = {s.start_time:g} is not before stop_time = "
+                         f"{s.stop_time:g}; make start_time smaller than stop_time")
     if s.output_interval is not None and s.stop_time is not None:
         samples = (s.stop_time - (s.start_time or 0.0)) / s.output_interval
         if samples > MAX_SAMPLES:
-            raise StudyError(f"{twin.key('output_interval')} = {s.output_interval:g} gives {samples:.3g} output "
-                             f"points per simulation (at most {MAX_SAMPLES:,}); choose a larger output_interval")
+            raise StudyError(f"{twin.key('output_interval')} = {s.output_interval:g} gives {samples:.3g} "
+                             f"output points per simulation (at most {MAX_SAMPLES:,}); choose a larger "
+                             "output_interval")
     if s.step_size is not None and s.stop_time is not None:
         steps = (s.stop_time - (s.start_time or 0.0)) / s.step_size
         if steps > MAX_SAMPLES * 10:
-            raise StudyError(f"{twin.key('step_size')} = {s.step_size:g} gives {steps:.3g} steps per simulation; "
-                             "choose a larger step_size")
+            raise StudyError(f"{twin.key('step_size')} = {s.step_size:g} gives {steps:.3g} steps per "
+                             "simulation; choose a larger step_size")
 
 
 def _check_cluster(cluster: str, key: str) -> None:
-    """``""`` (local workers), ``"local"`` (a Dask LocalCluster) or a scheduler address ``tcp://host:port``."""
+    """``""`` (local workers), ``"local"`` (a Dask LocalCluster) or a scheduler address
+    ``tcp://host:port``."""
     if cluster in ("", "local"):
         return
     scheme, sep, rest = cluster.partition("://")
@@ -388,15 +401,17 @@ def _check_cluster(cluster: str, key: str) -> None:
     host, colon, port = rest.rpartition(":")
     if scheme not in CLUSTER_SCHEMES or not rest or (scheme != "inproc" and (not colon or not host
                                                                              or not port.isdigit())):
-        raise StudyError(f"{key} = {cluster!r}: not a Dask scheduler address; use \"local\" or an address such "
-                         f"as \"tcp://host:8786\" (schemes: {', '.join(CLUSTER_SCHEMES)})")
+        raise StudyError(f"{key} = {cluster!r}: not a Dask scheduler address; use \"local\" or an address "
+                         f"such as \"tcp://host:8786\" (schemes: {', '.join(CLUSTER_SCHEMES)})")
 
 
-def _objective(obj: dict[str, Any], where: str, kpis: Mapping[str, str]) -> tuple[tuple[ObjectiveTerm, ...], bool]:
+def _objective(obj: dict[str, Any], where: str,
+               kpis: Mapping[str, str]) -> tuple[tuple[ObjectiveTerm, ...], bool]:
     accepted = {"minimize", "maximize", "pareto"}
     unknown = sorted(set(obj) - accepted)
     if unknown:
-        raise StudyError(f"{where}: [objective] {unknown[0]}: unknown key; accepted: minimize, maximize, pareto")
+        raise StudyError(f"{where}: [objective] {unknown[0]}: unknown key; accepted: minimize, maximize, "
+                         "pareto")
     terms: list[ObjectiveTerm] = []
     for sense in ("minimize", "maximize"):
         spec = obj.get(sense)
@@ -419,10 +434,11 @@ def _objective(obj: dict[str, Any], where: str, kpis: Mapping[str, str]) -> tupl
             terms.append(ObjectiveTerm(k, sense, float(w)))
     if not terms:
         raise StudyError(f"{where}: [objective] is missing; e.g. minimize = {{ mass = 1.0 }}")
-    both = sorted({t.kpi for t in terms if t.sense == "minimize"} & {t.kpi for t in terms if t.sense == "maximize"})
+    both = sorted({t.kpi for t in terms
+                   if t.sense == "minimize"} & {t.kpi for t in terms if t.sense == "maximize"})
     if both:
-        raise StudyError(f"{where}: [objective] KPI {both[0]!r} is both minimized and maximized; keep it under one "
-                         "of minimize or maximize")
+        raise StudyError(f"{where}: [objective] KPI {both[0]!r} is both minimized and maximized; keep it "
+                         "under one of minimize or maximize")
     pareto = obj.get("pareto", False)
     if not isinstance(pareto, bool):
         raise StudyError(f"{where}: [objective] pareto = {pareto!r}: expected true or false")
@@ -433,12 +449,14 @@ def _constraints(raw: dict[str, Any], where: str, kpis: Mapping[str, str]) -> tu
     out = []
     for k, text in raw.items():
         if k not in kpis:
-            raise StudyError(f"{where}: [constraints] unknown KPI {k!r}; defined in [kpis]: {', '.join(kpis) or 'none'}")
+            raise StudyError(f"{where}: [constraints] unknown KPI {k!r}; defined in [kpis]: "
+                             f"{', '.join(kpis) or 'none'}")
         if isinstance(text, dict):
             out.append(_chance_constraint(k, text, where))
             continue
         if not isinstance(text, str):
-            raise StudyError(f"{where}: [constraints] {k} = {text!r}: expected a string such as \"<= 358.15\"")
+            raise StudyError(f"{where}: [constraints] {k} = {text!r}: expected a string such as \"<= "
+                             "358.15\"")
         s = text.strip()
         op = s[:2]
         if op not in ("<=", ">="):
@@ -478,8 +496,9 @@ def _uncertainty(raw: dict[str, Any], where: str, design: set[str],
         if c.probability is None:
             continue
         if spec is None:
-            raise StudyError(f"{where}: [constraints] {c.kpi} has a probability but the study has no [uncertainty] "
-                             "section; add the uncertain parameters there (see docs/uncertainty.md)")
+            raise StudyError(f"{where}: [constraints] {c.kpi} has a probability but the study has no "
+                             "[uncertainty] section; add the uncertain parameters there (see "
+                             "docs/uncertainty.md)")
         check_chance_samples(spec, c.kpi, c.probability, where)
     return spec
 
@@ -495,7 +514,8 @@ def _budget(raw: Any, where: str) -> Budget:
     b = Budget(r.integer("evaluations", None, 1), r.number("seconds", None, True), r.number("target"),
                r.integer("patience", None, 1))
     if b.evaluations is None and b.seconds is None:
-        raise StudyError(f"{where}: give evaluations and/or seconds, e.g. {{ evaluations = 200, seconds = 600 }}")
+        raise StudyError(f"{where}: give evaluations and/or seconds, e.g. "
+                         f"{{ evaluations = 200, seconds = 600 }}")
     return b
 
 

@@ -55,7 +55,8 @@ class StudyResult:
     method_errors: dict[str, Any] = field(default_factory=dict)
     # observer hooks (fmio_study_started/evaluation_finished/study_finished) that raised, by plugin
     observer_errors: dict[str, dict[str, Any]] = field(default_factory=dict)
-    pareto_front: list[Evaluation] | None = None  # ``pareto = true`` studies: the front, in ``--pick N`` order
+    # ``pareto = true`` studies: the front, in ``--pick N`` order
+    pareto_front: list[Evaluation] | None = None
 
     def counts(self) -> dict[str, int]:
         """``total``: simulations charged to the budget (cache hits and invalid proposals are not);
@@ -176,7 +177,8 @@ class Study:
                 per = 1 if robust is None else robust.runs_per_candidate()  # runs one candidate costs
                 n = self.batch_size if remaining is None else min(self.batch_size, remaining // per)
                 if n == 0:
-                    stopped = f"the remaining {remaining} runs cannot pay for another candidate ({per} runs each)"
+                    stopped = (f"the remaining {remaining} runs cannot pay for another candidate "
+                               f"({per} runs each)")
                     break
                 candidates = self._ask(n)
                 if not candidates:
@@ -209,7 +211,8 @@ class Study:
 
     # -- the method and observers are plugin code: their failures are attributed, never a raw traceback ----
     def _call_method(self, what: str, call: Callable[..., Any], *args: Any) -> Any:
-        """Call the method's ``what``; an exception (any but Ctrl-C) becomes a PluginError naming the plugin."""
+        """Call the method's ``what``; an exception (any but Ctrl-C) becomes a PluginError naming the
+        plugin."""
         try:
             return call(*args)
         except KeyboardInterrupt:
@@ -224,12 +227,12 @@ class Study:
             if frames:
                 where = f" (at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name})"
             detail = f"{type(exc).__name__}: {' '.join(str(exc).split())}{where}"
-        return (f"method {self.method.name!r} of {self.host.method_origin(self.method.name)} {what}: {detail}; "
-                f"{self._stored_hint()}")
+        return (f"method {self.method.name!r} of {self.host.method_origin(self.method.name)} {what}: "
+                f"{detail}; {self._stored_hint()}")
 
     def _stored_hint(self) -> str:
-        return (f"the study is marked failed with its {len(self.evaluations)} finished evaluations stored; fix the "
-                f"method and continue with 'fmi-optimizer resume {self.store.path}'")
+        return (f"the study is marked failed with its {len(self.evaluations)} finished evaluations stored; "
+                f"fix the method and continue with 'fmi-optimizer resume {self.store.path}'")
 
     def _ask(self, n: int) -> list[Candidate]:
         """The method's next candidates, checked: at most ``n`` (the surplus is dropped with a warning)."""
@@ -244,9 +247,11 @@ class Study:
                 f"{type(wrong[0]).__name__} {wrong[0]!r:.80} where a fmi_optimizer.Candidate belongs")))
         if len(candidates) > n:
             if not self.method_errors["surplus_candidates"]:
-                warnings.warn(f"method {self.method.name!r} of {self.host.method_origin(self.method.name)} returned "
-                              f"{len(candidates)} candidates for ask({n}); the host evaluates the first {n} and drops "
-                              "the rest (not simulated, not told): a method returns at most n", RuntimeWarning,
+                warnings.warn(f"method {self.method.name!r} of {self.host.method_origin(self.method.name)} "
+                              f"returned {len(candidates)} candidates for ask({n}); the host evaluates the "
+                              f"first {n} and drops the rest (not simulated, not told): a method returns at "
+                              "most n",
+                              RuntimeWarning,
                               stacklevel=2)
             self.method_errors["surplus_candidates"] += len(candidates) - n
             candidates = candidates[:n]
@@ -265,7 +270,8 @@ class Study:
         if bad >= INVALID_GRACE and 2 * bad > self.proposed:
             raise PluginError(self._method_failed("proposes mostly invalid candidates", detail=(
                 f"{bad} of its {self.proposed} candidates were outside the design space (first: "
-                f"{self.method_errors['first']}); build candidates with problem.space.from_unit() or validate()")))
+                f"{self.method_errors['first']}); build candidates with problem.space.from_unit() or "
+                "validate()")))
 
     def _observe(self, hook: str, **kwargs: Any) -> None:
         """Call every plugin's observer hook on its own: one that raises is warned once per plugin and
@@ -277,12 +283,14 @@ class Study:
                 raise
             except BaseException as exc:  # an observer's bug must not end a study
                 text = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-                record = self.observer_errors.setdefault(impl.plugin_name, {"count": 0, "hooks": {}, "first": text})
+                record = self.observer_errors.setdefault(impl.plugin_name,
+                                                         {"count": 0, "hooks": {}, "first": text})
                 record["count"] += 1
                 record["hooks"][hook] = record["hooks"].get(hook, 0) + 1
                 if record["count"] == 1:
-                    warnings.warn(f"observer hook {hook} of plugin {impl.plugin_name!r} failed: {text}; its further "
-                                  "failures in this study are counted in observer_errors, the study goes on",
+                    warnings.warn(f"observer hook {hook} of plugin {impl.plugin_name!r} failed: {text}; its "
+                                  "further failures in this study are counted in observer_errors, the study "
+                                  "goes on",
                                   RuntimeWarning, stacklevel=2)
 
     def _evaluate(self, candidates: Sequence[Candidate], budget: BudgetTracker) -> list[Evaluation]:
@@ -325,7 +333,8 @@ class Study:
     def _correct(self, reply: RunReply) -> None:
         """A run repeated on a fresh instance replaces the stored evaluation in place (every reference to it,
         the batch about to be told included, sees the fresh numbers), and so do the cache hits copied from it;
-        no budget is spent on it. The method and observers that already saw the old numbers are not told again."""
+        no budget is spent on it. The method and observers that already saw the old numbers are not told
+        again."""
         known = self._by_task.get(reply.task_id)
         if known is None:  # a run this study did not ask for (the baseline is a worker's first, fresh, run)
             return
@@ -341,7 +350,8 @@ class Study:
             self.store.replace_evaluation(target)
         if before != (ev.status, ev.kpis, ev.objective, ev.constraints):
             self.replaced.append(f"evaluation {ev.id}: {before[0]} objective {before[2]} -> {ev.status} "
-                                 f"objective {ev.objective}" + (f" (and {len(copies)} cache hits)" if copies else ""))
+                                 "objective "
+                                 f"{ev.objective}" + (f" (and {len(copies)} cache hits)" if copies else ""))
 
     def _finish(self, ev: Evaluation, key: str, budget: BudgetTracker, count: bool) -> Evaluation:
         self.store.add_evaluation(self.study_id, key, ev)  # stored before anything else can go wrong
@@ -397,7 +407,8 @@ class Study:
 
 
 def _as_cached(hit: Evaluation, cand: Candidate) -> Evaluation:
-    return Evaluation(cand, hit.status, dict(hit.kpis), hit.objective, hit.objectives, hit.constraints, hit.error,
+    return Evaluation(cand, hit.status, dict(hit.kpis), hit.objective, hit.objectives, hit.constraints,
+                      hit.error,
                       0.0, 0.0, hit.worker, hit.seed, time.time(), time.time(), True)
 
 
@@ -409,8 +420,10 @@ def _mean_evaluation(evs: Sequence[Evaluation]) -> Evaluation:
     cons = tuple(sum(e.constraints[i] for e in evs) / n for i in range(len(evs[0].constraints)))
     objective = sum(e.objective for e in evs if e.objective is not None) / n
     first = evs[0]
-    return Evaluation(Candidate(dict(first.values), 0, first.candidate.tag), "ok", kpis, objective, objs, cons,
-                      f"mean of {n} replications", sum(e.wall_seconds for e in evs), sum(e.cpu_seconds for e in evs),
+    return Evaluation(Candidate(dict(first.values), 0, first.candidate.tag), "ok", kpis, objective, objs,
+                      cons,
+                      f"mean of {n} replications", sum(e.wall_seconds for e in evs),
+                      sum(e.cpu_seconds for e in evs),
                       first.worker, None, first.started, evs[-1].finished, False, first.id)
 
 

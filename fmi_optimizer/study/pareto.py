@@ -123,10 +123,11 @@ def epsilon_constraint(points: np.ndarray, primary: int, bounds: Mapping[int, fl
 
 # -- pick rules ---------------------------------------------------------------------------------
 
-_OPS = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, ">": lambda a, b: a > b,
-        "==": lambda a, b: a == b}
+_OPS = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
+        ">": lambda a, b: a > b, "==": lambda a, b: a == b}
 _SENSE = {"min": "min", "minimize": "min", "lowest": "min", "max": "max", "maximize": "max", "highest": "max"}
-_COND = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+_COND = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|<|>)\s*"  # KPI, operator
+                   r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")  # number
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,8 @@ def parse_rule(text: str, kpi_names: Sequence[str]) -> Rule:
         conditions.append((m.group(1), m.group(2), float(m.group(3))))
     for name in [kpi, *(c[0] for c in conditions)]:
         if name not in kpi_names:
-            raise StudyError(f"--pick {text!r}: unknown KPI {name!r}; KPIs of this study: {', '.join(kpi_names)}")
+            raise StudyError(f"--pick {text!r}: unknown KPI {name!r}; KPIs of this study: "
+                             f"{', '.join(kpi_names)}")
     return Rule(sense, kpi, tuple(conditions))
 
 
@@ -173,7 +175,8 @@ def pick(evaluations: Sequence[Evaluation], selector: str | int, kpi_names: Sequ
         if not pts:
             raise StudyError("--pick: the study has no successful evaluation to pick from")
         if not -len(pts) <= i < len(pts):
-            raise StudyError(f"--pick {i}: the Pareto front has {len(pts)} points (indices 0..{len(pts) - 1})")
+            raise StudyError(f"--pick {i}: the Pareto front has {len(pts)} points (indices "
+                             f"0..{len(pts) - 1})")
         return pts[i]
     rule = parse_rule(str(selector), kpi_names)
     pool = [e for e in evaluations if e.feasible and all(k in e.kpis for k in kpi_names)]

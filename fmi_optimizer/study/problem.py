@@ -48,22 +48,25 @@ class StudyProblem:
     robust: RobustLayer | None = None  # [uncertainty]: the shared sample and the robust aggregation
 
     @classmethod
-    def build(cls, config: StudyConfig, twin: Twin, reducers: KpiRegistry, space: DesignSpace | None = None) -> StudyProblem:
+    def build(cls, config: StudyConfig, twin: Twin, reducers: KpiRegistry,
+              space: DesignSpace | None = None) -> StudyProblem:
         twin.check_interface(config.settings.interface)  # refused before any worker starts
         names = twin.recordable()
         kpis = tuple(parse_kpi(k, expr, reducers, names) for k, expr in config.kpis.items())
         if space is None:
             if not config.parameters and not config.scenarios:
                 raise StudyError(f"{config.source or 'study'}: [parameters] is empty; list the parameters to "
-                                 f"optimize, tunable ones: {', '.join(v.name for v in twin.tunable_parameters)}")
-            dims = [twin.dimension(n, **spec) for n, spec in config.parameters.items()] if config.parameters else []
+                                 "optimize, tunable ones: "
+                                 f"{', '.join(v.name for v in twin.tunable_parameters)}")
+            dims = [twin.dimension(n, **spec) for n,
+                    spec in config.parameters.items()] if config.parameters else []
             space = DesignSpace(dims) if dims else _scenario_space(config, twin)
         fixed = twin.check_values(config.fixed)
         if config.seed_parameter is not None:
             seed_var = twin.variable(config.seed_parameter)
             if seed_var.type != "Integer":
-                raise StudyError(f"[replications] seed_parameter {config.seed_parameter!r} is {seed_var.type}; "
-                                 "it must be an Integer parameter")
+                raise StudyError(f"[replications] seed_parameter {config.seed_parameter!r} is "
+                                 f"{seed_var.type}; it must be an Integer parameter")
         settings = config.settings
         problem = cls(config, twin, space, kpis, reducers, settings, fixed)
         if config.uncertainty is not None:
@@ -104,7 +107,8 @@ class StudyProblem:
         base = SEED_BASE * (self.config.seed + 1) + candidate.replication
         if self.config.common_random_numbers:
             return int(base % 2_000_000_000)
-        digest = hashlib.sha256(json.dumps([sorted(candidate.values.items()), base], default=str).encode()).digest()
+        digest = hashlib.sha256(json.dumps([sorted(candidate.values.items()), base],
+                                           default=str).encode()).digest()
         return int.from_bytes(digest[:4], "little") % 2_000_000_000
 
     def start_values(self, candidate: Candidate) -> dict[str, Value]:
@@ -122,7 +126,8 @@ class StudyProblem:
 
     def cache_key(self, candidate: Candidate) -> str:
         """FMU content + values + settings + seed: the identity of one simulation."""
-        identity: dict[str, Any] = {"fmu": self.twin.fmu.sha256, "values": sorted(self.start_values(candidate).items()),
+        identity: dict[str, Any] = {"fmu": self.twin.fmu.sha256,
+                                    "values": sorted(self.start_values(candidate).items()),
                                     "settings": self.settings.to_dict(), "outputs": self.outputs(),
                                     "kpis": [k.expression for k in self.kpis]}
         if self.inputs is not None or self.calibration is not None:  # the data shape the KPIs
@@ -137,7 +142,8 @@ class StudyProblem:
         return RunRequest(task_id, self.start_values(candidate), self.settings, self.outputs(), inputs)
 
     # -- runs to evaluations ----------------------------------------------------------------
-    def evaluation(self, candidate: Candidate, reply: RunReply, started: float, finished: float) -> Evaluation:
+    def evaluation(self, candidate: Candidate, reply: RunReply, started: float,
+                   finished: float) -> Evaluation:
         ev = Evaluation(candidate=candidate, status=reply.status, error=reply.error,  # type: ignore[arg-type]
                         wall_seconds=reply.wall_seconds, cpu_seconds=reply.cpu_seconds, worker=reply.worker,
                         seed=self.seed_for(candidate), started=started, finished=finished)

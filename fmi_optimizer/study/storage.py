@@ -69,14 +69,16 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
         except (OSError, sqlite3.OperationalError) as exc:
-            raise OutputError(f"{self.path}: cannot create the study database ({exc}); choose a writable --out folder") from exc
+            raise OutputError(f"{self.path}: cannot create the study database ({exc}); choose a writable "
+                              "--out folder") from exc
         self.conn.row_factory = sqlite3.Row
         try:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise StudyError(f"{self.path}: not a fmi_optimizer database ({exc}); pass the .db file a study wrote") from exc
+            raise StudyError(f"{self.path}: not a fmi_optimizer database ({exc}); pass the .db file a study "
+                             "wrote") from exc
         row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
             self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -90,7 +92,8 @@ class Store:
     # -- studies ------------------------------------------------------------------------
     def create_study(self, name: str, method: str, seed: int, fmu_sha256: str, config: dict[str, Any]) -> int:
         cur = self.conn.execute(
-            "INSERT INTO studies (name, created, status, method, seed, fmu_sha256, config) VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO studies (name, created, status, method, seed, fmu_sha256, config) VALUES "
+            "(?,?,?,?,?,?,?)",
             (name, time.time(), "running", method, seed, fmu_sha256, json.dumps(config, default=str)),
         )
         return int(cur.lastrowid or 0)
@@ -106,7 +109,8 @@ class Store:
         else:
             row = self.conn.execute("SELECT * FROM studies WHERE id=?", (study_id,)).fetchone()
         if row is None:
-            raise StudyError(f"{self.path}: holds no study{'' if study_id is None else f' with id {study_id}'}")
+            raise StudyError(f"{self.path}: holds no "
+                             f"study{'' if study_id is None else f' with id {study_id}'}")
         return row
 
     def studies(self) -> list[sqlite3.Row]:
@@ -116,10 +120,11 @@ class Store:
     def add_evaluation(self, study_id: int, key: str, ev: Evaluation) -> int:
         """Store one finished evaluation and commit at once (autocommit)."""
         cur = self.conn.execute(
-            "INSERT INTO evaluations (study_id, cache_key, values_json, replication, tag, seed, status, kpis, objective,"
-            " objectives, constraints, error, wall_seconds, cpu_seconds, worker, started, finished, cached)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (study_id, key, json.dumps(ev.candidate.values), ev.candidate.replication, ev.candidate.tag, ev.seed,
+            "INSERT INTO evaluations (study_id, cache_key, values_json, replication, tag, seed, status, "
+            "kpis, objective, objectives, constraints, error, wall_seconds, cpu_seconds, worker, started, "
+            "finished, cached) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (study_id, key, json.dumps(ev.candidate.values), ev.candidate.replication, ev.candidate.tag,
+             ev.seed,
              ev.status, json.dumps(ev.kpis), ev.objective, json.dumps(list(ev.objectives)),
              json.dumps(list(ev.constraints)), ev.error, ev.wall_seconds, ev.cpu_seconds, ev.worker,
              ev.started, ev.finished, int(ev.cached)),
@@ -133,14 +138,16 @@ class Store:
             "UPDATE evaluations SET status=?, kpis=?, objective=?, objectives=?, constraints=?, error=?,"
             " wall_seconds=?, cpu_seconds=?, worker=?, finished=? WHERE id=?",
             (ev.status, json.dumps(ev.kpis), ev.objective, json.dumps(list(ev.objectives)),
-             json.dumps(list(ev.constraints)), ev.error, ev.wall_seconds, ev.cpu_seconds, ev.worker, ev.finished,
+             json.dumps(list(ev.constraints)), ev.error, ev.wall_seconds, ev.cpu_seconds, ev.worker,
+             ev.finished,
              ev.id),
         )
 
     def lookup(self, key: str) -> Evaluation | None:
         """A finished, simulated (non-timeout) evaluation with this cache key, from any study in the file."""
         row = self.conn.execute(
-            "SELECT * FROM evaluations WHERE cache_key=? AND status IN ('ok','failed') AND cached=0 ORDER BY id LIMIT 1",
+            "SELECT * FROM evaluations WHERE cache_key=? AND status IN ('ok','failed') AND cached=0 ORDER BY "
+            "id LIMIT 1",
             (key,),
         ).fetchone()
         return _row_to_evaluation(row) if row is not None else None

@@ -10,5 +10,6 @@ from fmi_optimizer.uncertainty.robust import ScoreRule, cvar
 from fmi_optimizer.uncertainty.sampling import Sample, draw
 from fmi_optimizer.uncertainty.spec import UncertaintySpec, parse_uncertainty
 
-__all__ = ["ChanceResult", "Sample", "ScoreRule", "UncertaintySpec", "clopper_pearson", "cvar", "draw", "judge",
+__all__ = ["ChanceResult", "Sample", "ScoreRule", "UncertaintySpec", "clopper_pearson", "cvar", "draw",
+           "judge",
            "parse_distribution", "parse_uncertainty", "wilson"]

@@ -1,5 +1,5 @@
-"""The robustness and Pareto report sections, rebuilt from the stored rows: robustness of the chosen design next to the
-nominal optimum, and the Pareto front of multi-objective studies."""
+"""The robustness and Pareto report sections, rebuilt from the stored rows: robustness of the chosen design
+next to the nominal optimum, and the Pareto front of multi-objective studies."""
 
 from __future__ import annotations
 
@@ -52,17 +52,20 @@ def nominal_optimum(config: StudyConfig, groups: dict[int, tuple[Evaluation, Jud
     return None if best is None else best[1]
 
 
-def extra_sections(config_row: dict[str, Any], result: dict[str, Any], evs: Sequence[Evaluation]) -> list[str]:
+def extra_sections(config_row: dict[str, Any], result: dict[str, Any],
+                   evs: Sequence[Evaluation]) -> list[str]:
     """HTML parts for the report (empty for studies without [uncertainty] or pareto)."""
     raw = config_row.get("raw")
     objective = raw.get("objective", {}) if isinstance(raw, dict) else {}
-    terms = sum(1 if isinstance(v, str) else len(v) for k, v in objective.items() if k in ("minimize", "maximize"))
+    terms = sum(1 if isinstance(v, str) else len(v) for k,
+                v in objective.items() if k in ("minimize", "maximize"))
     if not isinstance(raw, dict) or not ("uncertainty" in raw or terms >= 2):
         return []
     try:
         config = load_study(raw, Path(config_row.get("base_dir") or "."))
     except StudyError as exc:
-        return [f"<h2>Uncertainty / Pareto</h2><p class=bad>cannot re-read the study config: {html.escape(str(exc))}</p>"]
+        return ["<h2>Uncertainty / Pareto</h2><p class=bad>cannot re-read the study config: "
+                f"{html.escape(str(exc))}</p>"]
     parts: list[str] = []
     points: Sequence[Evaluation] = evs
     if config.uncertainty is not None:
@@ -89,25 +92,31 @@ def _robust_section(config: StudyConfig, result: dict[str, Any], groups: dict[in
     spec = config.uncertainty
     assert spec is not None
     out = ["<h2>Under uncertainty</h2>",
-           f"<p>{len(groups)} candidates x {spec.runs_per_candidate()} runs ({spec.samples} scenarios of the shared "
-           f"{spec.sampler} sample" + (" + 1 nominal run" if spec.nominal else "") + ")"
-           + _growth_text(spec, groups, n_rows) + f" = {n_rows} simulations stored (the budget counts runs). Score: {html.escape(spec.score.describe())}; chance constraints "
+           f"<p>{len(groups)} candidates x {spec.runs_per_candidate()} runs ({spec.samples} scenarios of the "
+           f"shared {spec.sampler} sample" + (" + 1 nominal run" if spec.nominal else "") + ")"
+           + _growth_text(spec, groups,
+                          n_rows) + f" = {n_rows} simulations stored (the budget counts runs). Score: "
+                          f"{html.escape(spec.score.describe())}; chance constraints "
            f"judged on the one-sided {html.escape(spec.bound)} bound at confidence {spec.confidence:g}.</p>",
-           table_html(["uncertain parameter", "distribution"], [[k, d.describe()] for k, d in spec.distributions.items()])]
+           table_html(["uncertain parameter", "distribution"],
+                      [[k, d.describe()] for k, d in spec.distributions.items()])]
     chosen, nominal = _chosen(result, groups), nominal_optimum(config, groups)
     if chosen is None:
         return [*out, "<p class=bad>No chosen design with successful runs.</p>"]
-    designs = [("chosen (robust)", chosen)] + ([("nominal optimum", nominal)] if nominal not in (None, chosen) else [])
+    designs = [("chosen (robust)",
+                chosen)] + ([("nominal optimum", nominal)] if nominal not in (None, chosen) else [])
     if nominal == chosen:
         out.append("<p>The chosen design is also the best nominal design among the evaluated candidates.</p>")
     elif nominal is None:
         out.append("<p class=muted>No evaluated candidate meets the constraints at nominal conditions.</p>")
     else:
-        out.append("<p class=muted>Nominal optimum = the candidate with the best objective at the twin's nominal "
-                   "values that meets every constraint there, among the candidates this study evaluated.</p>")
+        out.append("<p class=muted>Nominal optimum = the candidate with the best objective at the twin's "
+                   "nominal values that meets every constraint there, among the candidates this study "
+                   "evaluated.</p>")
     names = list(config.parameters)
     out.append(table_html(["design", "candidate", "robust score", *names],
-                      [[label, cid, groups[cid][0].objective, *[groups[cid][0].values.get(n, "") for n in names]]
+                      [[label, cid, groups[cid][0].objective,
+                        *[groups[cid][0].values.get(n, "") for n in names]]
                        for label, cid in designs]))
     rows = []
     for k in config.kpis:
@@ -129,11 +138,13 @@ def _robust_section(config: StudyConfig, result: dict[str, Any], groups: dict[in
         for i, spec_c in enumerate(config.constraints):
             if spec_c.probability is None:
                 worst = groups[cid][0].constraints[i] if groups[cid][0].ok else None
-                chance_rows.append([f"{spec_c.kpi} {spec_c.op} {spec_c.limit:g} in every scenario", label, 1.0, None, "", groups[cid][1].n,
+                chance_rows.append([f"{spec_c.kpi} {spec_c.op} {spec_c.limit:g} in every scenario", label,
+                                    1.0, None, "", groups[cid][1].n,
                                     None if worst is None else -worst,
                                     "" if worst is None else ("holds" if worst <= 0 else "VIOLATED")])
     if chance_rows:
-        out.append(table_html(["constraint", "design", "target", "achieved (sample)", "confidence bounds", "scenarios",
+        out.append(table_html(["constraint", "design", "target", "achieved (sample)", "confidence bounds",
+                               "scenarios",
                            "margin (KPI units)", "status"], chance_rows, left=2))
     if len(designs) == 2:
         out.append(_price_table(config, groups[chosen][1], groups[designs[1][1]][1]))
@@ -208,10 +219,12 @@ def pareto_section(config: StudyConfig, points: Sequence[Evaluation]) -> list[st
 
     pts = front(points, study_key(config))
     kpis = [t.kpi for t in config.objective]
-    basis = "the objectives the method was told" if config.pareto else "the objective KPIs (the method saw their weighted sum)"
-    out = [f"<h2>Pareto front ({len(pts)} non-dominated of {sum(1 for p in points if p.ok)} successful points)</h2>",
-           f"<p class=muted>Front of {basis}; constrained domination: feasible points first; indices are what "
-           "<code>optimize --pick N</code> takes.</p>"]
+    basis = ("the objectives the method was told" if config.pareto
+             else "the objective KPIs (the method saw their weighted sum)")
+    out = [f"<h2>Pareto front ({len(pts)} non-dominated of {sum(1 for p in points if p.ok)} successful "
+           "points)</h2>",
+           f"<p class=muted>Front of {basis}; constrained domination: feasible points first; indices are "
+           "what <code>optimize --pick N</code> takes.</p>"]
     if not pts:
         return out
     names = list(config.parameters)
@@ -227,8 +240,10 @@ def pareto_section(config: StudyConfig, points: Sequence[Evaluation]) -> list[st
             group = [p for p in points if p.ok and bool(p.feasible) == feasible]
             if group:
                 ax.scatter([p.kpis[kpis[0]] for p in group], [p.kpis[kpis[1]] for p in group], **style)
-        ax.plot([p.kpis[kpis[0]] for p in pts], [p.kpis[kpis[1]] for p in pts], "o-" if len(kpis) == 2 else "o",
-                color="#d62728", ms=4, label="front" if len(kpis) == 2 else f"front (of all {len(kpis)} objectives)")
+        ax.plot([p.kpis[kpis[0]] for p in pts], [p.kpis[kpis[1]] for p in pts],
+                "o-" if len(kpis) == 2 else "o",
+                color="#d62728", ms=4,
+                label="front" if len(kpis) == 2 else f"front (of all {len(kpis)} objectives)")
         ax.set_xlabel(kpis[0])
         ax.set_ylabel(kpis[1])
         ax.legend(fontsize=8)

@@ -52,7 +52,8 @@ def stages(samples: int, cap: int) -> list[int]:
 
 def difference_interval(rule: ScoreRule, cand: Sequence[float], inc: Sequence[float], confidence: float,
                         seed: int = 0) -> tuple[float, float]:
-    """Two-sided ``confidence`` interval of ``score(cand) - score(inc)`` from paired (same-scenario) values."""
+    """Two-sided ``confidence`` interval of ``score(cand) - score(inc)`` from paired (same-scenario)
+    values."""
     a, b = np.asarray(cand, dtype=float), np.asarray(inc, dtype=float)
     if a.shape != b.shape or a.size < 2:
         raise ValueError("paired comparison needs two equally long samples of at least 2 scenarios")

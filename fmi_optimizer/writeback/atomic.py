@@ -42,7 +42,8 @@ def atomic_output(path: Path) -> Iterator[Path]:
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.unlink(missing_ok=True)  # a planted file or symlink under the temporary name is not written through
+        # a planted file or symlink under the temporary name is not written through
+        tmp.unlink(missing_ok=True)
         yield tmp
         os.replace(tmp, path)
     except OSError as exc:
@@ -66,7 +67,8 @@ _HELD: dict[Path, int] = {}  # lock files this process holds -> nesting depth
 
 
 class OutputLock:
-    """One writer per output folder: ``<folder>/.fmi_optimizer.lock`` holds the holder's pid, host and command.
+    """One writer per output folder: ``<folder>/.fmi_optimizer.lock`` holds the holder's pid, host and
+    command.
 
     The lock is an ``fcntl.flock`` on that file (taken atomically by the kernel, released by the kernel when
     the holder dies, so the stale lock of a killed process is taken over at once, with no pid guessing and
@@ -90,7 +92,8 @@ class OutputLock:
     def _describe(self, info: dict[str, Any]) -> str:
         if not info:
             return "another fmi-optimizer process"
-        return f"pid {info.get('pid')} on {info.get('host')} ({info.get('command')!r}, since {info.get('since')})"
+        return (f"pid {info.get('pid')} on {info.get('host')} ({info.get('command')!r}, "
+                f"since {info.get('since')})")
 
     def _try(self) -> bool:
         import fcntl
@@ -134,8 +137,8 @@ class OutputLock:
                 if time.monotonic() >= deadline:
                     waited = f" after waiting {wait:g} s" if wait else ""
                     raise OutputError(
-                        f"{self.folder}: output folder is in use by {self._describe(info)}{waited}; wait for it "
-                        "to finish (--wait SECONDS), or choose another --out")
+                        f"{self.folder}: output folder is in use by {self._describe(info)}{waited}; wait for "
+                        "it to finish (--wait SECONDS), or choose another --out")
                 if not said:
                     log(f"{self.folder}: in use by {self._describe(info)}; waiting up to {wait:g} s")
                     said = True
@@ -156,7 +159,8 @@ class OutputLock:
             return
         _HELD.pop(key, None)
         with contextlib.suppress(OSError):
-            self.path.unlink()  # while still holding it: a waiter that opened this file retries on the new one
+            # while still holding it: a waiter that opened this file retries on the new one
+            self.path.unlink()
         os.close(self._fd)
         self._fd = None
 

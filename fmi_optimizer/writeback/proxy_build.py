@@ -1,4 +1,5 @@
-"""The proxy runtime of written FMUs (``fmi_optimizer/writeback/proxy/fmio_proxy.c``) as a shared library for this machine.
+"""The proxy runtime of written FMUs (``fmi_optimizer/writeback/proxy/fmio_proxy.c``) as a shared library for
+this machine.
 
 Where the library comes from, in this order:
 
@@ -75,8 +76,8 @@ def proxy_library() -> Path:
     from fmi_optimizer.fmu.archive import cache_root
 
     if os.name == "nt":
-        raise FmuUnsupportedError("write-back's proxy runtime is POSIX only (Linux, macOS); write back on Linux "
-                                  "or macOS, or use the .ssv with the original FMU")
+        raise FmuUnsupportedError("write-back's proxy runtime is POSIX only (Linux, macOS); write back on "
+                                  "Linux or macOS, or use the .ssv with the original FMU")
     packaged = packaged_library()
     if packaged.is_file() and _matches(packaged):
         return packaged
@@ -86,16 +87,16 @@ def proxy_library() -> Path:
     cc = find_compiler()
     if cc is None:
         raise FmuUnsupportedError(
-            "write-back needs its proxy runtime, which was not built with the package and there is no C compiler "
-            "to build it; install a C compiler (e.g. apt install gcc) or reinstall fmi-optimizer (pip install .) "
-            "on a machine with one")
+            "write-back needs its proxy runtime, which was not built with the package and there is no C "
+            "compiler to build it; install a C compiler (e.g. apt install gcc) or reinstall fmi-optimizer "
+            "(pip install .) on a machine with one")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fmio-proxy-", dir=target.parent) as tmp:
         staged = Path(tmp) / target.name
         done = subprocess.run(compile_command(cc, staged), capture_output=True, text=True)
         if done.returncode != 0 or not staged.is_file():
             tail = " | ".join(done.stderr.strip().splitlines()[-3:])[:300]
-            raise FmuUnsupportedError(f"write-back's proxy runtime did not compile with {cc} ({tail}); install a "
-                                      "working C compiler (gcc or clang)")
+            raise FmuUnsupportedError(f"write-back's proxy runtime did not compile with {cc} ({tail}); "
+                                      "install a working C compiler (gcc or clang)")
         os.replace(staged, target)  # atomic: a concurrent writer never sees half a library
     return target

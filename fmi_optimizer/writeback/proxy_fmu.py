@@ -3,8 +3,8 @@
 Why a proxy: editing ``start`` attributes in modelDescription.xml changes nothing in importers that do
 not push XML start values (fmpy among them), because the binary keeps its compiled defaults. The
 written FMU therefore carries the original FMU unchanged (``resources/fmio_proxy/inner/``) and our own
-small runtime (``fmi_optimizer/writeback/proxy/fmio_proxy.c``) as its binary. The runtime forwards every FMI call
-to the original with the importer's callbacks, and *sets* the optimized values at the point FMUs honour
+small runtime (``fmi_optimizer/writeback/proxy/fmio_proxy.c``) as its binary. The runtime forwards every FMI
+call to the original with the importer's callbacks, and *sets* the optimized values at the point FMUs honour
 (FMI 2.0: after fmi2SetupExperiment; FMI 3.0 / 1.0: before initialization), replaying the importer's
 own values after them. Because it is one-to-one, the written modelDescription.xml is the original one
 with the new ``start`` attributes, a new GUID / instantiation token and the proxy's model identifier;
@@ -107,7 +107,8 @@ def read_model_description(fmu: Path) -> ET.Element:
     try:
         return ET.fromstring(data)
     except ET.ParseError as exc:
-        raise FmuError(f"{fmu}: modelDescription.xml is not well-formed XML ({exc}); repair the FMU") from None
+        raise FmuError(f"{fmu}: modelDescription.xml is not well-formed XML ({exc}); repair the "
+                       "FMU") from None
 
 
 def _num(element: ET.Element | None, name: str) -> float | None:
@@ -119,11 +120,13 @@ def _info(element: ET.Element, typed: ET.Element, base: ET.Element | None, kind:
           variability: str, items: tuple[tuple[str, int], ...] = (), scalar: bool = True) -> ScalarInfo:
     return ScalarInfo(
         name=str(element.get("name")), value_reference=int(str(element.get("valueReference"))),
-        type=typed.tag, kind=kind, causality=causality, variability=variability, initial=element.get("initial"),
+        type=typed.tag, kind=kind, causality=causality, variability=variability,
+        initial=element.get("initial"),
         declared_type=typed.get("declaredType"),
         minimum=_num(typed, "min") if typed.get("min") is not None else _num(base, "min"),
         maximum=_num(typed, "max") if typed.get("max") is not None else _num(base, "max"),
-        unit=typed.get("unit") or (base.get("unit") if base is not None else None), items=items, scalar=scalar)
+        unit=typed.get("unit") or (base.get("unit") if base is not None else None), items=items,
+        scalar=scalar)
 
 
 def _variables_fmi12(root: ET.Element) -> list[tuple[ET.Element, ScalarInfo]]:
@@ -137,11 +140,13 @@ def _variables_fmi12(root: ET.Element) -> list[tuple[ET.Element, ScalarInfo]]:
             (c for c in declared if c.tag in _FMI12_TYPES or c.tag.endswith("Type")), None)
         items: tuple[tuple[str, int], ...] = ()
         if typed.tag == "Enumeration" and base is not None:
-            items = tuple((str(i.get("name")), int(i.get("value", n))) for n, i in enumerate(base.iter("Item"), 1))
+            items = tuple((str(i.get("name")), int(i.get("value", n))) for n,
+                          i in enumerate(base.iter("Item"), 1))
         if fmi1:  # FMI 1.0: parameters are a variability, causality internal/none means local
             variability = sv.get("variability", "continuous")
             causality = "parameter" if variability == "parameter" and sv.get("causality") != "input" else \
-                {"internal": "local", "none": "local"}.get(sv.get("causality", "internal"), sv.get("causality", ""))
+                {"internal": "local",
+                 "none": "local"}.get(sv.get("causality", "internal"), sv.get("causality", ""))
             variability = "fixed" if variability == "parameter" else variability
         else:
             causality, variability = sv.get("causality", "local"), sv.get("variability", "continuous")
@@ -154,7 +159,8 @@ def _variables_fmi3(root: ET.Element) -> list[tuple[ET.Element, ScalarInfo]]:
     variables = root.find("ModelVariables")
     out = []
     for element in [] if variables is None else [e for e in variables if e.tag in _FMI3_TYPES]:
-        kind = "Real" if element.tag in _FMI3_FLOATS else "Integer" if element.tag in _FMI3_INTS else element.tag
+        kind = ("Real" if element.tag in _FMI3_FLOATS else "Integer" if element.tag in _FMI3_INTS
+                else element.tag)
         base = types.get(element.get("declaredType"))
         items: tuple[tuple[str, int], ...] = ()
         if kind == "Enumeration" and base is not None:
@@ -266,14 +272,15 @@ def _support_problem(name: str, root: ET.Element) -> str | None:
     version = root.get("fmiVersion", "?")
     if version == "1.0":
         if root.find("Implementation") is None:
-            return (f"{name}: FMI 1.0 model exchange is not supported by write-back, only FMI 1.0 co-simulation; "
-                    "export the model as co-simulation FMU (FMI 2.0 or 3.0 preferred)")
+            return (f"{name}: FMI 1.0 model exchange is not supported by write-back, only FMI 1.0 "
+                    "co-simulation; export the model as co-simulation FMU (FMI 2.0 or 3.0 preferred)")
         return None
     if version != "2.0" and not version.startswith("3."):
-        return f"{name}: FMI {version} is not supported by write-back; export the model as FMI 2.0 or 3.0 co-simulation"
+        return (f"{name}: FMI {version} is not supported by write-back; export the model as FMI 2.0 or 3.0 "
+                "co-simulation")
     if root.find("CoSimulation") is None:
-        return (f"{name}: model-exchange only, write-back needs co-simulation; re-export the FMU with co-simulation "
-                "enabled (or wrap it in a co-simulation FMU) and write back again")
+        return (f"{name}: model-exchange only, write-back needs co-simulation; re-export the FMU with "
+                "co-simulation enabled (or wrap it in a co-simulation FMU) and write back again")
     return None
 
 
@@ -316,7 +323,8 @@ class _Plan:
         self.fmi1 = self.version == "1.0"
         self.elements = _elements(root)
         self.inner_identifier = _inner_identifier(root)
-        self.original_guid = str(root.get("instantiationToken") if self.version.startswith("3.") else root.get("guid"))
+        self.original_guid = str(root.get("instantiationToken") if self.version.startswith("3.")
+                                 else root.get("guid"))
         self.written = self._coerce_all(values)
         self.experiment = dict(experiment or {})
         payload = repr((self.original_guid, sorted((k, literal(v)) for k, v in self.written.items()),
@@ -334,7 +342,8 @@ class _Plan:
             if not settable_before_init(var) or not carried(var):
                 raise ValueValidationError(
                     f"{self.fmu.name}: '{name}' ({var.causality}, {var.variability}, {var.type}) cannot be "
-                    "set before initialization; write only scalar parameters, inputs or initial='exact' variables")
+                    "set before initialization; write only scalar parameters, inputs or initial='exact' "
+                    "variables")
             written[name] = coerce(self.fmu, var, value)
         return written
 
@@ -342,7 +351,8 @@ class _Plan:
         """The written modelDescription.xml: the original with new starts, token and model identifier."""
         out = copy.deepcopy(self.root)
         out.set("instantiationToken" if self.version.startswith("3.") else "guid", self.guid)
-        note = "parameters written by fmi_optimizer: " + ", ".join(f"{k}={literal(v)}" for k, v in self.written.items())
+        note = ("parameters written by fmi_optimizer: "
+                + ", ".join(f"{k}={literal(v)}" for k, v in self.written.items()))
         description = out.get("description")
         out.set("description", f"{description}; {note}" if description else note)
         if self.fmi1:
@@ -378,7 +388,8 @@ class _Plan:
         by_name = {v.name: v for _, v in self.elements}
         quote = urllib.parse.quote
         lines = ["fmio-proxy 1", f"fmi {self.version[0]}", f"binary {quote(binary)}",
-                 f"token {quote(self.original_guid, safe='')}", f"identifier {quote(self.inner_identifier, safe='')}"]
+                 f"token {quote(self.original_guid, safe='')}",
+                 f"identifier {quote(self.inner_identifier, safe='')}"]
         for name, value in self.written.items():
             var = by_name[name]
             if self.version.startswith("3."):
@@ -428,7 +439,8 @@ def write_proxy_fmu(original: Path, values: Mapping[str, object], out_fmu: Path,
     original, out_fmu = Path(original), Path(out_fmu)
     plan = _Plan(original, read_model_description(original), values, experiment)
     if out_fmu.exists() and out_fmu.resolve() == original.resolve():
-        raise OutputError(f"{out_fmu}: is the input FMU; write-back never overwrites its input, pick another path")
+        raise OutputError(f"{out_fmu}: is the input FMU; write-back never overwrites its input, pick another "
+                          "path")
     platform = this_platform(plan.version)
     suffix = library_suffix()
     binary = f"binaries/{platform}/{plan.inner_identifier}{suffix}"
@@ -436,8 +448,8 @@ def write_proxy_fmu(original: Path, values: Mapping[str, object], out_fmu: Path,
         names = zin.namelist()
         if binary not in names:
             raise FmuUnsupportedError(
-                f"{original.name}: no {platform} binary '{plan.inner_identifier}' in binaries/{platform}/; compile "
-                "the FMU for this platform first (the twin layer builds source-only FMUs)")
+                f"{original.name}: no {platform} binary '{plan.inner_identifier}' in binaries/{platform}/; "
+                "compile the FMU for this platform first (the twin layer builds source-only FMUs)")
         runtime = proxy_library().read_bytes()
         with atomic_output(out_fmu) as tmp, zipfile.ZipFile(tmp, "w") as zout:
             _write_entry(zout, "modelDescription.xml", plan.model_description())

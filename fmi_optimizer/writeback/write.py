@@ -245,7 +245,8 @@ def compare_trajectories(written: dict[str, Any], original: dict[str, Any], outp
             worst = float(np.max(diff, initial=0.0))
             per_output[name] = 0.0 if worst == 0.0 else worst / scale
         if per_output[name] > rtol:
-            problems.append(f"{label}output '{name}' differs by {per_output[name]:.3g} (relative) > rtol {rtol:g}")
+            problems.append(f"{label}output '{name}' differs by {per_output[name]:.3g} (relative) > rtol "
+                            f"{rtol:g}")
     worst_all = max(per_output.values(), default=0.0)
     return Verification(ok=not problems, max_rel_diff=worst_all, per_output=per_output, rtol=rtol,
                         problems=tuple(problems), samples=int(t_o.size))
@@ -290,7 +291,8 @@ def _verify(original: Path, written: Path, values: Mapping[str, Value], check: C
             why = f"no numeric outputs to compare (skipped: {', '.join(skipped)}); name a numeric output"
         return Verification(ok=False, max_rel_diff=math.inf, per_output={}, rtol=check.rtol, problems=(why,),
                             skipped=tuple(skipped)), None
-    base = {"outputs": compared, "stop_time": float(check.stop_time), "output_interval": float(check.output_interval),
+    base = {"outputs": compared, "stop_time": float(check.stop_time),
+            "output_interval": float(check.output_interval),
             "start_time": check.start_time, "relative_tolerance": check.relative_tolerance}
     importers: dict[str, str] = {}
     libcosim_reason = _libcosim_reason(original, check)
@@ -300,9 +302,11 @@ def _verify(original: Path, written: Path, values: Mapping[str, Value], check: C
                 "original": _run_simulation({**base, "fmu": str(original),
                                              "start_values": _coerced(original, values)}, folder, "o")}
         if libcosim_reason is None:
-            runs["libcosim"] = _run_simulation({**base, "fmu": str(written), "importer": "libcosim", "types": types},
+            runs["libcosim"] = _run_simulation({**base, "fmu": str(written), "importer": "libcosim",
+                                                "types": types},
                                                folder, "l")
-        labels = {"written": f"written FMU {label} (fmpy)", "original": f"original FMU {original.name} (fmpy)",
+        labels = {"written": f"written FMU {label} (fmpy)",
+                  "original": f"original FMU {original.name} (fmpy)",
                   "libcosim": f"written FMU {label} (libcosim)"}
         replies: dict[str, dict[str, Any] | None] = {}
         problems: list[str] = []
@@ -333,7 +337,8 @@ def _verify(original: Path, written: Path, values: Mapping[str, Value], check: C
     samples = len(truth["time"]) if truth is not None else 0
     worst = max(per_output.values(), default=math.inf)
     return Verification(ok=not problems, max_rel_diff=worst, per_output=per_output, rtol=check.rtol,
-                        problems=tuple(problems), samples=samples, importers=importers, skipped=tuple(skipped),
+                        problems=tuple(problems), samples=samples, importers=importers,
+                        skipped=tuple(skipped),
                         logs=logs), written_reply
 
 
@@ -368,15 +373,18 @@ def write_result_json(out_json: Path, values: Mapping[str, Value], *, source_fmu
     record: dict[str, Any] = {
         "format": RESULT_FORMAT,
         "source": {"fmu": str(source_fmu), "sha256": sha256(source_fmu),
-                   "guid": root.get("guid") or root.get("instantiationToken"), "model_name": root.get("modelName"),
+                   "guid": root.get("guid") or root.get("instantiationToken"),
+                   "model_name": root.get("modelName"),
                    "fmi_version": root.get("fmiVersion")},
         "values": dict(values),
         "types": {k: types.get(k) for k in values},
         "files": {"fmu": str(written.path) if written else None, "ssv": str(ssv) if ssv else None,
                   "json": str(out_json)},
         "written_fmu": None if written is None else {
-            "guid": written.guid, "model_identifier": written.model_identifier, "fmi_version": written.fmi_version,
-            "platform": written.platform, "original_at": INNER, "runtime": "fmi_optimizer proxy (fmio_proxy.c)"},
+            "guid": written.guid, "model_identifier": written.model_identifier,
+            "fmi_version": written.fmi_version,
+            "platform": written.platform, "original_at": INNER,
+            "runtime": "fmi_optimizer proxy (fmio_proxy.c)"},
         "verification": None if verification is None else dict(verification),
         "extra": dict(extra or {}),
     }
@@ -391,7 +399,8 @@ def read_result_values(path: Path) -> dict[str, Value]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not a readable JSON result ({exc}); pass an X.optimized.json file") from None
+        raise DataError(f"{path}: not a readable JSON result ({exc}); pass an X.optimized.json "
+                        "file") from None
     values: Any = None
     if isinstance(data, dict):
         if isinstance(data.get("values"), dict):
@@ -407,7 +416,8 @@ def read_result_values(path: Path) -> dict[str, Value]:
     return dict(values)
 
 
-def _ssv_metadata(variables: list[ScalarInfo], values: Mapping[str, Value], root: ET.Element) -> dict[str, Any]:
+def _ssv_metadata(variables: list[ScalarInfo], values: Mapping[str, Value],
+                  root: ET.Element) -> dict[str, Any]:
     """kinds/units/enumerations for write_ssv, taken from the model description."""
     by_name = {v.name: v for v in variables}
     kinds: dict[str, str] = {}
@@ -512,20 +522,24 @@ def _kpi_check(problem: Any, written_reply: dict[str, Any] | None, expected: Map
         diff = _rel(float(value), float(expected[name]))
         rows[name] = {"expected": float(expected[name]), "actual": float(value), "rel_diff": _finite(diff)}
         if diff > rtol:
-            problems.append(f"KPI '{name}' is {value:.6g} on the written FMU vs {expected[name]:.6g} optimized")
+            problems.append(f"KPI '{name}' is {value:.6g} on the written FMU vs {expected[name]:.6g} "
+                            "optimized")
     return rows, problems
 
 
 def _study_experiment(settings: Any) -> dict[str, float]:
     """DefaultExperiment attributes a study configured explicitly (written into its optimized FMU)."""
-    pairs = {"startTime": getattr(settings, "start_time", None), "stopTime": getattr(settings, "stop_time", None),
-             "stepSize": getattr(settings, "output_interval", None), "tolerance": getattr(settings, "tolerance", None)}
+    pairs = {"startTime": getattr(settings, "start_time", None),
+             "stopTime": getattr(settings, "stop_time", None),
+             "stepSize": getattr(settings, "output_interval", None),
+             "tolerance": getattr(settings, "tolerance", None)}
     return {k: float(v) for k, v in pairs.items() if v is not None}
 
 
 def write_back(runnable_fmu: Path | None = None, values: Mapping[str, Value] | None = None,
                out_dir: Path | None = None, *, check: CheckSettings | None = None, problem: Any = None,
-               stem: str | None = None, expected_kpis: Mapping[str, float] | None = None, seed: int | None = None,
+               stem: str | None = None, expected_kpis: Mapping[str, float] | None = None,
+               seed: int | None = None,
                extra: Mapping[str, Any] | None = None, strict: bool = True, tag: str = "") -> WriteBackResult:
     """Write ``<stem>.optimized<tag>.fmu/.ssv/.json`` into ``out_dir`` and verify the FMU.
 
@@ -559,7 +573,8 @@ def write_back(runnable_fmu: Path | None = None, values: Mapping[str, Value] | N
     runnable_fmu, out_dir = Path(runnable_fmu), Path(out_dir)
     stem = stem or runnable_fmu.stem
     _prepare_folder(out_dir)
-    fmu_path, ssv_path, json_path = (out_dir / f"{stem}.optimized{tag}.{ext}" for ext in ("fmu", "ssv", "json"))
+    fmu_path, ssv_path, json_path = (out_dir / f"{stem}.optimized{tag}.{ext}"
+                                     for ext in ("fmu", "ssv", "json"))
     staged = out_dir / f".{stem}.optimized.unverified-{os.getpid()}.fmu"
     try:
         info = write_proxy_fmu(runnable_fmu, values, staged, experiment=experiment)
@@ -588,15 +603,17 @@ def write_back(runnable_fmu: Path | None = None, values: Mapping[str, Value] | N
     kept = info if not problems else None
     write_result_json(json_path, info.written, source_fmu=runnable_fmu, written=kept, ssv=ssv_path,
                       verification=verification, extra=extra)
-    result = WriteBackResult(fmu_path if kept else None, ssv_path, json_path, verification, trajectories, kept)
+    result = WriteBackResult(fmu_path if kept else None, ssv_path, json_path, verification, trajectories,
+                             kept)
     if problems and strict:
         raise VerificationError(
-            f"{fmu_path.name} failed verification ({problems[0]}); no FMU was written, details in {json_path}; "
-            f"use {ssv_path.name} with the original FMU instead")
+            f"{fmu_path.name} failed verification ({problems[0]}); no FMU was written, details in "
+            f"{json_path}; use {ssv_path.name} with the original FMU instead")
     return result
 
 
-def apply_values(result: Path, fmu: Path, out_dir: Path | None = None, *, strict: bool = True) -> WriteBackResult:
+def apply_values(result: Path, fmu: Path, out_dir: Path | None = None, *,
+                 strict: bool = True) -> WriteBackResult:
     """``fmi-optimizer apply``: write the values of a result JSON into ``fmu`` (verified, default experiment).
 
     A source-only FMU is compiled first (through the twin layer). Every numeric output of the FMU is
