@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from conftest import TWINS, builder
 
-from fmi_optimizer.simulator import SimSettings, Simulator
-from fmi_optimizer.twin import Twin
+from fmi_optimizer.fmu.simulator import SimSettings, Simulator
+from fmi_optimizer.fmu.twin import Twin
 
 SETTINGS = SimSettings(stop_time=1.0, output_interval=0.05)
 KEEPS_STATE_ACROSS_RESET, KEEPS_STATE_IN_LIBRARY = 1, 3
