@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT / "fmus"))
 
 import build  # noqa: E402
 
+from fmi_optimizer.calibration.binding import calibration_spec, with_calibration  # noqa: E402
 from fmi_optimizer.calibration.calibrate import calibrate  # noqa: E402
 from fmi_optimizer.calibration.drift import check, recalibrate  # noqa: E402
 from fmi_optimizer.calibration.refine import refine  # noqa: E402
@@ -46,8 +47,8 @@ STUDY = ROOT / "fmus/building_zone_calibration.toml"  # the shipped calibration 
 
 def quality(config: StudyConfig, values: dict[str, Any], floor: float) -> dict[str, Any]:
     """Validation NRMSE (and its ratio to the true parameters' NRMSE) and parameter errors vs the truth."""
-    spec = config.calibration
-    val = replace(config, calibration=replace(spec, check_window=spec.validation))
+    spec = calibration_spec(config)
+    val = with_calibration(config, replace(spec, check_window=spec.validation))
     nrmse = check(val, MEASURED, parameters=dict(values), record=False).fidelity["T_sensor"]["nrmse"]
     errors = {k: float(values[k]) / v - 1.0 for k, v in FITTED.items()}
     return {"validation_nrmse": nrmse, "floor_ratio": nrmse / floor, "rel_errors": errors}
@@ -74,7 +75,7 @@ def least_squares_alone(config: StudyConfig, budget: int, floor: float, seed: in
     t0 = time.perf_counter()
     try:
         runner = Runner(problem, evaluator)
-        res = refine(runner, start, config.calibration.train, budget)
+        res = refine(runner, start, calibration_spec(config).train, budget)
     finally:
         evaluator.close()
     assert res.evaluation is not None
@@ -150,8 +151,8 @@ def main() -> None:
         fmu = build.build_sample("building_zone", folder)
         study = build.localized_study(STUDY, folder, fmu)
         config = load_study(study).with_overrides(budget_evaluations=args.budget)
-        spec = config.calibration
-        val = replace(config, calibration=replace(spec, check_window=spec.validation))
+        spec = calibration_spec(config)
+        val = with_calibration(config, replace(spec, check_window=spec.validation))
         floor = check(val, MEASURED, parameters=dict(FITTED), record=False).fidelity["T_sensor"]["nrmse"]
         print(f"noise floor: validation NRMSE at the true parameters = {floor:.5f}", flush=True)
         rows = []

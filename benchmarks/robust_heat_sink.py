@@ -112,7 +112,7 @@ def check_designs(fmu: Path, designs: dict[str, dict[str, Any]], out: Path, samp
     study["uncertainty"] = robust_block(samples, None, "lhs", 20261126)
     study["method"] = {"name": "fixed_designs", "budget": {"evaluations": len(designs) * (samples + 1)}, "seed": 0}
     outcome = run(study, out, plugins=[FixedPlugin()], write_back=False)
-    layer = outcome.problem.robust
+    layer = outcome.problem.expansion
     res = {}
     for cid, label in enumerate(designs):
         j = layer.judged[cid]

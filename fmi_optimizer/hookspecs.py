@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the real classes, for readers and type checkers; no run-tim
     from fmi_optimizer.engine.pool import Evaluator
     from fmi_optimizer.fmu.twin import Twin
     from fmi_optimizer.records import Evaluation
-    from fmi_optimizer.registry import KpiRegistry, MethodRegistry
+    from fmi_optimizer.registry import KpiRegistry, MethodRegistry, ProblemBinding, SectionRegistry
     from fmi_optimizer.space import DesignSpace
     from fmi_optimizer.study.loop import Study, StudyResult
     from fmi_optimizer.study.problem import StudyProblem
@@ -35,6 +35,20 @@ def fmio_register_methods(registry: MethodRegistry) -> None:
 @hookspec
 def fmio_register_kpis(registry: KpiRegistry) -> None:
     """Add KPI reducers with ``registry.add(name, function)``: ``function(t, y, *args) -> float``."""
+
+
+@hookspec
+def fmio_register_sections(registry: SectionRegistry) -> None:
+    """Add study-file sections with ``registry.add(StudySection(name, parse, ...))``: the section's table is
+    parsed by the plugin into its own spec, kept in ``StudyConfig.features[name]``; a name registered twice,
+    or one of the core's sections, is an error."""
+
+
+@hookspec
+def fmio_bind_problem(problem: StudyProblem) -> ProblemBinding | None:
+    """Bind a feature to a study: return a :class:`~fmi_optimizer.registry.ProblemBinding` (extra KPIs,
+    outputs, inputs, start values, seeds, cache-key parts, candidate expansion), or None when the study
+    does not use the feature (read ``problem.config.features``). Called once per built problem."""
 
 
 @hookspec

@@ -16,6 +16,7 @@ from conftest import ROOT, builder
 from test_signals import build_echo
 
 from fmi_optimizer.calibration import metrics
+from fmi_optimizer.calibration.binding import CalibrationBinding, with_calibration
 from fmi_optimizer.calibration.calibrate import calibrate
 from fmi_optimizer.calibration.drift import check, exceeded, recalibrate
 from fmi_optimizer.calibration.history import History
@@ -271,11 +272,9 @@ def test_cli_calibrate_and_check_building_zone(sample_fmu: Any, tmp_path: Path) 
 
 
 def _window_nrmse(config: Any, data: Path, values: dict[str, float]) -> float:
-    spec = config.calibration
+    spec = config.features["calibration"]
     val = CalibrationSpec(spec.data, check_window=spec.validation, drift=spec.drift)
-    from dataclasses import replace
-
-    return check(replace(config, calibration=val), data, parameters=dict(values), record=False).fidelity[
+    return check(with_calibration(config, val), data, parameters=dict(values), record=False).fidelity[
         "T_sensor"]["nrmse"]
 
 
@@ -304,7 +303,7 @@ class _FakeProblem:
         from fmi_optimizer.space import Continuous, DesignSpace
 
         self.space = DesignSpace([Continuous("k", 0.0, 10.0)])
-        self.calibration = _FakeLoss()
+        self.bindings = {"calibration": CalibrationBinding(None, _FakeLoss())}  # type: ignore[arg-type]
 
     def request(self, i: int, cand: Any) -> Any:
         return (i, cand.values["k"])
@@ -314,7 +313,7 @@ class _FakeProblem:
 
         if reply.status != "ok":
             return Evaluation(cand, "failed", error=reply.error)
-        r = self.calibration.residuals(reply.time, reply.outputs, None)
+        r = self.bindings["calibration"].loss.residuals(reply.time, reply.outputs, None)
         return Evaluation(cand, "ok", {"loss_train": float(np.sqrt(np.mean(r**2)))}, float(np.sqrt(np.mean(r**2))))
 
 

@@ -208,7 +208,7 @@ def test_study_file_sections_are_validated(tmp_path: Path) -> None:
     ok = load_study({**base, "inputs": {"file": "in.csv", "time": "t", "columns": {"u": {"column": "u_C",
                                                                                        "unit": "degC"}}}},
                     tmp_path)
-    assert ok.inputs is not None and ok.inputs.columns[0].unit == "degC"
+    assert ok.features["inputs"].columns[0].unit == "degC"
     with pytest.raises(StudyError, match=r"\[inputs\] nan = 'skip': accepted: fail, interpolate, mask"):
         load_study({**base, "inputs": {"file": "in.csv", "nan": "skip", "columns": {"u": "u"}}}, tmp_path)
     with pytest.raises(StudyError, match=r"unit = 'parsec'"):

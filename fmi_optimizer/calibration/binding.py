@@ -1,30 +1,100 @@
-"""Attach ``[inputs]`` signals and the ``[calibration]`` loss to a study problem (called by
-StudyProblem.build)."""
+"""Bind ``[inputs]`` signals and the ``[calibration]`` loss to a study problem (through the host's
+``fmio_bind_problem`` hook, see ``calibration.plugin``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from fmi_optimizer.calibration.loss import CalibrationLoss
-from fmi_optimizer.errors import DataError
-from fmi_optimizer.fmu.timeseries import build_inputs
+from fmi_optimizer.calibration.settings import CalibrationSpec
+from fmi_optimizer.errors import DataError, StudyError
+from fmi_optimizer.fmu.timeseries import SeriesSpec, build_inputs
+from fmi_optimizer.registry import ProblemBinding
+
+if TYPE_CHECKING:
+    from fmi_optimizer.study.config import StudyConfig
+    from fmi_optimizer.study.problem import StudyProblem
+
+FEATURE = "calibration"
 
 
-def bind(problem: Any) -> None:
-    """Load the input signals and the measured data once, in the parent process; errors are one line."""
+class CalibrationBinding(ProblemBinding):
+    """The input table every run is driven by and the loss computed in the parent from each trajectory
+    (``loss_train``, ``loss_validation``); the data files' hashes are part of every cache key."""
+
+    feature = FEATURE
+
+    def __init__(self, inputs: Any, loss: CalibrationLoss | None):
+        self.inputs, self.loss = inputs, loss
+
+    def outputs(self) -> tuple[str, ...]:
+        return self.loss.outputs if self.loss is not None else ()
+
+    def kpis(self, time: np.ndarray, outputs: Mapping[str, np.ndarray]) -> dict[str, float]:
+        return self.loss.kpis(time, outputs) if self.loss is not None else {}
+
+    def input_table(self) -> Any:
+        return self.inputs.table if self.inputs is not None else None
+
+    def cache_identity(self) -> dict[str, Any]:
+        parts = []  # what the cache key adds when inputs or measured data shape the KPIs
+        if self.inputs is not None:
+            parts.append("inputs:" + self.inputs.sha256)
+        if self.loss is not None:
+            parts.append("calibration:" + self.loss.fingerprint())
+        return {"data": ";".join(parts)}
+
+
+def input_spec(config: StudyConfig) -> SeriesSpec | None:
+    """The study's parsed ``[inputs]`` section, or None."""
+    spec = config.features.get("inputs")
+    return spec if isinstance(spec, SeriesSpec) else None
+
+
+def calibration_spec(config: StudyConfig) -> CalibrationSpec | None:
+    """The study's parsed ``[calibration]`` section, or None."""
+    spec = config.features.get("calibration")
+    return spec if isinstance(spec, CalibrationSpec) else None
+
+
+def with_calibration(config: StudyConfig, spec: CalibrationSpec) -> StudyConfig:
+    """The same study with another ``[calibration]`` spec (e.g. checked on its validation window)."""
+    return replace(config, features={**config.features, "calibration": spec})
+
+
+def bind(problem: StudyProblem) -> CalibrationBinding | None:
+    """Load the input signals and the measured data once, in the parent process; errors are one line.
+    None for a study with neither section."""
     config, twin = problem.config, problem.twin
-    if config.inputs is not None:
+    inputs_cfg, calibration_cfg = input_spec(config), calibration_spec(config)
+    if inputs_cfg is None and calibration_cfg is None:
+        return None
+    inputs = loss = None
+    if inputs_cfg is not None:
         exp = twin.default_experiment
         start = (problem.settings.start_time if problem.settings.start_time is not None
                  else (exp.start_time or 0.0))
         stop = (problem.settings.stop_time if problem.settings.stop_time is not None
                 else (exp.stop_time or start + 1.0))
-        problem.inputs = build_inputs(config.inputs, {v.name: v for v in twin.inputs}, float(start),
-                                      float(stop))
-    if config.calibration is not None:
-        units = {name: twin.variable(name).unit for name in config.calibration.outputs}
-        problem.calibration = CalibrationLoss.load(config.calibration, units)
-        check_windows(problem.calibration)
+        inputs = build_inputs(inputs_cfg, {v.name: v for v in twin.inputs}, float(start), float(stop))
+    if calibration_cfg is not None:
+        units = {name: twin.variable(name).unit for name in calibration_cfg.outputs}
+        loss = CalibrationLoss.load(calibration_cfg, units)
+        check_windows(loss)
+    return CalibrationBinding(inputs, loss)
+
+
+def loss_of(problem: Any) -> CalibrationLoss:
+    """The calibration loss bound to ``problem``; a study without ``[calibration]`` is refused."""
+    binding = problem.bindings.get(FEATURE)
+    if not isinstance(binding, CalibrationBinding) or binding.loss is None:
+        raise StudyError(f"{problem.config.source or 'study'}: no [calibration] section; add one with the "
+                         "measured data (see docs/calibration.md)")
+    return binding.loss
 
 
 def check_windows(loss: CalibrationLoss) -> None:
@@ -36,13 +106,3 @@ def check_windows(loss: CalibrationLoss) -> None:
                 raise DataError(f"{loss.series.path}: column {c.column!r} has no measured values in the "
                                 f"{label} window [{lo:g}, {hi:g}] s (data: {t[0]:g}..{t[-1]:g} s); adjust "
                                 f"[calibration] {label}")
-
-
-def data_fingerprint(problem: Any) -> str:
-    """What the cache key must add when inputs or measured data shape the KPIs ('' otherwise)."""
-    parts = []
-    if problem.inputs is not None:
-        parts.append("inputs:" + problem.inputs.sha256)
-    if problem.calibration is not None:
-        parts.append("calibration:" + problem.calibration.fingerprint())
-    return ";".join(parts)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fmi_optimizer.calibration.binding import calibration_spec, loss_of
 from fmi_optimizer.calibration.history import History
 from fmi_optimizer.calibration.identifiability import Identifiability, analyse
 from fmi_optimizer.calibration.refine import Refined, jacobian_at, refine
@@ -61,7 +62,7 @@ def calibrate(config: StudyConfig, host: Host | None = None, *, log: Callable[[s
               progress: ProgressCallback | None = None, kind: str = "calibration",
               write_back: bool = True) -> CalibrationResult:
     """Run the calibration study of ``config`` and everything after it; see the module docstring."""
-    spec = config.calibration
+    spec = calibration_spec(config)
     if spec is None:
         raise StudyError(f"{config.source or 'study'}: [calibration] is missing; map outputs to measured "
                          "columns (see docs/calibration.md)")
@@ -81,7 +82,7 @@ def calibrate(config: StudyConfig, host: Host | None = None, *, log: Callable[[s
 
 def _calibrate(config: StudyConfig, host: Host, log: Callable[[str], None], progress: ProgressCallback | None,
                kind: str, write_back: bool, t0: float) -> CalibrationResult:
-    spec = config.calibration
+    spec = calibration_spec(config)
     assert spec is not None
     outcome = run_study(config, host, progress=progress, write_back=False, report=False, log=log)
     best = outcome.result.best
@@ -106,7 +107,7 @@ def _calibrate(config: StudyConfig, host: Host, log: Callable[[str], None], prog
     finally:
         evaluator.close()
     assert final.evaluation is not None and final.jac is not None and final.residuals is not None
-    loss = problem.calibration
+    loss = loss_of(problem)
     reply = final.reply
     fidelity = {w: loss.fidelity(reply.time, reply.outputs, win) for w, win in loss.windows().items()}
     dims = {d.name: d for d in problem.space.dimensions if isinstance(d, Continuous)}
@@ -142,7 +143,7 @@ def _finish(result: CalibrationResult, store: Store, kind: str) -> None:
         outcome.files["report"] = str(write_report(store, sid,
                                                    outcome.out_dir / f"report{outcome.deliverables_tag}.html",
                                                    pm=outcome.host.pm if outcome.host is not None else None))
-        series = problem.calibration.series
+        series = loss_of(problem).series
         history = History(outcome.db)
         try:
             result.history_id = history.add(
@@ -156,7 +157,7 @@ def _finish(result: CalibrationResult, store: Store, kind: str) -> None:
         finally:
             history.close()
         path = write_calibration_report(outcome.out_dir / f"calibration{outcome.deliverables_tag}.html",
-                                        problem.calibration, result.trajectory,
+                                        loss_of(problem), result.trajectory,
                                         result.fidelity, result.identifiability, entries)
         result.files["calibration_report"] = str(path)
         store.set_status(sid, "finished", {**outcome.to_json(), "calibration": result.to_json()})

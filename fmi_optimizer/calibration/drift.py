@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from fmi_optimizer.calibration.binding import calibration_spec, input_spec, loss_of
 from fmi_optimizer.calibration.history import History
 from fmi_optimizer.calibration.runner import Runner
 from fmi_optimizer.errors import StudyError
@@ -46,18 +47,20 @@ class CheckResult:
 
 def with_data(config: StudyConfig, data: Path, inputs: Path | None = None) -> StudyConfig:
     """The same study, calibrated against another measured data file (and optionally other input signals)."""
-    spec = config.calibration
+    spec = calibration_spec(config)
     if spec is None:
         raise StudyError(f"{config.source or 'study'}: [calibration] is missing; nothing to check against")
     for path in (data, inputs):
         if path is not None and not path.exists():
             raise StudyError(f"{path}: no such data file")
-    config = replace(config, calibration=replace(spec, data=replace(spec.data, file=data.resolve())))
+    features = {**config.features, "calibration": replace(spec, data=replace(spec.data, file=data.resolve()))}
     if inputs is not None:
-        if config.inputs is None:
+        inputs_cfg = input_spec(config)
+        if inputs_cfg is None:
             raise StudyError(f"{config.source or 'study'}: --inputs given but the study has no [inputs] "
                              "section")
-        config = replace(config, inputs=replace(config.inputs, file=inputs.resolve()))
+        features["inputs"] = replace(inputs_cfg, file=inputs.resolve())
+    config = replace(config, features=features)
     return config
 
 
@@ -95,7 +98,7 @@ def check(config: StudyConfig, data: Path, host: Host | None = None, *,
     """Simulate the calibrated parameters over ``data`` (with ``inputs`` as the input signals, if given)
     and compare fidelity with ``[calibration.drift]``."""
     config = with_data(config, data, inputs)
-    spec = config.calibration
+    spec = calibration_spec(config)
     db = default_out_dir(config) / "fmi_optimizer.db"
     values = parameters if parameters is not None else previous_parameters(config, db)
     host = host or load_host(config.plugins_dir)
@@ -107,7 +110,8 @@ def check(config: StudyConfig, data: Path, host: Host | None = None, *,
         evaluator.close()
     if not ev.ok:
         raise StudyError(f"check: the calibrated twin failed on the new data's settings ({ev.error})")
-    loss = problem.calibration
+    loss = loss_of(problem)
+    assert spec is not None and reply.time is not None  # with_data refused a study without [calibration]
     window = spec.check_window or (spec.train[0], math.inf)
     fidelity = loss.fidelity(reply.time, reply.outputs, window)
     broken = exceeded(fidelity, spec.drift)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from fmi_optimizer.calibration.binding import loss_of
 from fmi_optimizer.calibration.runner import Runner
 from fmi_optimizer.errors import StudyFailedError
 from fmi_optimizer.records import Evaluation
@@ -52,7 +53,7 @@ class Residuals:
 
     def __init__(self, runner: Runner, scaled: Scaled, window: tuple[float, float], step: float = 1e-4):
         self.runner, self.scaled, self.window, self.step = runner, scaled, window, step
-        self.loss = runner.problem.calibration
+        self.loss = loss_of(runner.problem)
         self._last: tuple[bytes, np.ndarray, Evaluation, Any] | None = None
         self.best: tuple[float, Evaluation, Any, dict[str, Any]] | None = None
 

@@ -18,8 +18,8 @@ from fmi_optimizer.cli.output import emit_json, log
 from fmi_optimizer.cli.terminal import ProgressBar, fmt, table
 from fmi_optimizer.errors import ExitCode, FmiOptimizerError, StudyError, UsageError
 from fmi_optimizer.host.loader import Host, load_host
-from fmi_optimizer.runner.run import Outcome, run_study
-from fmi_optimizer.study.config import StudyConfig, load_study
+from fmi_optimizer.runner.run import Outcome, load_with_host, run_study
+from fmi_optimizer.study.config import StudyConfig
 from fmi_optimizer.study.storage import Store
 
 # -- inspect / init ------------------------------------------------------------------------
@@ -113,18 +113,22 @@ def configure_study(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace, path: Path | None = None) -> StudyConfig:
-    config = load_study(path or args.study)
+    """The study of the command line with its overrides, parsed by the host that will run it (so that the
+    plugins' study-file sections are known); the host is kept in ``args.study_host`` for :func:`run_one`."""
+    plugins_dir = getattr(args, "plugins_dir", None)
+    config, args.study_host = load_with_host(path or args.study, plugins_dir=plugins_dir)
     return config.with_overrides(method=args.method, budget_evaluations=args.budget, seed=args.seed,
                                  workers=args.workers, out_dir=args.out,
                                  plugins_dir=getattr(args, "plugins_dir", None))
 
 
 def run_one(config: StudyConfig, args: argparse.Namespace, host: Host | None = None, **kw: Any) -> Outcome:
-    per = config.uncertainty.runs_per_candidate() if config.uncertainty is not None else 1
+    per = config.runs_per_candidate
     bar = ProgressBar(config.name if per == 1 else f"{config.name} ({per} runs per candidate)",
                       terms=config.objective)
     try:
-        return run_study(config, host or load_host(config.plugins_dir), progress=bar,
+        host = host or getattr(args, "study_host", None) or load_host(config.plugins_dir)
+        return run_study(config, host, progress=bar,
                          log=bar.interrupting(log),
                          write_back=not getattr(args, "no_writeback", False),
                          wait=getattr(args, "wait", None), **kw)
@@ -175,7 +179,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     base_dir = Path(saved["base_dir"])  # absolute since the study stores it so; older databases: as it was
     if not base_dir.is_absolute() and saved.get("source") and Path(saved["source"]).is_absolute():
         base_dir = Path(saved["source"]).parent
-    config = load_study(saved["raw"], base_dir)
+    config, args.study_host = load_with_host(saved["raw"], base_dir)
     if not config.fmu.exists():
         raise StudyError(f"{args.db}: study {row['id']} optimized {config.fmu}, which does not exist (the "
                          f"study file's folder was {base_dir}); restore the FMU there to resume")

@@ -24,7 +24,7 @@ import pluggy
 from fmi_optimizer import __version__, hookspecs
 from fmi_optimizer.errors import PluginError
 from fmi_optimizer.host.kpi import builtin_registry
-from fmi_optimizer.registry import KpiRegistry, MethodRegistry
+from fmi_optimizer.registry import KpiRegistry, MethodRegistry, SectionRegistry
 
 GROUP = "fmi_optimizer"
 OWN_DISTRIBUTION = "fmi-optimizer"
@@ -33,7 +33,7 @@ FEATURES = {"calibration": "fmi_optimizer.calibration.plugin",
             "uncertainty": "fmi_optimizer.uncertainty.plugin"}
 """The features shipped with the package, registered as plugins (by module name, like an entry point)
 before every other plugin: the core imports no feature, a feature adds its commands and report sections
-through the same hooks a third party implements."""
+through the same hooks a third party implements (their study-file sections and problem bindings too)."""
 
 
 @dataclass
@@ -56,6 +56,7 @@ class Host:
     methods: MethodRegistry
     kpis: KpiRegistry
     plugins: list[PluginInfo]
+    sections: SectionRegistry = field(default_factory=SectionRegistry)
 
     @property
     def errors(self) -> list[PluginInfo]:
@@ -100,13 +101,27 @@ def load_host(plugins_dir: Path | None = None, extra: Iterable[Any] = (), blocke
         name = getattr(obj, "__name__", f"python-{i}")
         infos.append(_register(pm, f"python:{name}", "python", "", lambda o=obj: o))
     pm.check_pending()
-    methods, kpis = MethodRegistry(), builtin_registry()
+    methods, kpis, sections = MethodRegistry(), builtin_registry(), SectionRegistry()
     for info in infos:
         if info.error:
             continue
         plugin = pm.get_plugin(info.name)
-        _fill(pm, plugin, info, methods, kpis)
-    return Host(pm, methods, kpis, infos)
+        _fill(pm, plugin, info, methods, kpis, sections)
+    return Host(pm, methods, kpis, infos, sections)
+
+
+_BUILTIN: list[Host] = []
+
+
+def builtin_host() -> Host:
+    """The host of the built-in features alone (no entry points, no plugins folder), loaded once per process.
+
+    A study file parsed, or a problem built, without a host of its own (``load_study(path)`` in a script,
+    a test) knows the features' sections and bindings through it; a run with plugins passes its own host.
+    """
+    if not _BUILTIN:
+        _BUILTIN.append(load_host(include_entry_points=False))
+    return _BUILTIN[0]
 
 
 def _register(pm: pluggy.PluginManager, name: str, source: str, version: str, loader: Any) -> PluginInfo:
@@ -123,14 +138,15 @@ def _register(pm: pluggy.PluginManager, name: str, source: str, version: str, lo
 
 
 def _fill(pm: pluggy.PluginManager, plugin: Any, info: PluginInfo, methods: MethodRegistry,
-          kpis: KpiRegistry) -> None:
+          kpis: KpiRegistry, sections: SectionRegistry) -> None:
     """Call one plugin's registration hooks, so a duplicate is attributed to the right source."""
     source = info.source if info.source != "builtin" else f"builtin {info.name}"
-    methods.current_source = kpis.current_source = source
+    methods.current_source = kpis.current_source = sections.current_source = source
     before = set(methods.names())
     try:
         _call_own(pm, plugin, "fmio_register_methods", registry=methods)
         _call_own(pm, plugin, "fmio_register_kpis", registry=kpis)
+        _call_own(pm, plugin, "fmio_register_sections", registry=sections)
     except PluginError as exc:
         info.error = str(exc)
         pm.unregister(plugin)

@@ -28,7 +28,7 @@ from fmi_optimizer.host.loader import Host, load_host
 from fmi_optimizer.host.routing import choose_method
 from fmi_optimizer.method import Method
 from fmi_optimizer.records import Candidate, Evaluation
-from fmi_optimizer.study.config import StudyConfig, load_study
+from fmi_optimizer.study.config import StudyConfig, parse_study, plugins_dir_of, read_study
 from fmi_optimizer.study.loop import ProgressCallback, Study, StudyResult
 from fmi_optimizer.study.problem import StudyProblem
 from fmi_optimizer.study.storage import Store
@@ -191,10 +191,10 @@ def run_baseline(evaluator: Evaluator, problem: StudyProblem) -> Evaluation:
 
 def build_problem(config: StudyConfig, host: Host) -> StudyProblem:
     twin = Twin.open(config.fmu)
-    problem = StudyProblem.build(config, twin, host.kpis)
+    problem = StudyProblem.build(config, twin, host.kpis, pm=host.pm)
     for adjusted in host.pm.hook.fmio_adjust_design_space(twin=twin, space=problem.space):
         if adjusted is not None:
-            problem = StudyProblem.build(config, twin, host.kpis, space=adjusted)
+            problem = StudyProblem.build(config, twin, host.kpis, space=adjusted, pm=host.pm)
     return problem
 
 
@@ -258,7 +258,7 @@ def _run_locked(config: StudyConfig, host: Host, progress: ProgressCallback | No
     try:
         baseline = run_baseline(evaluator, problem)
         mproblem = problem.method_problem(batch)
-        runs = problem.robust.runs_per_candidate() if problem.robust is not None else 1
+        runs = problem.expansion.runs_per_candidate() if problem.expansion is not None else 1
         mproblem = dataclasses.replace(mproblem, seconds_per_evaluation=baseline.wall_seconds * runs)
         method_cls, routing = choose_method(host.methods, config.method, mproblem)
         log(routing)
@@ -437,10 +437,8 @@ def evaluate(
     """
     from fmi_optimizer.errors import ValueValidationError
 
-    config = study if isinstance(study,
-                                 StudyConfig) else load_study(study, Path(base_dir) if base_dir else None)
+    config, host = load_with_host(study, base_dir, plugins)
     config = config.with_overrides(workers=1)
-    host = load_host(config.plugins_dir, extra=plugins)
     problem = build_problem(config, host)
     unknown = sorted(set(values) - set(problem.space.names))
     if unknown:
@@ -466,6 +464,18 @@ def evaluate(
         evaluator.close()
 
 
+def load_with_host(study: str | Path | Mapping[str, Any] | StudyConfig, base_dir: str | Path | None = None,
+                   plugins: Iterable[Any] = (), plugins_dir: Path | None = None) -> tuple[StudyConfig, Host]:
+    """The study and the host that runs it: the host is loaded first (entry points, the study's
+    ``plugins_dir`` or ``plugins_dir``, ``plugins``), so that the study file may use the sections its
+    plugins register."""
+    if isinstance(study, StudyConfig):
+        return study, load_host(plugins_dir or study.plugins_dir, extra=plugins)
+    data, base, source = read_study(study, Path(base_dir) if base_dir else None)
+    host = load_host(plugins_dir or plugins_dir_of(data, base), extra=plugins)
+    return parse_study(data, base, source, host.sections), host
+
+
 def optimize(
     study: str | Path | Mapping[str, Any],
     *,
@@ -479,10 +489,9 @@ def optimize(
     base_dir: str | Path | None = None,
 ) -> Outcome:
     """Run a study from a TOML file or a dict; the overrides win over the file. Returns the outcome."""
-    config = load_study(study, Path(base_dir) if base_dir else None)
+    config, host = load_with_host(study, base_dir, plugins)
     config = config.with_overrides(method=method, budget_evaluations=budget, seed=seed, workers=workers,
                                    out_dir=Path(out) if out else None)
-    host = load_host(config.plugins_dir, extra=plugins)
     if not host.methods.names():
         raise StudyError("no method is registered; is fmi-optimizer installed (pip install -e .)?")
     return run_study(config, host, write_back=write_back)

@@ -1,6 +1,8 @@
 """Study files (TOML) and study dicts: parsed once into typed, frozen settings.
 
-Every error names the file, the key, the value and what is accepted.
+Every error names the file, the key, the value and what is accepted. The core's sections are parsed here;
+a feature's section (``[inputs]``, ``[calibration]``, ``[uncertainty]``, a third party's) is parsed by the
+plugin that registered it (``fmio_register_sections``) into its own spec, kept in ``StudyConfig.features``.
 """
 
 from __future__ import annotations
@@ -12,20 +14,18 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from fmi_optimizer.errors import StudyError
+from fmi_optimizer.errors import PluginError, StudyError
 from fmi_optimizer.fmu.simulator import STRATEGIES, SimSettings
-
-if TYPE_CHECKING:
-    from fmi_optimizer.uncertainty.spec import UncertaintySpec
+from fmi_optimizer.host.loader import builtin_host
+from fmi_optimizer.registry import SectionContext, SectionRegistry
 
 INSTANCE_CHOICES = ("auto", *STRATEGIES)
 
 SECTIONS = {"twin", "parameters", "kpis", "objective", "constraints", "method", "replications", "scenarios",
-            "uncertainty",
             "evaluation", "output", "plugins_dir", "name", "fixed"}
-SECTIONS |= {"inputs", "calibration"}  # input signals; calibration to measured data
+"""The core's sections and top-level keys; the features add theirs (``SectionRegistry``)."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class ConstraintSpec:
     kpi: str
     op: str  # "<=" | ">="
     limit: float
-    # chance constraint: P(kpi op limit) >= probability (needs [uncertainty])
+    # chance constraint: P(kpi op limit) >= probability (needs a feature that samples, [uncertainty])
     probability: float | None = None
 
     def value(self, kpi_value: float) -> float:
@@ -110,9 +110,9 @@ class StudyConfig:
     plugins_dir: Path | None = None
     source: Path | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
-    uncertainty: UncertaintySpec | None = None  # [uncertainty]: robust / chance-constrained study
-    inputs: Any = None  # fmu.timeseries.SeriesSpec from [inputs]
-    calibration: Any = None  # calibration.settings.CalibrationSpec from [calibration]
+    # the features' sections present in the file, by section name -> the spec its plugin parsed it into
+    features: Mapping[str, Any] = field(default_factory=dict)
+    runs_per_candidate: int = 1  # runs one asked candidate costs (a feature may expand it, e.g. a sample)
 
     def with_overrides(self, **changes: Any) -> StudyConfig:
         """Apply CLI/API overrides (method, budget, seed, workers, out_dir) on top of the file."""
@@ -124,10 +124,20 @@ class StudyConfig:
         return replace(self, **clean)
 
 
-def load_study(source: str | Path | Mapping[str, Any], base_dir: Path | None = None) -> StudyConfig:
-    """Parse a study file path or a dict (for scripts) into a :class:`StudyConfig`."""
+def load_study(source: str | Path | Mapping[str, Any], base_dir: Path | None = None,
+               sections: SectionRegistry | None = None) -> StudyConfig:
+    """Parse a study file path or a dict (for scripts) into a :class:`StudyConfig`.
+
+    ``sections`` are the features' sections the file may use: a host's (``Host.sections``), or by default
+    those of the built-in features (see :func:`fmi_optimizer.host.loader.builtin_host`)."""
+    return parse_study(*read_study(source, base_dir), sections)
+
+
+def read_study(source: str | Path | Mapping[str, Any],
+               base_dir: Path | None = None) -> tuple[Mapping[str, Any], Path, Path | None]:
+    """The study file's table, the folder its paths are relative to and the file (None for a dict)."""
     if isinstance(source, Mapping):
-        return parse_study(source, base_dir or Path.cwd(), None)
+        return source, base_dir or Path.cwd(), None
     path = Path(source)
     if not path.exists():
         raise StudyError(f"{path}: no such study file; create one with 'fmi-optimizer init FMU'")
@@ -138,7 +148,14 @@ def load_study(source: str | Path | Mapping[str, Any], base_dir: Path | None = N
         raise StudyError(f"{path}: not valid TOML ({exc}); {hint or 'fix the syntax'}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise StudyError(f"{path}: cannot read the study file ({exc})") from exc
-    return parse_study(data, path.parent, path)
+    return data, path.parent, path
+
+
+def plugins_dir_of(data: Mapping[str, Any], base_dir: Path) -> Path | None:
+    """The study's ``plugins_dir`` before the file is parsed: the host that parses it needs the plugins in
+    it (a wrong value is left to :func:`parse_study`, which names it)."""
+    value = data.get("plugins_dir")
+    return base_dir / value if isinstance(value, str) and value else None
 
 
 _BARE_KEY_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.")
@@ -230,12 +247,19 @@ def _names(kinds: tuple[type, ...]) -> str:
     return " or ".join(table.get(k, k.__name__) for k in kinds)
 
 
-def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) -> StudyConfig:
+def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None,
+                sections: SectionRegistry | None = None) -> StudyConfig:
     where = str(source) if source else "study"
-    unknown = sorted(set(data) - SECTIONS)
+    sections = sections if sections is not None else builtin_host().sections
+    clash = sorted(SECTIONS & set(sections.names()))
+    if clash:
+        raise PluginError(f"{sections.source(clash[0])}: registers the study-file section [{clash[0]}], "
+                          "which is the core's own; choose another name")
+    accepted = SECTIONS | set(sections.names())
+    unknown = sorted(set(data) - accepted)
     if unknown:
         raise StudyError(f"{where}: unknown section or key {unknown[0]!r}; accepted: "
-                         f"{', '.join(sorted(SECTIONS))}")
+                         f"{', '.join(sorted(accepted))}")
 
     def table(name: str, required: bool = False) -> dict[str, Any]:
         v = data.get(name, {})
@@ -277,19 +301,26 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
             raise StudyError(f"{where}: [kpis] {name} = {expr!r}: expected a string such as "
                              "\"max(T_junction)\"")
 
-    # -- [inputs] and [calibration]; a calibration study minimizes the training loss by default
-    from fmi_optimizer.calibration.settings import LOSS_KPI, parse_calibration, parse_inputs
-
-    inputs_spec = parse_inputs(data.get("inputs"), where, base_dir)
-    calibration_spec = parse_calibration(data.get("calibration"), where, base_dir)
-    _template_problems(where, params, kpis, table("objective"), calibration_spec is not None)
-    if calibration_spec is not None and not data.get("objective"):
-        objective: tuple[ObjectiveTerm, ...] = (ObjectiveTerm(LOSS_KPI, "minimize"),)
+    # a feature's section present in the file may bring a default objective (calibration: the training
+    # loss), and then the study needs no [kpis] or [objective] of its own
+    default = next((s.default_objective for s in sections
+                    if s.default_objective is not None and data.get(s.name)), None)
+    _template_problems(where, params, kpis, table("objective"), default is not None)
+    if default is not None and not data.get("objective"):
+        objective: tuple[ObjectiveTerm, ...] = (ObjectiveTerm(default, "minimize"),)
         pareto = False
     else:
         objective, pareto = _objective(table("objective"), where, kpis)
     constraints = _constraints(table("constraints"), where, kpis)
-    uncertainty = _uncertainty(table("uncertainty"), where, set(params), constraints)
+    context = SectionContext(where, base_dir, frozenset(params), constraints)
+    features: dict[str, Any] = {}
+    runs = 1
+    for section in sections:  # in plugin load order; each feature parses (and cross-checks) its own table
+        spec = section.parse(data.get(section.name), context)
+        if spec is not None:
+            features[section.name] = spec
+            if section.runs_per_candidate is not None:
+                runs *= section.runs_per_candidate(spec)
 
     meth = _Reader(table("method"), where, "method")
     name = meth.get("name", (str,), "auto")
@@ -342,22 +373,21 @@ def parse_study(data: Mapping[str, Any], base_dir: Path, source: Path | None) ->
         recycle_every=recycle, cluster=cluster, instances=instances, check_share=float(check_share),
         out_dir=(base_dir / out_dir) if out_dir else None,
         plugins_dir=(base_dir / plugins_dir) if plugins_dir else None, source=source, raw=dict(data),
-        uncertainty=uncertainty,
-        inputs=inputs_spec, calibration=calibration_spec, settings=settings,
+        features=features, runs_per_candidate=runs, settings=settings,
     )
 
 
 def _template_problems(where: str, params: Mapping[str, Any], kpis: Mapping[str, Any],
                        objective: Mapping[str, Any],
-                       calibration: bool) -> None:
+                       by_default: bool) -> None:
     """An unedited ``init`` template lacks parameters, KPIs and an objective: say all of them at once, not one
     per attempt (a single missing piece keeps its own, more specific message further on)."""
     problems = []
     if not params:
         problems.append("[parameters] is empty: remove the '# ' of at least one parameter to optimize")
-    if not kpis and not calibration:
+    if not kpis and not by_default:
         problems.append("[kpis] is empty: remove the '# ' of a KPI (or define one, e.g. T_max = \"max(T)\")")
-    if not objective and not calibration:
+    if not objective and not by_default:
         problems.append("[objective] is missing: e.g. minimize = { T_max = 1.0 } naming a KPI")
     if len(problems) > 1:
         raise StudyError(f"{where}: {len(problems)} things to complete: "
@@ -483,24 +513,6 @@ def _chance_constraint(k: str, spec: dict[str, Any], where: str) -> ConstraintSp
     if prob is not None and (isinstance(prob, bool) or not isinstance(prob, int | float) or not 0 < prob < 1):
         raise StudyError(f"{key}: probability = {prob!r}: expected a number in (0, 1), e.g. 0.95")
     return ConstraintSpec(k, op, float(limit), None if prob is None else float(prob))
-
-
-def _uncertainty(raw: dict[str, Any], where: str, design: set[str],
-                 constraints: tuple[ConstraintSpec, ...]) -> UncertaintySpec | None:
-    if not raw and all(c.probability is None for c in constraints):
-        return None  # the common case: no scipy import for studies without uncertainty
-    from fmi_optimizer.uncertainty.spec import check_chance_samples, parse_uncertainty
-
-    spec = parse_uncertainty(raw, where, design)
-    for c in constraints:
-        if c.probability is None:
-            continue
-        if spec is None:
-            raise StudyError(f"{where}: [constraints] {c.kpi} has a probability but the study has no "
-                             "[uncertainty] section; add the uncertain parameters there (see "
-                             "docs/uncertainty.md)")
-        check_chance_samples(spec, c.kpi, c.probability, where)
-    return spec
 
 
 def _budget(raw: Any, where: str) -> Budget:

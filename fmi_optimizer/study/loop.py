@@ -164,8 +164,8 @@ class Study:
 
     def run(self) -> StudyResult:
         budget = BudgetTracker(self.problem.config.budget)
-        robust = self.problem.robust
-        budget.per_run_scores = robust is None
+        expansion = self.problem.expansion
+        budget.per_run_scores = expansion is None
         self._observe("fmio_study_started", study=self)
         stopped, interrupted, stale = "", False, 0
         try:
@@ -174,7 +174,7 @@ class Study:
                     stopped = "the method finished"
                     break
                 remaining = budget.remaining_evaluations()
-                per = 1 if robust is None else robust.runs_per_candidate()  # runs one candidate costs
+                per = 1 if expansion is None else expansion.runs_per_candidate()  # runs one candidate costs
                 n = self.batch_size if remaining is None else min(self.batch_size, remaining // per)
                 if n == 0:
                     stopped = (f"the remaining {remaining} runs cannot pay for another candidate "
@@ -185,11 +185,11 @@ class Study:
                     stopped = "the method has nothing more to ask"
                     break
                 used_before, hits_before = budget.used, self._new_cache_hits
-                if robust is None:
+                if expansion is None:
                     told = self._evaluate(candidates, budget)
                 else:
-                    told = robust.evaluate(candidates, lambda cs: self._evaluate(cs, budget),
-                                           budget.remaining_evaluations())
+                    told = expansion.evaluate(candidates, lambda cs: self._evaluate(cs, budget),
+                                              budget.remaining_evaluations())
                     for ev in told:
                         budget.score(ev)
                 self._call_method("tell", self.method.tell, told)
@@ -376,10 +376,10 @@ class Study:
                 f"study {self.problem.config.name!r}: none of {len(self.evaluations)} evaluations succeeded "
                 f"(first errors: {'; '.join(errors) or 'none'}); check the FMU and the parameter ranges")
         diagnostics = _safe_diagnostics(self.method)
-        robust = self.problem.robust
-        if robust is not None:
-            diagnostics["uncertainty"] = robust.summary(best)
-        aggregates = list(robust.aggregates) if robust is not None else []
+        expansion = self.problem.expansion
+        if expansion is not None:
+            diagnostics["uncertainty"] = expansion.summary(best)
+        aggregates = list(expansion.aggregates) if expansion is not None else []
         pareto_front = None
         if self.problem.config.pareto:
             from fmi_optimizer.study.pareto import front, study_key
@@ -396,8 +396,8 @@ class Study:
         rec = self._call_method("recommend", self.method.recommend)
         if rec is None:
             return None
-        if self.problem.robust is not None:
-            return self.problem.robust.best_for(rec.values)
+        if self.problem.expansion is not None:
+            return self.problem.expansion.best_for(rec.values)
         same = [e for e in self.evaluations if e.ok and e.values == rec.values]
         if not same:
             return None

@@ -3,6 +3,10 @@
 This is where a raw simulation reply becomes an :class:`Evaluation` — KPIs computed,
 directions and weights applied (the method always minimizes), constraint values
 signed (<= 0 feasible) — and where candidates become start values with seeds.
+
+Features bind themselves to a problem through the ``fmio_bind_problem`` hook: each returns a
+:class:`~fmi_optimizer.registry.ProblemBinding` the problem calls for extra outputs, KPIs, inputs, start
+values, seeds and cache-key parts, and at most one expands a candidate into several runs.
 """
 
 from __future__ import annotations
@@ -11,23 +15,22 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import pluggy
 
 from fmi_optimizer.engine.worker import RunReply, RunRequest
 from fmi_optimizer.errors import StudyError
 from fmi_optimizer.fmu.simulator import SimSettings
 from fmi_optimizer.fmu.twin import Twin
 from fmi_optimizer.host.kpi import KpiSpec, compute_kpis, parse_kpi
+from fmi_optimizer.host.loader import builtin_host
 from fmi_optimizer.method import Problem
 from fmi_optimizer.records import Candidate, Evaluation
-from fmi_optimizer.registry import KpiRegistry
+from fmi_optimizer.registry import CandidateExpansion, KpiRegistry, ProblemBinding
 from fmi_optimizer.space import DesignSpace, Value
 from fmi_optimizer.study.config import StudyConfig, stated_objective
-
-if TYPE_CHECKING:
-    from fmi_optimizer.uncertainty.layer import RobustLayer
 
 SEED_BASE = 1_000_003
 
@@ -43,13 +46,14 @@ class StudyProblem:
     reducers: KpiRegistry
     settings: SimSettings
     fixed: dict[str, Value] = field(default_factory=dict)
-    inputs: Any = None  # the input table built from [inputs] (calibration.binding)
-    calibration: Any = None  # calibration.loss.CalibrationLoss from [calibration]
-    robust: RobustLayer | None = None  # [uncertainty]: the shared sample and the robust aggregation
+    bindings: dict[str, ProblemBinding] = field(default_factory=dict)  # by feature, in plugin load order
+    expansion: CandidateExpansion | None = None  # one candidate -> several runs (e.g. a robust study)
 
     @classmethod
     def build(cls, config: StudyConfig, twin: Twin, reducers: KpiRegistry,
-              space: DesignSpace | None = None) -> StudyProblem:
+              space: DesignSpace | None = None, pm: pluggy.PluginManager | None = None) -> StudyProblem:
+        """Bind ``config`` to ``twin``; the features answer ``fmio_bind_problem`` of ``pm`` (default: the
+        built-in features' host)."""
         twin.check_interface(config.settings.interface)  # refused before any worker starts
         names = twin.recordable()
         kpis = tuple(parse_kpi(k, expr, reducers, names) for k, expr in config.kpis.items())
@@ -69,15 +73,25 @@ class StudyProblem:
                                  f"{seed_var.type}; it must be an Integer parameter")
         settings = config.settings
         problem = cls(config, twin, space, kpis, reducers, settings, fixed)
-        if config.uncertainty is not None:
-            from fmi_optimizer.uncertainty.layer import RobustLayer
-
-            problem.robust = RobustLayer(config, twin)
-        if config.inputs is not None or config.calibration is not None:
-            from fmi_optimizer.calibration.binding import bind
-
-            bind(problem)
+        hook = (pm if pm is not None else builtin_host().pm).hook
+        # pluggy calls the last registered plugin first; the bindings are kept in load order
+        for binding in reversed(hook.fmio_bind_problem(problem=problem)):
+            problem._bind(binding)
         return problem
+
+    def _bind(self, binding: ProblemBinding) -> None:
+        where = self.config.source or "study"
+        if not isinstance(binding, ProblemBinding):
+            raise StudyError(f"{where}: fmio_bind_problem returned {binding!r}, not a "
+                             "fmi_optimizer.registry.ProblemBinding")
+        if binding.feature in self.bindings:
+            raise StudyError(f"{where}: two plugins bind the feature {binding.feature!r} to the study")
+        self.bindings[binding.feature] = binding
+        expansion = binding.expansion()
+        if expansion is not None:
+            if self.expansion is not None:
+                raise StudyError(f"{where}: two features expand every candidate into runs; use one of them")
+            self.expansion = expansion
 
     # -- for the method ---------------------------------------------------------------------
     def method_problem(self, batch_size: int) -> Problem:
@@ -91,8 +105,8 @@ class StudyProblem:
             constraint_names=tuple(s.kpi for s in c.constraints),
             noisy=c.seed_parameter is not None,
             scenarios=scenarios,
-            budget_evaluations=c.budget.evaluations if self.robust is None or c.budget.evaluations is None
-            else max(1, c.budget.evaluations // self.robust.runs_per_candidate()),  # in candidates
+            budget_evaluations=c.budget.evaluations if self.expansion is None or c.budget.evaluations is None
+            else max(1, c.budget.evaluations // self.expansion.runs_per_candidate()),  # in candidates
             batch_size=batch_size,
             budget_seconds=c.budget.seconds,
         )
@@ -102,8 +116,9 @@ class StudyProblem:
         """Seed of a replication: shared by every candidate under common random numbers."""
         if self.config.seed_parameter is None:
             return None
-        if self.robust is not None and (scenario_seed := self.robust.seed(candidate)) is not None:
-            return scenario_seed  # the shared sample's seed: common random numbers across candidates
+        for binding in self.bindings.values():
+            if (sample_seed := binding.seed(candidate)) is not None:
+                return sample_seed  # e.g. a shared sample's seed: common random numbers across candidates
         base = SEED_BASE * (self.config.seed + 1) + candidate.replication
         if self.config.common_random_numbers:
             return int(base % 2_000_000_000)
@@ -113,16 +128,16 @@ class StudyProblem:
 
     def start_values(self, candidate: Candidate) -> dict[str, Value]:
         values: dict[str, Value] = {**self.fixed, **self.space.validate(candidate.values)}
-        if self.robust is not None:
-            values.update(self.robust.scenario_values(candidate))
+        for binding in self.bindings.values():
+            values.update(binding.start_values(candidate))
         seed = self.seed_for(candidate)
         if seed is not None and self.config.seed_parameter is not None:
             values[self.config.seed_parameter] = seed
         return values
 
     def outputs(self) -> tuple[str, ...]:
-        calibrated = self.calibration.outputs if self.calibration is not None else ()
-        return tuple(dict.fromkeys([*(k.output for k in self.kpis), *calibrated]))
+        extra = [name for binding in self.bindings.values() for name in binding.outputs()]
+        return tuple(dict.fromkeys([*(k.output for k in self.kpis), *extra]))
 
     def cache_key(self, candidate: Candidate) -> str:
         """FMU content + values + settings + seed: the identity of one simulation."""
@@ -130,16 +145,18 @@ class StudyProblem:
                                     "values": sorted(self.start_values(candidate).items()),
                                     "settings": self.settings.to_dict(), "outputs": self.outputs(),
                                     "kpis": [k.expression for k in self.kpis]}
-        if self.inputs is not None or self.calibration is not None:  # the data shape the KPIs
-            from fmi_optimizer.calibration.binding import data_fingerprint
-
-            identity["data"] = data_fingerprint(self)
+        for binding in self.bindings.values():  # e.g. the data files that shape the KPIs
+            identity.update(binding.cache_identity())
         payload = json.dumps(identity, default=str, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
     def request(self, task_id: int, candidate: Candidate) -> RunRequest:
-        inputs = self.inputs.table if self.inputs is not None else None
-        return RunRequest(task_id, self.start_values(candidate), self.settings, self.outputs(), inputs)
+        return RunRequest(task_id, self.start_values(candidate), self.settings, self.outputs(),
+                          self.input_table())
+
+    def input_table(self) -> Any:
+        """The input signals every run is driven by (the first feature that gives a table), or None."""
+        return next((t for b in self.bindings.values() if (t := b.input_table()) is not None), None)
 
     # -- runs to evaluations ----------------------------------------------------------------
     def evaluation(self, candidate: Candidate, reply: RunReply, started: float,
@@ -151,8 +168,8 @@ class StudyProblem:
             return ev
         try:
             kpis = compute_kpis(self.kpis, reply.time, reply.outputs, self.reducers)
-            if self.calibration is not None:  # loss against the measured data
-                kpis.update(self.calibration.kpis(reply.time, reply.outputs))
+            for binding in self.bindings.values():  # e.g. a loss against measured data
+                kpis.update(binding.kpis(reply.time, reply.outputs))
         except Exception as exc:  # a reducer failing on this trajectory fails this evaluation only
             ev.status, ev.error = "failed", f"KPI computation failed: {type(exc).__name__}: {exc}"
             return ev

@@ -16,6 +16,7 @@ import numpy as np
 from fmi_optimizer.records import Candidate, Evaluation
 from fmi_optimizer.study.config import StudyConfig
 from fmi_optimizer.uncertainty.chance import ChanceResult, judge
+from fmi_optimizer.uncertainty.spec import spec_of
 
 TAG = re.compile(r"^u:(\d+|nominal):(\d+)$")
 
@@ -57,7 +58,7 @@ class Judged:
 def aggregate(config: StudyConfig, candidate: Candidate, cid: int, runs: Sequence[Evaluation],
               nominal: Evaluation | None) -> tuple[Evaluation, Judged]:
     """Robust score of the objective(s), chance/worst-case constraint values, nominal KPIs."""
-    spec = config.uncertainty
+    spec = spec_of(config)
     assert spec is not None
     all_runs = [*runs, *([nominal] if nominal is not None else [])]
     ev = Evaluation(candidate, "ok", wall_seconds=sum(r.wall_seconds for r in all_runs),

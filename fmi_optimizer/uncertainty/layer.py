@@ -15,12 +15,13 @@ from typing import Any
 from fmi_optimizer.errors import FmiOptimizerError, StudyError
 from fmi_optimizer.fmu.twin import Twin
 from fmi_optimizer.records import Candidate, Evaluation
+from fmi_optimizer.registry import ProblemBinding
 from fmi_optimizer.space import Value
 from fmi_optimizer.study.config import StudyConfig
 from fmi_optimizer.uncertainty.aggregate import Judged, aggregate, parse_tag, run_tag
 from fmi_optimizer.uncertainty.sampling import Sample, draw
 from fmi_optimizer.uncertainty.sequential import Step, decide, stages
-from fmi_optimizer.uncertainty.spec import UncertaintySpec
+from fmi_optimizer.uncertainty.spec import UncertaintySpec, spec_of
 
 RunBatch = Callable[[Sequence[Candidate]], list[Evaluation]]
 
@@ -30,9 +31,10 @@ class RobustLayer:
     :class:`~fmi_optimizer.study.loop.Study`."""
 
     def __init__(self, config: StudyConfig, twin: Twin | None = None):
-        assert config.uncertainty is not None
+        spec = spec_of(config)
+        assert spec is not None
         self.config = config
-        self.spec: UncertaintySpec = config.uncertainty
+        self.spec: UncertaintySpec = spec
         seed = self.spec.seed if self.spec.seed is not None else config.seed
         self.sample: Sample = draw(self.spec.distributions, self.spec.pool_size, self.spec.sampler, seed,
                                    seeded=config.seed_parameter is not None)
@@ -200,3 +202,22 @@ class RobustLayer:
             if cid is not None:
                 out["best"] = self.judged[cid].summary()
         return out
+
+
+class RobustBinding(ProblemBinding):
+    """The robust layer bound to a study problem: each run's scenario values and seed, and the expansion
+    of an asked candidate into its runs."""
+
+    feature = "uncertainty"
+
+    def __init__(self, layer: RobustLayer):
+        self.layer = layer
+
+    def start_values(self, candidate: Candidate) -> dict[str, Value]:
+        return self.layer.scenario_values(candidate)
+
+    def seed(self, candidate: Candidate) -> int | None:
+        return self.layer.seed(candidate)
+
+    def expansion(self) -> RobustLayer:
+        return self.layer

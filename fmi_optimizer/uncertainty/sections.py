@@ -14,6 +14,7 @@ from fmi_optimizer.errors import StudyError
 from fmi_optimizer.records import Candidate, Evaluation
 from fmi_optimizer.study.config import StudyConfig, load_study
 from fmi_optimizer.uncertainty.aggregate import Judged, aggregate, parse_tag
+from fmi_optimizer.uncertainty.spec import spec_of
 
 
 def regroup(config: StudyConfig, evs: Sequence[Evaluation]) -> dict[int, tuple[Evaluation, Judged]]:
@@ -68,7 +69,7 @@ def extra_sections(config_row: dict[str, Any], result: dict[str, Any],
                 f"{html.escape(str(exc))}</p>"]
     parts: list[str] = []
     points: Sequence[Evaluation] = evs
-    if config.uncertainty is not None:
+    if spec_of(config) is not None:
         groups = regroup(config, evs)
         points = [g[0] for g in groups.values()]
         parts += _robust_section(config, result, groups, len(evs))
@@ -89,7 +90,7 @@ def _robust_section(config: StudyConfig, result: dict[str, Any], groups: dict[in
                     n_rows: int) -> list[str]:
     from fmi_optimizer.reporting import table_html
 
-    spec = config.uncertainty
+    spec = spec_of(config)
     assert spec is not None
     out = ["<h2>Under uncertainty</h2>",
            f"<p>{len(groups)} candidates x {spec.runs_per_candidate()} runs ({spec.samples} scenarios of the "

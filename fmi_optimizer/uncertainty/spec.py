@@ -5,13 +5,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fmi_optimizer.errors import StudyError
+from fmi_optimizer.registry import SectionContext
 from fmi_optimizer.uncertainty.chance import BOUNDS, minimum_samples
 from fmi_optimizer.uncertainty.distributions import Distribution, parse_distribution
 from fmi_optimizer.uncertainty.robust import SCORES, ScoreRule
 from fmi_optimizer.uncertainty.sampling import SAMPLERS
+
+if TYPE_CHECKING:
+    from fmi_optimizer.study.config import StudyConfig
+
+SECTION = "uncertainty"
 
 ACCEPTED = {"parameters", "samples", "max_samples", "grow_within", "sampler", "seed", "score", "k", "level",
             "confidence", "bound", "nominal"}
@@ -92,6 +98,32 @@ def parse_uncertainty(raw: Mapping[str, Any], where: str, design: set[str]) -> U
     if not isinstance(nominal, bool):
         raise StudyError(f"{key} nominal = {nominal!r}: expected true or false")
     return UncertaintySpec(dists, samples, max_samples, grow, sampler, seed, rule, confidence, bound, nominal)
+
+
+def spec_of(config: StudyConfig) -> UncertaintySpec | None:
+    """The study's parsed ``[uncertainty]`` section, or None."""
+    spec = config.features.get(SECTION)
+    return spec if isinstance(spec, UncertaintySpec) else None
+
+
+def parse_section(table: Any, context: SectionContext) -> UncertaintySpec | None:
+    """``[uncertainty]`` and the chance constraints that need it (a probability in ``[constraints]``)."""
+    raw = {} if table is None else table
+    where = context.where
+    if not isinstance(raw, dict):
+        raise StudyError(f"{where}: [{SECTION}] must be a table, got {raw!r}")
+    if not raw and all(c.probability is None for c in context.constraints):
+        return None
+    spec = parse_uncertainty(raw, where, set(context.parameters))
+    for c in context.constraints:
+        if c.probability is None:
+            continue
+        if spec is None:
+            raise StudyError(f"{where}: [constraints] {c.kpi} has a probability but the study has no "
+                             "[uncertainty] section; add the uncertain parameters there (see "
+                             "docs/uncertainty.md)")
+        check_chance_samples(spec, c.kpi, c.probability, where)
+    return spec
 
 
 def check_chance_samples(spec: UncertaintySpec, kpi: str, target: float, where: str) -> None:

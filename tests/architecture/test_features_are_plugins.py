@@ -84,16 +84,124 @@ def test_hookspecs_are_typed_with_the_real_classes() -> None:
     from fmi_optimizer.engine.pool import Evaluator
     from fmi_optimizer.fmu.twin import Twin
     from fmi_optimizer.records import Evaluation
-    from fmi_optimizer.registry import KpiRegistry, MethodRegistry
+    from fmi_optimizer.registry import KpiRegistry, MethodRegistry, ProblemBinding, SectionRegistry
     from fmi_optimizer.space import DesignSpace
     from fmi_optimizer.study.loop import Study, StudyResult
     from fmi_optimizer.study.problem import StudyProblem
 
     names = {c.__name__: c for c in (CommandSet, Evaluator, Twin, Evaluation, KpiRegistry, MethodRegistry,
-                                     DesignSpace, Study, StudyResult, StudyProblem)}
+                                     DesignSpace, Study, StudyResult, StudyProblem, ProblemBinding,
+                                     SectionRegistry)}
     specs = [f for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("fmio_")]
-    assert len(specs) >= 9
+    assert len(specs) >= 11
     for spec in specs:
         hints = typing.get_type_hints(spec, localns=names)
         for arg, hint in hints.items():
             assert hint is not Any, f"{spec.__name__}({arg}) is typed Any"
+
+
+# -- a third party's feature: its own study-file section and its own problem binding ----------------------
+
+
+class _MySpec:
+    def __init__(self, factor: float, output: str):
+        self.factor, self.output = factor, output
+
+
+def _parse_mysection(table: Any, context: Any) -> _MySpec | None:
+    from fmi_optimizer.errors import StudyError
+
+    if table is None:
+        return None
+    factor = table.get("factor")
+    if not isinstance(factor, int | float) or isinstance(factor, bool):
+        raise StudyError(f"{context.where}: [mysection] factor = {factor!r}: expected a number")
+    return _MySpec(float(factor), str(table.get("output", "mass")))
+
+
+class _MyPlugin:
+    """Adds ``[mysection] factor, output``: every evaluation gets a KPI ``scaled`` = factor * the output's
+    final value, and the factor is part of the cache key."""
+
+    __name__ = "mysection_plugin"
+
+    def __init__(self) -> None:
+        self.bound: list[Any] = []
+
+    @hookspecs.hookimpl
+    def fmio_register_sections(self, registry: Any) -> None:
+        from fmi_optimizer.registry import StudySection
+
+        registry.add(StudySection("mysection", _parse_mysection))
+
+    @hookspecs.hookimpl
+    def fmio_bind_problem(self, problem: Any) -> Any:
+        from fmi_optimizer.registry import ProblemBinding
+
+        spec = problem.config.features.get("mysection")
+        if spec is None:
+            return None
+
+        class Binding(ProblemBinding):
+            feature = "mysection"
+
+            def outputs(self) -> tuple[str, ...]:
+                return (spec.output,)
+
+            def kpis(self, time: Any, outputs: Any) -> dict[str, float]:
+                return {"scaled": spec.factor * float(outputs[spec.output][-1])}
+
+            def cache_identity(self) -> dict[str, Any]:
+                return {"mysection": spec.factor}
+
+        binding = Binding()
+        self.bound.append(binding)
+        return binding
+
+
+def _my_study(fmu: Any, **extra: Any) -> dict[str, Any]:
+    return {"twin": {"fmu": str(fmu), "stop_time": 600.0, "output_interval": 10.0},
+            "parameters": {"n_fins": {}}, "kpis": {"cost": "final(cost)", "mass": "final(mass)"},
+            "objective": {"minimize": "cost"}, **extra}
+
+
+def test_a_third_party_section_is_parsed_and_bound_by_its_plugin(sample_fmu: Any, tmp_path: Any) -> None:
+    import pytest
+
+    from fmi_optimizer.errors import StudyError
+    from fmi_optimizer.fmu.twin import Twin
+    from fmi_optimizer.records import Candidate
+    from fmi_optimizer.runner.run import optimize
+    from fmi_optimizer.study.config import load_study
+    from fmi_optimizer.study.problem import StudyProblem
+
+    fmu = sample_fmu("heat_sink")
+    study = _my_study(fmu, mysection={"factor": 2.5})
+    with pytest.raises(StudyError, match="unknown section or key 'mysection'") as unknown:
+        load_study(study)  # without the plugin nobody knows the section; the error lists every known one
+    for known in ("calibration", "inputs", "uncertainty", "kpis"):
+        assert known in str(unknown.value)
+
+    plugin = _MyPlugin()
+    host = load_host(extra=[plugin], include_entry_points=False)
+    assert "fmio_register_sections" in next(p for p in host.plugins if p.name == "python:mysection_plugin").hooks
+    config = load_study(study, sections=host.sections)
+    assert config.features["mysection"].factor == 2.5
+    with pytest.raises(StudyError, match=r"\[mysection\] factor = 'x'"):
+        load_study(_my_study(fmu, mysection={"factor": "x"}), sections=host.sections)
+
+    twin = Twin.open(fmu)
+    problem = StudyProblem.build(config, twin, host.kpis, pm=host.pm)
+    assert problem.bindings["mysection"] is plugin.bound[-1] and problem.outputs() == ("cost", "mass")
+    plain = StudyProblem.build(load_study(_my_study(fmu)), twin, host.kpis, pm=host.pm)
+    assert "mysection" not in plain.bindings
+    cand = Candidate({"n_fins": 20}, 0)
+    assert problem.cache_key(cand) != plain.cache_key(cand)  # the section's setting is part of the identity
+
+    # the whole run: optimize() loads the host first, so the study file may use the plugin's section
+    outcome = optimize(study, plugins=[_MyPlugin()], method="random", budget=3, workers=1, out=tmp_path,
+                       write_back=False)
+    evaluations = [e for e in outcome.result.evaluations if e.ok]
+    assert evaluations
+    for ev in evaluations:
+        assert ev.kpis["scaled"] == 2.5 * ev.kpis["mass"]

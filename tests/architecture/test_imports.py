@@ -30,15 +30,6 @@ FEATURES = {"calibration", "uncertainty"}
 FACES = {"fmi_optimizer", "fmi_optimizer.testing"}
 """The public face (lazy ``__init__``) and the conformance suite: they sit above everything."""
 
-KNOWN_FEATURE_WIRING = {
-    ("fmi_optimizer.study.config", "fmi_optimizer.calibration.settings"),
-    ("fmi_optimizer.study.config", "fmi_optimizer.uncertainty.spec"),
-    ("fmi_optimizer.study.problem", "fmi_optimizer.calibration.binding"),
-    ("fmi_optimizer.study.problem", "fmi_optimizer.uncertainty.layer"),
-}
-"""Core modules that still reach into a feature: the study file's [inputs]/[calibration]/[uncertainty]
-sections and the problem's robust layer and data binding are not hooks yet. This list may only shrink:
-a pair that no longer occurs fails :func:`test_known_feature_wiring_is_still_needed`."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +115,7 @@ def test_imports_point_down_the_layers() -> None:
             continue
         if dst == "face":
             wrong.append(f"{i.source}:{i.line} imports the public face {i.target}; import the defining module")
-        elif LAYERS.index(dst) > LAYERS.index(src) and (i.source, i.target) not in KNOWN_FEATURE_WIRING:
+        elif LAYERS.index(dst) > LAYERS.index(src):
             wrong.append(f"{i.source}:{i.line} ({src}) imports {i.target} ({dst}), a layer above it")
     assert not wrong, "\n".join(wrong)
 
@@ -137,16 +128,11 @@ def test_features_do_not_import_each_other() -> None:
 
 
 def test_core_names_no_feature() -> None:
+    """Not even for type checking: a feature reaches the core only through the host's hooks (its study-file
+    sections, its problem binding, its commands and report sections)."""
     wrong = [f"{i.source}:{i.line} imports {i.target}" for i in all_imports()
-             if layer(i.target) == "feature" and layer(i.source) not in ("feature", "face")
-             and not i.type_checking and (i.source, i.target) not in KNOWN_FEATURE_WIRING]
+             if layer(i.target) == "feature" and layer(i.source) not in ("feature", "face")]
     assert not wrong, "\n".join(wrong)
-
-
-def test_known_feature_wiring_is_still_needed() -> None:
-    found = {(i.source, i.target) for i in all_imports()}
-    stale = KNOWN_FEATURE_WIRING - found
-    assert not stale, f"no longer imported, remove from KNOWN_FEATURE_WIRING: {sorted(stale)}"
 
 
 def _graph() -> dict[str, set[str]]:
