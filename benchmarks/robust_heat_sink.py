@@ -16,7 +16,7 @@ fresh larger sample, and a Pareto front of mass vs fan energy.
       ``mass`` output for every simulated configuration) and simulated until the first feasible one: the
       exact minimum mass per level, no assumption needed.
    b. The exact front with the fan's PWM duty cycle ``fan_duty`` (0.2..1, a continuous speed ratio
-      r = (0.55 + 0.15 fan_speed) fan_duty, so fan energy is continuous): per fan model, configurations in
+      r = (0.40 + 0.15 fan_speed) fan_duty, so fan energy is continuous): per fan model, configurations in
       ascending mass; each one is kept when it is feasible at a lower ratio than every lighter one, and its
       minimum ratio is found by bisection. This assumes that a design feasible at ratio r is feasible at
       every higher ratio (more air, cooler junction); the assumption is spot-checked on every front point.
@@ -132,11 +132,11 @@ RHO = (2705.0, 2700.0, 2700.0, 8940.0)  # fmus/heat_sink/model.c MATERIALS[].rho
 FAN_KG = (0.04, 0.07, 0.10, 0.12)  # FANS[].kg
 DUCT_KG = 0.03
 OTHER = ("n_fins", "fin_height", "fin_thickness", "base_thickness", "material", "tim", "duct")
-R_MIN, R_MAX, R_TOL = 0.7 * 0.2, 1.15, 1e-3  # speed ratio range with PWM, bisection tolerance (relative)
+R_MIN, R_MAX, R_TOL = 0.55 * 0.2, 1.0, 1e-3  # speed ratio range with PWM, bisection tolerance (relative)
 
 
 def speed_ratio(step: int) -> float:
-    return 0.55 + 0.15 * step
+    return 0.40 + 0.15 * step
 
 
 def _mass(c: dict[str, Any]) -> float:

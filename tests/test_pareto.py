@@ -156,7 +156,7 @@ def _toml(d: dict[str, Any], prefix: str = "") -> str:
 
 def test_heat_sink_pwm_duty_defaults_to_the_speed_step_and_scales_the_fan(sample_fmu: Any, tmp_path: Path) -> None:
     """fan_duty (issue 8's Pareto study): default 1 reproduces the twin bit for bit; speed ratio =
-    (0.55 + 0.15 fan_speed) x duty, so speed step 2 equals step 3 at 85 % duty, and fan energy ~ duty^3."""
+    (0.40 + 0.15 fan_speed) x duty, so speed step 3 equals step 4 at 85 % duty, and fan energy ~ duty^3."""
     from fmpy import simulate_fmu
 
     sys.path.insert(0, str(REPO / "fmus"))
@@ -171,8 +171,8 @@ def test_heat_sink_pwm_duty_defaults_to_the_speed_step_and_scales_the_fan(sample
 
     default = kpis()
     assert kpis(fan_duty=1.0) == default  # bit for bit: x * 1.0 is exact
-    step2, step3_85 = kpis(fan_speed=2), kpis(fan_speed=3, fan_duty=0.85)
-    assert all(math.isclose(step2[n], step3_85[n], rel_tol=1e-9) for n in names)
+    step3, step4_85 = kpis(fan_speed=3), kpis(fan_speed=4, fan_duty=0.85)
+    assert all(math.isclose(step3[n], step4_85[n], rel_tol=1e-9) for n in names)
     half = kpis(fan_duty=0.5)
     assert math.isclose(half["E_fan"], default["E_fan"] * 0.125, rel_tol=1e-9) and half["mass"] == default["mass"]
     assert half["V_flow"] < default["V_flow"] and half["T_junction_max"] > default["T_junction_max"]

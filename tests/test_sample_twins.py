@@ -253,7 +253,7 @@ def test_heat_sink_fan_operating_point_is_on_the_fan_curve(twins: dict[str, tupl
     for fan, (p0, q0) in enumerate([(60, 0.012), (75, 0.022), (150, 0.030), (400, 0.012)], start=1):
         for speed in (1, 4):
             r = sim(twins, "heat_sink", start_values={"fan_model": fan, "fan_speed": speed}, stop_time=10.0)
-            ratio = 0.55 + 0.15 * speed
+            ratio = 0.40 + 0.15 * speed  # 55 .. 100 % of rated speed
             q_total = final(r, "V_flow") + final(r, "V_bypass")
             assert final(r, "dp") == pytest.approx(
                 p0 * ratio**2 * (1 - (q_total / (q0 * ratio)) ** 2), rel=1e-6
@@ -370,18 +370,18 @@ def test_line_oee_is_product_of_its_factors(twins: dict[str, tuple[Path, Path]])
 
 
 def test_line_study_scenarios_are_close_calls(twins: dict[str, tuple[Path, Path]]) -> None:
-    """>= 20 scenarios; the leaders differ by about one replication standard deviation, while
+    """>= 20 scenarios; the leaders' profit differs by about one replication standard deviation, while
     run-to-failure layouts are clearly worse (seeds fixed: deterministic)."""
     study = tomllib.loads((FMUS / "production_line.toml").read_text())
     scenarios = study["scenarios"]
     assert len(scenarios) >= 20
 
     def reps(name: str) -> np.ndarray:
-        return np.array([final(line(twins, seed=s, **scenarios[name]), "throughput") for s in range(8)])
+        return np.array([final(line(twins, seed=s, **scenarios[name]), "profit") for s in range(8)])
 
-    best, second, poor = reps("opp_crew2_around_bn"), reps("opp_crew1_around_bn"), reps("rtf_crew1_even2")
+    best, second, poor = reps("opp_crew1_around_bn"), reps("opp_crew1_even"), reps("rtf_crew2_even")
     sd = float(np.sqrt((best.var(ddof=1) + second.var(ddof=1)) / 2))
-    print(f"leaders {best.mean():.2f} vs {second.mean():.2f} (sd {sd:.2f}); run-to-failure {poor.mean():.2f}")
+    print(f"leaders {best.mean():.2f} vs {second.mean():.2f} USD/h (sd {sd:.2f}); run-to-failure {poor.mean():.2f}")
     assert 0.1 * sd < abs(best.mean() - second.mean()) < 2.5 * sd
     assert poor.mean() < best.mean() - 3 * sd
 

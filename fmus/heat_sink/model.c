@@ -123,7 +123,9 @@ static int initialize(FmioInstance *m) {
     kb = rho_air / (2.0 * pow(0.6 * BYPASS_AREA, 2));
 
     /* fan operating point: fan curve dp = p0 r^2 (1 - (Q / (q0 r))^2) against fins (+ bypass) */
-    ratio = (0.55 + 0.15 * I(fan_speed)) * R(fan_duty); /* PWM: fan speed proportional to duty */
+    /* Speed steps 1..4 run the fan at 55, 70, 85 and 100 % of its rated speed: never above its rating
+     * (the fan curve p0, q0 and power P0 are the datasheet values at rated speed). PWM scales it further. */
+    ratio = (0.40 + 0.15 * I(fan_speed)) * R(fan_duty);
     dp_lo = 0.0;
     dp_hi = FANS[fan].p0 * ratio * ratio;
     for (it = 0; it < 80; it++) {
@@ -178,6 +180,8 @@ static int initialize(FmioInstance *m) {
     d->p_fan = FANS[fan].power * ratio * ratio * ratio;
 
     R(mass) = ms + FANS[fan].kg + (B(duct) ? DUCT_KG : 0.0);
+    /* extrusion die limit: fin height over the gap between fins (the die tongue's aspect ratio) */
+    R(fin_aspect_ratio) = H / b;
     R(cost) = ms * MATERIALS[mat].usd_per_kg + 1.0 + 0.06 * n + FANS[fan].usd + TIM_USD[tim] +
               (B(duct) ? DUCT_USD : 0.0);
     R(P_fan) = d->p_fan;

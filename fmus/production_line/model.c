@@ -1,7 +1,10 @@
 /* production_line - serial manufacturing line as a discrete-event simulation (physics only).
  * Five stations with random processing times, wear-out failures (Weibull busy-time to failure,
  * as good as new after repair), scrap, finite buffers with blocking after service, a pool of
- * repair crews and a maintenance policy. Every random stream is seeded from `seed`.
+ * repair crews and a maintenance policy. Every station draws each kind of random quantity (processing
+ * time, time to failure, repair time, scrap) from its own stream seeded from `seed`, the station and the
+ * kind, so that scenarios share common random numbers source by source: the n-th part a station
+ * processes gets the same processing time and scrap draw under every policy and layout.
  * Equations and the bottleneck bound: fmus/README.md, section production_line. */
 #include "fmio_runtime.h"
 #include "model_vars.h"
@@ -28,6 +31,7 @@ enum { POLICY_RUN_TO_FAILURE = 1, POLICY_PREVENTIVE = 2, POLICY_OPPORTUNISTIC = 
 typedef enum { IDLE, BUSY, BLOCKED, DOWN_WAIT, REPAIR, PM_WAIT, PM } StState;
 
 typedef struct { uint64_t s[4]; } Rng;
+enum { RNG_PROCESS, RNG_FAILURE, RNG_REPAIR, RNG_SCRAP, N_RNG };
 
 typedef struct {
     StState state;
@@ -38,7 +42,9 @@ typedef struct {
     double age;         /* busy time since the last renewal */
     double part_entry;  /* entry time of the part held */
     double down_since;
-    Rng rng;
+    int fails;          /* the pending BUSY event is a failure (decided when it is scheduled) */
+    int holds_part;     /* an interrupted part waits on the station for the repair to end */
+    Rng rng[N_RNG];
 } Station;
 
 typedef struct { double entry[MAX_BUF]; int head, count; } Buffer;
@@ -132,24 +138,32 @@ static void dispatch_crews(FmioInstance *m, Line *L, double t) {
             s->t_event = t + R(pm_duration);
         } else {
             s->state = REPAIR;
-            s->t_event = t + lognormal(&s->rng, MTTR_S[r.station], 0.7);
+            s->t_event = t + lognormal(&s->rng[RNG_REPAIR], MTTR_S[r.station], 0.7);
         }
     }
 }
 
 /* ---- material flow ---- */
+/* Schedule the end of a busy interval: the part finishes or the station fails first. Which one is
+ * decided here and kept as a flag, not re-derived later from the remaining time, whose rounding grows
+ * with the simulated time (an absolute tolerance fails past 2^24 s). */
+static void schedule_busy(Station *s, double t) {
+    s->state = BUSY;
+    s->t_started = t;
+    s->fails = s->ttf < s->p_left;
+    s->t_event = t + (s->fails ? s->ttf : s->p_left);
+}
+
 static void start_part(Line *L, int k, double t, double entry) {
     Station *s = &L->st[k];
     s->part_entry = entry;
-    s->p_left = lognormal(&s->rng, P_MEAN[k], P_CV[k]);
-    s->state = BUSY;
-    s->t_started = t;
-    s->t_event = t + (s->p_left < s->ttf ? s->p_left : s->ttf);
+    s->p_left = lognormal(&s->rng[RNG_PROCESS], P_MEAN[k], P_CV[k]);
+    schedule_busy(s, t);
 }
 
 static void renew(Station *s, int k) {
     s->age = 0.0;
-    s->ttf = weibull_ttf(&s->rng, MTBF_H[k] * 3600.0);
+    s->ttf = weibull_ttf(&s->rng[RNG_FAILURE], MTBF_H[k] * 3600.0);
 }
 
 /* Move parts wherever possible: blocked stations into buffers, idle stations take work. */
@@ -196,11 +210,19 @@ static void handle_event(FmioInstance *m, Line *L, int k, double t) {
     if (s->state == BUSY) {
         double worked = t - s->t_started;
         s->age += worked;
-        s->ttf -= worked;
-        s->p_left -= worked;
-        if (s->p_left > 1e-9) { /* failure interrupts the part; it resumes after repair */
+        if (s->fails) { /* failure interrupts the part; it resumes after repair */
+            s->p_left -= worked;
+            if (s->p_left < 0.0) s->p_left = 0.0;
+            s->ttf = 0.0;
+            s->holds_part = 1;
             request_crew(L, k, t, 0);
-        } else if (uniform(&s->rng) < SCRAP[k]) {
+            propagate(m, L, t);
+            return;
+        }
+        s->ttf -= worked; /* the part is finished */
+        if (s->ttf < 0.0) s->ttf = 0.0;
+        s->p_left = 0.0;
+        if (uniform(&s->rng[RNG_SCRAP]) < SCRAP[k]) {
             L->wip--;
             if (t >= R(warmup)) L->scrap++;
             s->state = IDLE;
@@ -217,10 +239,9 @@ static void handle_event(FmioInstance *m, Line *L, int k, double t) {
     } else if (s->state == REPAIR || s->state == PM) {
         L->crews_free++;
         renew(s, k);
-        if (s->p_left > 1e-9 && s->state == REPAIR) { /* resume the interrupted part */
-            s->state = BUSY;
-            s->t_started = t;
-            s->t_event = t + (s->p_left < s->ttf ? s->p_left : s->ttf);
+        if (s->holds_part && s->state == REPAIR) { /* resume the interrupted part */
+            s->holds_part = 0;
+            schedule_busy(s, t);
         } else {
             s->state = IDLE;
         }
@@ -243,16 +264,19 @@ static int initialize(FmioInstance *m) {
             return 1;
         }
     }
-    if (R(pm_interval) <= 0 || R(pm_duration) < 0 || R(warmup) < 0) {
-        fmio_error(m, "pm_interval must be > 0, pm_duration and warmup >= 0.");
+    if (R(pm_interval) <= 0 || R(pm_duration) < 0 || R(warmup) < 0 || R(margin_per_part) < 0 || R(crew_cost) < 0 ||
+        R(buffer_cost) < 0) {
+        fmio_error(m, "pm_interval must be > 0; pm_duration, warmup, margin_per_part, crew_cost and buffer_cost >= 0.");
         return 1;
     }
     memset(L, 0, sizeof *L);
     for (k = 0; k < N_ST - 1; k++) L->cap[k] = caps[k];
     for (k = 0; k < N_ST; k++) {
-        uint64_t sm = seed * 0x100000001B3ULL + (uint64_t)k * 0x9E3779B97F4A7C15ULL + 12345u;
-        int j;
-        for (j = 0; j < 4; j++) L->st[k].rng.s[j] = splitmix(&sm);
+        int j, src;
+        for (src = 0; src < N_RNG; src++) {
+            uint64_t sm = seed * 0x100000001B3ULL + (uint64_t)(N_RNG * k + src) * 0x9E3779B97F4A7C15ULL + 12345u;
+            for (j = 0; j < 4; j++) L->st[k].rng[src].s[j] = splitmix(&sm);
+        }
         L->st[k].state = IDLE;
         renew(&L->st[k], k);
     }
@@ -295,12 +319,16 @@ static int outputs(FmioInstance *m) {
     I(parts_good) = (int)L->good;
     I(parts_scrap) = (int)L->scrap;
     R(wip_now) = L->wip;
+    const double fixed_cost = R(crew_cost) * I(n_crews) +
+                              R(buffer_cost) * (I(buffer_1) + I(buffer_2) + I(buffer_3) + I(buffer_4));
     if (span <= 0) {
         R(throughput) = R(wip) = R(oee) = R(availability) = R(performance) = R(quality) = 0.0;
         R(cycle_time) = R(downtime) = 0.0;
+        R(profit) = -fixed_cost;
         return 0;
     }
     R(throughput) = 3600.0 * L->good / span;
+    R(profit) = R(margin_per_part) * R(throughput) - fixed_cost;
     R(wip) = L->wip_area / span;
     R(cycle_time) = L->good > 0 ? L->flow_sum / L->good / 60.0 : 0.0;
     R(downtime) = L->down_time / 3600.0;

@@ -10,6 +10,7 @@ enum { X_THETA, X_OMEGA, X_CURRENT, X_INT, X_FILT, X_ITAE, X_ENERGY, N_X };
 
 typedef struct {
     double overshoot;
+    double t_track; /* anti-windup tracking time in use (s) */
     double t_mid;  /* midpoint of the current CS step: the step inputs are held over it */
     int in_step;
 } Servo;
@@ -37,11 +38,27 @@ static Signals signals(FmioInstance *m, double t, const double *x) {
     return s;
 }
 
+/* Back-calculation tracking time. The integrator must be reset faster than it winds up (Tt < Ti) but not
+ * faster than the derivative action acts (Tt > Td), else it fights the D term: Astrom and Hagglund,
+ * Advanced PID Control (ISA 2006), sec. 3.5, suggest Tt = sqrt(Ti Td). With Td = 0 (PI) Tt = Ti. The
+ * floor of 1 ms (5 RK4 steps) keeps the reset rate resolved by the fixed-step integrator. A positive
+ * parameter T_t overrides the rule. */
+static double tracking_time(FmioInstance *m) {
+    const double floor_t = 1.0e-3;
+    double ti, tt;
+    if (R(T_t) > 0.0) return R(T_t);
+    if (R(Ki) <= 0.0 || R(Kp) <= 0.0) return floor_t; /* no integrator, or a pure I controller */
+    ti = R(Kp) / R(Ki);
+    tt = R(Kd) > 0.0 ? sqrt(ti * R(Kd) / R(Kp)) : ti;
+    if (tt > ti) tt = ti;
+    return tt < floor_t ? floor_t : tt;
+}
+
 static int initialize(FmioInstance *m) {
     Servo *d = DATA(Servo);
-    if (R(J_motor) + R(J_load) <= 0 || R(R_a) <= 0 || R(L_a) <= 0 || R(K_m) <= 0 || R(Tf) <= 0 || R(T_t) <= 0 ||
+    if (R(J_motor) + R(J_load) <= 0 || R(R_a) <= 0 || R(L_a) <= 0 || R(K_m) <= 0 || R(Tf) <= 0 || R(T_t) < 0 ||
         R(V_max) <= 0) {
-        fmio_error(m, "Inertia, R_a, L_a, K_m, Tf, T_t and V_max must be positive.");
+        fmio_error(m, "Inertia, R_a, L_a, K_m, Tf and V_max must be positive, T_t >= 0 (0: automatic).");
         return 1;
     }
     if (R(Kp) < 0 || R(Ki) < 0 || R(Kd) < 0 || R(b_sp) < 0 || R(b_sp) > 1) {
@@ -49,6 +66,7 @@ static int initialize(FmioInstance *m) {
                    R(Kd), R(b_sp));
         return 1;
     }
+    d->t_track = tracking_time(m);
     m->x[X_THETA] = R(theta);
     m->x[X_OMEGA] = R(omega);
     m->x[X_CURRENT] = R(current);
@@ -68,9 +86,16 @@ static int derivatives(FmioInstance *m, double t, const double *x, double *dx) {
     dx[X_OMEGA] = (R(K_m) * i - friction - s.torque_load) / (R(J_motor) + R(J_load));
     dx[X_CURRENT] = (s.u_sat - R(R_a) * i - R(K_m) * w) / R(L_a);
     /* back-calculation anti-windup; without integral action there is nothing to wind up */
-    dx[X_INT] = R(Ki) > 0.0 ? R(Ki) * s.e + (s.u_sat - s.u) / R(T_t) : 0.0;
+    dx[X_INT] = R(Ki) > 0.0 ? R(Ki) * s.e + (s.u_sat - s.u) / DATA(Servo)->t_track : 0.0;
     dx[X_FILT] = (-x[X_THETA] - x[X_FILT]) / R(Tf);
-    dx[X_ITAE] = t >= R(t_step) ? (t - R(t_step)) * fabs(s.e) : 0.0;
+    /* ITAE of each test segment, timed from its own event (set-point step, then load step): a single
+     * clock from t_step would weight every error after the load step 10-20 times more than the
+     * set-point response. Both segments are position errors in rad, so they add with equal weight. */
+    {
+        const double t_in = DATA(Servo)->in_step ? DATA(Servo)->t_mid : t;
+        const double t0 = t_in >= R(t_disturbance) && R(t_disturbance) > R(t_step) ? R(t_disturbance) : R(t_step);
+        dx[X_ITAE] = t >= R(t_step) ? (t - t0) * fabs(s.e) : 0.0;
+    }
     dx[X_ENERGY] = fabs(s.u_sat * i);
     return 0;
 }
