@@ -76,11 +76,18 @@ def report(family: str, files: list[str]) -> str:
                 extra[r["method"]][k].append(r[k])
     problems = list(dict.fromkeys(r["problem"] for r in rows))
     methods = sorted({r["method"] for r in rows}, key=lambda m: (not m.startswith(tested), m))
+    for p in problems:  # every method on the seeds the tested method ran: same sample for medians and ranks
+        if (tested, p) in by:
+            keep = set(by[(tested, p)])
+            for m in methods:
+                if (m, p) in by:
+                    by[(m, p)] = {s: v for s, v in by[(m, p)].items() if s in keep}
     if family == "discrete":  # the tuned GA: per problem the population with the best median
         for p in problems:
-            gas = [m for m in methods if m.startswith("ga") and (m, p) in by]
+            gas = [m for m in methods if m.startswith("ga") and by.get((m, p))]
             if gas:
-                best = min(gas, key=lambda m: (np.median(list(by[(m, p)].values())), m))
+                common = set.intersection(*(set(by[(m, p)]) for m in gas))
+                best = min(gas, key=lambda m: (np.median([by[(m, p)][s] for s in common] or [math.inf]), m))
                 by[("ga_tuned", p)] = by[(best, p)]
                 by[("ga_tuned:" + best, p)] = {}
         methods = [m for m in methods if not m.startswith("ga")] + ["ga_tuned"]

@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from benchmarks.suite import continuous, discrete  # noqa: E402
 
 CONTINUOUS_METHODS = ("bayes", "optuna_gp", "optuna_tpe_mv", "skopt_gp", "random")
-DISCRETE_METHODS = ("qio", "ga8", "ga16", "ga32", "optuna_tpe_mv", "random")
+DISCRETE_METHODS = ("qio", "ga4", "ga8", "ga16", "ga32", "optuna_tpe_mv", "random")
 
 
 # -- continuous -----------------------------------------------------------------------------------------------
