@@ -22,13 +22,18 @@ import numpy as np
 CENSORED = 1e9  # not reached / no feasible point: worse than any finite value, equal to each other
 
 
+def censored(v: float) -> bool:
+    """A quantile that involves a censored run (interpolated towards CENSORED) is censored itself: +inf."""
+    return v >= CENSORED / 1000
+
+
 def _metric(family: str, r: dict[str, Any]) -> float:
     v = r["regret"] if family == "continuous" else r["evals"]
     return CENSORED if v is None else float(v)
 
 
 def _fmt(v: float, family: str) -> str:
-    if v >= CENSORED:
+    if censored(v):
         return "not reached" if family == "discrete" else "no feasible"
     return f"{v:.0f}" if family == "discrete" else f"{v:.3g}"
 
@@ -109,7 +114,7 @@ def report(family: str, files: list[str]) -> str:
             tag = ""
             if m == "ga_tuned":
                 tag = " " + next((k.split(":")[1] for k in [x for x, pp in by if pp == p and x.startswith("ga_tuned:")]), "")
-            reached = f", {sum(x < CENSORED for x in v)} reached" if family == "discrete" else ""
+            reached = f", {sum(not censored(x) for x in v)} reached" if family == "discrete" else ""
             cells.append(f"{_fmt(q2, family)} [{_fmt(q1, family)}, {_fmt(q3, family)}] ({len(v)}{reached}){tag}")
         out.append(f"| {p} | " + " | ".join(cells) + " |")
     peers = [m for m in methods if not m.startswith(tested)]
@@ -132,7 +137,7 @@ def report(family: str, files: list[str]) -> str:
                 crit[pe][0] += ma <= mb or ma <= q3
                 crit[pe][1] += (ma > 3 * mb) if mb > 0 else ma > mb
                 crit[pe][2] += 1
-                ratio = "-" if mb == 0 or mb >= CENSORED or ma >= CENSORED else f"{ma / mb:.2g}"
+                ratio = "-" if mb == 0 or censored(mb) or censored(ma) else f"{ma / mb:.2g}"
                 cells.append(f"{res} ({n}, {pv:.2g}); {ratio}")
             out.append(f"| {p} | " + " | ".join(cells) + " |")
         out += [f"\n{t}: wins / ties / losses by the paired test, and the issue's criterion (median no worse than "

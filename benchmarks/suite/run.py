@@ -215,7 +215,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
         load()
         data.setdefault("import_cpu", {})["bayes"] = time.process_time() - t0
-    for rep in range(args.reps):
+    for rep in range(args.first_rep, args.first_rep + args.reps):
         seed = fam.RUN_SEED[args.half](rep)
         for p in problems:
             for m in methods:
@@ -242,6 +242,8 @@ def main() -> None:
     r.add_argument("--family", choices=("continuous", "discrete"), required=True)
     r.add_argument("--half", choices=("dev", "heldout"), required=True)
     r.add_argument("--reps", type=int, default=10)
+    r.add_argument("--first-rep", type=int, default=0,
+                   help="start at this repetition (parallel processes: one file per range, merged by report)")
     r.add_argument("--problems", default="all", help="comma-separated problem names, or all (of the half)")
     r.add_argument("--methods", default="", help="comma-separated; default: every method of the family")
     r.add_argument("--options", default="{}", help="JSON options for bayes (continuous) or qio (discrete)")
