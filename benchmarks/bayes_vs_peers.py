@@ -77,17 +77,23 @@ TASKS = {
 
 # -- one ask/tell adapter per method -----------------------------------------------------------
 class Runner:
-    """ask() -> point in the box, tell(point, value); subclasses wrap one optimizer."""
+    """ask() -> point in the box, tell(point, value, constraint values); subclasses wrap one optimizer.
+
+    A task may carry ``n_constraints`` (output constraints, feasible when <= 0) and ``noisy`` (observations
+    carry noise); both default to a plain deterministic unconstrained task, as in this script's own tasks.
+    The benchmark suite (``benchmarks/suite``) drives the same runners on its constrained and noisy variants."""
 
     model_based_from = 0  # index of the first iteration that uses a model
 
     def __init__(self, task: Task, seed: int):
         self.task, self.seed = task, seed
+        self.n_constraints = int(getattr(task, "n_constraints", 0))
+        self.noisy = bool(getattr(task, "noisy", False))
 
     def ask(self) -> np.ndarray:
         raise NotImplementedError
 
-    def tell(self, x: np.ndarray, y: float) -> None:
+    def tell(self, x: np.ndarray, y: float, cons: tuple[float, ...] = ()) -> None:
         raise NotImplementedError
 
 
@@ -104,7 +110,9 @@ class BayesRunner(Runner):
 
         self.space = DesignSpace([Continuous(f"x{i}", float(lo), float(hi))
                                   for i, (lo, hi) in enumerate(zip(task.lo, task.hi, strict=True))])
-        self.m = BayesMethod(Problem(self.space, budget_evaluations=task.budget), dict(BAYES_OPTIONS), seed)
+        problem = Problem(self.space, constraint_names=tuple(f"c{j}" for j in range(self.n_constraints)),
+                          noisy=self.noisy, budget_evaluations=task.budget)
+        self.m = BayesMethod(problem, dict(BAYES_OPTIONS), seed)
         self.model_based_from = self.m.n_initial
         self._last = None
 
@@ -112,10 +120,10 @@ class BayesRunner(Runner):
         self._last = self.m.ask(1)[0]
         return np.array([self._last.values[n] for n in self.space.names], dtype=float)
 
-    def tell(self, x: np.ndarray, y: float) -> None:
+    def tell(self, x: np.ndarray, y: float, cons: tuple[float, ...] = ()) -> None:
         from fmi_optimizer.records import Evaluation
 
-        self.m.tell([Evaluation(self._last, "ok", objective=y)])
+        self.m.tell([Evaluation(self._last, "ok", objective=y, constraints=tuple(cons))])
 
 
 class RandomRunner(Runner):
@@ -126,7 +134,7 @@ class RandomRunner(Runner):
     def ask(self) -> np.ndarray:
         return self.task.lo + self.rng.random(len(self.task.lo)) * (self.task.hi - self.task.lo)
 
-    def tell(self, x: np.ndarray, y: float) -> None:
+    def tell(self, x: np.ndarray, y: float, cons: tuple[float, ...] = ()) -> None:
         pass
 
 
@@ -136,11 +144,16 @@ class OptunaRunner(Runner):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        cf = (lambda t: t.user_attrs["constraints"]) if self.n_constraints else None
         if kind == "gp":
-            sampler = optuna.samplers.GPSampler(seed=seed, deterministic_objective=True)
+            sampler = optuna.samplers.GPSampler(seed=seed, deterministic_objective=not self.noisy,
+                                                constraints_func=cf)
+            self.model_based_from = 10
+        elif kind == "tpe_mv":  # multivariate TPE, as Optuna recommends for dependent parameters
+            sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, constraints_func=cf)
             self.model_based_from = 10
         else:
-            sampler = optuna.samplers.TPESampler(seed=seed)
+            sampler = optuna.samplers.TPESampler(seed=seed, constraints_func=cf)
             self.model_based_from = 10
         self.study = optuna.create_study(sampler=sampler)
         self.dists = {f"x{i}": optuna.distributions.FloatDistribution(float(lo), float(hi))
@@ -151,7 +164,9 @@ class OptunaRunner(Runner):
         self._trial = self.study.ask(self.dists)
         return np.array([self._trial.params[f"x{i}"] for i in range(len(self.task.lo))])
 
-    def tell(self, x: np.ndarray, y: float) -> None:
+    def tell(self, x: np.ndarray, y: float, cons: tuple[float, ...] = ()) -> None:
+        if self.n_constraints:
+            self._trial.set_user_attr("constraints", [float(c) for c in cons])
         self.study.tell(self._trial, y)
 
 
@@ -177,7 +192,12 @@ class SkoptRunner(Runner):
     def ask(self) -> np.ndarray:
         return np.array(self.opt.ask(), dtype=float)
 
-    def tell(self, x: np.ndarray, y: float) -> None:
+    def tell(self, x: np.ndarray, y: float, cons: tuple[float, ...] = ()) -> None:
+        """scikit-optimize has no constraints: an infeasible point is told the worst value seen so far
+        (the usual penalty; the value itself would reward the infeasible region)."""
+        self._seen = [*getattr(self, "_seen", []), y]
+        if any(c > 0 for c in cons):
+            y = max(self._seen)
         self.opt.tell([float(v) for v in x], y)
 
 
@@ -225,7 +245,9 @@ class BotorchRunner(Runner):
         self._u = cand[0].detach()
         return self._to_box(self._u)
 
-    def tell(self, x: np.ndarray, y: float) -> None:
+    def tell(self, x: np.ndarray, y: float, cons: tuple[float, ...] = ()) -> None:
+        if cons:
+            raise SystemExit("botorch runner: constrained tasks are not wired (no constraint model)")
         self.X.append(self._u)
         self.Y.append(y)
 
@@ -260,6 +282,7 @@ RUNNERS: dict[str, Callable[[Task, int], Runner]] = {
     "random": RandomRunner,
     "optuna_gp": lambda t, s: OptunaRunner(t, s, "gp"),
     "optuna_tpe": lambda t, s: OptunaRunner(t, s, "tpe"),
+    "optuna_tpe_mv": lambda t, s: OptunaRunner(t, s, "tpe_mv"),
     "skopt_gp": SkoptRunner,
     "botorch": BotorchRunner,
 }

@@ -330,9 +330,9 @@ def random_hit_time(args: tuple[int, frozenset[tuple[Any, ...]], int, str]) -> i
     return None
 
 
-def heat_sink(seeds: int, workers: int, out: str, plot_dir: str | None, only: list[str] | None = None,
-              seed_offset: int = 0) -> None:
-    """qio vs the tuned ga, de and random on the heat_sink twin (true optimum from the exhaustive search)."""
+def setup_heat_sink() -> dict[str, Any]:
+    """Build and compile the heat_sink twin, load it in this process and check the stored exhaustive optimum on
+    this build; returns optimum, target (1 %), the set of target designs, fmu, unzip dir and space size."""
     import subprocess
     import sys
     import tempfile
@@ -362,6 +362,17 @@ def heat_sink(seeds: int, workers: int, out: str, plot_dir: str | None, only: li
     for t, v in zip(within, snapped, strict=True):  # the stored optimum must hold for this build of the twin
         obj, con = heat_sink_evaluate(v)
         assert obj is not None and con is not None and con <= 0 and abs(obj - t["objective"]) < 1e-6, (t, obj, con)
+    return {"fstar": fstar, "target": target, "targets": targets, "fmu": fmu, "unzip": unzip,
+            "space_size": int(optimum["configurations"])}
+
+
+def heat_sink(seeds: int, workers: int, out: str, plot_dir: str | None, only: list[str] | None = None,
+              seed_offset: int = 0) -> None:
+    """qio vs the tuned ga, de and random on the heat_sink twin (true optimum from the exhaustive search)."""
+    from pathlib import Path
+
+    hs = setup_heat_sink()
+    fstar, target, targets, fmu, unzip = hs["fstar"], hs["target"], hs["targets"], hs["fmu"], hs["unzip"]
     budgets = {**{q: HEAT_SINK_BUDGET["qio"] for q in QIO_VARIANTS}, "de": HEAT_SINK_BUDGET["baseline"],
                "random": HEAT_SINK_BUDGET["baseline"]}
     budgets.update({ga_name(p, r): HEAT_SINK_BUDGET["baseline"] for p, r in GA_GRID})
@@ -369,7 +380,7 @@ def heat_sink(seeds: int, workers: int, out: str, plot_dir: str | None, only: li
         budgets = {m: b for m, b in budgets.items() if m in only}
     jobs = [(m, s, b, fmu, target) for m, b in budgets.items() for s in range(seed_offset, seed_offset + seeds)]
     t0 = time.perf_counter()
-    space_size = int(optimum["configurations"])
+    space_size = hs["space_size"]
     with ProcessPoolExecutor(workers, initializer=_heat_sink_worker, initargs=(unzip,)) as pool:
         rows = list(pool.map(heat_sink_job, jobs))
         wall = time.perf_counter() - t0
