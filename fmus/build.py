@@ -150,7 +150,8 @@ def generate_tables(xml_text: str) -> dict[str, str]:
     index = {v.name: i for vs in by_kind.values() for i, v in enumerate(vs)}
     src.append("const FmioVar FMIO_VARS[] = {")
     for v in variables:
-        src.append(f'    {{{v.vr}u, {v.kind}, {v.causality}, {v.variability}, {index[v.name]}, "{_c_string_name(v.name)}"}},')
+        name = _c_string_name(v.name)
+        src.append(f'    {{{v.vr}u, {v.kind}, {v.causality}, {v.variability}, {index[v.name]}, "{name}"}},')
     src += ["};", f"const int FMIO_N_VARS = {len(variables)};"]
     names = {
         0: ("FMIO_N_REAL", "const double FMIO_REAL_START[]"),
@@ -267,7 +268,8 @@ def build_all(out_dir: Path) -> list[Path]:
 
 
 def compile_fmu(fmu: Path, unzip_dir: Path) -> Path:
-    """Extract a source FMU into ``unzip_dir`` and compile its binary there with fmpy (needs cmake + a C compiler).
+    """Extract a source FMU into ``unzip_dir`` and compile its binary there with fmpy (needs cmake and a C
+    compiler).
 
     Returns ``unzip_dir``, which fmpy can simulate directly. Used by the tests and benchmarks; the
     host has its own cached compilation.

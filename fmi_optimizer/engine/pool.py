@@ -4,7 +4,8 @@ A worker that segfaults, aborts, exits or hangs becomes a ``crashed``/``timeout`
 result and is replaced; the rest of the batch goes on. Results are yielded as they
 finish so the caller can store each one before anything else can go wrong.
 
-Workers prepare each run by the FMU's proven instance strategy (:mod:`fmi_optimizer.engine.instance_strategy`) and
+Workers prepare each run by the FMU's proven instance strategy
+(:mod:`fmi_optimizer.engine.instance_strategy`) and
 compare a share of the runs on reused instances against a fresh one.  When one differs, the pool switches
 every worker to fresh library copies per run (``reload``) and runs again every reused run that no check has
 vouched for; those replies come back flagged ``rerun`` and replace the earlier ones.
@@ -82,7 +83,8 @@ class _Worker:
     deadline: float = float("inf")
     started: float = 0.0
     contexts: KnownContexts = field(default_factory=KnownContexts)  # what this worker has been sent
-    unverified: list[RunRequest] = field(default_factory=list)  # answered on a reused instance, not yet vouched for
+    # answered on a reused instance, not yet vouched for
+    unverified: list[RunRequest] = field(default_factory=list)
     checking: int | None = None  # the task whose run is being repeated on a new instance
 
 
@@ -107,9 +109,11 @@ class LocalPool:
         self._contexts = ContextTable()
         self._run_seconds: float | None = None  # moving mean of a run's wall time in the worker
         self._selector = selectors.DefaultSelector()  # one for the pool's life: cheaper than wait() per reply
-        self._finalizer = weakref.finalize(self, shutil.rmtree, self._tmp, True)  # scratch goes even if close() is not called
+        # the scratch folder goes even if close() is not called
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self._tmp, True)
         if self.options.strategy not in STRATEGIES:
-            raise FmuError(f"unknown instance strategy {self.options.strategy!r}; use one of {', '.join(STRATEGIES)}")
+            raise FmuError(f"unknown instance strategy {self.options.strategy!r}; "
+                           f"use one of {', '.join(STRATEGIES)}")
         self.strategy = self.options.strategy
         self.switches: list[str] = []  # why the strategy changed during this pool's life
         self.reruns = 0
@@ -145,15 +149,18 @@ class LocalPool:
             if select.select([sock], [], [], 0.05)[0]:
                 return self._listener.accept()
             if proc.poll() is not None:
-                raise FmuError(f"{self.fmu_path}: worker {ident} exited before connecting ({exit_text(proc.returncode)})")
+                raise FmuError(f"{self.fmu_path}: worker {ident} exited before connecting "
+                               f"({exit_text(proc.returncode)})")
         proc.kill()
-        raise FmuError(f"{self.fmu_path}: worker {ident} did not start within {self.options.start_timeout:g} s")
+        raise FmuError(f"{self.fmu_path}: worker {ident} did not start within "
+                       f"{self.options.start_timeout:g} s")
 
     def _await_ready(self, w: _Worker) -> None:
         ready = wait([w.conn], timeout=self.options.start_timeout)
         if not ready:
             self._kill(w)
-            raise FmuError(f"{self.fmu_path}: the FMU did not instantiate within {self.options.start_timeout:g} s; "
+            raise FmuError(f"{self.fmu_path}: the FMU did not instantiate within "
+                           f"{self.options.start_timeout:g} s; "
                            "check it with 'fmi-optimizer inspect' or raise the start timeout")
         try:
             msg: Any = w.conn.recv()
@@ -162,7 +169,8 @@ class LocalPool:
         if msg is None:
             code = self._exit_code(w)
             self._kill(w)
-            raise FmuError(f"{self.fmu_path}: the FMU crashed while instantiating ({exit_text(code)}{self._stderr_tail(w)}); "
+            raise FmuError(f"{self.fmu_path}: the FMU crashed while instantiating "
+                           f"({exit_text(code)}{self._stderr_tail(w)}); "
                            "the FMU binary is broken or incompatible with this machine")
         if msg[0] == "init_error":
             self._kill(w)
@@ -187,8 +195,8 @@ class LocalPool:
             self._workers.append(self._spawn())
 
     def _remember(self, w: _Worker, req: RunRequest) -> None:
-        """Keep a reused, unchecked run for a re-run should a later check fail (a check that agrees vouches only
-        for its own run), at most UNVERIFIED_LIMIT per pool."""
+        """Keep a reused, unchecked run for a re-run should a later check fail (a check that agrees
+        vouches only for its own run), at most UNVERIFIED_LIMIT per pool."""
         if len(w.unverified) + len(self._retired_unverified) < UNVERIFIED_LIMIT:
             w.unverified.append(req)
 
@@ -234,8 +242,9 @@ class LocalPool:
         self.close()
 
     # -- running ------------------------------------------------------------------------
-    # Requests queued in each worker's pipe, so that it never waits for the parent to be scheduled between runs:
-    # about PIPELINE_SECONDS of work (several scheduler time slices on a loaded machine), within the depth bounds.
+    # Requests queued in each worker's pipe, so that it never waits for the parent to be scheduled between
+    # runs: about PIPELINE_SECONDS of work (several scheduler time slices on a loaded machine), within the
+    # depth bounds.
     PIPELINE_SECONDS = 0.05
     PIPELINE_DEPTH = (2, 64)
     INITIAL_DEPTH = 6  # until the first runs have been timed
@@ -338,7 +347,7 @@ class LocalPool:
                 msg: Any = w.conn.recv()
             except (EOFError, OSError):
                 msg = None
-            if isinstance(msg, tuple) and msg[:1] == (CHECKING,):  # the run is repeated: it gets its own timeout
+            if isinstance(msg, tuple) and msg[:1] == (CHECKING,):  # a repeat: it gets its own timeout
                 w.checking = msg[1]
                 self._start_clock(w, time.monotonic())
                 if not w.conn.poll(0):
@@ -347,10 +356,11 @@ class LocalPool:
             if not isinstance(msg, tuple) or len(msg) != REPLY_FIELDS:
                 code = self._exit_code(w)
                 why = f"the worker process died ({exit_text(code)}{self._stderr_tail(w)})"
-                if w.runs > 0 and self.strategy in REUSING:  # not the FMU's verdict yet: rerun on a fresh instance
+                if w.runs > 0 and self.strategy in REUSING:  # not the FMU's verdict yet: rerun, fresh
                     task = w.inflight[0].task_id
-                    what = (f"the check of a run on a reused ({self.strategy}) instance, on a new instance of the "
-                            "loaded library," if w.checking == task else f"a run on a reused ({self.strategy}) instance")
+                    reused = f"a run on a reused ({self.strategy}) instance"
+                    what = (f"the check of {reused[2:]}, on a new instance of the loaded library,"
+                            if w.checking == task else reused)
                     self._switch(queue, f"task {task}: {what} crashed: {why}")
                     return
                 failed = self._failure(w, w.inflight[0], "crashed", why)
@@ -369,8 +379,9 @@ class LocalPool:
                 self._remember(w, req)
             elif reply.check == "differed":  # its reply already carries a fresh instance's numbers
                 note = split_check_note(reply)
-                self._switch(queue, f"task {req.task_id}: a fresh instance gave other numbers than the reused "
-                             f"one ({note})")  # before the yield: a consumer may stop at this reply
+                # switch before the yield: a consumer may stop at this reply
+                self._switch(queue, f"task {req.task_id}: a fresh instance gave other numbers than the "
+                             f"reused one ({note})")
                 yield reply
                 return
             if w.inflight:
@@ -411,7 +422,8 @@ class LocalPool:
         self._rerunning.discard(reply.task_id)
 
     def _replace(self, w: _Worker, graceful: bool, queue: deque[RunRequest]) -> None:
-        """Swap a worker for a fresh one; requests it had queued but not started go back to the queue front."""
+        """Swap a worker for a fresh one; requests it had queued but not started go back to the queue
+        front."""
         waiting = list(w.inflight)[1:] if not graceful else list(w.inflight)
         for req in reversed(waiting):
             queue.appendleft(req)

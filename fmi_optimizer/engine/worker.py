@@ -97,7 +97,8 @@ def _simulate(sim: Simulator, req: RunRequest, worker: str, log: RunLog, fresh: 
         times, outs = traj.time, traj.outputs
     except Exception as exc:  # the FMU's failure becomes a failed evaluation, with its message
         said = sim.last_messages()
-        status, error, times, outs = "failed", _describe(exc) + (f" [FMU log: {said}]" if said else ""), None, {}
+        error = _describe(exc) + (f" [FMU log: {said}]" if said else "")
+        status, times, outs = "failed", None, {}
     if status != "ok":
         printed = log.text()
         if printed:
@@ -110,10 +111,10 @@ def execute(sim: Simulator, req: RunRequest, worker: str, checker: Checker | Non
             log: RunLog | None = None, checking: Callable[[int], None] = lambda task_id: None) -> RunReply:
     """Run one request on a live simulator and classify the outcome.
 
-    A run on a reused instance that ``checker`` picks is repeated on a fresh instance (under ``reinstantiate`` on a
-    fresh copy of the library, as plain fmpy runs it); when the two differ the fresh numbers are returned
-    (flagged ``differed``) and this simulator switches to fresh library copies for the rest of its life. ``checking`` is told before the repeat
-    (the pool gives the repeat its own timeout).
+    A run on a reused instance that ``checker`` picks is repeated on a fresh instance (under
+    ``reinstantiate`` on a fresh copy of the library, as plain fmpy runs it); when the two differ the fresh
+    numbers are returned (flagged ``differed``) and this simulator switches to fresh library copies for the
+    rest of its life. ``checking`` is told before the repeat (the pool gives the repeat its own timeout).
     """
     log = log or RunLog(None)
     reused = sim.reuses
@@ -142,8 +143,9 @@ def _describe(exc: BaseException) -> str:
 
 
 def main() -> None:
-    """``python -c "from fmi_optimizer.engine.worker import main; main()" ADDRESS FMU INTERFACE NAME STRATEGY SHARE LOG``:
-    connect back to the pool and serve.
+    """Connect back to the pool and serve; started as
+    ``python -c "from fmi_optimizer.engine.worker import main; main()"`` with the arguments
+    ``ADDRESS FMU INTERFACE NAME STRATEGY SHARE LOG``.
 
     Workers are started as fresh interpreters (not multiprocessing children) so that a
     calling script without a ``__main__`` guard is never re-imported in a worker.
@@ -151,7 +153,8 @@ def main() -> None:
     import signal
     from multiprocessing.connection import Client
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the study cleanly
+    # Ctrl-C is the parent's to handle: it stops the study cleanly
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     address, fmu_path, interface, worker, strategy, share, log_path = sys.argv[1:8]
     authkey = bytes.fromhex(os.environ.pop("FMIO_WORKER_AUTHKEY"))
     conn = Client(address, family="AF_UNIX", authkey=authkey)

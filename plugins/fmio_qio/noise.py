@@ -1,6 +1,6 @@
 """Noise check for stochastic twins: is the spread between replications large against the improvements?
 
-The brief's second failure mode: on a noisy twin the loop "improves" by chasing lucky replications. We
+A failure mode of stochastic twins: on a noisy twin the loop "improves" by chasing lucky replications. We
 re-evaluate the incumbent with other replications and compare the pooled replication standard deviation with
 the typical improvement step of the best-so-far trace.
 """

@@ -1,8 +1,8 @@
 """Compass (pattern) search in the unit cube: an example fmi_optimizer method plugin.
 
 From the incumbent, poll one step up and one step down along every dimension; move to the best poll that
-improves, otherwise halve the step; when the step is below ``min_step`` the method asks for nothing, which ends
-the study. It works in unit-cube coordinates (``space.to_unit`` / ``space.from_unit``), so it handles
+improves, otherwise halve the step; when the step is below ``min_step`` the method asks for nothing, which
+ends the study. It works in unit-cube coordinates (``space.to_unit`` / ``space.from_unit``), so it handles
 continuous, log-scaled, discrete-level and integer parameters alike. See docs/writing-a-method.md.
 """
 
@@ -45,7 +45,7 @@ class PatternSearch(Method):
             return [Candidate(self.problem.space.from_unit(self.centre), tag="start")]
         if not self.queue:
             if self.step < self.options.min_step:
-                return []  # nothing more to ask: the host ends the study ("the method has nothing more to ask")
+                return []  # the host ends the study ("the method has nothing more to ask")
             self.queue = self._polls()
         out, self.queue = self.queue[:n], self.queue[n:]  # never more than n
         return out
@@ -64,7 +64,8 @@ class PatternSearch(Method):
                 if space.key(values) in seen:
                     continue  # an integer step too small to move, or the bound: not worth a candidate
                 seen.add(space.key(values))
-                polls.append(Candidate(values, tag=f"round {self.round} {dim.name}{'+' if sign > 0 else '-'}"))
+                direction = "+" if sign > 0 else "-"
+                polls.append(Candidate(values, tag=f"round {self.round} {dim.name}{direction}"))
         if not polls:  # the step rounds to nothing in every direction: shrink and end
             self.step = 0.0
         return polls
