@@ -359,7 +359,7 @@ class LocalPool:
                 if w.runs > 0 and self.strategy in REUSING:  # not the FMU's verdict yet: rerun, fresh
                     task = w.inflight[0].task_id
                     reused = f"a run on a reused ({self.strategy}) instance"
-                    what = (f"the check of {reused[2:]}, on a new instance of the loaded library,"
+                    what = (f"the check of {reused}, on a new instance of the loaded library,"
                             if w.checking == task else reused)
                     self._switch(queue, f"task {task}: {what} crashed: {why}")
                     return
