@@ -52,6 +52,17 @@ class Outcome:
     host: Host | None = None  # the plugins that ran the study (their report sections belong in its report)
     deliverables_tag: str = ""  # "" or ".2", ".3", ...: this study's files beside earlier studies' in out_dir
 
+    @property
+    def beats_delivered(self) -> bool | None:
+        """Whether the best design is better than the twin as delivered: feasible where the delivered one is
+        not, else a lower objective (None when either has no comparable objective)."""
+        best, base = self.result.best, self.baseline
+        if best is None or base is None or base.status != "ok" or None in (base.objective, best.objective):
+            return None
+        if best.feasible != base.feasible:
+            return bool(best.feasible)
+        return bool(best.objective < base.objective)  # type: ignore[operator]
+
     def to_json(self) -> dict[str, Any]:
         """The JSON contract of ``optimize --json`` (see docs/cli.md)."""
         best = self.result.best
@@ -77,7 +88,8 @@ class Outcome:
                 "objective": self.baseline.objective,
                 "feasible": self.baseline.feasible, "status": self.baseline.status,
                 "error": self.baseline.error,
-                "wall_seconds": self.baseline.wall_seconds},
+                "wall_seconds": self.baseline.wall_seconds,
+                "best_beats_it": self.beats_delivered},
             "trace": self.result.trace(),
             "diagnostics": self.result.diagnostics,
             "method_errors": self.result.method_errors or None,
@@ -340,6 +352,10 @@ class _StudyRun:
                               host=self.host,
                               deliverables_tag=tag)
             outcome.instances = self._instances(study, log)
+            if outcome.beats_delivered is False:
+                log("warning: the best design found is not better than the twin as delivered (see "
+                    "'as delivered' in the summary and the report); the written FMU holds the best found, "
+                    "so keep the delivered FMU or run the study again with a larger budget")
             status = "interrupted" if result.interrupted else "finished"
             store.set_status(study_id, status, outcome.to_json())
             if write_back and result.best is not None and not result.interrupted:
