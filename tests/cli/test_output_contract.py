@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from test_cli import cli, write_study
 
 from fmi_optimizer.errors import ExitCode
@@ -396,7 +397,7 @@ def test_pareto_section_has_no_stray_json() -> None:
 
 
 def test_sample_twins_readme_matches_the_studies() -> None:
-    root = Path(__file__).resolve().parents[1] / "fmus"
+    root = ROOT / "fmus"
     text = (root / "README.md").read_text()
     assert (root / "servo_pid_fmi3.toml").exists() and "no study" not in text
     assert "43 binary variables" in text and "48 one-hot bits" not in text

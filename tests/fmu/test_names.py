@@ -2,8 +2,9 @@
 kind fmi_optimizer cannot run refused when opened, with exit 4 and a remedy.
 
 The twins: the sample twins and the faulty twin (built by conftest), the write-back test models, and two
-hand-written test twins compiled by conftest.build_binary_twin (tests/twins/names2: FMI 2 with dotted, array-like and keyword names and
-every parameter type; tests/twins/array3: FMI 3 with an array parameter and an array output).
+hand-written test twins compiled by conftest's binary_twin (tests/twins/names2: FMI 2 with dotted, array-like
+and keyword names and every parameter type; tests/twins/array3: FMI 3 with an array parameter and an array
+output).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from pathlib import Path
 import fmpy
 import numpy as np
 import pytest
-from conftest import build_binary_twin
 
 from fmi_optimizer.api import run_study
 from fmi_optimizer.config import load_study
@@ -33,23 +33,17 @@ from fmi_optimizer.problem import StudyProblem
 from fmi_optimizer.templates import template_text
 from fmi_optimizer.twin import Twin
 
-TESTS = Path(__file__).resolve().parent
 SAMPLES = ["heat_sink", "servo_pid", "servo_pid_fmi3", "production_line", "building_zone"]
-HANDWRITTEN = {"names2": None, "array3": None, "writeback_model": TESTS / "data" / "writeback_model",
-               "writeback_model3": TESTS / "data" / "writeback_model3"}
+# test twin folder -> the name of its binary FMU (the write-back models keep the names test_writeback gives
+# them, so the session compiles each once)
+HANDWRITTEN = {"names2": "names2", "array3": "array3", "writeback_model": "wbmodel",
+               "writeback_model3": "wbmodel3"}
 NOT_IN_THE_RUN = {"faulty": {"fault", "fault_time"}}  # it would inject crashes and hangs: parsed, not run
 
 
-@pytest.fixture(scope="module")
-def handwritten(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    root, built = tmp_path_factory.mktemp("handwritten"), {}
-
-    def get(name: str) -> Path:
-        if name not in built:
-            built[name] = build_binary_twin(HANDWRITTEN[name] or TESTS / "twins" / name, root, name)
-        return built[name]
-
-    return get
+@pytest.fixture
+def handwritten(binary_twin: Callable[..., Path]) -> Callable[[str], Path]:
+    return lambda name: binary_twin(name, HANDWRITTEN[name])
 
 
 @pytest.fixture

@@ -23,8 +23,7 @@ from fmi_optimizer.errors import FmuUnsupportedError, VerificationError
 from fmi_optimizer.writeback import CheckSettings, apply_values, write_back
 
 VALUES = {"k": 0.03, "gain": 3.0, "label": "abcd"}
-REPO = Path(__file__).resolve().parents[1]
-RUN_LIBCOSIM = REPO / "tests" / "data" / "writeback_model" / "run_libcosim.py"
+RUN_LIBCOSIM = Path(__file__).resolve().parent / "run_libcosim.py"  # the FMU in libcosim, rows as JSON
 
 
 def _rel(a: np.ndarray, b: np.ndarray) -> float:

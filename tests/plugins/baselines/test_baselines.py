@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +11,7 @@ from typing import Any
 import numpy as np
 import pluggy
 import pytest
+from conftest import ROOT
 from fmio_baselines import DifferentialEvolution, GeneticAlgorithm, RandomSearch, fmio_register_methods
 from fmio_baselines._common import Outcome, UnitCodec, deb_better_or_equal
 from hypothesis import given, settings
@@ -26,7 +24,6 @@ from fmi_optimizer.records import Candidate, Evaluation
 from fmi_optimizer.registry import MethodRegistry
 from fmi_optimizer.space import Boolean, Categorical, Continuous, DesignSpace, Integer
 
-REPO = Path(__file__).resolve().parents[1]
 ALL: list[type[Method]] = [RandomSearch, DifferentialEvolution, GeneticAlgorithm]
 LEARNERS: list[type[Method]] = [DifferentialEvolution, GeneticAlgorithm]
 
@@ -437,16 +434,13 @@ def test_conformance_suite(cls: type[Method]) -> None:
 
 
 @pytest.fixture(scope="module")
-def heat_sink_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
-    """The heat_sink sample twin packaged by fmus/build.py (the host compiles its sources on demand)."""
-    if not (REPO / "fmus" / "heat_sink" / "modelDescription.xml").is_file() or shutil.which("cmake") is None:
-        pytest.skip("heat_sink sample twin or cmake not available")
-    root = tmp_path_factory.mktemp("heat_sink")
-    subprocess.run([sys.executable, str(REPO / "fmus" / "build.py"), "--out", str(root), "heat_sink"], check=True,
-                   capture_output=True)
-    study = tomllib.loads((REPO / "fmus" / "heat_sink.toml").read_text())
-    study["twin"]["fmu"] = str(root / "heat_sink.fmu")
-    return study, root
+def heat_sink_study(sample_fmu: Callable[[str], Path]) -> tuple[dict[str, Any], Path]:
+    """The shipped heat_sink study on the sample twin packaged by fmus/build.py (the host compiles its
+    sources on demand)."""
+    fmu = sample_fmu("heat_sink")
+    study = tomllib.loads((ROOT / "fmus" / "heat_sink.toml").read_text())
+    study["twin"]["fmu"] = str(fmu)
+    return study, fmu.parent
 
 
 @pytest.mark.parametrize("cls", ALL)

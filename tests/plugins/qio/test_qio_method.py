@@ -10,6 +10,7 @@ from typing import Any
 import dimod
 import numpy as np
 import pytest
+from conftest import ROOT
 from fmio_qio import QioMethod
 
 from fmi_optimizer.errors import StudyError
@@ -329,9 +330,8 @@ def test_runs_on_the_heat_sink_twin_through_the_study_loop(sample_fmu: Callable[
     import tomllib
 
     testing = pytest.importorskip("fmi_optimizer.testing")
-    root = Path(__file__).resolve().parents[1]
     fmu = sample_fmu("heat_sink")
-    study = tomllib.loads((root / "fmus" / "heat_sink.toml").read_text())
+    study = tomllib.loads((ROOT / "fmus" / "heat_sink.toml").read_text())
     study["twin"]["fmu"] = str(fmu)
     result = testing.check_method_on_fmu(QioMethod, study, fmu.parent, budget=30)
     assert result.best is not None and result.best.feasible

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import ROOT, builder
-from test_signals import build_echo
 
 from fmi_optimizer.calibration import metrics
 from fmi_optimizer.calibration.calibrate import calibrate
@@ -163,9 +162,8 @@ def _echo_data(fmu: Path, folder: Path, name: str, k: float, b: float, seed: int
 
 
 @pytest.fixture(scope="module")
-def echo_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("echo_cal")
-    fmu = build_echo(tmp_path_factory.mktemp("echo_fmu"))
+def echo_study(tmp_path_factory: pytest.TempPathFactory, echo_fmu: Path) -> Path:
+    folder, fmu = tmp_path_factory.mktemp("echo_cal"), echo_fmu
     tt = np.arange(0.0, 10.01, 0.5)
     rows = ["t,u_C,s,h"] + [f"{t:g},{10 * math.sin(t):.6f},{int(t) % 3},{t:.1f}" for t in tt]
     (folder / "inputs.csv").write_text("\n".join(rows) + "\n")

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from fmi_optimizer.errors import StudyError
 from fmi_optimizer.pareto import (
@@ -27,8 +28,6 @@ from fmi_optimizer.pareto import (
     weighted,
 )
 from fmi_optimizer.records import Candidate, Evaluation
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def brute_front(p: np.ndarray) -> set[int]:
@@ -112,7 +111,7 @@ def test_pick_rules() -> None:
 
 
 def test_pick_on_a_pareto_study_writes_back_the_picked_point(sample_fmu: Any, tmp_path: Path) -> None:
-    study = tomllib.loads((REPO / "fmus" / "heat_sink.toml").read_text())
+    study = tomllib.loads((ROOT / "fmus" / "heat_sink.toml").read_text())
     study["twin"]["fmu"] = str(sample_fmu("heat_sink"))
     study["objective"] = {"minimize": {"mass": 10.0, "fan_energy": 0.002}}  # weighted: random sees one number
     study["method"] = {"name": "random", "budget": {"evaluations": 60}, "seed": 2}
@@ -154,15 +153,12 @@ def _toml(d: dict[str, Any], prefix: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_heat_sink_pwm_duty_defaults_to_the_speed_step_and_scales_the_fan(sample_fmu: Any, tmp_path: Path) -> None:
+def test_heat_sink_pwm_duty_defaults_to_the_speed_step_and_scales_the_fan(compiled_sample: Any) -> None:
     """fan_duty (issue 8's Pareto study): default 1 reproduces the twin bit for bit; speed ratio =
     (0.55 + 0.15 fan_speed) x duty, so speed step 2 equals step 3 at 85 % duty, and fan energy ~ duty^3."""
     from fmpy import simulate_fmu
 
-    sys.path.insert(0, str(REPO / "fmus"))
-    import build  # fmus/build.py
-
-    unzip = build.compile_fmu(sample_fmu("heat_sink"), tmp_path / "hs")
+    unzip = compiled_sample("heat_sink")  # compiled by fmpy, not by the host
     names = ["mass", "E_fan", "T_junction_max", "V_flow"]
 
     def kpis(**start: Any) -> dict[str, float]:

@@ -3,12 +3,11 @@ how it enters a proposal, and a Hartmann6 run it rescues."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import load_benchmark
 from fmio_bayes import BayesMethod
 from fmio_bayes.face_probe import PROBE_STEP, face_probe
 
@@ -16,8 +15,7 @@ from fmi_optimizer.method import Problem
 from fmi_optimizer.records import Candidate, Evaluation
 from fmi_optimizer.space import Continuous, DesignSpace, Integer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import bayes_vs_peers as peers  # noqa: E402
+peers = load_benchmark("bayes_vs_peers")  # the benchmark's Hartmann6 and its optimum
 
 ELL = np.array([0.3, 0.3, 0.3])
 ALL = np.array([0, 1, 2])

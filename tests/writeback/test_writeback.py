@@ -2,10 +2,10 @@
 valid SSP, verification catches a wrong FMU, and bad inputs are refused with one-line errors.
 
 Test FMUs are built at test time (no binaries are committed): a tiny hand-written model with every
-parameter type, as FMI 2.0 (tests/data/writeback_model) and FMI 3.0 (tests/data/writeback_model3),
+parameter type, as FMI 2.0 (tests/twins/writeback_model) and FMI 3.0 (tests/twins/writeback_model3),
 compiled with the C compiler, and sample twins from fmus/ (heat_sink, servo_pid_fmi3, building_zone)
-compiled with fmpy.build when they are there. libcosim (an importer independent of fmpy) runs for real:
-libcosimpy is a test dependency.
+compiled with fmpy.build. libcosim (an importer independent of fmpy) runs for real: libcosimpy is a test
+dependency.
 """
 
 from __future__ import annotations
@@ -42,9 +42,7 @@ from fmi_optimizer.writeback import (
     write_result_json,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-MODEL_SRC = REPO / "tests" / "data" / "writeback_model"
-MODEL3_SRC = REPO / "tests" / "data" / "writeback_model3"
+RUN_LIBCOSIM = Path(__file__).resolve().parent / "run_libcosim.py"  # the FMU in libcosim, rows as JSON
 FMPY_DIR = Path(fmpy.__file__).parent
 WB_VALUES: dict[str, Value] = {"k": 2.5, "n": 2, "mode": "fast", "flip": True, "label": "abcd"}
 WB_START: dict[str, Value] = {"k": 2.5, "n": 2, "mode": 3, "flip": True, "label": "abcd"}
@@ -63,56 +61,35 @@ def _zip_dir(folder: Path, out: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def wb_fmu(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model as a runnable FMI 2.0 CS FMU (compiled here, nothing binary is committed)."""
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.skip("no C compiler to build the write-back test model")
-    root = tmp_path_factory.mktemp("wbmodel")
-    unzipped = root / "unzipped"
-    (unzipped / "binaries" / fmpy.platform).mkdir(parents=True)
-    shutil.copy(MODEL_SRC / "modelDescription.xml", unzipped)
-    subprocess.run([cc, "-shared", "-fPIC", "-O2", "-I", str(FMPY_DIR / "c-code"), str(MODEL_SRC / "wbmodel.c"),
-                    "-o", str(unzipped / "binaries" / fmpy.platform / f"wbmodel{fmpy.sharedLibraryExtension}")],
-                   check=True)
-    return _zip_dir(unzipped, root / "wbmodel.fmu")
+def wb_fmu(binary_twin: Callable[..., Path]) -> Path:
+    """The tiny model as a runnable FMI 2.0 CS FMU (tests/twins/writeback_model, compiled in this run)."""
+    return binary_twin("writeback_model", "wbmodel")
 
 
 @pytest.fixture(scope="module")
-def wb3_fmu(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The FMI 3.0 version of the tiny model (tests/data/writeback_model3), compiled here."""
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.skip("no C compiler to build the write-back test model")
-    root = tmp_path_factory.mktemp("wbmodel3")
-    unzipped = root / "unzipped"
-    (unzipped / "binaries" / fmpy.platform_tuple).mkdir(parents=True)
-    shutil.copy(MODEL3_SRC / "modelDescription.xml", unzipped)
-    library = unzipped / "binaries" / fmpy.platform_tuple / f"wbmodel3{fmpy.sharedLibraryExtension}"
-    subprocess.run([cc, "-shared", "-fPIC", "-O2", "-I", str(FMPY_DIR / "c-code"), str(MODEL3_SRC / "wbmodel3.c"),
-                    str(MODEL3_SRC / "stubs.c"), "-o", str(library)], check=True)
-    return _zip_dir(unzipped, root / "wbmodel3.fmu")
-
-
-def _runnable_twin(name: str, root: Path) -> Path:
-    """A sample twin from fmus/, packaged by fmus/build.py and compiled with fmpy.build (skip if absent)."""
-    if not (REPO / "fmus" / name / "modelDescription.xml").is_file() or shutil.which("cmake") is None:
-        pytest.skip(f"{name} sample twin or cmake not available")
-    from fmpy.build import build_platform_binary
-
-    subprocess.run([sys.executable, str(REPO / "fmus" / "build.py"), "--out", str(root), name], check=True,
-                   capture_output=True)
-    unzipped = root / f"{name}_unzipped"
-    with zipfile.ZipFile(root / f"{name}.fmu") as zf:
-        zf.extractall(unzipped)
-    build_platform_binary(str(unzipped))
-    (root / "runnable").mkdir(exist_ok=True)
-    return _zip_dir(unzipped, root / "runnable" / f"{name}.fmu")
+def wb3_fmu(binary_twin: Callable[..., Path]) -> Path:
+    """The FMI 3.0 version of the tiny model (tests/twins/writeback_model3), compiled in this run."""
+    return binary_twin("writeback_model3", "wbmodel3")
 
 
 @pytest.fixture(scope="module")
-def heat_sink_fmu(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _runnable_twin("heat_sink", tmp_path_factory.mktemp("heat_sink"))
+def runnable_twin(compiled_sample: Callable[[str], Path],
+                  tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``runnable_twin("heat_sink")`` -> the sample twin as a binary FMU: its sources compiled by fmpy.build
+    (once per session, see conftest), zipped."""
+    root, built = tmp_path_factory.mktemp("runnable"), {}
+
+    def get(name: str) -> Path:
+        if name not in built:
+            built[name] = _zip_dir(compiled_sample(name), root / f"{name}.fmu")
+        return built[name]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def heat_sink_fmu(runnable_twin: Callable[[str], Path]) -> Path:
+    return runnable_twin("heat_sink")
 
 
 def _sim(fmu: Path, **kwargs: object) -> np.ndarray:
@@ -482,7 +459,7 @@ def test_an_independent_importer_sees_the_new_values(wb_fmu: Path, tmp_path: Pat
     """libcosim (FMI Library based, not fmpy) runs the written FMU with default settings."""
     written = write_optimized_fmu(wb_fmu, WB_VALUES, tmp_path / "wb.optimized.fmu")
     rows = tmp_path / "rows.json"
-    subprocess.run([sys.executable, str(MODEL_SRC / "run_libcosim.py"), str(written), "y,x", "0.01", "200",
+    subprocess.run([sys.executable, str(RUN_LIBCOSIM), str(written), "y,x", "0.01", "200",
                     str(rows)], check=True, capture_output=True, timeout=120)
     libcosim = np.asarray(json.loads(rows.read_text()))
     reference = _sim(wb_fmu, output=["y", "x"], start_values=WB_START, stop_time=2.0, output_interval=0.01)
@@ -512,11 +489,12 @@ def _non_default_values(fmu: Path) -> dict[str, Value]:
 
 
 @pytest.mark.parametrize("name", ["servo_pid_fmi3", "building_zone"])
-def test_write_back_on_more_sample_twins(name: str, tmp_path: Path) -> None:
+def test_write_back_on_more_sample_twins(name: str, runnable_twin: Callable[[str], Path],
+                                        tmp_path: Path) -> None:
     """FMI 3.0 (servo_pid_fmi3) and a twin that reads its own resources/ files (building_zone)."""
     from fmi_optimizer.writeback import check_settings_for
 
-    fmu = _runnable_twin(name, tmp_path / "build")
+    fmu = runnable_twin(name)
     before = sha256(fmu)
     values = _non_default_values(fmu)
     outputs = [v.name for v in read_model_description(str(fmu)).modelVariables if v.causality == "output"]

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from scipy import stats
 
 from fmi_optimizer import optimize
@@ -35,7 +36,6 @@ from fmi_optimizer.uncertainty.sampling import unit_sample
 from fmi_optimizer.uncertainty.sections import _growth_text, regroup
 from fmi_optimizer.uncertainty.sequential import decide, difference_interval, stages
 
-REPO = Path(__file__).resolve().parents[1]
 N = 4096  # scrambled Sobol points: moments land far inside the tolerances below (deterministic seed)
 
 
@@ -157,7 +157,7 @@ def test_chance_value_agrees_with_the_bound() -> None:
 
 
 def _robust_study(fmu: Path, samples: int = 64, **extra: Any) -> dict[str, Any]:
-    study = tomllib.loads((REPO / "fmus" / "heat_sink.toml").read_text())
+    study = tomllib.loads((ROOT / "fmus" / "heat_sink.toml").read_text())
     study["twin"]["fmu"] = str(fmu)
     study["constraints"] = {"t_junction_max": {"op": "<=", "limit": 378.15, "probability": 0.95}}
     study["uncertainty"] = {"samples": samples, "parameters": {

@@ -220,7 +220,7 @@ def test_invalid_proposals_are_method_errors_shown_and_not_charged(faulty_fmu: P
     plugins.mkdir()
     (plugins / "wild.py").write_text(textwrap.dedent(f"""
         import sys
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        sys.path[:0] = [{str(Path(__file__).parent)!r}, {str(Path(__file__).parents[1])!r}]  # + dist_helper
         from test_host_promises import Wild, _plugin
         fmio_register_methods = _plugin(Wild(1).method(), Wild(3).method()).fmio_register_methods
     """))

@@ -7,21 +7,20 @@ conservation laws, so a wrong equation fails them; timings are printed, never as
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import shutil
-import sys
 import time
 import tomllib
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import ROOT, builder
 
-ROOT = Path(__file__).resolve().parents[1]
 FMUS = ROOT / "fmus"
 
 fmpy = pytest.importorskip("fmpy")
@@ -32,29 +31,15 @@ from fmpy.validation import validate_fmu  # noqa: E402
 if shutil.which("cmake") is None:
     pytest.skip("cmake is needed to compile the source FMUs of the sample twins", allow_module_level=True)
 
-
-def _load_build() -> Any:
-    spec = importlib.util.spec_from_file_location("fmus_build", FMUS / "build.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["fmus_build"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-build = _load_build()
-NAMES = build.sample_names()
+NAMES = builder.sample_names()
 
 
 @pytest.fixture(scope="session")
-def twins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
-    """name -> (source-only .fmu, extracted folder with the compiled binary)."""
-    out = tmp_path_factory.mktemp("sample_twins")
-    built = {}
-    for name in NAMES:
-        fmu = build.build_sample(name, out)
-        built[name] = (fmu, build.compile_fmu(fmu, out / f"{name}_unzipped"))
-    return built
+def twins(sample_fmu: Callable[[str], Path],
+          compiled_sample: Callable[[str], Path]) -> dict[str, tuple[Path, Path]]:
+    """name -> (source-only .fmu, extracted folder with the binary fmpy compiled; both shared with other
+    tests, so nothing here writes into them)."""
+    return {name: (sample_fmu(name), compiled_sample(name)) for name in NAMES}
 
 
 def sim(twins: dict[str, tuple[Path, Path]], name: str, **kwargs: Any) -> np.ndarray:
@@ -88,13 +73,13 @@ def test_fmu_is_source_only_and_reproducible(
         names = zf.namelist()
     assert not any(n.startswith("binaries/") for n in names)
     assert "sources/model.c" in names and "sources/fmio_core.c" in names and "sources/model_vars.c" in names
-    again = build.build_sample(name, tmp_path)
+    again = builder.build_sample(name, tmp_path)
     assert again.read_bytes() == fmu.read_bytes(), "same sources must give the same bytes (content hash)"
 
 
 def test_unknown_twin_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(build.BuildError, match="no sample twin 'nope'"):
-        build.build_sample("nope", tmp_path)
+    with pytest.raises(builder.BuildError, match="no sample twin 'nope'"):
+        builder.build_sample("nope", tmp_path)
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if (FMUS / f"{n}.toml").exists()])
@@ -195,16 +180,16 @@ def test_generated_tables_follow_the_xml() -> None:
       <ScalarVariable name="s" valueReference="9" causality="parameter" variability="fixed"><String start='say "hi"'/></ScalarVariable>
       <ScalarVariable name="der(x)" valueReference="1" causality="local"><Real/></ScalarVariable>
       </ModelVariables></fmiModelDescription>"""
-    tables = build.generate_tables(xml)
+    tables = builder.generate_tables(xml)
     assert "#define R_a 0" in tables["model_vars.h"] and "#define R_der_x 1" in tables["model_vars.h"]
     assert "#define VR_n 3u" in tables["model_vars.h"]
     assert "FMIO_REAL_START[] = {1.5, 0.0}" in tables["model_vars.c"]
     assert 'FMIO_STRING_START[] = {"say \\"hi\\""}' in tables["model_vars.c"]
     assert 'FMIO_TOKEN = "{g}"' in tables["model_vars.c"]
-    structured = build.generate_tables(xml.replace('name="a"', 'name="lag.a[1]"'))  # as tools name them
+    structured = builder.generate_tables(xml.replace('name="a"', 'name="lag.a[1]"'))  # as tools name them
     assert "#define R_lag_a_1_ 0" in structured["model_vars.h"] and '"lag.a[1]"' in structured["model_vars.c"]
-    with pytest.raises(build.BuildError, match="must start with a letter"):
-        build.generate_tables(xml.replace('name="a"', 'name="1a"'))
+    with pytest.raises(builder.BuildError, match="must start with a letter"):
+        builder.generate_tables(xml.replace('name="a"', 'name="1a"'))
 
 
 # ---------------------------------------------------------------- heat_sink

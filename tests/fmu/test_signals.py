@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import builder
 from fmpy.simulation import Input
 
 from fmi_optimizer.config import load_study
@@ -23,72 +22,6 @@ from fmi_optimizer.signals import (
 from fmi_optimizer.simulator import SimSettings
 from fmi_optimizer.twin import Twin
 from fmi_optimizer.variables import Variable
-
-# -- a tiny instant twin with inputs, written at test time -------------------------------------------
-
-ECHO_MODEL = r"""
-/* echo - test twin: y = k u + b (u a continuous Real input), v = s (an Integer discrete input),
- * w = h (a Real input the study holds piecewise constant). Outputs follow the inputs instantly. */
-#include "fmio_runtime.h"
-#include "model_vars.h"
-
-static int initialize(FmioInstance *m) { (void)m; return 0; }
-static int step(FmioInstance *m, double h) { (void)m; (void)h; return 0; }
-static int outputs(FmioInstance *m) {
-    R(y) = R(k) * R(u) + R(b);
-    R(v) = (double)I(s);
-    R(w) = R(h);
-    return 0;
-}
-const FmioModelDef MODEL = {0, 0.05, 0, initialize, NULL, step, outputs, NULL, NULL, NULL};
-"""
-
-ECHO_XML = """<?xml version="1.0" encoding="UTF-8"?>
-<fmiModelDescription fmiVersion="2.0" modelName="echo" guid="{5f0e1c2a-0000-4000-8000-ec40000000a1}"
-  generationTool="fmi_optimizer tests" variableNamingConvention="flat" numberOfEventIndicators="0">
-  <CoSimulation modelIdentifier="echo" canHandleVariableCommunicationStepSize="true"
-    canNotUseMemoryManagementFunctions="true">
-    <SourceFiles><File name="model.c"/><File name="model_vars.c"/><File name="fmio_core.c"/>
-    <File name="fmio_fmi2.c"/></SourceFiles>
-  </CoSimulation>
-  <UnitDefinitions><Unit name="K"><BaseUnit K="1"/></Unit><Unit name="W"><BaseUnit kg="1" m="2" s="-3"/></Unit>
-  </UnitDefinitions>
-  <DefaultExperiment startTime="0" stopTime="10" stepSize="0.5"/>
-  <ModelVariables>
-    <ScalarVariable name="time" valueReference="0" causality="independent" variability="continuous"><Real/></ScalarVariable>
-    <ScalarVariable name="k" valueReference="1" causality="parameter" variability="fixed"><Real min="0" max="10" start="1"/></ScalarVariable>
-    <ScalarVariable name="b" valueReference="2" causality="parameter" variability="fixed"><Real min="-5" max="5" start="0"/></ScalarVariable>
-    <ScalarVariable name="u" valueReference="3" causality="input" variability="continuous"><Real unit="K" start="0"/></ScalarVariable>
-    <ScalarVariable name="s" valueReference="4" causality="input" variability="discrete"><Integer start="0"/></ScalarVariable>
-    <ScalarVariable name="h" valueReference="5" causality="input" variability="continuous"><Real unit="W" start="0"/></ScalarVariable>
-    <ScalarVariable name="y" valueReference="6" causality="output" variability="continuous" initial="calculated"><Real unit="K"/></ScalarVariable>
-    <ScalarVariable name="v" valueReference="7" causality="output" variability="continuous" initial="calculated"><Real/></ScalarVariable>
-    <ScalarVariable name="w" valueReference="8" causality="output" variability="continuous" initial="calculated"><Real unit="W"/></ScalarVariable>
-  </ModelVariables>
-  <ModelStructure>
-    <Outputs><Unknown index="7"/><Unknown index="8"/><Unknown index="9"/></Outputs>
-    <InitialUnknowns><Unknown index="7"/><Unknown index="8"/><Unknown index="9"/></InitialUnknowns>
-  </ModelStructure>
-</fmiModelDescription>
-"""
-
-_ECHO: dict[str, Path] = {}
-
-
-def build_echo(folder: Path) -> Path:
-    """Source-only FMU of the echo twin (built once per test session)."""
-    if "fmu" not in _ECHO:
-        src = folder / "echo_src"
-        src.mkdir(parents=True, exist_ok=True)
-        (src / "model.c").write_text(ECHO_MODEL)
-        (src / "modelDescription.xml").write_text(ECHO_XML)
-        _ECHO["fmu"] = builder.build_sample("echo", folder, src)
-    return _ECHO["fmu"]
-
-
-@pytest.fixture(scope="session")
-def echo_fmu(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_echo(tmp_path_factory.mktemp("echo"))
 
 
 def var(name: str, type_: str = "Real", variability: str = "continuous", unit: str = "") -> Variable:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TWINS, builder
 from fmpy import simulate_fmu
 
 import fmi_optimizer
@@ -23,11 +22,6 @@ from fmi_optimizer.twin import Twin
 
 QUIRKS = {"none": 0, "reset_keeps_state": 1, "reset_ignores_parameters": 2, "global_state": 3,
           "crash_on_reuse": 4, "assert_on_stdout": 5, "process_state": 6, "reset_degrades": 7}
-
-
-@pytest.fixture(scope="session")
-def quirky_fmu(fmu_dir: Path) -> Path:
-    return builder.build_sample("quirky", fmu_dir, TWINS / "quirky")
 
 
 def _study(tmp_path: Path, fmu: Path, quirk: str, *, instances: str = "auto", extra: str = "", budget: int = 8,

@@ -10,9 +10,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+from conftest import ROOT
 from dist_helper import install_project
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "fmio-pattern-search"
+EXAMPLE = ROOT / "examples" / "fmio-pattern-search"
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

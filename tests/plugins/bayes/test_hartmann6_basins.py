@@ -3,13 +3,10 @@ the right bumps (its per-seed traces are quoted in docs/bench/bayes.md)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
+from conftest import load_benchmark
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import hartmann6_basins as basins  # noqa: E402
+basins = load_benchmark("hartmann6_basins")
 
 GLOBAL = np.array([0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573])
 LOCAL = np.array([0.40465, 0.88244, 0.84610, 0.57399, 0.13893, 0.03850])
