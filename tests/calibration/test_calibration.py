@@ -173,6 +173,7 @@ def echo_study(tmp_path_factory: pytest.TempPathFactory, echo_fmu: Path) -> Path
     return study
 
 
+@pytest.mark.slow
 def test_calibration_recovers_known_parameters_and_records_history(echo_study: Path) -> None:
     config = load_study(echo_study)
     result = calibrate(config, write_back=False)
@@ -192,6 +193,7 @@ def test_calibration_recovers_known_parameters_and_records_history(echo_study: P
     assert Path(result.files["calibration_report"]).read_text().count("<img") >= 1
 
 
+@pytest.mark.slow
 def test_drift_detected_both_ways_and_recalibration_fixes_it(echo_study: Path) -> None:
     config = load_study(echo_study)
     folder = echo_study.parent
@@ -238,6 +240,7 @@ def _drifted_zone(fmu: Path, path: Path, r_wall_factor: float) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_cli_calibrate_and_check_building_zone(sample_fmu: Any, tmp_path: Path) -> None:
     fmu = sample_fmu("building_zone")
     measured = ROOT / "fmus" / "building_zone" / "resources" / "measured.csv"
@@ -338,6 +341,8 @@ def test_refinement_keeps_its_best_point_when_a_simulation_fails() -> None:
     assert 2.0 < out.values["k"] <= 3.0 and out.jac is not None
 
 
+@pytest.mark.slow
+@pytest.mark.tf
 def test_auto_method_is_explained_before_the_study_names_it(echo_study: Path, tmp_path: Path) -> None:
     config = load_study(echo_study).with_overrides(method="auto", budget_evaluations=6, out_dir=tmp_path)
     said: list[str] = []

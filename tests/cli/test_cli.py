@@ -60,6 +60,7 @@ def test_inspect_table_and_json(sample_fmu) -> None:
     assert n_fins["type"] == "Integer" and isinstance(n_fins["min"], float) and isinstance(n_fins["start"], int)
 
 
+@pytest.mark.slow
 def test_optimize_json_contract_and_report(faulty_fmu: Path, tmp_path: Path) -> None:
     shutil.copy(faulty_fmu, tmp_path / "faulty.fmu")
     study = write_study(tmp_path, "faulty.fmu", budget=8)
@@ -121,6 +122,7 @@ def test_init_template_lists_every_tunable_parameter(sample_fmu, tmp_path: Path)
     assert again.returncode == ExitCode.STUDY_INVALID and "already exists" in again.stderr
 
 
+@pytest.mark.slow
 def test_run_folder_optimizes_pairs_skips_broken_and_templates_the_rest(faulty_fmu: Path, tmp_path: Path) -> None:
     folder = tmp_path / "drop"
     folder.mkdir()
@@ -146,6 +148,7 @@ def test_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
     assert out.returncode == ExitCode.STUDY_INVALID and "holds no .fmu file" in out.stderr
 
 
+@pytest.mark.slow
 def test_watch_picks_up_a_dropped_fmu(faulty_fmu: Path, tmp_path: Path) -> None:
     folder = tmp_path / "watch"
     folder.mkdir()
@@ -186,6 +189,7 @@ def _finished(db: Path) -> bool:
     return bool(row) and row[0] == "finished" and bool(row[1]) and bool(json.loads(row[1])["outputs"]["report"])
 
 
+@pytest.mark.slow
 def test_compare_table_and_plot(faulty_fmu: Path, tmp_path: Path) -> None:
     shutil.copy(faulty_fmu, tmp_path / "faulty.fmu")
     study = write_study(tmp_path, "faulty.fmu", budget=6)

@@ -24,6 +24,7 @@ from fmi_optimizer.errors import ExitCode
 # -- 1. run DIR --out X: a folder per study, one closing table --------------------------------------
 
 
+@pytest.mark.slow
 def test_run_out_gives_each_study_its_own_folder_and_one_summary(faulty_fmu: Path, tmp_path: Path) -> None:
     folder = tmp_path / "drop"
     folder.mkdir()
@@ -95,6 +96,7 @@ def test_a_second_run_into_a_held_folder_refuses_naming_the_holder(faulty_fmu: P
     assert "--wait" in err["message"] and not (out / "fmi_optimizer.db").exists()
 
 
+@pytest.mark.slow
 def test_wait_takes_the_folder_when_the_holder_finishes(faulty_fmu: Path, tmp_path: Path) -> None:
     shutil.copy(faulty_fmu, tmp_path / "faulty.fmu")
     study = write_study(tmp_path, "faulty.fmu", budget=4)
@@ -128,6 +130,7 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     assert not (tmp_path / LOCK_NAME).exists()
 
 
+@pytest.mark.slow
 def test_a_second_study_into_the_same_folder_keeps_the_first_ones_files(faulty_fmu: Path, tmp_path: Path) -> None:
     shutil.copy(faulty_fmu, tmp_path / "faulty.fmu")
     study = write_study(tmp_path, "faulty.fmu", budget=4)
@@ -150,6 +153,7 @@ def test_a_second_study_into_the_same_folder_keeps_the_first_ones_files(faulty_f
 # -- 3. atomic deliverables inside the output folder, names sanitized --------------------------------
 
 
+@pytest.mark.slow
 def test_report_replaces_a_planted_symlink_instead_of_writing_through_it(faulty_fmu: Path, tmp_path: Path) -> None:
     shutil.copy(faulty_fmu, tmp_path / "faulty.fmu")
     study = write_study(tmp_path, "faulty.fmu", budget=4)
@@ -200,6 +204,7 @@ def test_safe_name_is_one_component_inside_its_folder() -> None:
 # -- 4. resume: the same FMU, from anywhere ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_changed_fmu_naming_both_hashes(faulty_fmu: Path, tmp_path: Path) -> None:
     from fmi_optimizer.fmu_file import content_hash
 
@@ -218,6 +223,7 @@ def test_resume_refuses_a_changed_fmu_naming_both_hashes(faulty_fmu: Path, tmp_p
     assert then in message and now in message and "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_resume_from_another_directory_finds_the_same_fmu(faulty_fmu: Path, tmp_path: Path) -> None:
     proj = tmp_path / "proj"
     (proj / "sub").mkdir(parents=True)
@@ -306,6 +312,7 @@ def test_nonsense_is_refused_with_one_line_and_a_json_error(faulty_fmu: Path, tm
             assert res.stdout == ""
 
 
+@pytest.mark.slow
 def test_every_error_path_gives_a_json_error_object(tmp_path: Path) -> None:
     cases = [(["optimize", str(tmp_path / "missing.toml"), "--json"], ExitCode.STUDY_INVALID),
              (["report", str(tmp_path / "missing.db"), "--json"], ExitCode.STUDY_INVALID),

@@ -123,6 +123,8 @@ def _requests(n: int, **extra: object) -> list[RunRequest]:
     return [RunRequest(i, {"x": float(i % 7) / 2, **extra}, SETTINGS, ("y",)) for i in range(n)]
 
 
+@pytest.mark.slow
+@pytest.mark.dask
 def test_batch_through_real_scheduler_and_worker_with_a_crash(cluster: Cluster, faulty_fmu: Path) -> None:
     cluster.start_worker(nthreads=1)
     cluster.wait_workers(1)
@@ -143,6 +145,8 @@ def test_batch_through_real_scheduler_and_worker_with_a_crash(cluster: Cluster, 
     assert replies[100].status == "ok"  # the Dask worker survived the crash
 
 
+@pytest.mark.slow
+@pytest.mark.dask
 def test_a_worker_with_several_threads_runs_concurrent_tasks_and_times_out_hangs(cluster: Cluster,
                                                                                   faulty_fmu: Path) -> None:
     """The default `dask worker` has one thread per core: its tasks call the worker-local pool concurrently."""
@@ -169,6 +173,8 @@ def test_a_worker_with_several_threads_runs_concurrent_tasks_and_times_out_hangs
     assert len({r.worker for r in replies.values() if r.status == "ok"}) > 1  # ... several pools in parallel
 
 
+@pytest.mark.slow
+@pytest.mark.dask
 def test_pools_and_their_files_go_when_the_study_ends(cluster: Cluster, faulty_fmu: Path) -> None:
     worker = cluster.start_worker(nthreads=2)
     cluster.wait_workers(1)
@@ -193,6 +199,7 @@ def test_pools_and_their_files_go_when_the_study_ends(cluster: Cluster, faulty_f
     assert [p.name for p in tmp.iterdir() if p.name.startswith("fmio-")] == []
 
 
+@pytest.mark.dask
 def test_a_local_cluster_leaves_no_scratch_folders(tmp_path: Path, faulty_fmu: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     scratch = tmp_path / "tmp"
@@ -267,6 +274,8 @@ def _wait_stored(proc: subprocess.Popen[str], db: Path, n: int) -> None:
     wait_for(ready, f"{n} stored evaluations", timeout=300)
 
 
+@pytest.mark.slow
+@pytest.mark.dask
 def test_the_only_worker_killed_mid_study_is_replaced_and_the_study_completes(cluster: Cluster, faulty_fmu: Path,
                                                                               tmp_path: Path) -> None:
     first = cluster.start_worker(nthreads=2)
@@ -287,6 +296,8 @@ def test_the_only_worker_killed_mid_study_is_replaced_and_the_study_completes(cl
     assert _stored(db) == ["ok"] * BUDGET  # the loss is nobody's evaluation
 
 
+@pytest.mark.slow
+@pytest.mark.dask
 def test_all_workers_lost_stops_with_its_exit_code_and_resume_completes(cluster: Cluster, faulty_fmu: Path,
                                                                         tmp_path: Path) -> None:
     first = cluster.start_worker(nthreads=2)
@@ -321,6 +332,7 @@ def test_all_workers_lost_stops_with_its_exit_code_and_resume_completes(cluster:
     assert _stored(db) == ["ok"] * BUDGET
 
 
+@pytest.mark.dask
 def test_an_unreachable_scheduler_fails_fast_with_its_exit_code(faulty_fmu: Path, tmp_path: Path) -> None:
     address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
     proc = _optimize(_study(tmp_path / "s.toml", faulty_fmu, address), tmp_path / "out",

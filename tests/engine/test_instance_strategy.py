@@ -97,7 +97,7 @@ def _assert_stored_numbers_are_fresh(outcome: fmi_optimizer.api.Outcome, quirk: 
 @pytest.mark.parametrize("quirk, strategy", [("none", "reset"), ("reset_keeps_state", "reinstantiate"),
                                              ("reset_ignores_parameters", "reinstantiate"),
                                              ("global_state", "reload"), ("crash_on_reuse", "reinstantiate"),
-                                             ("process_state", "process")])
+                                             pytest.param("process_state", "process", marks=pytest.mark.slow)])
 def test_a_study_stores_only_numbers_a_fresh_instance_gives(tmp_path: Path, quirky_fmu: Path, quirk: str,
                                                             strategy: str) -> None:
     outcome = fmi_optimizer.optimize(_study(tmp_path, quirky_fmu, quirk), out=tmp_path / "out", write_back=False)
@@ -155,6 +155,7 @@ def test_a_failed_check_reruns_every_unchecked_reused_run_and_corrects_what_was_
     assert stored == {e.id: e.kpis for e in outcome.result.evaluations}
 
 
+@pytest.mark.slow
 def test_what_an_fmu_prints_to_stdout_is_quoted_in_its_failed_run(tmp_path: Path, quirky_fmu: Path) -> None:
     study = _study(tmp_path, quirky_fmu, "assert_on_stdout", extra="\"lag.x0\" = 0.5")
     proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(study), "--json",
@@ -166,6 +167,7 @@ def test_what_an_fmu_prints_to_stdout_is_quoted_in_its_failed_run(tmp_path: Path
     assert failed and all("lag.x0 = 0.5 must not exceed lag.target" in e.error for e in failed), failed[0].error
 
 
+@pytest.mark.slow
 def test_chatter_on_stdout_and_stderr_never_reaches_the_json_reply(tmp_path: Path, quirky_fmu: Path) -> None:
     study = _study(tmp_path, quirky_fmu, "none", extra="chatter = true")
     proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(study), "--json",
@@ -177,6 +179,7 @@ def test_chatter_on_stdout_and_stderr_never_reaches_the_json_reply(tmp_path: Pat
     assert "quirky:" not in proc.stdout
 
 
+@pytest.mark.slow
 def test_check_probes_an_fmu_and_says_what_the_optimizer_will_do(quirky_fmu: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "check", str(quirky_fmu), "--json"],
                           capture_output=True, text=True, timeout=600)
@@ -204,6 +207,7 @@ def test_check_of_a_study_file_still_means_the_drift_check_and_asks_for_its_data
     assert proc.returncode == 5 and "a drift check needs --data" in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_study_whose_fmu_write_back_cannot_deliver_is_refused_before_any_run(tmp_path: Path,
                                                                                sample_fmu) -> None:
     """A model-exchange-only FMU: write-back needs co-simulation, so the study stops with exit 4 and the

@@ -12,6 +12,8 @@ from fmi_optimizer.testing import check_method, check_method_on_fmu
 
 HOST = load_host()
 BUILTINS = [e.cls for e in HOST.methods.entries() if e.source.startswith("builtin")]
+# bayes fits GPflow models: TensorFlow, and the slowest of the built-ins by far
+PARAMS = [pytest.param(c, marks=[pytest.mark.tf, pytest.mark.slow]) if c.name == "bayes" else c for c in BUILTINS]
 
 # options that keep the slow methods quick without changing what is checked
 FAST: dict[str, dict[str, Any]] = {
@@ -24,7 +26,7 @@ def test_all_four_families_are_registered() -> None:
     assert {"random", "de", "ga", "qio", "bayes", "ranking"} <= set(HOST.methods.names()), HOST.errors
 
 
-@pytest.mark.parametrize("cls", BUILTINS, ids=lambda c: c.name)
+@pytest.mark.parametrize("cls", PARAMS, ids=lambda c: c.name)
 def test_builtin_passes_conformance(cls: type) -> None:
     report = check_method(cls, options=_options(cls))
     assert report.evaluations > 0 and "deterministic for a seed" in report.checks
@@ -35,7 +37,7 @@ def _options(cls: type) -> dict[str, Any]:
     return {k: v for k, v in FAST.get(cls.name, {}).items() if k in accepted}
 
 
-@pytest.mark.parametrize("cls", BUILTINS, ids=lambda c: c.name)
+@pytest.mark.parametrize("cls", PARAMS, ids=lambda c: c.name)
 def test_builtin_runs_on_a_real_fmu(cls: type, faulty_fmu: Path, sample_fmu) -> None:
     caps = cls.capabilities
     if caps.needs_scenarios:

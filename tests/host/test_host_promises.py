@@ -88,6 +88,7 @@ def _study_file(tmp: Path, fmu: Path, method: str, budget: int) -> Path:
     return p
 
 
+@pytest.mark.slow
 def test_a_method_raising_in_tell_is_a_plugin_error_and_the_study_resumes(faulty_fmu: Path, tmp_path: Path) -> None:
     env = install_dist(tmp_path / "site", "fmio-exploding", "0.3", {"exploding": "fmio_exploding"},
                        {"fmio_exploding/__init__.py": EXPLODING})
@@ -215,6 +216,7 @@ def test_ask_returning_more_than_n_never_exceeds_the_budget(faulty_fmu: Path, tm
     assert out.to_json()["method_errors"]["surplus_candidates"] == 2 * 3  # 3 batches of 2, 2 dropped each
 
 
+@pytest.mark.slow
 def test_invalid_proposals_are_method_errors_shown_and_not_charged(faulty_fmu: Path, tmp_path: Path) -> None:
     plugins = tmp_path / "plugins"
     plugins.mkdir()
@@ -238,6 +240,7 @@ def test_invalid_proposals_are_method_errors_shown_and_not_charged(faulty_fmu: P
     assert "method 'wild3'" in mostly.stderr and "proposes mostly invalid candidates: 10 of its 13" in mostly.stderr
 
 
+@pytest.mark.slow
 def test_sys_exit_at_plugin_import_is_isolated(tmp_path: Path) -> None:
     plugins = tmp_path / "plugins"
     plugins.mkdir()

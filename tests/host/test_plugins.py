@@ -86,6 +86,7 @@ def test_core_imports_no_method_plugin() -> None:
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_plugins_folder_method_runs_a_study_and_broken_plugins_are_reported(faulty_fmu: Path, tmp_path: Path) -> None:
     plugins = tmp_path / "plugins"
     plugins.mkdir()
@@ -106,6 +107,7 @@ def test_plugins_folder_method_runs_a_study_and_broken_plugins_are_reported(faul
     assert data["method"] == "sweep" and data["evaluations"]["ok"] == 6
 
 
+@pytest.mark.slow
 def test_entry_point_of_an_installed_distribution(faulty_fmu: Path, tmp_path: Path) -> None:
     src = tmp_path / "dist"
     (src / "fmio_sweep_thirdparty").mkdir(parents=True)

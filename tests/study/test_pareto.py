@@ -110,6 +110,7 @@ def test_pick_rules() -> None:
         pick(evs, "min mass where energy <= 50", names)
 
 
+@pytest.mark.slow
 def test_pick_on_a_pareto_study_writes_back_the_picked_point(sample_fmu: Any, tmp_path: Path) -> None:
     study = tomllib.loads((ROOT / "fmus" / "heat_sink.toml").read_text())
     study["twin"]["fmu"] = str(sample_fmu("heat_sink"))
@@ -195,6 +196,7 @@ def fmio_register_methods(registry):
 '''
 
 
+@pytest.mark.slow
 def test_a_pareto_study_puts_its_front_into_the_json(faulty_fmu: Path, tmp_path: Path) -> None:
     """`pareto = true`: the JSON carries the front itself (index = what --pick takes), not only a size."""
     plugins = tmp_path / "plugins"

@@ -191,6 +191,7 @@ def _wait_until_stored(proc: subprocess.Popen[Any], db: Path, n: int, seen: list
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_sigkill_loses_nothing_and_resume_does_not_repeat_work(faulty_fmu: Path, tmp_path: Path) -> None:
     study = _write_toml(tmp_path / "s.toml", faulty_fmu, 40)
     out = tmp_path / "out"
@@ -225,6 +226,7 @@ def test_sigkill_loses_nothing_and_resume_does_not_repeat_work(faulty_fmu: Path,
     assert f"{stored} stored evaluations will be replayed" in res.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_with_everything_stored(faulty_fmu: Path, tmp_path: Path) -> None:
     study = _write_toml(tmp_path / "s.toml", faulty_fmu, 100000)
     out = tmp_path / "out"

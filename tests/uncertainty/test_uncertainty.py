@@ -189,6 +189,7 @@ def test_study_file_errors(tmp_path: Path, change: dict[str, Any], message: str)
         load_study(study, tmp_path)
 
 
+@pytest.mark.slow
 def test_robust_study_end_to_end(sample_fmu: Any, tmp_path: Path) -> None:
     """One candidate asked by the method = 64 scenario runs + 1 nominal run, each stored; the method is told
     one aggregated evaluation whose objective is the mean over the scenarios and whose constraint is the
@@ -226,6 +227,7 @@ def test_robust_study_end_to_end(sample_fmu: Any, tmp_path: Path) -> None:
     json.dumps(out.to_json())
 
 
+@pytest.mark.slow
 def test_plain_constraint_is_worst_case_and_resume_replays(sample_fmu: Any, tmp_path: Path) -> None:
     """Without `probability` a constraint must hold in every scenario (value = worst run); a finished robust
     study resumed from its database replays every run (same candidate ids, same cache keys) and simulates

@@ -422,6 +422,7 @@ def _study(fmu: Path) -> dict[str, object]:
     }
 
 
+@pytest.mark.slow
 def test_study_write_back_recomputes_the_kpis_of_the_best_evaluation(wb_fmu: Path, tmp_path: Path) -> None:
     from fmi_optimizer import optimize
 

@@ -160,6 +160,7 @@ timeout = 60.0
 """
 
 
+@pytest.mark.slow
 def test_optimize_on_a_chatty_fmu_writes_a_verified_fmu(strict_fmu: Path, tmp_path: Path) -> None:
     """The CLI end to end: FMU chatter on stdout must not break verification (it used to end in exit 1
     and a JSONDecodeError), the JSON names the written FMU and says which importers verified it."""

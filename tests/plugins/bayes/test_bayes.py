@@ -23,6 +23,8 @@ from fmi_optimizer.method import Problem
 from fmi_optimizer.records import Candidate, Evaluation
 from fmi_optimizer.space import Boolean, Categorical, Continuous, DesignSpace, Integer
 
+pytestmark = pytest.mark.tf  # GPflow / TensorFlow models
+
 BRANIN_MIN = 0.397887357729738
 
 
@@ -72,11 +74,7 @@ def test_tensorflow_not_imported_by_core_or_plugin_import(tmp_path: Path) -> Non
     assert out.stdout.strip() == "ok"
 
 
-def test_conformance_suite() -> None:
-    from fmi_optimizer.testing import check_method
-
-    report = check_method(BayesMethod, budget=18)
-    assert "deterministic for a seed" in report.checks
+# The conformance suite runs on bayes in tests/host/test_conformance.py (budget 24, with every built-in).
 
 
 def test_branin_regret_within_budget() -> None:
@@ -150,6 +148,7 @@ def test_batched_lbfgsb_surfaces_an_error_inside_one_run(monkeypatch: pytest.Mon
         module.batched_lbfgsb(fun, np.array([[0.5], [2.5], [4.5], [5.9]]), [(0.0, 6.0)], pgtol=1e-12)
 
 
+@pytest.mark.slow
 def test_constraint_respected() -> None:
     """min x1^2 + x2^2 subject to x1 + x2 >= 1: optimum 0.5 at (0.5, 0.5) on the boundary."""
     space = DesignSpace([Continuous("x1", -2.0, 2.0), Continuous("x2", -2.0, 2.0)])
@@ -170,6 +169,7 @@ def test_constraint_respected() -> None:
     assert infeasible < 0.5  # half the box is infeasible: the PoF term must steer away from it
 
 
+@pytest.mark.slow
 def test_crash_region_avoided() -> None:
     """Branin whose runs crash for x1 > 2.5 (half of the box, holding two of its three minima)."""
     m = BayesMethod(Problem(BRANIN_SPACE, budget_evaluations=36), {}, seed=2)

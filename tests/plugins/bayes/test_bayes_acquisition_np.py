@@ -8,6 +8,8 @@ from fmio_bayes.acquisition import FAILURE_BARRIER, build_tf
 from fmio_bayes.acquisition_np import build_numpy, log_h_and_slope, log_ndtr_and_slope
 from fmio_bayes.surrogate import GPSurrogate
 
+pytestmark = pytest.mark.tf  # GPflow / TensorFlow models
+
 
 @pytest.fixture(scope="module")
 def models() -> tuple[GPSurrogate, list[GPSurrogate], GPSurrogate]:
@@ -30,6 +32,7 @@ def models() -> tuple[GPSurrogate, list[GPSurrogate], GPSurrogate]:
 
 
 @pytest.mark.parametrize("kind", ["logei", "pi", "ucb"])
+@pytest.mark.slow
 def test_numpy_acquisition_matches_tensorflow_values_and_gradients(models, kind: str) -> None:
     obj, cons, fail = models
     rng = np.random.default_rng(7)

@@ -20,6 +20,8 @@ from fmi_optimizer.errors import StudyError
 from fmi_optimizer.method import Problem
 from fmi_optimizer.space import Continuous, DesignSpace
 
+pytestmark = pytest.mark.tf  # GPflow / TensorFlow models
+
 ENSEMBLE = {"surrogate": "ensemble"}
 
 
@@ -98,6 +100,7 @@ def test_options_reject_an_unknown_surrogate() -> None:
         BayesMethod(Problem(BRANIN_SPACE), {"surrogate": "nn"})
 
 
+@pytest.mark.slow
 def test_conformance_suite_with_the_ensemble() -> None:
     from fmi_optimizer.testing import check_method
 
@@ -105,6 +108,7 @@ def test_conformance_suite_with_the_ensemble() -> None:
     assert "deterministic for a seed" in report.checks
 
 
+@pytest.mark.slow
 def test_branin_beats_random_search_and_traces_once() -> None:
     budget = 30
     m = BayesMethod(Problem(BRANIN_SPACE, budget_evaluations=budget), ENSEMBLE, seed=0)
@@ -130,6 +134,7 @@ def test_branin_beats_random_search_and_traces_once() -> None:
     assert set(it["lengthscales"]) == {"x1", "x2"} and math.isfinite(it["loo_std"])
 
 
+@pytest.mark.slow
 def test_batches_are_distinct_and_track_pending_points() -> None:
     m = BayesMethod(Problem(BRANIN_SPACE, budget_evaluations=30, batch_size=5), {**ENSEMBLE, "n_initial": 6}, seed=4)
     run(m, branin_twin, 6, batch=6)
@@ -143,6 +148,7 @@ def test_batches_are_distinct_and_track_pending_points() -> None:
     assert len(history) == 14 and all(e.objective is not None for e in history)
 
 
+@pytest.mark.slow
 def test_constraint_models_are_ensembles_and_steer_to_the_feasible_optimum() -> None:
     """min x1^2 + x2^2 subject to x1 + x2 >= 1: optimum 0.5 at (0.5, 0.5) on the boundary."""
     from fmi_optimizer.records import Candidate, Evaluation
@@ -165,6 +171,7 @@ def test_constraint_models_are_ensembles_and_steer_to_the_feasible_optimum() -> 
     assert sum(1 for e in after_design if not e.feasible) / len(after_design) < 0.5  # half the box is infeasible
 
 
+@pytest.mark.slow
 def test_initialization_seeds_follow_the_study_seed() -> None:
     """Studies with different seeds start their ensembles differently; within a study every model
     (objective, each constraint, of the main and of the outside search) has its own seed, and the

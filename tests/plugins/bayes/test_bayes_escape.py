@@ -15,6 +15,8 @@ from fmi_optimizer.method import Problem
 from fmi_optimizer.records import Candidate, Evaluation
 from fmi_optimizer.space import Continuous, DesignSpace
 
+pytestmark = pytest.mark.tf  # GPflow / TensorFlow models
+
 
 def _matern52_correlation(z: np.ndarray, c: np.ndarray, ell: np.ndarray) -> float:
     r = math.sqrt(float(np.sum(((z - c) / ell) ** 2)))
@@ -177,6 +179,7 @@ def _two_basins(x: float, y: float) -> float:
     return -math.exp(-((x - 0.3) ** 2 + (y - 0.3) ** 2) / 0.05) - 1.4 * math.exp(-((x - 0.8) ** 2 + (y - 0.8) ** 2) / 0.01)
 
 
+@pytest.mark.slow
 def test_a_resolved_basin_is_left_and_never_re_entered() -> None:
     space = DesignSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])
     method = BayesMethod(Problem(space, budget_evaluations=60), {"escape": True}, seed=0)
@@ -214,6 +217,7 @@ def test_a_resolved_basin_is_left_and_never_re_entered() -> None:
     assert best < -1.39  # the deeper, narrower basin was found and refined (the first one met is -1.0)
 
 
+@pytest.mark.slow
 def test_with_a_constraint_basins_are_resolved_around_feasible_points_and_the_constrained_optimum_is_found() -> None:
     """The deeper basin's floor (0.8, 0.8) is infeasible (g = y - 0.75 <= 0): the escape must leave the
     shallow basin at a feasible centre and end on the constrained optimum (0.8, 0.75), -1.0904."""
@@ -260,6 +264,7 @@ def _bowl_run(budget: int) -> dict:
     return method.diagnostics()
 
 
+@pytest.mark.slow
 def test_a_basin_filling_the_design_space_is_not_left(monkeypatch: pytest.MonkeyPatch) -> None:
     """On a single smooth bowl the model soon expects nothing more, but its basin covers the whole box:
     there is nowhere to go, so the search keeps refining (it escaped to nowhere before the room rule)."""

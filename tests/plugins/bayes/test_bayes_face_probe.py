@@ -15,6 +15,8 @@ from fmi_optimizer.method import Problem
 from fmi_optimizer.records import Candidate, Evaluation
 from fmi_optimizer.space import Continuous, DesignSpace, Integer
 
+pytestmark = pytest.mark.tf  # GPflow / TensorFlow models
+
 peers = load_benchmark("bayes_vs_peers")  # the benchmark's Hartmann6 and its optimum
 
 ELL = np.array([0.3, 0.3, 0.3])
@@ -92,6 +94,7 @@ def test_the_option_turns_probing_off(monkeypatch: pytest.MonkeyPatch) -> None:
     assert method.diagnostics()["face_probes"] == []
 
 
+@pytest.mark.slow
 def test_hartmann6_seed_50_reaches_the_global_basin_by_probing_the_face_it_would_have_resolved() -> None:
     """Without probes this run (defaults, 60 evaluations) resolves a "basin" on the face x6 = 1 at
     -1.70, from which L-BFGS-B walks straight down to the global minimum, and ends at regret 0.127

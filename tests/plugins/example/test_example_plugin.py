@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from conftest import ROOT
 from dist_helper import install_project
 
@@ -21,6 +22,7 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
                           env={**os.environ, **env}, timeout=600)
 
 
+@pytest.mark.slow
 def test_example_plugin_installed_through_its_entry_point_runs_a_study(faulty_fmu: Path, tmp_path: Path) -> None:
     env = install_project(EXAMPLE, tmp_path / "site")
     listing = _cli("methods", "--json", env=env)
