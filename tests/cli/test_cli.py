@@ -48,6 +48,7 @@ def write_study(folder: Path, fmu_name: str, method: str = "random", budget: int
     return p
 
 
+@pytest.mark.slow
 def test_inspect_table_and_json(sample_fmu) -> None:
     fmu = sample_fmu("heat_sink")
     out = cli("inspect", str(fmu))
@@ -85,6 +86,7 @@ def test_optimize_json_contract_and_report(faulty_fmu: Path, tmp_path: Path) -> 
     ("bad_value", ExitCode.VALUE_INVALID, r"'x': 9 is outside its allowed range \[-5, 5\]"),
     ("missing_study", ExitCode.STUDY_INVALID, "no such study file"),
 ])
+@pytest.mark.slow
 def test_bad_input_exit_codes(faulty_fmu: Path, tmp_path: Path, case: str, code: int, message: str) -> None:
     shutil.copy(faulty_fmu, tmp_path / "faulty.fmu")
     study = write_study(tmp_path, "faulty.fmu", extra='[fixed]\nx = 9\n' if case == "bad_value" else "")
@@ -110,6 +112,7 @@ def test_bad_input_exit_codes(faulty_fmu: Path, tmp_path: Path, case: str, code:
     assert message.replace("\\", "") in out.stderr or __import__("re").search(message, out.stderr), out.stderr
 
 
+@pytest.mark.slow
 def test_init_template_lists_every_tunable_parameter(sample_fmu, tmp_path: Path) -> None:
     fmu = tmp_path / "hs.fmu"
     shutil.copy(sample_fmu("heat_sink"), fmu)
@@ -143,6 +146,7 @@ def test_run_folder_optimizes_pairs_skips_broken_and_templates_the_rest(faulty_f
     assert data["templates"][0].endswith("nostudy.toml")
 
 
+@pytest.mark.slow
 def test_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
     out = cli("run", str(tmp_path))
     assert out.returncode == ExitCode.STUDY_INVALID and "holds no .fmu file" in out.stderr

@@ -81,6 +81,7 @@ def _holder(folder: Path) -> subprocess.Popen[str]:
     return proc
 
 
+@pytest.mark.slow
 def test_a_second_run_into_a_held_folder_refuses_naming_the_holder(faulty_fmu: Path, tmp_path: Path) -> None:
     shutil.copy(faulty_fmu, tmp_path / "faulty.fmu")
     study = write_study(tmp_path, "faulty.fmu", budget=4)
@@ -176,6 +177,7 @@ def test_report_replaces_a_planted_symlink_instead_of_writing_through_it(faulty_
 
 
 @pytest.mark.parametrize("name", ["../../escape", "{tmp}/abs-escape", "..", "a/../../b"])
+@pytest.mark.slow
 def test_a_study_name_cannot_write_outside_results(faulty_fmu: Path, tmp_path: Path, name: str) -> None:
     name = name.format(tmp=tmp_path)  # an absolute path, inside this test's folder
     base = tmp_path / "deep" / "proj"
@@ -279,6 +281,7 @@ workers = 1
     ("budget_negative", "--budget", ["--budget", "-3"], ExitCode.USAGE),
     ("workers_negative", "--workers", ["--workers", "-1"], ExitCode.USAGE),
 ])
+@pytest.mark.slow
 def test_nonsense_is_refused_with_one_line_and_a_json_error(faulty_fmu: Path, tmp_path: Path, case: str, key: str,
                                                            args: list[str], code: int) -> None:
     shutil.copy(faulty_fmu, tmp_path / "faulty.fmu")
@@ -326,6 +329,7 @@ def test_every_error_path_gives_a_json_error_object(tmp_path: Path) -> None:
         assert err["exit_code"] == code and err["exit_name"] == ExitCode(code).name and err["message"]
 
 
+@pytest.mark.slow
 def test_an_unedited_template_lists_all_its_problems_at_once(sample_fmu, tmp_path: Path) -> None:
     fmu = tmp_path / "hs.fmu"
     shutil.copy(sample_fmu("heat_sink"), fmu)

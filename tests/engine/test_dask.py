@@ -200,6 +200,7 @@ def test_pools_and_their_files_go_when_the_study_ends(cluster: Cluster, faulty_f
 
 
 @pytest.mark.dask
+@pytest.mark.slow
 def test_a_local_cluster_leaves_no_scratch_folders(tmp_path: Path, faulty_fmu: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     scratch = tmp_path / "tmp"
@@ -333,6 +334,7 @@ def test_all_workers_lost_stops_with_its_exit_code_and_resume_completes(cluster:
 
 
 @pytest.mark.dask
+@pytest.mark.slow
 def test_an_unreachable_scheduler_fails_fast_with_its_exit_code(faulty_fmu: Path, tmp_path: Path) -> None:
     address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
     proc = _optimize(_study(tmp_path / "s.toml", faulty_fmu, address), tmp_path / "out",

@@ -25,6 +25,7 @@ def faulty(faulty_fmu: Path) -> Twin:
     return Twin.open(faulty_fmu)
 
 
+@pytest.mark.slow
 def test_every_failure_becomes_a_status_and_the_batch_goes_on(faulty: Twin) -> None:
     faults = {"none": "ok", "segfault": "crashed", "abort": "crashed", "exit": "crashed", "hang": "timeout",
               "nan": "failed", "step_error": "failed"}
@@ -97,6 +98,7 @@ def test_worker_does_not_import_plugins_or_tensorflow(faulty: Twin) -> None:
 
 @pytest.mark.parametrize("name, interface", [("servo_pid", "cs"), ("servo_pid", "me"), ("servo_pid_fmi3", "auto"),
                                              ("servo_pid_fmi3", "me")])
+@pytest.mark.slow
 def test_fmi3_and_model_exchange_through_the_pool(sample_fmu, name: str, interface: str) -> None:
     twin = Twin.open(sample_fmu(name))
     settings = SimSettings(interface=interface)

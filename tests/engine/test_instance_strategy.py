@@ -94,10 +94,13 @@ def _assert_stored_numbers_are_fresh(outcome: fmi_optimizer.api.Outcome, quirk: 
     assert checked == len(outcome.result.evaluations) > 0
 
 
-@pytest.mark.parametrize("quirk, strategy", [("none", "reset"), ("reset_keeps_state", "reinstantiate"),
-                                             ("reset_ignores_parameters", "reinstantiate"),
-                                             ("global_state", "reload"), ("crash_on_reuse", "reinstantiate"),
-                                             pytest.param("process_state", "process", marks=pytest.mark.slow)])
+QUIRKY_CASES = [("reset_keeps_state", "reinstantiate"), ("reset_ignores_parameters", "reinstantiate"),
+                ("global_state", "reload"), ("crash_on_reuse", "reinstantiate"), ("process_state", "process")]
+
+
+# the fast loop (-m "not slow") keeps the plain case; the full suite runs every quirk
+@pytest.mark.parametrize("quirk, strategy", [("none", "reset"),
+                                             *[pytest.param(*c, marks=pytest.mark.slow) for c in QUIRKY_CASES]])
 def test_a_study_stores_only_numbers_a_fresh_instance_gives(tmp_path: Path, quirky_fmu: Path, quirk: str,
                                                             strategy: str) -> None:
     outcome = fmi_optimizer.optimize(_study(tmp_path, quirky_fmu, quirk), out=tmp_path / "out", write_back=False)
@@ -111,6 +114,7 @@ def test_a_study_stores_only_numbers_a_fresh_instance_gives(tmp_path: Path, quir
         assert "a fresh library copy in a process that ran before differs" in record["reason"]
 
 
+@pytest.mark.slow
 def test_the_proof_tries_strategies_fastest_first_and_is_cached(quirky_fmu: Path) -> None:
     runnable = Twin.open(quirky_fmu).fmu.runnable
     requests = [RunRequest(i, {"lag.k": k, "quirk": 2}, SimSettings(), ("y",)) for i, k in enumerate((1.0, 2.0, 3.0))]
@@ -200,6 +204,7 @@ def test_check_probes_an_fmu_and_says_what_the_optimizer_will_do(quirky_fmu: Pat
     assert "verdict: usable" in human.stdout and "write-back" not in human.stdout
 
 
+@pytest.mark.slow
 def test_check_of_a_study_file_still_means_the_drift_check_and_asks_for_its_data(tmp_path: Path,
                                                                                   quirky_fmu: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "check",

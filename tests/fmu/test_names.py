@@ -85,6 +85,7 @@ def _uncommented(lines: list[str], chosen: set[int]) -> str:
 
 
 @pytest.mark.parametrize("name", [*SAMPLES, "faulty", *HANDWRITTEN])
+@pytest.mark.slow
 def test_every_template_line_runs_uncommented(any_fmu, tmp_path: Path, name: str) -> None:
     fmu = shutil.copy(any_fmu(name), tmp_path / f"{name}.fmu")
     twin = Twin.open(fmu)
@@ -179,6 +180,7 @@ def test_names_with_dots_or_brackets_are_quoted_keys(handwritten, tmp_path: Path
 # -- FMI 3 arrays: inspect, KPIs on elements, array parameters refused ----------------------------------------
 
 
+@pytest.mark.slow
 def test_inspect_shows_tool_kinds_and_array_dimensions(handwritten) -> None:
     fmu = handwritten("array3")
     out = cli("inspect", str(fmu))
@@ -243,6 +245,7 @@ def test_array_parameters_and_bare_array_names_are_refused_clearly(handwritten, 
 
 
 @pytest.mark.parametrize("case", ["scheduled_execution", "misnamed_binary", "interface_without_binary"])
+@pytest.mark.slow
 def test_unsupported_fmus_are_refused_early_with_exit_4(handwritten, tmp_path: Path, case: str) -> None:
     lib = fmpy.sharedLibraryExtension
     if case == "scheduled_execution":

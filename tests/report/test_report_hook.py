@@ -122,6 +122,7 @@ def test_default_plugins_are_the_installed_ones(tmp_path: Path) -> None:
     assert "failed:" not in text and "<h2>Method diagnostics</h2>" in text
 
 
+@pytest.mark.slow
 def test_a_plugin_passed_to_optimize_adds_its_section_to_the_study_report(tmp_path: Path, sample_fmu: Any) -> None:
     from fmi_optimizer import optimize
 

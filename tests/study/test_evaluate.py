@@ -25,6 +25,7 @@ def _study(fmu: Path, **extra: Any) -> dict[str, Any]:
     return d
 
 
+@pytest.mark.slow
 def test_evaluate_reproduces_what_the_study_stored(faulty_fmu: Path, tmp_path: Path) -> None:
     d = _study(faulty_fmu)
     stored = fmi_optimizer.optimize(d, out=tmp_path, write_back=False).result.evaluations

@@ -64,6 +64,7 @@ def test_optimize_from_python(faulty_fmu: Path, tmp_path: Path) -> None:
     assert Path(data["outputs"]["report"]).read_text().startswith("<!doctype html>")
 
 
+@pytest.mark.slow
 def test_same_candidate_is_never_simulated_twice(faulty_fmu: Path, tmp_path: Path) -> None:
     d = study_dict(faulty_fmu, method={"name": "repeater", "budget": {"evaluations": 2}, "seed": 0})
     d["method"]["budget"] = {"evaluations": 2}
@@ -75,6 +76,7 @@ def test_same_candidate_is_never_simulated_twice(faulty_fmu: Path, tmp_path: Pat
     assert sims == [] or all(e.cached for e in out2.result.evaluations)
 
 
+@pytest.mark.slow
 def test_a_rerun_replays_the_earlier_study_from_the_cache_and_goes_on(faulty_fmu: Path, tmp_path: Path) -> None:
     """Running the same deterministic study again into the same results: its first 30 candidates are
     cache hits (free), then it simulates 30 new ones. More than 25 batches of cache hits in a row
@@ -90,6 +92,7 @@ def test_a_rerun_replays_the_earlier_study_from_the_cache_and_goes_on(faulty_fmu
     assert all(tuple(sorted(e.candidate.values.items())) not in seen_first for e in new)  # it went on
 
 
+@pytest.mark.slow
 def test_fmu_crashing_on_every_candidate_ends_with_a_clear_error(faulty_fmu: Path, tmp_path: Path) -> None:
     d = study_dict(faulty_fmu, fixed={"fault": "abort"})
     d["method"]["budget"] = {"evaluations": 4}
@@ -100,6 +103,7 @@ def test_fmu_crashing_on_every_candidate_ends_with_a_clear_error(faulty_fmu: Pat
     assert [r[0] for r in rows] == ["crashed"] * 4  # every failure is stored too
 
 
+@pytest.mark.slow
 def test_seconds_budget_stops_and_returns_best(faulty_fmu: Path, tmp_path: Path) -> None:
     d = study_dict(faulty_fmu)
     d["method"]["budget"] = {"seconds": 3.0, "evaluations": 100000}

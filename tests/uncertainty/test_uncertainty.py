@@ -136,6 +136,7 @@ def test_clopper_pearson_and_wilson_cover_a_known_probability() -> None:
     assert clopper_pearson(0, 10, 0.95)[0] == 0.0 and clopper_pearson(10, 10, 0.95)[1] == 1.0
 
 
+@pytest.mark.slow
 def test_chance_value_agrees_with_the_bound() -> None:
     """The KPI-unit constraint value is <= 0 exactly when the lower confidence bound reaches the target."""
     rng = np.random.default_rng(3)

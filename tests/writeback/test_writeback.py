@@ -151,6 +151,7 @@ def test_inputs_and_other_parameters_pass_through(wb_fmu: Path, tmp_path: Path) 
     assert _rel(new["y"], without_input["y"]) > 0.01
 
 
+@pytest.mark.slow
 def test_input_fmu_is_byte_identical_afterwards(wb_fmu: Path, tmp_path: Path) -> None:
     before = sha256(wb_fmu)
     stamp = wb_fmu.stat().st_mtime_ns
@@ -167,6 +168,7 @@ def test_refuses_to_overwrite_the_input(wb_fmu: Path, tmp_path: Path) -> None:
     assert sha256(Path(copy)) == before
 
 
+@pytest.mark.slow
 def test_write_back_on_heat_sink_twin(heat_sink_fmu: Path, tmp_path: Path) -> None:
     before = sha256(heat_sink_fmu)
     result = write_back(heat_sink_fmu, HS_VALUES, tmp_path / "results", check=CheckSettings(HS_OUTPUTS, 600.0, 10.0),
@@ -269,6 +271,7 @@ def test_write_back_fails_loudly_and_removes_the_unverified_fmu(wb_fmu: Path, tm
     assert record["files"]["fmu"] is None
 
 
+@pytest.mark.slow
 def test_written_fmu_takes_any_communication_step(wb_fmu: Path, tmp_path: Path) -> None:
     """The proxy has no fixed step of its own: the importer's steps reach the original unchanged."""
     written = write_optimized_fmu(wb_fmu, WB_VALUES, tmp_path / "wb.fmu")
@@ -490,6 +493,7 @@ def _non_default_values(fmu: Path) -> dict[str, Value]:
 
 
 @pytest.mark.parametrize("name", ["servo_pid_fmi3", "building_zone"])
+@pytest.mark.slow
 def test_write_back_on_more_sample_twins(name: str, runnable_twin: Callable[[str], Path],
                                         tmp_path: Path) -> None:
     """FMI 3.0 (servo_pid_fmi3) and a twin that reads its own resources/ files (building_zone)."""

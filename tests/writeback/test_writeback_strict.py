@@ -39,6 +39,7 @@ def _libcosim(fmu: Path, outputs: str, step: float, steps: int, tmp_path: Path) 
     return np.asarray(json.loads(rows.read_text()))
 
 
+@pytest.mark.slow
 def test_written_fmu_reproduces_the_truth_in_fmpy_and_libcosim(strict_fmu: Path, tmp_path: Path) -> None:
     result = write_back(strict_fmu, VALUES, tmp_path / "out", check=CheckSettings(["y", "count"], 100.0, 1.0))
     assert result.ok, result.verification["problems"]
@@ -108,6 +109,7 @@ def test_apply_keeps_the_time_grid_and_skips_string_outputs(strict_fmu: Path, tm
     assert new["time"][-1] == 1000.0 and _rel(new["y"], truth["y"]) < 1e-12
 
 
+@pytest.mark.slow
 def test_failed_verification_leaves_no_fmu_and_says_so(strict_fmu: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     import fmi_optimizer.writeback as wb
@@ -221,6 +223,7 @@ def test_fmi1_cosimulation_write_back(lag1_fmu: Path, tmp_path: Path) -> None:
     assert _rel(new["y"], simulate_fmu(str(lag1_fmu), output=["y"], stop_time=10.0, output_interval=0.1)["y"]) > 0.05
 
 
+@pytest.mark.slow
 def test_a_study_whose_written_fmu_fails_verification_reports_no_fmu(strict_fmu: Path, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """The study path: JSON outputs.fmu null, no FMU on disk, the log says FAILED and never 'verified'."""

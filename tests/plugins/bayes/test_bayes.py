@@ -52,6 +52,7 @@ def branin_twin(c: Candidate) -> Evaluation:
     return Evaluation(c, "ok", objective=branin(float(c.values["x1"]), float(c.values["x2"])))
 
 
+@pytest.mark.slow
 def test_tensorflow_not_imported_by_core_or_plugin_import(tmp_path: Path) -> None:
     """The host loads every plugin through its entry point: that must not pull TF in, nor may
     building the method and asking for its initial design. (Run outside the checkout so a stale
@@ -77,6 +78,7 @@ def test_tensorflow_not_imported_by_core_or_plugin_import(tmp_path: Path) -> Non
 # The conformance suite runs on bayes in tests/host/test_conformance.py (budget 24, with every built-in).
 
 
+@pytest.mark.slow
 def test_branin_regret_within_budget() -> None:
     m = BayesMethod(Problem(BRANIN_SPACE, budget_evaluations=30), {}, seed=0)
     history = run(m, branin_twin, 30)
@@ -188,6 +190,7 @@ def test_crash_region_avoided() -> None:
     assert m.diagnostics()["iterations"][-1]["n_failed"] >= 1
 
 
+@pytest.mark.slow
 def test_mixed_space_finds_discrete_optimum() -> None:
     space = DesignSpace([Continuous("x", 0.0, 1.0), Integer("n", 0, 10),
                          Categorical("c", (10, 20, 30), ("a", "b", "c")), Boolean("flag")])
@@ -288,6 +291,7 @@ def _stall_run(values: Callable[[int], float], budget: int = 20) -> BayesMethod:
     return m
 
 
+@pytest.mark.slow
 def test_a_search_without_improvement_is_reported_stalled_with_advice() -> None:
     # the first value is never beaten: after 6 evaluations without improvement the search is stalled
     flat = _stall_run(lambda i: 0.0 if i == 0 else 1.0 + 0.1 * math.sin(i))

@@ -37,6 +37,7 @@ def _traces(surrogate: Any) -> dict[str, int]:
              ("mean_gradient", surrogate._mean_gradient))}
 
 
+@pytest.mark.slow
 def test_fits_a_1d_function_and_is_uncertain_away_from_the_data() -> None:
     def f(z: np.ndarray) -> np.ndarray:
         return np.asarray(np.sin(6.0 * z[:, 0]) + 0.5 * z[:, 0])
@@ -55,6 +56,7 @@ def test_fits_a_1d_function_and_is_uncertain_away_from_the_data() -> None:
     assert s.y_mean == pytest.approx(np.mean(y)) and s.y_std == pytest.approx(np.std(y))
 
 
+@pytest.mark.slow
 def test_fits_a_2d_function_on_held_out_points() -> None:
     def f(z: np.ndarray) -> np.ndarray:
         return np.asarray(np.sin(3.0 * z[:, 0]) * np.cos(2.0 * z[:, 1]) + z[:, 1] ** 2)
@@ -77,6 +79,7 @@ def test_fits_a_2d_function_on_held_out_points() -> None:
     assert "holdout" in s.loo_kind
 
 
+@pytest.mark.slow
 def test_fantasize_shrinks_variance_at_believed_points_and_restore_undoes_it() -> None:
     rng = np.random.default_rng(2)
     Z = rng.random((40, 2))

@@ -240,6 +240,7 @@ def test_with_a_constraint_basins_are_resolved_around_feasible_points_and_the_co
     assert best is not None and best.values["y"] <= 0.75 and _two_basins(best.values["x"], best.values["y"]) < -1.08
 
 
+@pytest.mark.slow
 def test_a_noisy_twin_never_escapes() -> None:
     """With noise, the incumbent and the basin around it would follow the noise: escape stays off."""
     space = DesignSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])

@@ -124,6 +124,7 @@ def evaluations_to_target(evs: list[Evaluation], target: float) -> int:
     return 10**6
 
 
+@pytest.mark.slow
 def test_loop_beats_random_search_on_bocs_quadratic() -> None:
     """Evaluations to come within 1 % of the optimum (unique evaluations), three fixed seeds."""
     from fmio_baselines import RandomSearch
@@ -326,6 +327,7 @@ def test_noisy_twin_warns_when_noise_dwarfs_improvements() -> None:
 
 
 # -- a real FMU through the host's study loop ---------------------------------------------------------
+@pytest.mark.slow
 def test_runs_on_the_heat_sink_twin_through_the_study_loop(sample_fmu: Callable[[str], Path]) -> None:
     import tomllib
 
