@@ -1,9 +1,9 @@
-"""Build the write-back proxy runtime (fmi_optimizer/proxy/fmio_proxy.c) with the package.
+"""Build the write-back proxy runtime (fmi_optimizer/writeback/proxy/fmio_proxy.c) with the package.
 
 The proxy is a plain shared library (not a Python extension): written FMUs carry it as their binary.
 Building it here means a user installing a wheel needs no C compiler for write-back. The build is
 optional: without a compiler the package still installs, and fmi_optimizer compiles the proxy on first
-use (fmi_optimizer/proxy_build.py), or says how to get one.
+use (fmi_optimizer/writeback/proxy_build.py), or says how to get one.
 """
 
 import importlib.util
@@ -17,7 +17,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def _proxy_build():
-    spec = importlib.util.spec_from_file_location("_fmio_proxy_build", HERE / "fmi_optimizer" / "proxy_build.py")
+    path = HERE / "fmi_optimizer" / "writeback" / "proxy_build.py"
+    spec = importlib.util.spec_from_file_location("_fmio_proxy_build", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -37,7 +38,7 @@ ext_modules = []
 if os.name == "posix":
     pb = _proxy_build()
     ext_modules.append(Extension(
-        "fmi_optimizer.proxy.fmio_proxy",
+        "fmi_optimizer.writeback.proxy.fmio_proxy",
         sources=[os.path.relpath(pb.SOURCE, HERE)],
         include_dirs=[os.path.relpath(pb.INCLUDE, HERE)],
         define_macros=[("FMIO_PROXY_SOURCE_ID", f'"{pb.source_id()}"')],

@@ -27,15 +27,15 @@ sys.path.insert(0, str(ROOT / "fmus"))
 
 import build  # noqa: E402
 
-from fmi_optimizer.api import build_problem, make_evaluator, run_study  # noqa: E402
 from fmi_optimizer.calibration.calibrate import calibrate  # noqa: E402
 from fmi_optimizer.calibration.drift import check, recalibrate  # noqa: E402
 from fmi_optimizer.calibration.refine import refine  # noqa: E402
 from fmi_optimizer.calibration.runner import Runner  # noqa: E402
-from fmi_optimizer.config import StudyConfig, load_study  # noqa: E402
-from fmi_optimizer.plugins import load_host  # noqa: E402
-from fmi_optimizer.simulator import SimSettings  # noqa: E402
-from fmi_optimizer.twin import Twin  # noqa: E402
+from fmi_optimizer.fmu.simulator import SimSettings  # noqa: E402
+from fmi_optimizer.fmu.twin import Twin  # noqa: E402
+from fmi_optimizer.host.loader import load_host  # noqa: E402
+from fmi_optimizer.runner.run import build_problem, make_evaluator, run_study  # noqa: E402
+from fmi_optimizer.study.config import StudyConfig, load_study  # noqa: E402
 
 TRUTH = json.loads((ROOT / "fmus/building_zone/true_parameters.json").read_text())["true_parameters"]
 FITTED = {k: v for k, v in TRUTH.items() if k != "R_win"}

@@ -89,9 +89,9 @@ def pool_rate(fmu: Path, runs: int, stop: float, workers: int, strategy: str = "
               outputs: tuple[str, ...] = ("y", "z"), step: float = 0.01) -> tuple[float, float, list[str]]:
     """(evaluations per second, worker RSS in MB, why the pool left the strategy) of the LocalPool, after
     warm-up."""
-    from fmi_optimizer.evaluation import EngineOptions, LocalPool
-    from fmi_optimizer.simulator import SimSettings
-    from fmi_optimizer.worker import RunRequest
+    from fmi_optimizer.engine.pool import EngineOptions, LocalPool
+    from fmi_optimizer.engine.worker import RunRequest
+    from fmi_optimizer.fmu.simulator import SimSettings
 
     settings = SimSettings(stop_time=stop, output_interval=stop / 40)
     with LocalPool(fmu, EngineOptions(workers=workers, timeout=60, strategy=strategy)) as pool:
@@ -151,7 +151,7 @@ def main() -> None:
     if args.strategies or args.snapshot_fmu:
         strategies(args)
         return
-    from fmi_optimizer.twin import Twin
+    from fmi_optimizer.fmu.twin import Twin
 
     with tempfile.TemporaryDirectory() as tmp:
         runnable = Twin.open(build_twin(Path(tmp))).fmu.runnable
@@ -196,7 +196,7 @@ def main() -> None:
 
 def strategies(args: argparse.Namespace) -> None:
     """pool-1 per instance strategy against the raw fmpy loop preparing runs the same way, at ~1 ms and ~20 ms."""
-    from fmi_optimizer.twin import Twin
+    from fmi_optimizer.fmu.twin import Twin
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

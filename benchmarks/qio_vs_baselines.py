@@ -223,7 +223,7 @@ def _heat_sink_worker(unzip_dir: str) -> None:
 
 def heat_sink_space() -> DesignSpace:
     """The design space of ``fmus/heat_sink.toml`` exactly as the host builds it (twin.dimension per parameter)."""
-    from fmi_optimizer.twin import Twin
+    from fmi_optimizer.fmu.twin import Twin
 
     if "space" not in _twin:
         twin = Twin.open(_twin["fmu"])

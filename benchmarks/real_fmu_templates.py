@@ -19,13 +19,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from fmi_optimizer.api import run_study
-from fmi_optimizer.config import load_study
+from fmi_optimizer.cli.templates import template_text
 from fmi_optimizer.errors import FmiOptimizerError
-from fmi_optimizer.kpi import builtin_registry
-from fmi_optimizer.problem import StudyProblem
-from fmi_optimizer.templates import template_text
-from fmi_optimizer.twin import Twin
+from fmi_optimizer.fmu.twin import Twin
+from fmi_optimizer.host.kpi import builtin_registry
+from fmi_optimizer.runner.run import run_study
+from fmi_optimizer.study.config import load_study
+from fmi_optimizer.study.problem import StudyProblem
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT.parent / "shared" / "fmus-real"

@@ -2,7 +2,7 @@
 
 For every FMU in a folder (default ``../shared/fmus-real`` beside the repository, when it exists):
 
-1. pick Real parameters that move an output (``fmi_optimizer.fmu_check.choose_parameters``: each probe run in a
+1. pick Real parameters that move an output (``fmi_optimizer.cli.check.choose_parameters``: each probe run in a
    fresh worker process) and an output they move;
 2. run a small study (``random``, 8 evaluations, 2 workers, instance strategy proven by the product);
 3. compare **every stored KPI** with a fresh instance in plain fmpy
@@ -68,7 +68,7 @@ def fresh(fmu: Path, values: dict[str, Any], stop: float, dt: float, output: str
     """Plain fmpy, as a user would call it (what the FMU prints is kept out of this script's table)."""
     from fmpy import simulate_fmu
 
-    from fmi_optimizer.fd_capture import capture_fds
+    from fmi_optimizer.fmu.fd_capture import capture_fds
 
     with capture_fds():
         result = simulate_fmu(str(fmu), start_values=values, stop_time=stop, output_interval=dt, output=[output])
@@ -90,8 +90,8 @@ def libcosim_final(fmu: Path, output: str, stop: float, step: float) -> tuple[fl
 
 
 def study_for(fmu: Path, max_stop: float, budget: int) -> tuple[dict[str, Any], str, float, float, list[str]]:
-    from fmi_optimizer.fmu_check import choose_parameters, default_settings, perturbed
-    from fmi_optimizer.twin import Twin
+    from fmi_optimizer.cli.check import choose_parameters, default_settings, perturbed
+    from fmi_optimizer.fmu.twin import Twin
 
     twin = Twin.open(fmu)
     settings = default_settings(twin, None)
@@ -126,7 +126,7 @@ def study_for(fmu: Path, max_stop: float, budget: int) -> tuple[dict[str, Any], 
 def check_one(fmu: Path, max_stop: float, budget: int) -> dict[str, Any]:
     from fmi_optimizer import optimize
     from fmi_optimizer.errors import FmiOptimizerError
-    from fmi_optimizer.storage import Store
+    from fmi_optimizer.study.storage import Store
 
     row: dict[str, Any] = {"fmu": fmu.name}
     t0 = time.perf_counter()

@@ -48,7 +48,7 @@ import numpy as np
 
 from fmi_optimizer import Candidate, Capabilities, Method, optimize
 from fmi_optimizer.hookspecs import hookimpl
-from fmi_optimizer.pareto import by_kpis, front, non_dominated
+from fmi_optimizer.study.pareto import by_kpis, front, non_dominated
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))

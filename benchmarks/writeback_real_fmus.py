@@ -8,7 +8,7 @@ value changes the outputs (a few candidates are tried), writes an FMU with chang
 (``write_optimized_fmu``) and verifies it the way the product does: the written FMU with default
 settings in fmpy and in libcosim, each in a fresh process, against the truth, plain fmpy
 ``simulate_fmu(original, start_values=v)``, at relative 1e-6 over the default experiment. Source-only FMUs
-are compiled first the way the product does (``fmi_optimizer.fmu_file.open_fmu``: fmpy.build into the cache);
+are compiled first the way the product does (``fmi_optimizer.fmu.archive.open_fmu``: fmpy.build into the cache);
 an FMU that ships C sources gets a second row from a copy without its binaries/ (in a temporary folder), so
 the binary the product compiles is checked too.
 The written parameters are compared as well, so "values applied?" means the written FMU reports the
@@ -51,7 +51,7 @@ def _changed(value: float) -> float:
 def _truth(fmu: Path, check: Any, values: dict[str, float]) -> np.ndarray:
     from fmpy import simulate_fmu
 
-    from fmi_optimizer.fd_capture import capture_fds
+    from fmi_optimizer.fmu.fd_capture import capture_fds
 
     with capture_fds():
         return simulate_fmu(str(fmu), start_values=values, output=list(check.outputs), stop_time=check.stop_time,
@@ -70,7 +70,7 @@ def _effect(a: np.ndarray, b: np.ndarray, outputs: list[str]) -> float:
 
 def _pick_values(runnable: Path, variables: list[Any], check: Any) -> tuple[dict[str, float], float]:
     """One or two Real parameters (changed by 25 %) that change the outputs, and how much they do."""
-    from fmi_optimizer.proxy_fmu import carried, settable_before_init
+    from fmi_optimizer.writeback.proxy_fmu import carried, settable_before_init
 
     candidates = [v for v in variables if v.kind == "Real" and settable_before_init(v) and carried(v)
                   and v.causality in ("parameter", "input")]
@@ -100,7 +100,7 @@ def _pick_values(runnable: Path, variables: list[Any], check: Any) -> tuple[dict
 
 
 def _start(fmu: Path, name: str) -> float | None:
-    from fmi_optimizer.proxy_fmu import read_model_description
+    from fmi_optimizer.writeback.proxy_fmu import read_model_description
 
     root = read_model_description(fmu)
     for sv in root.iter():
@@ -115,9 +115,9 @@ def _start(fmu: Path, name: str) -> float | None:
 
 
 def check_fmu(fmu: Path, work: Path, label: str | None = None) -> dict[str, Any]:
-    from fmi_optimizer.fmu_file import open_fmu
-    from fmi_optimizer.proxy_fmu import read_model_description, scalar_variables
-    from fmi_optimizer.writeback import check_settings_for, verify_written_fmu, write_optimized_fmu
+    from fmi_optimizer.fmu.archive import open_fmu
+    from fmi_optimizer.writeback.proxy_fmu import read_model_description, scalar_variables
+    from fmi_optimizer.writeback.write import check_settings_for, verify_written_fmu, write_optimized_fmu
 
     root = read_model_description(fmu)
     row: dict[str, Any] = {"fmu": label or fmu.name, "tool": (root.get("generationTool") or "(not stated)").split(" (")[0],

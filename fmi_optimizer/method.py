@@ -15,14 +15,14 @@ import types
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import PluginError, StudyError
-from .records import Candidate, Evaluation
-from .space import DesignSpace, Value
+from fmi_optimizer.errors import PluginError, StudyError
+from fmi_optimizer.records import Candidate, Evaluation
+from fmi_optimizer.space import DesignSpace, Value
 
 ALL_KINDS = frozenset({"continuous", "discrete", "integer", "categorical", "boolean"})
 
@@ -60,7 +60,6 @@ class Problem:
     scenarios: tuple[tuple[str, dict[str, Value]], ...] = ()
     budget_evaluations: int | None = None
     batch_size: int = 1
-    extra: Mapping[str, Any] = field(default_factory=dict)
     budget_seconds: float | None = None
     seconds_per_evaluation: float | None = None  # one candidate's simulation time, measured before routing
 
@@ -70,8 +69,9 @@ class Problem:
 
     def affordable_evaluations(self, seconds_per_point: float, startup_seconds: float = 0.0) -> float | None:
         """How many evaluations a method whose own work costs ``seconds_per_point`` per proposed point (plus
-        ``startup_seconds`` once) gets through before the time budget ends, at the measured simulation cost of an
-        evaluation spread over ``batch_size`` workers; None when there is no time budget or no measurement yet."""
+        ``startup_seconds`` once) gets through before the time budget ends, at the measured simulation cost of
+        an evaluation spread over ``batch_size`` workers; None when there is no time budget or no measurement
+        yet."""
         if self.budget_seconds is None or self.seconds_per_evaluation is None:
             return None
         per_point = seconds_per_point + self.seconds_per_evaluation / max(1, self.batch_size)
@@ -87,9 +87,11 @@ class Problem:
         if mine is None or free is None or mine >= 0.5 * free:
             return None
         assert self.seconds_per_evaluation is not None and self.budget_seconds is not None
-        return Fit(0.09, f"an evaluation takes {self.seconds_per_evaluation * 1e3:.3g} ms but this method's model costs "
-                         f"~{seconds_per_point:g} s per point: in {self.budget_seconds:g} s it would evaluate ~{mine:.0f} "
-                         f"points where a model-free method evaluates {free:.0f}")
+        return Fit(0.09,
+                   f"an evaluation takes {self.seconds_per_evaluation * 1e3:.3g} ms but this method's model "
+                   "costs "
+                         f"~{seconds_per_point:g} s per point: in {self.budget_seconds:g} s it would "
+                         f"evaluate ~{mine:.0f} points where a model-free method evaluates {free:.0f}")
 
 
 @dataclass(frozen=True)
@@ -224,7 +226,8 @@ def _coerce(method_name: str, key: str, value: Any, hint: Any) -> Any:
                 return _coerce(method_name, key, value, a)
             except StudyError as exc:
                 errors.append(str(exc))
-        raise StudyError(f"method {method_name!r}: option {key!r} = {value!r} has the wrong type (expected {hint})")
+        raise StudyError(f"method {method_name!r}: option {key!r} = {value!r} has the wrong type (expected "
+                         f"{hint})")
     if origin is typing.Literal:
         if value in args:
             return value
@@ -243,4 +246,5 @@ def _coerce(method_name: str, key: str, value: Any, hint: Any) -> Any:
         return value
     if origin is dict and isinstance(value, dict):
         return dict(value)
-    raise StudyError(f"method {method_name!r}: option {key!r} = {value!r} has the wrong type (expected {getattr(hint, '__name__', hint)})")
+    raise StudyError(f"method {method_name!r}: option {key!r} = {value!r} has the wrong type (expected "
+                     f"{getattr(hint, '__name__', hint)})")

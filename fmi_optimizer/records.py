@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .space import Value
+from fmi_optimizer.space import Value
 
 Status = Literal["ok", "failed", "timeout", "crashed", "invalid"]
 STATUSES: tuple[Status, ...] = ("ok", "failed", "timeout", "crashed", "invalid")

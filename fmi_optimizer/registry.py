@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import PluginError
-from .method import Method
+from fmi_optimizer.errors import PluginError
+from fmi_optimizer.method import Method
 
 
 @dataclass(frozen=True)
@@ -27,13 +27,15 @@ class MethodRegistry:
 
     def add(self, cls: type[Method]) -> None:
         if not (isinstance(cls, type) and issubclass(cls, Method)):
-            raise PluginError(f"{self.current_source}: registered {cls!r}, which is not a fmi_optimizer.Method subclass")
+            raise PluginError(f"{self.current_source}: registered {cls!r}, which is not a "
+                              "fmi_optimizer.Method subclass")
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name:
             raise PluginError(f"{self.current_source}: method class {cls.__name__} has no 'name'")
         for n in (name, *cls.aliases):
             if n in self._entries or n in self._aliases:
-                owner = self._entries[n].source if n in self._entries else self._entries[self._aliases[n]].source
+                owner = (self._entries[n].source if n in self._entries
+                         else self._entries[self._aliases[n]].source)
                 raise PluginError(
                     f"{self.current_source}: method name {n!r} is already registered by {owner}; "
                     "choose another name or alias"
@@ -75,8 +77,8 @@ class KpiRegistry:
     def add(self, name: str, function: KpiFunction) -> None:
         if name in self._functions:
             raise PluginError(
-                f"{self.current_source}: KPI reducer {name!r} is already registered by {self._sources[name]}; "
-                "choose another name"
+                f"{self.current_source}: KPI reducer {name!r} is already registered by "
+                f"{self._sources[name]}; choose another name"
             )
         self._functions[name] = function
         self._sources[name] = self.current_source

@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeAlias
 
 import numpy as np
 
-from .errors import StudyError, ValueValidationError
+from fmi_optimizer.errors import StudyError, ValueValidationError
 
 Value: TypeAlias = float | int | bool | str
 Values: TypeAlias = Mapping[str, Value]
@@ -41,7 +41,8 @@ class Continuous:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lo) and math.isfinite(self.hi)) or self.lo >= self.hi:
-            raise StudyError(f"parameter {self.name!r}: needs finite bounds with min < max, got [{self.lo}, {self.hi}]")
+            raise StudyError(f"parameter {self.name!r}: needs finite bounds with min < max, got [{self.lo}, "
+                             f"{self.hi}]")
         if self.log and self.lo <= 0:
             raise StudyError(f"parameter {self.name!r}: log scale needs min > 0, got {self.lo}")
         if self.levels is not None and self.levels < 2:
@@ -74,7 +75,8 @@ class Continuous:
 
     def from_unit(self, u: float) -> float:
         if self.levels is not None:
-            return self._grid[min(self.levels - 1, int(round(min(1.0, max(0.0, u)) * (self.levels - 1))))]  # type: ignore[attr-defined]
+            k = min(self.levels - 1, int(round(min(1.0, max(0.0, u)) * (self.levels - 1))))
+            return self._grid[k]  # type: ignore[attr-defined]
         return self._from_u(u)
 
     def size(self) -> int | None:
@@ -148,11 +150,13 @@ class Categorical:
 
     def __post_init__(self) -> None:
         if len(self.items) < 2:
-            raise StudyError(f"parameter {self.name!r}: a categorical needs at least 2 items, got {list(self.items)}")
+            raise StudyError(f"parameter {self.name!r}: a categorical needs at least 2 items, got "
+                             f"{list(self.items)}")
         if len(set(self.items)) != len(self.items):
             raise StudyError(f"parameter {self.name!r}: duplicate items in {list(self.items)}")
         if self.labels and len(self.labels) != len(self.items):
-            raise StudyError(f"parameter {self.name!r}: {len(self.labels)} labels for {len(self.items)} items")
+            raise StudyError(f"parameter {self.name!r}: {len(self.labels)} labels for {len(self.items)} "
+                             "items")
         if not self.labels:
             object.__setattr__(self, "labels", tuple(str(i) for i in self.items))
 
@@ -320,7 +324,8 @@ class DesignSpace:
 
 def dimension_to_dict(d: Dimension) -> dict[str, Any]:
     if isinstance(d, Continuous):
-        return {"kind": d.kind, "name": d.name, "lo": d.lo, "hi": d.hi, "log": d.log, "levels": d.levels, "unit": d.unit}
+        return {"kind": d.kind, "name": d.name, "lo": d.lo, "hi": d.hi, "log": d.log, "levels": d.levels,
+                "unit": d.unit}
     if isinstance(d, Integer):
         return {"kind": d.kind, "name": d.name, "lo": d.lo, "hi": d.hi, "unit": d.unit}
     if isinstance(d, Categorical):

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import StudyError
-from .method import Capabilities, Method, Problem, unsupported_reason
-from .records import Candidate, Evaluation
-from .space import Boolean, Categorical, Continuous, DesignSpace, Dimension, Integer, Value
+from fmi_optimizer.errors import StudyError
+from fmi_optimizer.method import Capabilities, Method, Problem, unsupported_reason
+from fmi_optimizer.records import Candidate, Evaluation
+from fmi_optimizer.space import Boolean, Categorical, Continuous, DesignSpace, Dimension, Integer, Value
 
 
 class ConformanceError(AssertionError):
@@ -60,7 +60,8 @@ def analytic_space(caps: Capabilities) -> DesignSpace:
 OPTIMUM: dict[str, Value] = {"x1": 1.37, "x2": 2.9, "n": 2, "material": 3, "flag": True}
 
 
-def analytic_objective(values: Mapping[str, Value], replication: int = 0, noisy: bool = False) -> dict[str, float]:
+def analytic_objective(values: Mapping[str, Value], replication: int = 0,
+                       noisy: bool = False) -> dict[str, float]:
     """An instant 'twin': a smooth bowl over numeric dims plus categorical/boolean offsets; minimum 0 at
     :data:`OPTIMUM`."""
     f = 0.0
@@ -110,11 +111,13 @@ def run_ask_tell(method: Method, budget: int, batch: int,
         told: list[Evaluation] = []
         for cand in asked:
             if not isinstance(cand, Candidate):
-                raise ConformanceError(f"{method.name}: ask() must return Candidate objects, got {type(cand).__name__}")
+                raise ConformanceError(f"{method.name}: ask() must return Candidate objects, got "
+                                       f"{type(cand).__name__}")
             try:
                 space.validate(cand.values)
             except Exception as exc:
-                raise ConformanceError(f"{method.name}: asked an invalid candidate {cand.values}: {exc}") from exc
+                raise ConformanceError(f"{method.name}: asked an invalid candidate {cand.values}: "
+                                       f"{exc}") from exc
             i = len(history) + len(told)
             if fail(i):
                 told.append(Evaluation(cand, "crashed", error="conformance: injected crash"))
@@ -153,7 +156,8 @@ def check_method(cls: type[Method], options: Mapping[str, Any] | None = None, bu
         cls(problem, {"__no_such_option__": 1}, seed)
     except StudyError as exc:
         if "accepted" not in str(exc):
-            raise ConformanceError(f"{cls.__name__}: unknown-option error must list the accepted options: {exc}") from exc
+            raise ConformanceError(f"{cls.__name__}: unknown-option error must list the accepted options: "
+                                   f"{exc}") from exc
     else:
         raise ConformanceError(f"{cls.__name__}: accepted an unknown option without error")
     checks.append("unknown options rejected")
@@ -196,13 +200,15 @@ def check_method_on_fmu(cls: type[Method], study: Mapping[str, Any], base_dir: P
                         options: Mapping[str, Any] | None = None) -> Any:
     """Run ``cls`` through the real study loop on an FMU (study dict relative to ``base_dir``) and check the
     rules there too: at most ``n`` candidates per ``ask(n)``, only valid candidates, no exception, a best."""
-    from .api import run_study
-    from .config import load_study
-    from .errors import PluginError
-    from .plugins import load_host
+    from fmi_optimizer.errors import PluginError
+    from fmi_optimizer.hookspecs import hookimpl
+    from fmi_optimizer.host.loader import load_host
+    from fmi_optimizer.runner.run import run_study
+    from fmi_optimizer.study.config import load_study
 
     class _Plugin:
         @staticmethod
+        @hookimpl
         def fmio_register_methods(registry: Any) -> None:
             if cls.name not in registry:
                 registry.add(cls)
@@ -219,11 +225,13 @@ def check_method_on_fmu(cls: type[Method], study: Mapping[str, Any], base_dir: P
         result = outcome.result
         errors = result.method_errors
         if errors.get("surplus_candidates"):
-            raise ConformanceError(f"{cls.__name__} on {config.fmu.name}: ask(n) returned more than n candidates "
-                                   f"({errors['surplus_candidates']} surplus, dropped by the host)")
+            raise ConformanceError(f"{cls.__name__} on {config.fmu.name}: ask(n) returned more than n "
+                                   f"candidates ({errors['surplus_candidates']} surplus, dropped by the "
+                                   "host)")
         if errors.get("invalid_candidates"):
-            raise ConformanceError(f"{cls.__name__} on {config.fmu.name}: asked {errors['invalid_candidates']} "
-                                   f"invalid candidate(s); first: {errors['first']}")
+            raise ConformanceError(f"{cls.__name__} on {config.fmu.name}: asked "
+                                   f"{errors['invalid_candidates']} invalid candidate(s); first: "
+                                   f"{errors['first']}")
         if result.counts()["total"] == 0:
             raise ConformanceError(f"{cls.__name__}: the study on {config.fmu.name} evaluated nothing")
         if result.best is None:

@@ -9,18 +9,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..api import Outcome, make_evaluator, run_study
-from ..config import StudyConfig
-from ..errors import StudyError
-from ..plugins import Host, load_host
-from ..records import Evaluation
-from ..space import Continuous
-from ..storage import Store
-from ..study import ProgressCallback
-from .history import History
-from .identifiability import Identifiability, analyse
-from .refine import Refined, jacobian_at, refine
-from .runner import Runner
+from fmi_optimizer.calibration.history import History
+from fmi_optimizer.calibration.identifiability import Identifiability, analyse
+from fmi_optimizer.calibration.refine import Refined, jacobian_at, refine
+from fmi_optimizer.calibration.runner import Runner
+from fmi_optimizer.errors import StudyError
+from fmi_optimizer.host.loader import Host, load_host
+from fmi_optimizer.records import Evaluation
+from fmi_optimizer.runner.run import Outcome, make_evaluator, run_study
+from fmi_optimizer.space import Continuous
+from fmi_optimizer.study.config import StudyConfig
+from fmi_optimizer.study.loop import ProgressCallback
+from fmi_optimizer.study.storage import Store
 
 
 @dataclass
@@ -40,7 +40,8 @@ class CalibrationResult:
     files: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"study": self.outcome.result.name, "study_id": self.outcome.result.study_id, "method": self.method,
+        return {"study": self.outcome.result.name, "study_id": self.outcome.result.study_id,
+                "method": self.method,
                 "parameters": self.values, "loss_train": self.evaluation.kpis.get("loss_train"),
                 "loss_validation": self.evaluation.kpis.get("loss_validation"), "fidelity": self.fidelity,
                 "identifiability": self.identifiability.to_dict(), "evaluations": self.evaluations,
@@ -62,17 +63,17 @@ def calibrate(config: StudyConfig, host: Host | None = None, *, log: Callable[[s
     """Run the calibration study of ``config`` and everything after it; see the module docstring."""
     spec = config.calibration
     if spec is None:
-        raise StudyError(f"{config.source or 'study'}: [calibration] is missing; map outputs to measured columns "
-                         "(see docs/calibration.md)")
+        raise StudyError(f"{config.source or 'study'}: [calibration] is missing; map outputs to measured "
+                         "columns (see docs/calibration.md)")
     t0 = time.perf_counter()
     host = host or load_host(config.plugins_dir)
     method = default_method(config, host)
     if config.method == "auto":  # run_study will say "chosen by name": say first who chose it and why
-        log(f"calibration: method auto -> {method!r} (calibration's default: Bayesian optimization when installed, "
-            "else differential evolution), then least-squares refinement")
+        log(f"calibration: method auto -> {method!r} (calibration's default: Bayesian optimization when "
+            "installed, else differential evolution), then least-squares refinement")
     config = config.with_overrides(method=method)
-    from ..api import default_out_dir, ensure_writable
-    from ..files import OutputLock
+    from fmi_optimizer.runner.run import default_out_dir, ensure_writable
+    from fmi_optimizer.writeback.atomic import OutputLock
 
     with OutputLock(ensure_writable(default_out_dir(config))).acquire(None, log):  # refinement and files too
         return _calibrate(config, host, log, progress, kind, write_back, t0)
@@ -117,27 +118,29 @@ def _calibrate(config: StudyConfig, host: Host, log: Callable[[str], None], prog
         log(f"identifiability: {w}")
     outcome.result.best = final.evaluation
     if write_back:
-        from ..api import _write_back
+        from fmi_optimizer.runner.run import write_back_best
 
-        _write_back(outcome, log)
+        write_back_best(outcome, log)
     n_method = outcome.result.counts()["total"]
     result = CalibrationResult(outcome, dict(final.values), final.evaluation, fidelity, ident,
                                {"method": n_method, "refine": runner.count, "total": n_method + runner.count},
-                               time.perf_counter() - t0, config.method, trajectory=(reply.time, reply.outputs))
+                               time.perf_counter() - t0, config.method,
+                               trajectory=(reply.time, reply.outputs))
     _finish(result, store, kind)
     return result
 
 
 def _finish(result: CalibrationResult, store: Store, kind: str) -> None:
     """Reports, history entry, and the calibration summary in the study's stored result."""
-    from ..report import write_report
-    from .report import write_calibration_report
+    from fmi_optimizer.calibration.report import write_calibration_report
+    from fmi_optimizer.report.html import write_report
 
     outcome = result.outcome
     problem = outcome.problem
     sid = outcome.result.study_id
     try:
-        outcome.files["report"] = str(write_report(store, sid, outcome.out_dir / f"report{outcome.deliverables_tag}.html",
+        outcome.files["report"] = str(write_report(store, sid,
+                                                   outcome.out_dir / f"report{outcome.deliverables_tag}.html",
                                                    pm=outcome.host.pm if outcome.host is not None else None))
         series = problem.calibration.series
         history = History(outcome.db)
@@ -152,7 +155,8 @@ def _finish(result: CalibrationResult, store: Store, kind: str) -> None:
             entries = history.entries(outcome.result.name)
         finally:
             history.close()
-        path = write_calibration_report(outcome.out_dir / f"calibration{outcome.deliverables_tag}.html", problem.calibration, result.trajectory,
+        path = write_calibration_report(outcome.out_dir / f"calibration{outcome.deliverables_tag}.html",
+                                        problem.calibration, result.trajectory,
                                         result.fidelity, result.identifiability, entries)
         result.files["calibration_report"] = str(path)
         store.set_status(sid, "finished", {**outcome.to_json(), "calibration": result.to_json()})

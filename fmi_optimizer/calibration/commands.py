@@ -1,4 +1,5 @@
-"""``fmi-optimizer calibrate STUDY.toml`` and ``fmi-optimizer check STUDY.toml --data new.csv [--recalibrate]``."""
+"""``fmi-optimizer calibrate STUDY.toml`` and ``fmi-optimizer check STUDY.toml --data new.csv
+[--recalibrate]``."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..cli import emit_json, log
-from ..errors import ExitCode
-from ..terminal import ProgressBar, fmt, table
+from fmi_optimizer.cli.output import emit_json, log
+from fmi_optimizer.cli.terminal import ProgressBar, fmt, table
+from fmi_optimizer.errors import ExitCode
 
 
 def configure_calibrate(p: argparse.ArgumentParser) -> None:
@@ -17,8 +18,8 @@ def configure_calibrate(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from ..commands import config_from_args
-    from .calibrate import calibrate
+    from fmi_optimizer.calibration.calibrate import calibrate
+    from fmi_optimizer.cli.commands import config_from_args
 
     config = config_from_args(args)
     bar = ProgressBar(config.name)
@@ -39,8 +40,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def _print_calibration(data: dict[str, Any]) -> None:
     ev = data["evaluations"]
-    print(f"\ncalibration of {data['study']!r} with {data['method']} + least squares: {ev['total']} evaluations "
-          f"({ev['method']} method, {ev['refine']} refinement) in {data['wall_seconds']:.1f} s")
+    print(f"\ncalibration of {data['study']!r} with {data['method']} + least squares: {ev['total']} "
+          f"evaluations ({ev['method']} method, {ev['refine']} refinement) in {data['wall_seconds']:.1f} s")
     ident = data["identifiability"]
     table(["parameter", "value", "rel. std error", "identifiable"],
           [[n, p["value"], p["rel_std_error"], "yes" if p["identifiable"] else "NO"]
@@ -61,8 +62,8 @@ def _print_fidelity(fidelity: dict[str, dict[str, dict[str, float]]]) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from ..commands import config_from_args
-    from .drift import check, recalibrate
+    from fmi_optimizer.calibration.drift import check, recalibrate
+    from fmi_optimizer.cli.commands import config_from_args
 
     config = config_from_args(args)
     result = check(config, args.data, inputs=args.inputs, log=log)

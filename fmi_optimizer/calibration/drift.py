@@ -10,13 +10,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..api import build_problem, default_out_dir, make_evaluator
-from ..config import StudyConfig
-from ..errors import StudyError
-from ..plugins import Host, load_host
-from ..space import Continuous
-from .history import History
-from .runner import Runner
+from fmi_optimizer.calibration.history import History
+from fmi_optimizer.calibration.runner import Runner
+from fmi_optimizer.errors import StudyError
+from fmi_optimizer.host.loader import Host, load_host
+from fmi_optimizer.runner.run import build_problem, default_out_dir, make_evaluator
+from fmi_optimizer.space import Continuous
+from fmi_optimizer.study.config import StudyConfig
 
 NARROW = 0.25  # recalibration searches +-25 % of each parameter's range around the previous value
 
@@ -55,7 +55,8 @@ def with_data(config: StudyConfig, data: Path, inputs: Path | None = None) -> St
     config = replace(config, calibration=replace(spec, data=replace(spec.data, file=data.resolve())))
     if inputs is not None:
         if config.inputs is None:
-            raise StudyError(f"{config.source or 'study'}: --inputs given but the study has no [inputs] section")
+            raise StudyError(f"{config.source or 'study'}: --inputs given but the study has no [inputs] "
+                             "section")
         config = replace(config, inputs=replace(config.inputs, file=inputs.resolve()))
     return config
 
@@ -82,12 +83,15 @@ def previous_parameters(config: StudyConfig, db: Path) -> dict[str, Any]:
     finally:
         history.close()
     if entry is None:
-        raise StudyError(f"{db}: no calibration of study {config.name!r} yet; run 'fmi-optimizer calibrate' first")
+        raise StudyError(f"{db}: no calibration of study {config.name!r} yet; run 'fmi-optimizer calibrate' "
+                         "first")
     return entry.parameters
 
 
-def check(config: StudyConfig, data: Path, host: Host | None = None, *, parameters: dict[str, Any] | None = None,
-          record: bool = True, inputs: Path | None = None, log: Callable[[str], None] = lambda s: None) -> CheckResult:
+def check(config: StudyConfig, data: Path, host: Host | None = None, *,
+          parameters: dict[str, Any] | None = None,
+          record: bool = True, inputs: Path | None = None,
+          log: Callable[[str], None] = lambda s: None) -> CheckResult:
     """Simulate the calibrated parameters over ``data`` (with ``inputs`` as the input signals, if given)
     and compare fidelity with ``[calibration.drift]``."""
     config = with_data(config, data, inputs)
@@ -108,21 +112,25 @@ def check(config: StudyConfig, data: Path, host: Host | None = None, *, paramete
     fidelity = loss.fidelity(reply.time, reply.outputs, window)
     broken = exceeded(fidelity, spec.drift)
     result = CheckResult(dict(values), fidelity, broken, str(loss.series.path), loss.series.sha256)
-    log(f"check on {loss.series.path.name}: " + ("DRIFT: " + "; ".join(broken) if broken else "within thresholds"))
+    log(f"check on {loss.series.path.name}: "
+        "" + ("DRIFT: " + "; ".join(broken) if broken else "within thresholds"))
     if record and db.exists():
         history = History(db)
         try:
             result.history_id = history.add("check", config.name, str(loss.series.path), loss.series.sha256,
-                                            dict(values), {"fidelity": {"check": fidelity}}, drift=result.drift,
+                                            dict(values), {"fidelity": {"check": fidelity}},
+                                            drift=result.drift,
                                             details={"exceeded": broken, "thresholds": dict(spec.drift)})
             entries = history.entries(config.name)
         finally:
             history.close()
-        from .report import write_calibration_report
+        from fmi_optimizer.calibration.report import write_calibration_report
 
         out = default_out_dir(config) / f"check-{result.history_id}.html"
-        result.report = str(write_calibration_report(out, loss, (reply.time, reply.outputs), {"check": fidelity},
-                                                     None, entries, title=f"Drift check #{result.history_id}"))
+        result.report = str(write_calibration_report(out, loss, (reply.time, reply.outputs),
+                                                     {"check": fidelity},
+                                                     None, entries,
+                                                     title=f"Drift check #{result.history_id}"))
     return result
 
 
@@ -130,7 +138,7 @@ def warm_start(config: StudyConfig, host: Host, previous: Mapping[str, Any]) -> 
     """Bounds narrowed to +-NARROW of each continuous parameter's range around its previous value."""
     del host  # bounds come from the study file and the FMU
     params: dict[str, dict[str, Any]] = {}
-    from ..twin import Twin
+    from fmi_optimizer.fmu.twin import Twin
 
     twin = Twin.open(config.fmu)
     for name, spec in config.parameters.items():
@@ -147,12 +155,13 @@ def warm_start(config: StudyConfig, host: Host, previous: Mapping[str, Any]) -> 
 def recalibrate(config: StudyConfig, data: Path, host: Host | None = None, *, inputs: Path | None = None,
                 log: Callable[[str], None] = lambda s: None, progress: Any = None) -> Any:
     """Recalibrate on ``data`` warm-started from the latest calibration; writes a new calibrated FMU."""
-    from .calibrate import calibrate
+    from fmi_optimizer.calibration.calibrate import calibrate
 
     host = host or load_host(config.plugins_dir)
     config = with_data(config, data, inputs)
     previous = previous_parameters(config, default_out_dir(config) / "fmi_optimizer.db")
-    return calibrate(warm_start(config, host, previous), host, log=log, progress=progress, kind="recalibration")
+    return calibrate(warm_start(config, host, previous), host, log=log, progress=progress,
+                     kind="recalibration")
 
 
 __all__ = ["CheckResult", "check", "recalibrate"]

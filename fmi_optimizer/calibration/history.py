@@ -63,9 +63,10 @@ class History:
             fmu: str | None = None, details: dict[str, Any] | None = None) -> int:
         assert kind in KINDS, kind
         cur = self.conn.execute(
-            "INSERT INTO calibration_history (created, kind, study_name, study_id, data_path, data_sha256, parameters,"
-            " metrics, drift, fmu, details) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (time.time(), kind, study_name, study_id, data_path, data_sha256, json.dumps(parameters, default=str),
+            "INSERT INTO calibration_history (created, kind, study_name, study_id, data_path, data_sha256, "
+            "parameters, metrics, drift, fmu, details) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (time.time(), kind, study_name, study_id, data_path, data_sha256,
+             json.dumps(parameters, default=str),
              json.dumps(metrics, default=str), None if drift is None else int(drift), fmu,
              json.dumps(details or {}, default=str)))
         return int(cur.lastrowid or 0)
@@ -79,8 +80,8 @@ class History:
     def latest_parameters(self, study_name: str) -> Entry | None:
         """The newest calibration or recalibration of this study (what ``check`` compares against)."""
         row = self.conn.execute(
-            "SELECT * FROM calibration_history WHERE study_name=? AND kind IN ('calibration','recalibration') "
-            "ORDER BY id DESC LIMIT 1", (study_name,)).fetchone()
+            "SELECT * FROM calibration_history WHERE study_name=? AND kind IN "
+            "('calibration','recalibration') ORDER BY id DESC LIMIT 1", (study_name,)).fetchone()
         return _entry(row) if row is not None else None
 
 

@@ -33,7 +33,8 @@ class Identifiability:
     def to_dict(self) -> dict[str, Any]:
         return {"parameters": {n: {"value": v, "sensitivity": s, "std_error": e, "rel_std_error": r,
                                    "identifiable": n not in self.flagged}
-                               for n, v, s, e, r in zip(self.names, self.values, self.sensitivity, self.std_error,
+                               for n, v, s, e,
+                               r in zip(self.names, self.values, self.sensitivity, self.std_error,
                                                         self.rel_std_error, strict=True)},
                 "correlation": self.correlation, "singular_values": self.singular_values,
                 "warnings": self.warnings, "flagged": self.flagged}
@@ -67,17 +68,18 @@ def analyse(names: Sequence[str], values: Sequence[float], jac: np.ndarray, resi
     top = float(np.max(sens)) if p else 0.0
     for i, name in enumerate(names):
         if top == 0 or sens[i] < 1e-6 * top:
-            out.warnings.append(f"{name}: no measurable effect on the calibrated outputs; fix it to a known value")
+            out.warnings.append(f"{name}: no measurable effect on the calibrated outputs; fix it to a known "
+                                "value")
             out.flagged.append(name)
         elif not math.isfinite(rel[i]) or rel[i] > rel_se_limit:
-            out.warnings.append(f"{name}: poorly determined by the data (relative standard error {rel[i]:.1%} > "
-                                f"{rel_se_limit:.0%}); treat its value as uncertain")
+            out.warnings.append(f"{name}: poorly determined by the data (relative standard error "
+                                f"{rel[i]:.1%} > {rel_se_limit:.0%}); treat its value as uncertain")
             out.flagged.append(name)
     for i in range(p):
         for j in range(i + 1, p):
             if abs(corr[i, j]) > correlation_limit:
-                out.warnings.append(f"{names[i]} and {names[j]} are correlated ({corr[i, j]:+.3f}): the data cannot "
-                                    "separate them; fix one or add data that excites them differently")
+                out.warnings.append(f"{names[i]} and {names[j]} are correlated ({corr[i, j]:+.3f}): the data "
+                                    "cannot separate them; fix one or add data that excites them differently")
                 for k in (names[i], names[j]):
                     if k not in out.flagged:
                         out.flagged.append(k)

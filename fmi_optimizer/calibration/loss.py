@@ -1,6 +1,6 @@
 """The calibration loss: a KPI-like scalar from a run's output trajectories and the measured data.
 
-Bound into :class:`~fmi_optimizer.problem.StudyProblem` when ``[calibration]`` is configured, so the
+Bound into :class:`~fmi_optimizer.study.problem.StudyProblem` when ``[calibration]`` is configured, so the
 normal study loop, storage, cache, resume and every method work unchanged: each evaluation gets the
 KPIs ``loss_train`` (the objective) and ``loss_validation``. Gaps in the measurements are masked,
 never interpolated into the loss.
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..signals import Series, load_series
-from . import metrics
-from .settings import LOSS_KPI, VALIDATION_KPI, CalibrationSpec
+from fmi_optimizer.calibration import metrics
+from fmi_optimizer.calibration.settings import LOSS_KPI, VALIDATION_KPI, CalibrationSpec
+from fmi_optimizer.fmu.timeseries import Series, load_series
 
 
 @dataclass
@@ -55,8 +55,10 @@ class CalibrationLoss:
                               "time": [s.data.time, s.data.time_unit], "nan": s.data.nan}, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
 
-    def align(self, time: np.ndarray, outputs: Mapping[str, np.ndarray], window: tuple[float, float]) -> dict[str, Aligned]:
-        """Simulated outputs interpolated onto the measured times inside ``window`` (and the simulated range)."""
+    def align(self, time: np.ndarray, outputs: Mapping[str, np.ndarray],
+              window: tuple[float, float]) -> dict[str, Aligned]:
+        """Simulated outputs interpolated onto the measured times inside ``window`` (and the simulated
+        range)."""
         t = self.series.time
         inside = (t >= window[0]) & (t <= window[1]) & (t >= time[0] - 1e-9) & (t <= time[-1] + 1e-9)
         out = {}
@@ -84,7 +86,8 @@ class CalibrationLoss:
             out[VALIDATION_KPI] = self.loss(time, outputs, self.spec.validation)
         return out
 
-    def residuals(self, time: np.ndarray, outputs: Mapping[str, np.ndarray], window: tuple[float, float]) -> np.ndarray:
+    def residuals(self, time: np.ndarray, outputs: Mapping[str, np.ndarray],
+                  window: tuple[float, float]) -> np.ndarray:
         """Weighted residual vector whose sum of squares is the weighted mean of per-output MSE
         (divided by the measured range squared for nrmse): what least-squares refinement minimizes."""
         parts = []

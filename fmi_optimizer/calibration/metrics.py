@@ -42,7 +42,8 @@ def max_abs_error(sim: np.ndarray, meas: np.ndarray) -> float:
     return float(np.max(np.abs(sim - meas)))
 
 
-def lag(t: np.ndarray, sim: np.ndarray, meas: np.ndarray, mask: np.ndarray, max_lag: int | None = None) -> float:
+def lag(t: np.ndarray, sim: np.ndarray, meas: np.ndarray, mask: np.ndarray,
+        max_lag: int | None = None) -> float:
     """Shift (in time units, on the sample grid of ``t``) of the maximum correlation of measured(t) and
     simulated(t + L), over pairs of samples that are both valid. 0 when it cannot be computed."""
     n = t.size
@@ -73,6 +74,7 @@ def fidelity(t: np.ndarray, sim: np.ndarray, meas: np.ndarray, mask: np.ndarray)
     if not m.any():
         return {k: math.nan for k in METRICS} | {"n": 0.0}
     s, y = sim[m], meas[m]
-    return {"n": float(m.sum()), "rmse": rmse(s, y), "nrmse": nrmse(s, y), "mae": mae(s, y), "bias": bias(s, y),
+    return {"n": float(m.sum()), "rmse": rmse(s, y), "nrmse": nrmse(s, y), "mae": mae(s, y),
+            "bias": bias(s, y),
             "r2": r2(s, y), "max_abs_error": max_abs_error(s, y),
             "lag": lag(t, np.where(m, sim, 0.0), np.where(m, meas, 0.0), m)}

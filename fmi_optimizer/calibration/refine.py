@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import StudyFailedError
-from ..records import Evaluation
-from ..space import Continuous
-from .runner import Runner
+from fmi_optimizer.calibration.runner import Runner
+from fmi_optimizer.errors import StudyFailedError
+from fmi_optimizer.records import Evaluation
+from fmi_optimizer.space import Continuous
 
 
 @dataclass
@@ -79,7 +79,8 @@ class Residuals:
         return r
 
     def jac(self, x: np.ndarray) -> np.ndarray:
-        """Forward differences in the scaled space, stepping inward at the upper bound (one parallel batch)."""
+        """Forward differences in the scaled space, stepping inward at the upper bound (one parallel
+        batch)."""
         r0 = self.fun(x)
         steps = np.where(x + self.step <= 1.0, self.step, -self.step)
         points = []
@@ -94,7 +95,8 @@ class Residuals:
         return np.column_stack(cols) if cols else np.zeros((r0.size, 0))
 
 
-def refine(runner: Runner, start: Mapping[str, Any], window: tuple[float, float], max_evaluations: int) -> Refined:
+def refine(runner: Runner, start: Mapping[str, Any], window: tuple[float, float],
+           max_evaluations: int) -> Refined:
     """Trust-region least squares from ``start``; returns the best point seen and the Jacobian there."""
     from scipy.optimize import least_squares
 
@@ -119,7 +121,8 @@ def refine(runner: Runner, start: Mapping[str, Any], window: tuple[float, float]
     ev, reply = res._last[2], res._last[3]
     jac = np.asarray(result.jac) / (scaled.hi - scaled.lo)  # least_squares' Jacobian at its solution
     final = ev.objective if ev.objective is not None else math.inf
-    if res.best is not None and res.best[0] < final * (1 - 1e-3):  # a clearly better point was seen on the way
+    # a clearly better point was seen on the way
+    if res.best is not None and res.best[0] < final * (1 - 1e-3):
         values, ev, reply = res.best[3], res.best[1], res.best[2]
         x = scaled.x(values)
         jac, r = jacobian(res, x, scaled), res.fun(x)

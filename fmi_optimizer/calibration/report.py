@@ -1,4 +1,5 @@
-"""Calibration HTML: measured-vs-twin overlays, residual plots, fidelity tables, identifiability and history."""
+"""Calibration HTML: measured-vs-twin overlays, residual plots, fidelity tables, identifiability and
+history."""
 
 from __future__ import annotations
 
@@ -10,17 +11,17 @@ from typing import Any
 
 import numpy as np
 
-from ..files import write_text_atomic
-from ..report import CSS, _plt, _png, _table
-from .history import Entry
-from .identifiability import Identifiability
-from .loss import CalibrationLoss
-from .metrics import METRICS
+from fmi_optimizer.calibration.history import Entry
+from fmi_optimizer.calibration.identifiability import Identifiability
+from fmi_optimizer.calibration.loss import CalibrationLoss
+from fmi_optimizer.calibration.metrics import METRICS
+from fmi_optimizer.reporting import CSS, figure_html, pyplot, table_html
+from fmi_optimizer.writeback.atomic import write_text_atomic
 
 
 def overlay_plots(loss: CalibrationLoss, trajectory: tuple[np.ndarray, dict[str, np.ndarray]]) -> str:
     """Per output: measured vs twin over time (windows shaded) and residuals over time + histogram."""
-    plt = _plt()
+    plt = pyplot()
     time, outputs = trajectory
     parts = []
     whole = (-math.inf, math.inf)
@@ -31,7 +32,8 @@ def overlay_plots(loss: CalibrationLoss, trajectory: tuple[np.ndarray, dict[str,
         ax1.plot(days, a.simulated, "-", lw=1, color="#1f77b4", label="twin")
         for label, (lo, hi) in loss.windows().items():
             lo_d, hi_d = max(lo, a.time[0]) / 86400.0, min(hi, a.time[-1]) / 86400.0
-            ax1.axvspan(lo_d, hi_d, alpha=0.08, color="#2ca02c" if label == "train" else "#ff7f0e", label=label)
+            ax1.axvspan(lo_d, hi_d, alpha=0.08, color="#2ca02c" if label == "train" else "#ff7f0e",
+                        label=label)
         ax1.set_ylabel(name)
         ax1.legend(fontsize=8, loc="best")
         res = np.where(a.mask, a.simulated - a.measured, np.nan)
@@ -44,24 +46,27 @@ def overlay_plots(loss: CalibrationLoss, trajectory: tuple[np.ndarray, dict[str,
             ax3.hist(finite, bins=40, color="#d62728", alpha=0.7)
         ax3.set_xlabel("residual")
         fig.tight_layout()
-        parts.append(f"<h3>{html.escape(name)}</h3>" + _png(fig))
+        parts.append(f"<h3>{html.escape(name)}</h3>" + figure_html(fig))
     return "\n".join(parts)
 
 
 def fidelity_table(fidelity: dict[str, dict[str, dict[str, float]]]) -> str:
     rows = [[w, out, *[m.get(k) for k in METRICS]] for w, per in fidelity.items() for out, m in per.items()]
-    return _table(["window", "output", *METRICS], rows, left=2)
+    return table_html(["window", "output", *METRICS], rows, left=2)
 
 
 def identifiability_section(ident: Identifiability) -> str:
     rows = [[n, v, s, e, r, "no" if n in ident.flagged else "yes"]
             for n, v, s, e, r in zip(ident.names, ident.values, ident.sensitivity, ident.std_error,
                                      ident.rel_std_error, strict=True)]
-    parts = [_table(["parameter", "value", "sensitivity", "std error", "rel. std error", "identifiable"], rows)]
+    parts = [table_html(["parameter", "value", "sensitivity", "std error", "rel. std error", "identifiable"],
+                        rows)]
     parts.append("<p>Correlation of the estimates:</p>")
-    parts.append(_table(["", *ident.names], [[n, *row] for n, row in zip(ident.names, ident.correlation, strict=True)]))
+    parts.append(table_html(["", *ident.names],
+                            [[n, *row] for n, row in zip(ident.names, ident.correlation, strict=True)]))
     if ident.warnings:
-        parts.append("<ul>" + "".join(f'<li class="bad">{html.escape(w)}</li>' for w in ident.warnings) + "</ul>")
+        parts.append("<ul>" + "".join('<li '
+                                      f'class="bad">{html.escape(w)}</li>' for w in ident.warnings) + "</ul>")
     return "\n".join(parts)
 
 
@@ -73,15 +78,16 @@ def history_section(entries: Sequence[Entry]) -> str:
         fid = e.metrics.get("fidelity", {})
         win = fid.get("validation") or fid.get("check") or fid.get("train") or {}
         worst = max((m.get("nrmse", math.nan) for m in win.values()), default=math.nan)
-        rows.append([e.id, e.kind, e.data_sha256[:12], worst, "" if e.drift is None else ("DRIFT" if e.drift else "ok")])
-    parts = [_table(["#", "kind", "data sha256", "worst NRMSE", "drift"], rows, left=2)]
+        rows.append([e.id, e.kind, e.data_sha256[:12], worst,
+                     "" if e.drift is None else ("DRIFT" if e.drift else "ok")])
+    parts = [table_html(["#", "kind", "data sha256", "worst NRMSE", "drift"], rows, left=2)]
     if len(entries) > 1:
-        plt = _plt()
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(8, 3))
         ax.plot([r[0] for r in rows], [r[3] for r in rows], "o-")
         ax.set_xlabel("history entry")
         ax.set_ylabel("worst NRMSE")
-        parts.append(_png(fig))
+        parts.append(figure_html(fig))
     return "\n".join(parts)
 
 
@@ -95,6 +101,6 @@ def write_calibration_report(path: Path, loss: CalibrationLoss, trajectory: Any,
     if ident is not None:
         body += ["<h2>Identifiability</h2>", identifiability_section(ident)]
     body += ["<h2>History</h2>", history_section(entries)]
-    doc = f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title><style>{CSS}</style>" \
-          f"</head><body>{''.join(body)}</body></html>"
+    doc = (f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title>"
+           f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
     return write_text_atomic(path, doc)

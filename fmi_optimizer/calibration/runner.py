@@ -7,15 +7,17 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..records import Candidate, Evaluation
-from ..worker import RunReply
+from fmi_optimizer.engine.worker import RunReply
+from fmi_optimizer.records import Candidate, Evaluation
 
 
 class Runner:
     """Batches of value dicts -> (Evaluation, RunReply), stored with the problem's cache key."""
 
-    def __init__(self, problem: Any, evaluator: Any, store: Any = None, study_id: int | None = None, tag: str = ""):
-        self.problem, self.evaluator, self.store, self.study_id, self.tag = problem, evaluator, store, study_id, tag
+    def __init__(self, problem: Any, evaluator: Any, store: Any = None, study_id: int | None = None,
+                 tag: str = ""):
+        self.problem, self.evaluator, self.store = problem, evaluator, store
+        self.study_id, self.tag = study_id, tag
         self.count = 0
         self.seconds = 0.0
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import StudyError
-from ..signals import SeriesSpec, parse_series
+from fmi_optimizer.errors import StudyError
+from fmi_optimizer.fmu.timeseries import SeriesSpec, parse_series
 
 LOSSES = ("rmse", "nrmse", "mae")
 DRIFT_METRICS = ("rmse", "nrmse", "mae", "abs_bias", "max_abs_error", "abs_lag")
@@ -19,7 +19,8 @@ VALIDATION_KPI = "loss_validation"
 
 @dataclass(frozen=True)
 class CalibrationSpec:
-    """What to fit: outputs <- measured columns (``data``), the loss, the windows, refinement, drift thresholds."""
+    """What to fit: outputs <- measured columns (``data``), the loss, the windows, refinement, drift
+    thresholds."""
 
     data: SeriesSpec
     loss: str = "rmse"
@@ -65,7 +66,8 @@ def parse_calibration(raw: Any, where: str, base_dir: Path) -> CalibrationSpec |
         raise StudyError(f"{where}: [calibration] refine = {refine!r}: expected true or false")
     n_refine = raw.get("refine_evaluations", 200)
     if isinstance(n_refine, bool) or not isinstance(n_refine, int) or n_refine < 1:
-        raise StudyError(f"{where}: [calibration] refine_evaluations = {n_refine!r}: expected an integer >= 1")
+        raise StudyError(f"{where}: [calibration] refine_evaluations = {n_refine!r}: expected an integer >= "
+                         "1")
     return CalibrationSpec(
         data=data, loss=loss,
         train=_window(raw.get("train"), f"{where}: [calibration] train") or (-math.inf, math.inf),
@@ -73,7 +75,8 @@ def parse_calibration(raw: Any, where: str, base_dir: Path) -> CalibrationSpec |
         refine=refine, refine_evaluations=n_refine,
         identifiability_rel_se=_positive(raw.get("identifiability_rel_se", 0.05), f"{where}: [calibration] "
                                          "identifiability_rel_se"),
-        correlation_limit=_positive(raw.get("correlation_limit", 0.95), f"{where}: [calibration] correlation_limit"),
+        correlation_limit=_positive(raw.get("correlation_limit", 0.95),
+                                    f"{where}: [calibration] correlation_limit"),
         drift=_drift(raw.get("drift", {"nrmse": 0.1}), f"{where}: [calibration.drift]"),
         check_window=_window(raw.get("check_window"), f"{where}: [calibration] check_window"),
     )
@@ -82,7 +85,9 @@ def parse_calibration(raw: Any, where: str, base_dir: Path) -> CalibrationSpec |
 def _window(v: Any, where: str) -> tuple[float, float] | None:
     if v is None:
         return None
-    if (not isinstance(v, list) or len(v) != 2 or any(isinstance(x, bool) or not isinstance(x, int | float) for x in v)
+    if (not isinstance(v,
+                       list) or len(v) != 2
+                       or any(isinstance(x, bool) or not isinstance(x, int | float) for x in v)
             or not v[0] < v[1]):
         raise StudyError(f"{where} = {v!r}: expected [start, end] in seconds with start < end")
     return float(v[0]), float(v[1])

@@ -4,11 +4,12 @@ See docs/uncertainty.md. The study loop uses :class:`~.layer.RobustLayer`; every
 functions over numbers, usable (and tested) on their own.
 """
 
-from .chance import ChanceResult, clopper_pearson, judge, wilson
-from .distributions import parse_distribution
-from .robust import ScoreRule, cvar
-from .sampling import Sample, draw
-from .spec import UncertaintySpec, parse_uncertainty
+from fmi_optimizer.uncertainty.chance import ChanceResult, clopper_pearson, judge, wilson
+from fmi_optimizer.uncertainty.distributions import parse_distribution
+from fmi_optimizer.uncertainty.robust import ScoreRule, cvar
+from fmi_optimizer.uncertainty.sampling import Sample, draw
+from fmi_optimizer.uncertainty.spec import UncertaintySpec, parse_uncertainty
 
-__all__ = ["ChanceResult", "Sample", "ScoreRule", "UncertaintySpec", "clopper_pearson", "cvar", "draw", "judge",
+__all__ = ["ChanceResult", "Sample", "ScoreRule", "UncertaintySpec", "clopper_pearson", "cvar", "draw",
+           "judge",
            "parse_distribution", "parse_uncertainty", "wilson"]

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ..config import StudyConfig
-from ..records import Candidate, Evaluation
-from .chance import ChanceResult, judge
+from fmi_optimizer.records import Candidate, Evaluation
+from fmi_optimizer.study.config import StudyConfig
+from fmi_optimizer.uncertainty.chance import ChanceResult, judge
 
 TAG = re.compile(r"^u:(\d+|nominal):(\d+)$")
 
@@ -49,7 +49,8 @@ class Judged:
                      "q05": float(np.quantile(v, 0.05)), "q50": float(np.quantile(v, 0.5)),
                      "q95": float(np.quantile(v, 0.95)), "min": float(np.min(v)), "max": float(np.max(v))}
                  for k, v in self.kpi_samples.items()}
-        return {"candidate": self.cid, "scenarios": self.n, "kpis": stats, "chance": [c.to_dict() for c in self.chance],
+        return {"candidate": self.cid, "scenarios": self.n, "kpis": stats,
+                "chance": [c.to_dict() for c in self.chance],
                 "nominal_kpis": self.nominal.kpis if self.nominal is not None and self.nominal.ok else None}
 
 
@@ -68,11 +69,13 @@ def aggregate(config: StudyConfig, candidate: Candidate, cid: int, runs: Sequenc
     bad = [r for r in all_runs if not r.ok]
     if bad or not runs:
         ev.status = bad[0].status if bad else "failed"
-        ev.error = (f"{len(bad)} of {len(all_runs)} scenario runs did not succeed; first: {bad[0].error}" if bad
+        ev.error = (f"{len(bad)} of {len(all_runs)} scenario runs did not succeed; first: "
+                    f"{bad[0].error}" if bad
                     else "no scenario runs")
         return ev, judged
     judged.kpi_samples = {k: [r.kpis[k] for r in runs] for k in runs[0].kpis}
-    ev.kpis = dict(nominal.kpis) if nominal is not None else {k: float(np.mean(v)) for k, v in judged.kpi_samples.items()}
+    ev.kpis = (dict(nominal.kpis) if nominal is not None
+               else {k: float(np.mean(v)) for k, v in judged.kpi_samples.items()})
     ev.objective = spec.score.score([r.objective for r in runs if r.objective is not None])
     width = len(runs[0].objectives)
     ev.objectives = tuple(spec.score.score([r.objectives[i] for r in runs]) for i in range(width)) \
@@ -83,7 +86,8 @@ def aggregate(config: StudyConfig, candidate: Candidate, cid: int, runs: Sequenc
         if c.probability is None:  # a plain constraint must hold in every sampled scenario
             values.append(float(max(r.constraints[i] for r in runs)))
             continue
-        res = judge(c.kpi, c.op, c.limit, c.probability, judged.kpi_samples[c.kpi], spec.confidence, spec.bound)
+        res = judge(c.kpi, c.op, c.limit, c.probability, judged.kpi_samples[c.kpi], spec.confidence,
+                    spec.bound)
         judged.chance.append(res)
         raw_ok = raw_ok and res.probability >= c.probability
         values.append(res.value)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from ..errors import StudyError
+from fmi_optimizer.errors import StudyError
 
 BOUNDS = ("clopper-pearson", "wilson")
 
@@ -89,7 +89,8 @@ class ChanceResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kpi": self.kpi, "op": self.op, "limit": self.limit, "target": self.target,
-                "probability": self.probability, "lower": self.lower, "upper": self.upper, "satisfied": self.satisfied,
+                "probability": self.probability, "lower": self.lower, "upper": self.upper,
+                "satisfied": self.satisfied,
                 "n": self.n, "value": self.value, "holds": self.holds}
 
 
@@ -103,8 +104,9 @@ def judge(kpi: str, op: str, limit: float, target: float, values: Sequence[float
     lo, hi = bounds(k, n, confidence, method)
     j = required_successes(n, target, confidence, method)
     if j is None:
-        raise StudyError(f"[uncertainty] {n} scenarios can never prove P({kpi} {op} {limit:g}) >= {target:g} at "
-                         f"confidence {confidence:g}; use samples >= {minimum_samples(target, confidence, method)}")
+        raise StudyError(f"[uncertainty] {n} scenarios can never prove P({kpi} {op} {limit:g}) >= {target:g} "
+                         f"at confidence {confidence:g}; use samples >= "
+                         f"{minimum_samples(target, confidence, method)}")
     s = np.sort(x)
     j = max(1, j)  # target > 0, so at least one satisfied scenario is always needed
     if op == "<=":

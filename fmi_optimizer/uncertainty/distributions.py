@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 from scipy import stats
 
-from ..errors import StudyError
+from fmi_optimizer.errors import StudyError
 
 Number = float | int
 
@@ -132,7 +132,8 @@ class Discrete:
         return np.asarray([self.values[i] for i in idx], dtype=object)
 
     def describe(self) -> str:
-        return "discrete(" + ", ".join(f"{v!r}: {w:.3g}" for v, w in zip(self.values, self.weights, strict=True)) + ")"
+        return "discrete(" + ", ".join(f"{v!r}: {w:.3g}" for v,
+                                       w in zip(self.values, self.weights, strict=True)) + ")"
 
     @property
     def nominal(self) -> Any:
@@ -153,7 +154,8 @@ def parse_distribution(name: str, spec: Any, where: str) -> Distribution:
     """One ``name = { dist = "...", ... }`` entry; every error is one line naming the key and the remedy."""
     key = f"{where}: [uncertainty.parameters] {name}"
     if not isinstance(spec, Mapping):
-        raise StudyError(f"{key} = {spec!r}: expected a table such as {{ dist = \"normal\", mean = 313.15, std = 3 }}")
+        raise StudyError(f"{key} = {spec!r}: expected a table such as "
+                         f"{{ dist = \"normal\", mean = 313.15, std = 3 }}")
     kind = spec.get("dist")
     if kind not in KINDS:
         raise StudyError(f"{key}: dist = {kind!r}; accepted: {', '.join(KINDS)}")
@@ -199,7 +201,8 @@ def _discrete(spec: Mapping[str, Any], key: str) -> Discrete:
         raise StudyError(f"{key}: dist = \"discrete\" needs values = [v1, v2, ...]")
     weights: Sequence[Any] = spec.get("weights", [1.0] * len(values))
     if not isinstance(weights, list | tuple) or len(weights) != len(values):
-        raise StudyError(f"{key}.weights: expected a list of {len(values)} non-negative numbers (one per value)")
+        raise StudyError(f"{key}.weights: expected a list of {len(values)} non-negative numbers (one per "
+                         "value)")
     w = [_number(x, f"{key}.weights") for x in weights]
     if any(x < 0 for x in w) or sum(w) <= 0:
         raise StudyError(f"{key}.weights = {weights!r}: must be non-negative with a positive sum")

@@ -12,21 +12,22 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..config import StudyConfig
-from ..errors import FmiOptimizerError, StudyError
-from ..records import Candidate, Evaluation
-from ..space import Value
-from ..twin import Twin
-from .aggregate import Judged, aggregate, parse_tag, run_tag
-from .sampling import Sample, draw
-from .sequential import Step, decide, stages
-from .spec import UncertaintySpec
+from fmi_optimizer.errors import FmiOptimizerError, StudyError
+from fmi_optimizer.fmu.twin import Twin
+from fmi_optimizer.records import Candidate, Evaluation
+from fmi_optimizer.space import Value
+from fmi_optimizer.study.config import StudyConfig
+from fmi_optimizer.uncertainty.aggregate import Judged, aggregate, parse_tag, run_tag
+from fmi_optimizer.uncertainty.sampling import Sample, draw
+from fmi_optimizer.uncertainty.sequential import Step, decide, stages
+from fmi_optimizer.uncertainty.spec import UncertaintySpec
 
 RunBatch = Callable[[Sequence[Candidate]], list[Evaluation]]
 
 
 class RobustLayer:
-    """Holds the shared sample and expands/aggregates candidates for :class:`~fmi_optimizer.study.Study`."""
+    """Holds the shared sample and expands/aggregates candidates for
+    :class:`~fmi_optimizer.study.loop.Study`."""
 
     def __init__(self, config: StudyConfig, twin: Twin | None = None):
         assert config.uncertainty is not None
@@ -41,7 +42,8 @@ class RobustLayer:
                     twin.check_values(scenario)
                 except FmiOptimizerError as exc:
                     raise StudyError(f"[uncertainty.parameters] scenario {i} of the sample: {exc}; keep the "
-                                     "distribution inside the FMU's range (e.g. truncnormal with min/max)") from exc
+                                     "distribution inside the FMU's range (e.g. truncnormal with "
+                                     "min/max)") from exc
         self.next_cid = 0
         self.aggregates: list[Evaluation] = []  # index = candidate id; the latest aggregate of each candidate
         self.judged: dict[int, Judged] = {}
@@ -70,8 +72,10 @@ class RobustLayer:
         return self.spec.runs_per_candidate()
 
     # -- used by the study -----------------------------------------------------------------
-    def evaluate(self, candidates: Sequence[Candidate], run: RunBatch, remaining: int | None) -> list[Evaluation]:
-        """Run every candidate over the base sample (+ nominal), grow it in stages (sequential.py), aggregate."""
+    def evaluate(self, candidates: Sequence[Candidate], run: RunBatch,
+                 remaining: int | None) -> list[Evaluation]:
+        """Run every candidate over the base sample (+ nominal), grow it in stages (sequential.py),
+        aggregate."""
         cids = list(range(self.next_cid, self.next_cid + len(candidates)))
         self.next_cid += len(candidates)
         n = self.spec.samples
@@ -92,7 +96,8 @@ class RobustLayer:
         return out
 
     def _refresh(self, cid: int) -> Evaluation:
-        """(Re-)aggregate candidate ``cid`` from all its runs so far; the latest aggregate replaces the old one."""
+        """(Re-)aggregate candidate ``cid`` from all its runs so far; the latest aggregate replaces the old
+        one."""
         sample_runs, nominal = [], None
         for r in self.runs[cid]:
             parsed = parse_tag(r.candidate.tag)
@@ -147,7 +152,8 @@ class RobustLayer:
             if self._budget is not None and self._budget < len(jobs):
                 log["stopped"] = "budget"
                 break
-            extra = run([Candidate(dict(self.candidates[c].values), self.candidates[c].replication, run_tag(i, c))
+            extra = run([Candidate(dict(self.candidates[c].values), self.candidates[c].replication,
+                                   run_tag(i, c))
                          for c, i in jobs])
             if self._budget is not None:
                 self._budget -= len(extra)
@@ -167,7 +173,8 @@ class RobustLayer:
         for log in self.growth_log:
             stopped[log["stopped"]] = stopped.get(log["stopped"], 0) + 1
         extra = sum(len(v) for v in self.per_scenario.values()) - self.spec.samples * len(self.per_scenario)
-        return {"rule": "sequential, paired (CRN) comparison with the incumbent; stages double up to max_samples",
+        return {"rule": "sequential, paired (CRN) comparison with the incumbent; stages double up to "
+                "max_samples",
                 "stages": stages(self.spec.samples, self.spec.pool_size), "stopped": stopped,
                 "incumbent_top_ups": self.incumbent_growth, "extra_runs": extra,
                 "grown": [log for log in self.growth_log if len(log["scenarios"]) > 1]}
@@ -182,11 +189,13 @@ class RobustLayer:
     def summary(self, best: Evaluation | None) -> dict[str, Any]:
         """JSON-able facts for the result and the report."""
         out: dict[str, Any] = {**self.spec.describe(), "candidates": len(self.aggregates),
-                               "runs_per_candidate": self.runs_per_candidate(), "grown_candidates": self.grown,
+                               "runs_per_candidate": self.runs_per_candidate(),
+                               "grown_candidates": self.grown,
                                "growth": self.growth_summary(),
                                "robust_trace": [e.objective if e.ok else None for e in self.aggregates]}
         if best is not None:
-            idx = next((i for i in range(len(self.aggregates) - 1, -1, -1) if self.aggregates[i] is best), None)
+            idx = next((i for i in range(len(self.aggregates) - 1, -1, -1) if self.aggregates[i] is best),
+                       None)
             cid = None if idx is None else sorted(self.judged)[idx]
             if cid is not None:
                 out["best"] = self.judged[cid].summary()

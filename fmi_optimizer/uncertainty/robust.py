@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import StudyError
+from fmi_optimizer.errors import StudyError
 
 SCORES = ("mean", "mean_std", "quantile", "cvar")
 

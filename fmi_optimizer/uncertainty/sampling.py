@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from ..errors import StudyError
-from .distributions import Distribution
+from fmi_optimizer.errors import StudyError
+from fmi_optimizer.uncertainty.distributions import Distribution
 
 SAMPLERS = ("sobol", "lhs", "random")
 SEED_MODULUS = 2_000_000_000

@@ -1,5 +1,5 @@
-"""Report sections of issue 8, rebuilt from the stored rows: robustness of the chosen design next to the
-nominal optimum, and the Pareto front of multi-objective studies."""
+"""The robustness and Pareto report sections, rebuilt from the stored rows: robustness of the chosen design
+next to the nominal optimum, and the Pareto front of multi-objective studies."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from ..config import StudyConfig, load_study
-from ..errors import StudyError
-from ..records import Candidate, Evaluation
-from .aggregate import Judged, aggregate, parse_tag
+from fmi_optimizer.errors import StudyError
+from fmi_optimizer.records import Candidate, Evaluation
+from fmi_optimizer.study.config import StudyConfig, load_study
+from fmi_optimizer.uncertainty.aggregate import Judged, aggregate, parse_tag
 
 
 def regroup(config: StudyConfig, evs: Sequence[Evaluation]) -> dict[int, tuple[Evaluation, Judged]]:
@@ -52,17 +52,20 @@ def nominal_optimum(config: StudyConfig, groups: dict[int, tuple[Evaluation, Jud
     return None if best is None else best[1]
 
 
-def extra_sections(config_row: dict[str, Any], result: dict[str, Any], evs: Sequence[Evaluation]) -> list[str]:
+def extra_sections(config_row: dict[str, Any], result: dict[str, Any],
+                   evs: Sequence[Evaluation]) -> list[str]:
     """HTML parts for the report (empty for studies without [uncertainty] or pareto)."""
     raw = config_row.get("raw")
     objective = raw.get("objective", {}) if isinstance(raw, dict) else {}
-    terms = sum(1 if isinstance(v, str) else len(v) for k, v in objective.items() if k in ("minimize", "maximize"))
+    terms = sum(1 if isinstance(v, str) else len(v) for k,
+                v in objective.items() if k in ("minimize", "maximize"))
     if not isinstance(raw, dict) or not ("uncertainty" in raw or terms >= 2):
         return []
     try:
         config = load_study(raw, Path(config_row.get("base_dir") or "."))
     except StudyError as exc:
-        return [f"<h2>Uncertainty / Pareto</h2><p class=bad>cannot re-read the study config: {html.escape(str(exc))}</p>"]
+        return ["<h2>Uncertainty / Pareto</h2><p class=bad>cannot re-read the study config: "
+                f"{html.escape(str(exc))}</p>"]
     parts: list[str] = []
     points: Sequence[Evaluation] = evs
     if config.uncertainty is not None:
@@ -84,30 +87,36 @@ def _chosen(result: dict[str, Any], groups: dict[int, tuple[Evaluation, Judged]]
 
 def _robust_section(config: StudyConfig, result: dict[str, Any], groups: dict[int, tuple[Evaluation, Judged]],
                     n_rows: int) -> list[str]:
-    from ..report import _table
+    from fmi_optimizer.reporting import table_html
 
     spec = config.uncertainty
     assert spec is not None
     out = ["<h2>Under uncertainty</h2>",
-           f"<p>{len(groups)} candidates x {spec.runs_per_candidate()} runs ({spec.samples} scenarios of the shared "
-           f"{spec.sampler} sample" + (" + 1 nominal run" if spec.nominal else "") + ")"
-           + _growth_text(spec, groups, n_rows) + f" = {n_rows} simulations stored (the budget counts runs). Score: {html.escape(spec.score.describe())}; chance constraints "
+           f"<p>{len(groups)} candidates x {spec.runs_per_candidate()} runs ({spec.samples} scenarios of the "
+           f"shared {spec.sampler} sample" + (" + 1 nominal run" if spec.nominal else "") + ")"
+           + _growth_text(spec, groups,
+                          n_rows) + f" = {n_rows} simulations stored (the budget counts runs). Score: "
+                          f"{html.escape(spec.score.describe())}; chance constraints "
            f"judged on the one-sided {html.escape(spec.bound)} bound at confidence {spec.confidence:g}.</p>",
-           _table(["uncertain parameter", "distribution"], [[k, d.describe()] for k, d in spec.distributions.items()])]
+           table_html(["uncertain parameter", "distribution"],
+                      [[k, d.describe()] for k, d in spec.distributions.items()])]
     chosen, nominal = _chosen(result, groups), nominal_optimum(config, groups)
     if chosen is None:
         return [*out, "<p class=bad>No chosen design with successful runs.</p>"]
-    designs = [("chosen (robust)", chosen)] + ([("nominal optimum", nominal)] if nominal not in (None, chosen) else [])
+    designs = [("chosen (robust)",
+                chosen)] + ([("nominal optimum", nominal)] if nominal not in (None, chosen) else [])
     if nominal == chosen:
         out.append("<p>The chosen design is also the best nominal design among the evaluated candidates.</p>")
     elif nominal is None:
         out.append("<p class=muted>No evaluated candidate meets the constraints at nominal conditions.</p>")
     else:
-        out.append("<p class=muted>Nominal optimum = the candidate with the best objective at the twin's nominal "
-                   "values that meets every constraint there, among the candidates this study evaluated.</p>")
+        out.append("<p class=muted>Nominal optimum = the candidate with the best objective at the twin's "
+                   "nominal values that meets every constraint there, among the candidates this study "
+                   "evaluated.</p>")
     names = list(config.parameters)
-    out.append(_table(["design", "candidate", "robust score", *names],
-                      [[label, cid, groups[cid][0].objective, *[groups[cid][0].values.get(n, "") for n in names]]
+    out.append(table_html(["design", "candidate", "robust score", *names],
+                      [[label, cid, groups[cid][0].objective,
+                        *[groups[cid][0].values.get(n, "") for n in names]]
                        for label, cid in designs]))
     rows = []
     for k in config.kpis:
@@ -119,7 +128,7 @@ def _robust_section(config: StudyConfig, result: dict[str, Any], groups: dict[in
             nom = j.nominal.kpis.get(k) if j.nominal is not None and j.nominal.ok else None
             rows.append([k, label, nom, float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0,
                          float(np.quantile(v, 0.05)), float(np.quantile(v, 0.95)), float(v.max())])
-    out.append(_table(["KPI", "design", "at nominal", "mean", "std", "5 %", "95 %", "max"], rows, left=2))
+    out.append(table_html(["KPI", "design", "at nominal", "mean", "std", "5 %", "95 %", "max"], rows, left=2))
     chance_rows = []
     for label, cid in designs:
         for c in groups[cid][1].chance:
@@ -129,11 +138,13 @@ def _robust_section(config: StudyConfig, result: dict[str, Any], groups: dict[in
         for i, spec_c in enumerate(config.constraints):
             if spec_c.probability is None:
                 worst = groups[cid][0].constraints[i] if groups[cid][0].ok else None
-                chance_rows.append([f"{spec_c.kpi} {spec_c.op} {spec_c.limit:g} in every scenario", label, 1.0, None, "", groups[cid][1].n,
+                chance_rows.append([f"{spec_c.kpi} {spec_c.op} {spec_c.limit:g} in every scenario", label,
+                                    1.0, None, "", groups[cid][1].n,
                                     None if worst is None else -worst,
                                     "" if worst is None else ("holds" if worst <= 0 else "VIOLATED")])
     if chance_rows:
-        out.append(_table(["constraint", "design", "target", "achieved (sample)", "confidence bounds", "scenarios",
+        out.append(table_html(["constraint", "design", "target", "achieved (sample)", "confidence bounds",
+                               "scenarios",
                            "margin (KPI units)", "status"], chance_rows, left=2))
     if len(designs) == 2:
         out.append(_price_table(config, groups[chosen][1], groups[designs[1][1]][1]))
@@ -152,7 +163,7 @@ def _growth_text(spec: Any, groups: dict[int, tuple[Evaluation, Judged]], n_rows
 
 
 def _price_table(config: StudyConfig, robust: Judged, nominal: Judged) -> str:
-    from ..report import _table
+    from fmi_optimizer.reporting import table_html
 
     rows = []
     for t in config.objective:
@@ -161,17 +172,17 @@ def _price_table(config: StudyConfig, robust: Judged, nominal: Judged) -> str:
         if a is None or b is None:
             continue
         rows.append([t.kpi, b, a, a - b, (a - b) / abs(b) if b else None])
-    return "<h3>Price of robustness (objective KPIs at nominal conditions)</h3>" + _table(
+    return "<h3>Price of robustness (objective KPIs at nominal conditions)</h3>" + table_html(
         ["KPI", "nominal optimum", "chosen (robust)", "difference", "relative"], rows)
 
 
 def _histograms(config: StudyConfig, designs: list[tuple[str, Judged]]) -> str:
-    from ..report import _plt, _png
+    from fmi_optimizer.reporting import figure_html, pyplot
 
     kpis = [k for k in config.kpis if any(_varies(j.kpi_samples.get(k, [])) for _, j in designs)]
     if not kpis or not designs[0][1].kpi_samples:
         return ""
-    plt = _plt()
+    plt = pyplot()
     cols = min(3, len(kpis))
     rows = (len(kpis) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 2.8 * rows), squeeze=False)
@@ -192,7 +203,7 @@ def _histograms(config: StudyConfig, designs: list[tuple[str, Judged]]) -> str:
         axes[i // cols][i % cols].axis("off")
     fig.suptitle("KPI distribution over the shared sample", fontsize=9)
     fig.tight_layout()
-    return _png(fig)
+    return figure_html(fig)
 
 
 def _varies(values: Sequence[float]) -> bool:
@@ -203,23 +214,25 @@ def _varies(values: Sequence[float]) -> bool:
 
 def pareto_section(config: StudyConfig, points: Sequence[Evaluation]) -> list[str]:
     """Front table (indices are what ``--pick N`` takes) and a plot of the first two objectives."""
-    from ..pareto import front, study_key
-    from ..report import _plt, _png, _table
+    from fmi_optimizer.reporting import figure_html, pyplot, table_html
+    from fmi_optimizer.study.pareto import front, study_key
 
     pts = front(points, study_key(config))
     kpis = [t.kpi for t in config.objective]
-    basis = "the objectives the method was told" if config.pareto else "the objective KPIs (the method saw their weighted sum)"
-    out = [f"<h2>Pareto front ({len(pts)} non-dominated of {sum(1 for p in points if p.ok)} successful points)</h2>",
-           f"<p class=muted>Front of {basis}; constrained domination: feasible points first; indices are what "
-           "<code>optimize --pick N</code> takes.</p>"]
+    basis = ("the objectives the method was told" if config.pareto
+             else "the objective KPIs (the method saw their weighted sum)")
+    out = [f"<h2>Pareto front ({len(pts)} non-dominated of {sum(1 for p in points if p.ok)} successful "
+           "points)</h2>",
+           f"<p class=muted>Front of {basis}; constrained domination: feasible points first; indices are "
+           "what <code>optimize --pick N</code> takes.</p>"]
     if not pts:
         return out
     names = list(config.parameters)
-    out.append("<div class=scroll>" + _table(["#", "feasible", *kpis, *names],
+    out.append("<div class=scroll>" + table_html(["#", "feasible", *kpis, *names],
                       [[i, p.feasible, *[p.kpis.get(k) for k in kpis], *[p.values.get(n, "") for n in names]]
                        for i, p in enumerate(pts)]) + "</div>")
     if len(kpis) >= 2:
-        plt = _plt()
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(6, 4))
         for feasible, style in ((True, {"s": 6, "color": "#bbbbbb", "label": "evaluated, feasible"}),
                                 (False, {"s": 10, "color": "#f2a7a7", "marker": "x", "linewidths": 0.8,
@@ -227,11 +240,13 @@ def pareto_section(config: StudyConfig, points: Sequence[Evaluation]) -> list[st
             group = [p for p in points if p.ok and bool(p.feasible) == feasible]
             if group:
                 ax.scatter([p.kpis[kpis[0]] for p in group], [p.kpis[kpis[1]] for p in group], **style)
-        ax.plot([p.kpis[kpis[0]] for p in pts], [p.kpis[kpis[1]] for p in pts], "o-" if len(kpis) == 2 else "o",
-                color="#d62728", ms=4, label="front" if len(kpis) == 2 else f"front (of all {len(kpis)} objectives)")
+        ax.plot([p.kpis[kpis[0]] for p in pts], [p.kpis[kpis[1]] for p in pts],
+                "o-" if len(kpis) == 2 else "o",
+                color="#d62728", ms=4,
+                label="front" if len(kpis) == 2 else f"front (of all {len(kpis)} objectives)")
         ax.set_xlabel(kpis[0])
         ax.set_ylabel(kpis[1])
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-        out.append(_png(fig))
+        out.append(figure_html(fig))
     return out

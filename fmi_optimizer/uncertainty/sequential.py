@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .robust import ScoreRule
+from fmi_optimizer.uncertainty.robust import ScoreRule
 
 BOOTSTRAP = 400  # resamples for non-mean scores: enough for a 95 % percentile interval's decision
 
@@ -52,7 +52,8 @@ def stages(samples: int, cap: int) -> list[int]:
 
 def difference_interval(rule: ScoreRule, cand: Sequence[float], inc: Sequence[float], confidence: float,
                         seed: int = 0) -> tuple[float, float]:
-    """Two-sided ``confidence`` interval of ``score(cand) - score(inc)`` from paired (same-scenario) values."""
+    """Two-sided ``confidence`` interval of ``score(cand) - score(inc)`` from paired (same-scenario)
+    values."""
     a, b = np.asarray(cand, dtype=float), np.asarray(inc, dtype=float)
     if a.shape != b.shape or a.size < 2:
         raise ValueError("paired comparison needs two equally long samples of at least 2 scenarios")

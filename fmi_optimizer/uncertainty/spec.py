@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import StudyError
-from .chance import BOUNDS, minimum_samples
-from .distributions import Distribution, parse_distribution
-from .robust import SCORES, ScoreRule
-from .sampling import SAMPLERS
+from fmi_optimizer.errors import StudyError
+from fmi_optimizer.uncertainty.chance import BOUNDS, minimum_samples
+from fmi_optimizer.uncertainty.distributions import Distribution, parse_distribution
+from fmi_optimizer.uncertainty.robust import SCORES, ScoreRule
+from fmi_optimizer.uncertainty.sampling import SAMPLERS
 
 ACCEPTED = {"parameters", "samples", "max_samples", "grow_within", "sampler", "seed", "score", "k", "level",
             "confidence", "bound", "nominal"}
@@ -41,7 +41,8 @@ class UncertaintySpec:
         return self.samples + (1 if self.nominal else 0)
 
     def describe(self) -> dict[str, Any]:
-        return {"parameters": {k: d.describe() for k, d in self.distributions.items()}, "samples": self.samples,
+        return {"parameters": {k: d.describe() for k, d in self.distributions.items()},
+                "samples": self.samples,
                 "max_samples": self.max_samples, "grow_within": self.grow_within, "sampler": self.sampler,
                 "seed": self.seed, "score": self.score.describe(), "confidence": self.confidence,
                 "bound": self.bound, "nominal": self.nominal}
@@ -57,12 +58,12 @@ def parse_uncertainty(raw: Mapping[str, Any], where: str, design: set[str]) -> U
         raise StudyError(f"{key} {unknown[0]}: unknown key; accepted: {', '.join(sorted(ACCEPTED))}")
     params = raw.get("parameters", {})
     if not isinstance(params, Mapping) or not params:
-        raise StudyError(f"{key} parameters: give at least one uncertain parameter, e.g. [uncertainty.parameters] "
-                         "T_ambient = { dist = \"normal\", mean = 313.15, std = 3 }")
+        raise StudyError(f"{key} parameters: give at least one uncertain parameter, e.g. "
+                         "[uncertainty.parameters] T_ambient = { dist = \"normal\", mean = 313.15, std = 3 }")
     clash = sorted(set(params) & design)
     if clash:
-        raise StudyError(f"{key} parameters: {clash[0]!r} is also a design parameter in [parameters]; a parameter "
-                         "is either optimized or uncertain")
+        raise StudyError(f"{key} parameters: {clash[0]!r} is also a design parameter in [parameters]; a "
+                         "parameter is either optimized or uncertain")
     dists = {name: parse_distribution(name, spec, where) for name, spec in params.items()}
     samples = _int(raw, "samples", 64, 2, key)
     max_samples = raw.get("max_samples")
@@ -97,8 +98,9 @@ def check_chance_samples(spec: UncertaintySpec, kpi: str, target: float, where: 
     """Fail before any simulation when the sample is too small to ever prove a chance constraint."""
     need = minimum_samples(target, spec.confidence, spec.bound)
     if spec.samples < need:
-        raise StudyError(f"{where}: [constraints] {kpi}: proving P >= {target:g} at confidence {spec.confidence:g} "
-                         f"({spec.bound}) needs [uncertainty] samples >= {need}, got {spec.samples}")
+        raise StudyError(f"{where}: [constraints] {kpi}: proving P >= {target:g} at confidence "
+                         f"{spec.confidence:g} ({spec.bound}) needs [uncertainty] samples >= {need}, got "
+                         f"{spec.samples}")
 
 
 def _int(raw: Mapping[str, Any], k: str, default: int, minimum: int, key: str) -> int:

@@ -8,7 +8,7 @@ import html
 import math
 from typing import Any
 
-from fmi_optimizer.report import figure_html, pyplot
+from fmi_optimizer.reporting import figure_html, pyplot
 
 OUTSIDE = 3.0  # |standardized error| beyond this is a point the model did not expect
 

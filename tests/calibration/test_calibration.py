@@ -21,11 +21,11 @@ from fmi_optimizer.calibration.history import History
 from fmi_optimizer.calibration.identifiability import analyse
 from fmi_optimizer.calibration.loss import CalibrationLoss
 from fmi_optimizer.calibration.settings import CalibrationSpec
-from fmi_optimizer.config import load_study
 from fmi_optimizer.errors import ExitCode
-from fmi_optimizer.signals import ColumnSpec, Series, SeriesSpec, build_inputs
-from fmi_optimizer.simulator import SimSettings
-from fmi_optimizer.twin import Twin
+from fmi_optimizer.fmu.simulator import SimSettings
+from fmi_optimizer.fmu.timeseries import ColumnSpec, Series, SeriesSpec, build_inputs
+from fmi_optimizer.fmu.twin import Twin
+from fmi_optimizer.study.config import load_study
 
 # -- metrics -----------------------------------------------------------------------------------------
 
@@ -226,7 +226,7 @@ FITTED = {k: v for k, v in TRUTH.items() if k != "R_win"}  # R_win is known (not
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", *args], capture_output=True, text=True,
                           timeout=600)
 
 
@@ -281,9 +281,9 @@ def _window_nrmse(config: Any, data: Path, values: dict[str, float]) -> float:
 
 
 def test_window_without_measurements_is_a_data_error(echo_study: Path, tmp_path: Path) -> None:
-    from fmi_optimizer.api import build_problem
     from fmi_optimizer.errors import DataError
-    from fmi_optimizer.plugins import load_host
+    from fmi_optimizer.host.loader import load_host
+    from fmi_optimizer.runner.run import build_problem
 
     bad = tmp_path / "bad.toml"
     bad.write_text(echo_study.read_text().replace("validation = [6.0, 10.0]", "validation = [100.0, 200.0]")
@@ -321,7 +321,7 @@ class _FakeProblem:
 
 class _FakeEvaluator:
     def run(self, requests: Any) -> Any:
-        from fmi_optimizer.worker import RunReply
+        from fmi_optimizer.engine.worker import RunReply
 
         t = np.linspace(0.0, 1.0, 11)
         for i, k in requests:

@@ -17,7 +17,7 @@ from fmi_optimizer.errors import ExitCode
 
 
 def cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=timeout, env={**os.environ})
 
 
@@ -156,7 +156,7 @@ def test_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
 def test_watch_picks_up_a_dropped_fmu(faulty_fmu: Path, tmp_path: Path) -> None:
     folder = tmp_path / "watch"
     folder.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli", "run", str(folder), "--watch",
+    proc = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli.main", "run", str(folder), "--watch",
                              "--interval", "0.3", "--no-writeback"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:

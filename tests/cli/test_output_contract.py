@@ -51,7 +51,7 @@ def test_run_out_gives_each_study_its_own_folder_and_one_summary(faulty_fmu: Pat
 
 
 def test_study_folders_are_distinct_per_fmu_and_stable_for_the_same_fmu(tmp_path: Path) -> None:
-    from fmi_optimizer.dropfolder import FolderState, study_folder
+    from fmi_optimizer.cli.dropfolder import FolderState, study_folder
 
     state = FolderState()
     a = study_folder(tmp_path, tmp_path / "X", "same", tmp_path / "a.fmu", state)
@@ -66,7 +66,7 @@ def test_study_folders_are_distinct_per_fmu_and_stable_for_the_same_fmu(tmp_path
 HOLD = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from fmi_optimizer.files import OutputLock
+    from fmi_optimizer.writeback.atomic import OutputLock
     lock = OutputLock(Path(sys.argv[1]), command="holder-for-test").acquire()
     print("held", flush=True)
     sys.stdin.readline()
@@ -103,7 +103,7 @@ def test_wait_takes_the_folder_when_the_holder_finishes(faulty_fmu: Path, tmp_pa
     study = write_study(tmp_path, "faulty.fmu", budget=4)
     out = tmp_path / "out"
     holder = _holder(out)
-    waiter = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(study), "--out", str(out),
+    waiter = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli.main", "optimize", str(study), "--out", str(out),
                                "--no-writeback", "--wait", "600"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
     assert waiter.stderr is not None
@@ -118,7 +118,7 @@ def test_wait_takes_the_folder_when_the_holder_finishes(faulty_fmu: Path, tmp_pa
 
 
 def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
-    from fmi_optimizer.files import LOCK_NAME, OutputLock
+    from fmi_optimizer.writeback.atomic import LOCK_NAME, OutputLock
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -194,7 +194,7 @@ def test_a_study_name_cannot_write_outside_results(faulty_fmu: Path, tmp_path: P
 
 
 def test_safe_name_is_one_component_inside_its_folder() -> None:
-    from fmi_optimizer.files import safe_name
+    from fmi_optimizer.writeback.atomic import safe_name
 
     for raw in ("../../x", "/etc/passwd", "..", ".", "", "a\\b", "a/./b", "..hidden", "x\x00y"):
         name = safe_name(raw)
@@ -208,7 +208,7 @@ def test_safe_name_is_one_component_inside_its_folder() -> None:
 
 @pytest.mark.slow
 def test_resume_refuses_a_changed_fmu_naming_both_hashes(faulty_fmu: Path, tmp_path: Path) -> None:
-    from fmi_optimizer.fmu_file import content_hash
+    from fmi_optimizer.fmu.archive import content_hash
 
     fmu = tmp_path / "faulty.fmu"
     shutil.copy(faulty_fmu, fmu)
@@ -349,10 +349,10 @@ class _Tty(io.StringIO):
 
 
 def test_progress_line_is_ended_before_the_next_message() -> None:
-    from fmi_optimizer.config import Budget
+    from fmi_optimizer.cli.terminal import ProgressBar
     from fmi_optimizer.records import Candidate, Evaluation
-    from fmi_optimizer.study import BudgetTracker
-    from fmi_optimizer.terminal import ProgressBar
+    from fmi_optimizer.study.config import Budget
+    from fmi_optimizer.study.loop import BudgetTracker
 
     stream = _Tty()
     bar = ProgressBar("s", stream=stream, min_interval=0.0)
@@ -370,7 +370,7 @@ def test_progress_line_is_ended_before_the_next_message() -> None:
 def test_compare_report_has_no_none_and_no_all_nan_warnings(tmp_path: Path) -> None:
     import math
 
-    from fmi_optimizer.compare import _write_compare_report
+    from fmi_optimizer.cli.compare import _write_compare_report
 
     inf = math.inf
     runs = {"random": [{"curve": [inf, inf, 2.0]}, {"curve": [inf, inf, inf]}], "ga": [{"curve": [inf, inf]}]}
@@ -385,7 +385,7 @@ def test_compare_report_has_no_none_and_no_all_nan_warnings(tmp_path: Path) -> N
 
 
 def test_report_shows_enumeration_names_not_codes() -> None:
-    from fmi_optimizer.report import _best_section
+    from fmi_optimizer.report.html import _best_section
 
     problem = {"space": [{"kind": "categorical", "name": "material", "items": [1, 2], "labels": ["Al6063", "Cu"]}],
                "objective": [{"kpi": "cost", "sense": "minimize", "weight": 1.0}]}
@@ -395,8 +395,8 @@ def test_report_shows_enumeration_names_not_codes() -> None:
 
 
 def test_pareto_section_has_no_stray_json() -> None:
-    from fmi_optimizer.config import load_study
     from fmi_optimizer.records import Candidate, Evaluation
+    from fmi_optimizer.study.config import load_study
     from fmi_optimizer.uncertainty.sections import pareto_section
 
     config = load_study({"twin": {"fmu": "t.fmu"}, "parameters": {"x": {}}, "kpis": {"a": "final(a)", "b": "final(b)"},

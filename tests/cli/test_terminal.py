@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import io
 
-from fmi_optimizer.config import Budget, ObjectiveTerm, stated_objective
+from fmi_optimizer.cli.terminal import ProgressBar
 from fmi_optimizer.records import Candidate, Evaluation
-from fmi_optimizer.study import BudgetTracker
-from fmi_optimizer.terminal import ProgressBar
+from fmi_optimizer.study.config import Budget, ObjectiveTerm, stated_objective
+from fmi_optimizer.study.loop import BudgetTracker
 
 
 def _line(terms: tuple[ObjectiveTerm, ...], objective: float) -> str:

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from fmi_optimizer.distributed import DaskEvaluator
+from fmi_optimizer.engine.dask_pool import DaskEvaluator
+from fmi_optimizer.engine.pool import EngineOptions
+from fmi_optimizer.engine.worker import RunRequest
 from fmi_optimizer.errors import ExitCode, FmiOptimizerError
-from fmi_optimizer.evaluation import EngineOptions
-from fmi_optimizer.simulator import SimSettings
-from fmi_optimizer.twin import Twin
-from fmi_optimizer.worker import RunRequest
+from fmi_optimizer.fmu.simulator import SimSettings
+from fmi_optimizer.fmu.twin import Twin
 
 DASK = shutil.which("dask") or str(Path(sys.executable).parent / "dask")
 SETTINGS = SimSettings(stop_time=2.0, output_interval=0.1)
@@ -261,7 +261,7 @@ def _stored(db: Path) -> list[str]:
 
 
 def _optimize(study: Path, out: Path, **env: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(study), "--out", str(out),
+    return subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli.main", "optimize", str(study), "--out", str(out),
                              "--json", "--no-writeback"], env={**os.environ, **env}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -321,7 +321,7 @@ def test_all_workers_lost_stops_with_its_exit_code_and_resume_completes(cluster:
 
     cluster.start_worker(nthreads=2)
     cluster.wait_workers(1)
-    res = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "resume", str(db), "--json", "--no-writeback"],
+    res = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "resume", str(db), "--json", "--no-writeback"],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["evaluations"]["total"] == BUDGET
@@ -360,7 +360,7 @@ def test_a_pool_given_back_after_its_study_ended_is_closed_and_the_fmu_copy_goes
         tmp_path: Path, faulty_fmu: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two studies of one FMU on a shared cluster: the first one's end must not pull the FMU file from under a
     task of the second that is still running."""
-    from fmi_optimizer import distributed as d
+    from fmi_optimizer.engine import dask_pool as d
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(d, "_POOLS", {})

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from fmi_optimizer.engine.pool import EngineOptions, LocalPool
+from fmi_optimizer.engine.worker import RunRequest
 from fmi_optimizer.errors import FmuError
-from fmi_optimizer.evaluation import EngineOptions, LocalPool
-from fmi_optimizer.simulator import SimSettings
-from fmi_optimizer.twin import Twin
-from fmi_optimizer.worker import RunRequest
+from fmi_optimizer.fmu.simulator import SimSettings
+from fmi_optimizer.fmu.twin import Twin
 
 SETTINGS = SimSettings(stop_time=2.0, output_interval=0.05)
 
@@ -120,7 +120,7 @@ def test_a_later_fmu_logging_in_the_same_process_does_not_crash(faulty_fmu: Path
         from fmpy import read_model_description
         from fmpy.fmi1 import FMICallException
         from fmpy.fmi2 import FMU2Slave
-        from fmi_optimizer.twin import Twin
+        from fmi_optimizer.fmu.twin import Twin
         try:
             Twin.open({str(faulty_fmu)!r}).simulate({{"fault": "step_error"}})
         except Exception:

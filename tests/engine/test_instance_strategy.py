@@ -13,12 +13,12 @@ import pytest
 from fmpy import simulate_fmu
 
 import fmi_optimizer
-from fmi_optimizer.instance_strategy import prove
-from fmi_optimizer.kpi import compute_kpis
-from fmi_optimizer.runs import RunRequest
-from fmi_optimizer.simulator import SimSettings
-from fmi_optimizer.storage import Store
-from fmi_optimizer.twin import Twin
+from fmi_optimizer.engine.instance_strategy import prove
+from fmi_optimizer.engine.protocol import RunRequest
+from fmi_optimizer.fmu.simulator import SimSettings
+from fmi_optimizer.fmu.twin import Twin
+from fmi_optimizer.host.kpi import compute_kpis
+from fmi_optimizer.study.storage import Store
 
 QUIRKS = {"none": 0, "reset_keeps_state": 1, "reset_ignores_parameters": 2, "global_state": 3,
           "crash_on_reuse": 4, "assert_on_stdout": 5, "process_state": 6, "reset_degrades": 7}
@@ -81,7 +81,7 @@ def _fresh(fmu: Path, values: dict[str, object], quirk: str) -> tuple[np.ndarray
     return np.asarray(reply["time"]), np.asarray(reply["y"])
 
 
-def _assert_stored_numbers_are_fresh(outcome: fmi_optimizer.api.Outcome, quirk: str) -> None:
+def _assert_stored_numbers_are_fresh(outcome: fmi_optimizer.runner.run.Outcome, quirk: str) -> None:
     """Every stored KPI equals the study's own KPI expressions applied to the truth."""
     problem = outcome.problem
     checked = 0
@@ -162,7 +162,7 @@ def test_a_failed_check_reruns_every_unchecked_reused_run_and_corrects_what_was_
 @pytest.mark.slow
 def test_what_an_fmu_prints_to_stdout_is_quoted_in_its_failed_run(tmp_path: Path, quirky_fmu: Path) -> None:
     study = _study(tmp_path, quirky_fmu, "assert_on_stdout", extra="\"lag.x0\" = 0.5")
-    proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(study), "--json",
+    proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "optimize", str(study), "--json",
                            "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=600)
     reply = json.loads(proc.stdout)  # pure JSON, whatever the FMU printed
     assert reply["evaluations"]["failed"] >= 1
@@ -174,7 +174,7 @@ def test_what_an_fmu_prints_to_stdout_is_quoted_in_its_failed_run(tmp_path: Path
 @pytest.mark.slow
 def test_chatter_on_stdout_and_stderr_never_reaches_the_json_reply(tmp_path: Path, quirky_fmu: Path) -> None:
     study = _study(tmp_path, quirky_fmu, "none", extra="chatter = true")
-    proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(study), "--json",
+    proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "optimize", str(study), "--json",
                            "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     reply = json.loads(proc.stdout)
@@ -185,7 +185,7 @@ def test_chatter_on_stdout_and_stderr_never_reaches_the_json_reply(tmp_path: Pat
 
 @pytest.mark.slow
 def test_check_probes_an_fmu_and_says_what_the_optimizer_will_do(quirky_fmu: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "check", str(quirky_fmu), "--json"],
+    proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "check", str(quirky_fmu), "--json"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout)
@@ -199,7 +199,7 @@ def test_check_probes_an_fmu_and_says_what_the_optimizer_will_do(quirky_fmu: Pat
     assert probes["setup order"]["detail"] == "a value set before fmi2SetupExperiment takes effect"
     assert probes["write-back"]["ok"], probes["write-back"]
     assert report["verdict"] == "usable" and report["plan"][0].startswith("runs each evaluation on a reset instance")
-    human = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "check", str(quirky_fmu), "--no-writeback"],
+    human = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "check", str(quirky_fmu), "--no-writeback"],
                            capture_output=True, text=True, timeout=600)
     assert "verdict: usable" in human.stdout and "write-back" not in human.stdout
 
@@ -207,7 +207,7 @@ def test_check_probes_an_fmu_and_says_what_the_optimizer_will_do(quirky_fmu: Pat
 @pytest.mark.slow
 def test_check_of_a_study_file_still_means_the_drift_check_and_asks_for_its_data(tmp_path: Path,
                                                                                   quirky_fmu: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "check",
+    proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "check",
                            str(_study(tmp_path, quirky_fmu, "none"))], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 5 and "a drift check needs --data" in proc.stderr
 
@@ -243,13 +243,13 @@ minimize = {{ itae = 1.0 }}
 name = "random"
 budget = {{ evaluations = 3 }}
 """)
-    proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(study), "--out",
+    proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "optimize", str(study), "--out",
                            str(tmp_path / "out")], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 4, proc.stderr[-2000:]
     assert "model-exchange only" in proc.stderr and "--no-writeback" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out" / "fmi_optimizer.db").exists()  # refused before anything was run or stored
-    ran = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(study), "--out",
+    ran = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "optimize", str(study), "--out",
                           str(tmp_path / "out"), "--no-writeback", "--json"], capture_output=True, text=True,
                          timeout=600)
     assert ran.returncode == 0, ran.stderr[-2000:]

@@ -6,9 +6,16 @@ import pickle
 
 import numpy as np
 
-from fmi_optimizer.runs import RunReply, RunRequest
-from fmi_optimizer.simulator import SimSettings
-from fmi_optimizer.wire import ContextTable, KnownContexts, decode_reply, encode_reply, unpack_runs
+from fmi_optimizer.engine.protocol import (
+    ContextTable,
+    KnownContexts,
+    RunReply,
+    RunRequest,
+    decode_reply,
+    encode_reply,
+    unpack_runs,
+)
+from fmi_optimizer.fmu.simulator import SimSettings
 
 A = SimSettings(stop_time=1.0, output_interval=0.1)
 B = SimSettings(stop_time=2.0, output_interval=0.1)

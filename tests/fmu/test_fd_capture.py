@@ -7,13 +7,13 @@ import os
 import subprocess
 import sys
 
-from fmi_optimizer.fd_capture import capture_fds
+from fmi_optimizer.fmu.fd_capture import capture_fds
 
 
 def test_native_writes_are_captured_and_fds_restored() -> None:
     code = """
 import ctypes, json, os, sys
-from fmi_optimizer.fd_capture import capture_fds
+from fmi_optimizer.fmu.fd_capture import capture_fds
 libc = ctypes.CDLL(None)
 with capture_fds(limit=1000) as c:
     libc.printf(b"native stdout {not json\\n")
@@ -40,7 +40,7 @@ def test_output_is_bounded_head_and_tail() -> None:
 def test_fds_are_restored_when_the_block_raises() -> None:
     code = """
 import os
-from fmi_optimizer.fd_capture import capture_fds
+from fmi_optimizer.fmu.fd_capture import capture_fds
 try:
     with capture_fds() as c:
         os.write(1, b"inside")

@@ -25,13 +25,13 @@ import fmpy
 import numpy as np
 import pytest
 
-from fmi_optimizer.api import run_study
-from fmi_optimizer.config import load_study
+from fmi_optimizer.cli.templates import template_text
 from fmi_optimizer.errors import ExitCode, StudyError, ValueValidationError
-from fmi_optimizer.kpi import builtin_registry
-from fmi_optimizer.problem import StudyProblem
-from fmi_optimizer.templates import template_text
-from fmi_optimizer.twin import Twin
+from fmi_optimizer.fmu.twin import Twin
+from fmi_optimizer.host.kpi import builtin_registry
+from fmi_optimizer.runner.run import run_study
+from fmi_optimizer.study.config import load_study
+from fmi_optimizer.study.problem import StudyProblem
 
 SAMPLES = ["heat_sink", "servo_pid", "servo_pid_fmi3", "production_line", "building_zone"]
 # test twin folder -> the name of its binary FMU (the write-back models keep the names test_writeback gives
@@ -52,7 +52,7 @@ def any_fmu(sample_fmu, faulty_fmu: Path, handwritten) -> Callable[[str], Path]:
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=300, env={**os.environ})
 
 
@@ -212,7 +212,9 @@ def test_kpis_on_array_output_elements(handwritten, tmp_path: Path) -> None:
         assert math.isclose(ev.kpis["y2"], 2.0, rel_tol=1e-9)  # y[2] = A[2,1]*x + A[2,2] = 2
     traj = Twin.open(fmu).simulate({"k": 1.0}, outputs=["y[1]", "y[2]", "x"])
     assert np.allclose(traj.outputs["y[1]"], traj.outputs["x"]) and np.allclose(traj.outputs["y[2]"], 2.0)
-    from fmi_optimizer.simulate_once import simulate  # the fresh-process run write-back verification compares
+    from fmi_optimizer.fmu.simulate_once import (
+        simulate,  # the fresh-process run write-back verification compares
+    )
 
     reply = simulate({"fmu": str(fmu), "outputs": ["x", "y[1]", "y[2]"], "stop_time": 1.0, "output_interval": 0.1,
                       "start_values": {"k": 1.0}})

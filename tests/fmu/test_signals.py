@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from fmpy.simulation import Input
 
-from fmi_optimizer.config import load_study
 from fmi_optimizer.errors import DataError, StudyError
-from fmi_optimizer.signals import (
+from fmi_optimizer.fmu.simulator import SimSettings
+from fmi_optimizer.fmu.timeseries import (
     ColumnSpec,
     SeriesSpec,
     apply_nan_policy,
@@ -19,9 +19,9 @@ from fmi_optimizer.signals import (
     convert,
     load_series,
 )
-from fmi_optimizer.simulator import SimSettings
-from fmi_optimizer.twin import Twin
-from fmi_optimizer.variables import Variable
+from fmi_optimizer.fmu.twin import Twin
+from fmi_optimizer.fmu.variables import Variable
+from fmi_optimizer.study.config import load_study
 
 
 def var(name: str, type_: str = "Real", variability: str = "continuous", unit: str = "") -> Variable:

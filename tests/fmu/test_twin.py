@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fmi_optimizer.errors import FmuError, FmuUnsupportedError, ValueValidationError
-from fmi_optimizer.twin import Twin
+from fmi_optimizer.fmu.twin import Twin
 
 
 def _rewrite(src: Path, dst: Path, edit=None, drop=lambda n: False) -> Path:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fmi_optimizer.plugins import load_host
+from fmi_optimizer.host.loader import load_host
 from fmi_optimizer.testing import check_method, check_method_on_fmu
 
 HOST = load_host()

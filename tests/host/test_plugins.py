@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fmi_optimizer.plugins import load_host
+from fmi_optimizer.host.loader import load_host
 
 THIRD_PARTY_METHOD = '''
 from fmi_optimizer import Candidate, Capabilities, Method, hookimpl
@@ -43,7 +43,7 @@ def fmio_register_methods(registry):
 
 
 def _cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=cwd, timeout=600)
 
 
@@ -79,8 +79,8 @@ def test_builtins_come_through_entry_points_and_blocking_one_keeps_the_rest() ->
 
 
 def test_core_imports_no_method_plugin() -> None:
-    code = ("import sys, fmi_optimizer, fmi_optimizer.api, fmi_optimizer.cli, fmi_optimizer.study, "
-            "fmi_optimizer.evaluation, fmi_optimizer.report;"
+    code = ("import sys, fmi_optimizer, fmi_optimizer.runner.run, fmi_optimizer.cli.main, fmi_optimizer.study.loop, "
+            "fmi_optimizer.engine.pool, fmi_optimizer.report.html;"
             "print([m for m in sys.modules if m.startswith(('fmio_', 'tensorflow', 'gpflow', 'dimod'))])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from fmi_optimizer import hookimpl
-from fmi_optimizer.plugins import load_host
+from fmi_optimizer.host.loader import load_host
 from fmi_optimizer.records import Candidate, Evaluation
-from fmi_optimizer.report import write_report
-from fmi_optimizer.storage import Store
+from fmi_optimizer.report.html import write_report
+from fmi_optimizer.study.storage import Store
 
 PROBLEM = {"space": [{"kind": "integer", "name": "x", "lo": 0, "hi": 3}], "kpis": {"y": "final(y)"},
            "objective": [{"kpi": "y", "sense": "minimize", "weight": 1.0}], "constraints": []}
@@ -152,7 +152,7 @@ def test_best_heading_states_a_single_maximized_kpi_in_its_own_sense(tmp_path: P
 
 
 def test_objective_axis_turns_logarithmic_only_for_positive_values_spanning_decades() -> None:
-    from fmi_optimizer.report import objective_axis_scale
+    from fmi_optimizer.report.html import objective_axis_scale
 
     assert objective_axis_scale([0.7, 0.33, 0.13, 0.0063, 0.0052]) == "log"  # servo_pid's ITAE
     assert objective_axis_scale([0.7, 0.33, 0.05]) == "linear"  # one decade: linear reads fine

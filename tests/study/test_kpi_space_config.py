@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fmi_optimizer.config import load_study
 from fmi_optimizer.errors import StudyError, ValueValidationError
-from fmi_optimizer.kpi import builtin_registry, compute_kpis, parse_kpi
+from fmi_optimizer.host.kpi import builtin_registry, compute_kpis, parse_kpi
 from fmi_optimizer.space import Boolean, Categorical, Continuous, DesignSpace, Integer
+from fmi_optimizer.study.config import load_study
 
 REG = builtin_registry()
 

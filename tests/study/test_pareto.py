@@ -16,7 +16,8 @@ import pytest
 from conftest import ROOT
 
 from fmi_optimizer.errors import StudyError
-from fmi_optimizer.pareto import (
+from fmi_optimizer.records import Candidate, Evaluation
+from fmi_optimizer.study.pareto import (
     by_kpis,
     constrained_front,
     dominates,
@@ -27,7 +28,6 @@ from fmi_optimizer.pareto import (
     pick,
     weighted,
 )
-from fmi_optimizer.records import Candidate, Evaluation
 
 
 def brute_front(p: np.ndarray) -> set[int]:
@@ -119,7 +119,7 @@ def test_pick_on_a_pareto_study_writes_back_the_picked_point(sample_fmu: Any, tm
     study["evaluation"] = {"workers": 2}
     path = tmp_path / "pareto.toml"
     path.write_text(_toml(study))
-    out = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(path), "--out",
+    out = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "optimize", str(path), "--out",
                           str(tmp_path / "out"), "--pick", "min mass where fan_energy <= 800", "--json"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -209,7 +209,7 @@ def test_a_pareto_study_puts_its_front_into_the_json(faulty_fmu: Path, tmp_path:
              "evaluation": {"workers": 1}}
     path = tmp_path / "mo.toml"
     path.write_text(_toml(study))
-    out = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(path), "--plugins-dir",
+    out = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "optimize", str(path), "--plugins-dir",
                           str(plugins), "--out", str(tmp_path / "out"), "--no-writeback", "--pick", "1", "--json"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr

@@ -201,7 +201,7 @@ def test_sigkill_loses_nothing_and_resume_does_not_repeat_work(faulty_fmu: Path,
     out = tmp_path / "out"
     db = out / "fmi_optimizer.db"
     env = {**os.environ, "FMIO_TEST_HOLD_AFTER": "8"}  # the study cannot finish before the kill
-    proc = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(study), "--out", str(out),
+    proc = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli.main", "optimize", str(study), "--out", str(out),
                              "--no-writeback", "--plugins-dir", str(_hold_plugin(tmp_path / "plugins"))],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seen: list[int] = []
@@ -219,7 +219,7 @@ def test_sigkill_loses_nothing_and_resume_does_not_repeat_work(faulty_fmu: Path,
     con.close()
 
     env.pop("FMIO_TEST_HOLD_AFTER")
-    res = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "resume", str(db), "--json", "--no-writeback"],
+    res = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "resume", str(db), "--json", "--no-writeback"],
                          capture_output=True, text=True, timeout=300, env=env)
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
@@ -235,7 +235,7 @@ def test_ctrl_c_stops_cleanly_with_everything_stored(faulty_fmu: Path, tmp_path:
     study = _write_toml(tmp_path / "s.toml", faulty_fmu, 100000)
     out = tmp_path / "out"
     db = out / "fmi_optimizer.db"
-    proc = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(study), "--out", str(out),
+    proc = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli.main", "optimize", str(study), "--out", str(out),
                              "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, preexec_fn=_sigint_default)
     try:
@@ -256,10 +256,10 @@ def test_ctrl_c_stops_cleanly_with_everything_stored(faulty_fmu: Path, tmp_path:
 
 
 def test_common_random_numbers_share_seeds_across_candidates(sample_fmu) -> None:
-    from fmi_optimizer.config import load_study
-    from fmi_optimizer.kpi import builtin_registry
-    from fmi_optimizer.problem import StudyProblem
-    from fmi_optimizer.twin import Twin
+    from fmi_optimizer.fmu.twin import Twin
+    from fmi_optimizer.host.kpi import builtin_registry
+    from fmi_optimizer.study.config import load_study
+    from fmi_optimizer.study.problem import StudyProblem
 
     fmu = sample_fmu("production_line")
     base = {"twin": {"fmu": str(fmu)}, "parameters": {"n_crews": {}, "buffer_1": {}},

@@ -17,9 +17,9 @@ from conftest import ROOT
 from scipy import stats
 
 from fmi_optimizer import optimize
-from fmi_optimizer.config import load_study
 from fmi_optimizer.errors import StudyError
 from fmi_optimizer.records import Candidate, Evaluation
+from fmi_optimizer.study.config import load_study
 from fmi_optimizer.uncertainty import (
     ScoreRule,
     clopper_pearson,
@@ -242,7 +242,7 @@ def test_plain_constraint_is_worst_case_and_resume_replays(sample_fmu: Any, tmp_
         runs = [e for e in r.evaluations if (t := parse_tag(e.candidate.tag)) and t[1] == cid and t[0] is not None]
         assert len(runs) == 8
         assert agg.constraints[0] == max(e.kpis["t_junction_max"] - 378.15 for e in runs)
-    proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "resume", str(out.db), "--no-writeback", "--json"],
+    proc = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "resume", str(out.db), "--no-writeback", "--json"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)

@@ -31,9 +31,9 @@ from fmi_optimizer.errors import (
     ValueValidationError,
     VerificationError,
 )
-from fmi_optimizer.proxy_fmu import ProxyInfo, Value, sha256
-from fmi_optimizer.ssp import read_ssv, write_ssv
-from fmi_optimizer.writeback import (
+from fmi_optimizer.writeback.proxy_fmu import ProxyInfo, Value, sha256
+from fmi_optimizer.writeback.ssp import read_ssv, write_ssv
+from fmi_optimizer.writeback.write import (
     CheckSettings,
     read_result_values,
     verify_written_fmu,
@@ -254,7 +254,7 @@ def test_verification_catches_a_tampered_proxy_config(wb_fmu: Path, tmp_path: Pa
 
 def test_write_back_fails_loudly_and_removes_the_unverified_fmu(wb_fmu: Path, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import fmi_optimizer.writeback as wb
+    import fmi_optimizer.writeback.write as wb
 
     real = wb.write_proxy_fmu
 
@@ -449,7 +449,7 @@ def test_study_write_back_recomputes_the_kpis_of_the_best_evaluation(wb_fmu: Pat
 
 
 def test_apply_values_from_a_result_json(wb_fmu: Path, tmp_path: Path) -> None:
-    from fmi_optimizer.writeback import apply_values
+    from fmi_optimizer.writeback.write import apply_values
 
     source = tmp_path / "result.json"
     source.write_text(json.dumps({"best": {"values": {"k": 2.5, "mode": 3, "flip": True}}}))
@@ -497,7 +497,7 @@ def _non_default_values(fmu: Path) -> dict[str, Value]:
 def test_write_back_on_more_sample_twins(name: str, runnable_twin: Callable[[str], Path],
                                         tmp_path: Path) -> None:
     """FMI 3.0 (servo_pid_fmi3) and a twin that reads its own resources/ files (building_zone)."""
-    from fmi_optimizer.writeback import check_settings_for
+    from fmi_optimizer.writeback.write import check_settings_for
 
     fmu = runnable_twin(name)
     before = sha256(fmu)

@@ -20,7 +20,7 @@ import pytest
 from fmpy import simulate_fmu
 
 from fmi_optimizer.errors import FmuUnsupportedError, VerificationError
-from fmi_optimizer.writeback import CheckSettings, apply_values, write_back
+from fmi_optimizer.writeback.write import CheckSettings, apply_values, write_back
 
 VALUES = {"k": 0.03, "gain": 3.0, "label": "abcd"}
 RUN_LIBCOSIM = Path(__file__).resolve().parent / "run_libcosim.py"  # the FMU in libcosim, rows as JSON
@@ -112,7 +112,7 @@ def test_apply_keeps_the_time_grid_and_skips_string_outputs(strict_fmu: Path, tm
 @pytest.mark.slow
 def test_failed_verification_leaves_no_fmu_and_says_so(strict_fmu: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import fmi_optimizer.writeback as wb
+    import fmi_optimizer.writeback.write as wb
 
     real = wb.write_proxy_fmu
 
@@ -168,7 +168,7 @@ def test_optimize_on_a_chatty_fmu_writes_a_verified_fmu(strict_fmu: Path, tmp_pa
     and a JSONDecodeError), the JSON names the written FMU and says which importers verified it."""
     study = tmp_path / "strict.toml"
     study.write_text(_study(strict_fmu))
-    done = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "optimize", str(study), "--json",
+    done = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "optimize", str(study), "--json",
                            "--out", str(tmp_path / "results")], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     reply = json.loads(done.stdout)
@@ -187,7 +187,7 @@ def test_optimize_on_a_chatty_fmu_writes_a_verified_fmu(strict_fmu: Path, tmp_pa
 def test_writeback_support_refuses_early(strict_fmu: Path, tmp_path: Path) -> None:
     import zipfile
 
-    from fmi_optimizer.writeback import require_writeback_support, writeback_support
+    from fmi_optimizer.writeback.write import require_writeback_support, writeback_support
 
     assert writeback_support(strict_fmu) is None
     me_only = tmp_path / "me.fmu"
@@ -229,8 +229,8 @@ def test_a_study_whose_written_fmu_fails_verification_reports_no_fmu(strict_fmu:
     """The study path: JSON outputs.fmu null, no FMU on disk, the log says FAILED and never 'verified'."""
     import tomllib
 
-    import fmi_optimizer.writeback as wb
-    from fmi_optimizer.api import load_host, load_study, run_study
+    import fmi_optimizer.writeback.write as wb
+    from fmi_optimizer.runner.run import load_host, load_study, run_study
 
     real = wb.write_proxy_fmu
 

@@ -59,7 +59,7 @@ def test_tensorflow_not_imported_by_core_or_plugin_import(tmp_path: Path) -> Non
     ``*.egg-info`` in the working directory cannot shadow the installed entry points.)"""
     code = (
         "import sys\n"
-        "from fmi_optimizer.plugins import load_host\n"
+        "from fmi_optimizer.host.loader import load_host\n"
         "host = load_host()\n"
         "cls = host.methods.get('bayes')\n"
         "from fmi_optimizer.method import Problem\n"

@@ -18,7 +18,7 @@ EXAMPLE = ROOT / "examples" / "fmio-pattern-search"
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", *args], capture_output=True, text=True,
                           env={**os.environ, **env}, timeout=600)
 
 
@@ -59,7 +59,7 @@ def test_example_plugin_installed_through_its_entry_point_runs_a_study(faulty_fm
     assert data["diagnostics"]["final_step"] < 0.05
     trace = [t for t in data["trace"] if t is not None]
     assert data["best"]["objective"] == min(trace) < trace[0]  # it searched: better than its random start
-    csv = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli", "export", str(tmp_path / "out" / "fmi_optimizer.db"),
+    csv = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "export", str(tmp_path / "out" / "fmi_optimizer.db"),
                           "--json"], capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
     rows = json.loads(Path(json.loads(csv.stdout)["json"]).read_text())
     tags = {r["tag"] for r in (rows["evaluations"] if isinstance(rows, dict) else rows)}

@@ -12,9 +12,9 @@ import numpy as np
 from fmio_ranking import select_best
 from fmio_ranking.sections import mcb_limit, report_sections, scenario_rows, sense_of, status_of, survivors
 
-from fmi_optimizer.plugins import load_host
-from fmi_optimizer.report import write_report
-from fmi_optimizer.storage import Store
+from fmi_optimizer.host.loader import load_host
+from fmi_optimizer.report.html import write_report
+from fmi_optimizer.study.storage import Store
 
 DELTA = 1 / math.sqrt(10)
 

@@ -1,0 +1,292 @@
+"""Self-contained HTML report of a study, built only from its database (so ``report DB`` works later)."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import traceback
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from fmi_optimizer.errors import OutputError
+from fmi_optimizer.records import Evaluation
+from fmi_optimizer.reporting import CSS, figure_html, pyplot, table_html
+from fmi_optimizer.study.config import ObjectiveTerm, stated_objective
+from fmi_optimizer.study.storage import Store
+from fmi_optimizer.writeback.atomic import write_text_atomic
+
+
+def objective_axis_scale(values: Sequence[float]) -> str:
+    """``"log"`` when every value is positive and they span at least two decades (an error or cost
+    converging towards zero: on a linear axis the last, decisive gains are invisible), else ``"linear"``."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite or min(finite) <= 0.0:
+        return "linear"
+    return "log" if max(finite) / min(finite) >= 100.0 else "linear"
+
+
+def convergence_plot(evs: Sequence[Evaluation], title: str = "Convergence") -> str:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    xs_ok = [i + 1 for i, e in enumerate(evs) if e.ok and e.objective is not None]
+    ys_ok = [e.objective for e in evs if e.ok and e.objective is not None]
+    feas = [e.feasible for e in evs if e.ok and e.objective is not None]
+    ax.scatter([x for x, f in zip(xs_ok, feas, strict=True) if f],
+               [y for y, f in zip(ys_ok, feas, strict=True) if f],
+               s=10, color="#1f77b4", label="feasible evaluation")
+    ax.scatter([x for x, f in zip(xs_ok, feas, strict=True) if not f],
+               [y for y, f in zip(ys_ok, feas, strict=True) if not f], s=10, color="#d62728", marker="x",
+               label="infeasible evaluation")
+    best, bx, by = math.inf, [], []
+    for i, e in enumerate(evs):
+        if e.feasible and e.objective is not None and e.objective < best:
+            best = e.objective
+        if best < math.inf:
+            bx.append(i + 1)
+            by.append(best)
+    ax.step(bx, by, where="post", color="black", label="best feasible so far")
+    failed = [i + 1 for i, e in enumerate(evs) if not e.ok]
+    if failed and ys_ok:
+        ax.scatter(failed, [min(ys_ok)] * len(failed), marker="|", color="gray", label="failed run")
+    scale = objective_axis_scale(ys_ok)
+    ax.set_yscale(scale)
+    ax.set_xlabel("evaluation")
+    ax.set_ylabel("objective (minimized" + (", log scale)" if scale == "log" else ")"))
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return figure_html(fig)
+
+
+def scatter_plots(evs: Sequence[Evaluation], space: Sequence[dict[str, Any]]) -> str:
+    """Objective against each parameter; categorical items shown by their labels."""
+    ok = [e for e in evs if e.ok and e.objective is not None]
+    names = [d["name"] for d in space]
+    if not ok or not names:
+        return ""
+    plt = pyplot()
+    n = len(names)
+    cols = min(4, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    scale = objective_axis_scale([e.objective for e in ok if e.objective is not None])
+    for k, name in enumerate(names):
+        ax = axes[k // cols][k % cols]
+        xs = [e.values.get(name) for e in ok]
+        dim = space[k]
+        labels: list[str] | None = None
+        if dim.get("kind") == "categorical":
+            labels = [str(lb) for lb in dim.get("labels") or dim["items"]]
+            xv = [dim["items"].index(x) if x in dim["items"] else -1 for x in xs]
+        elif dim.get("kind") == "boolean":
+            labels = ["false", "true"]
+            xv = [int(bool(x)) for x in xs]
+        else:
+            xv = xs
+        ax.scatter(xv, [e.objective for e in ok], s=8, c=["#1f77b4" if e.feasible else "#d62728" for e in ok])
+        ax.set_yscale(scale)
+        if labels:
+            ax.set_xticks(range(len(labels)), labels, rotation=45, fontsize=7)
+        ax.set_xlabel(name, fontsize=8)
+        ax.tick_params(labelsize=7)
+    for k in range(n, rows * cols):
+        axes[k // cols][k % cols].axis("off")
+    fig.suptitle("Objective vs each parameter (red: infeasible" + ("; log scale)" if scale == "log" else ")"),
+                 fontsize=9)
+    fig.tight_layout()
+    return figure_html(fig)
+
+
+def shown_values(values: dict[str, Any], space: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Values as the terminal shows them: a categorical (enumeration) by its item name, not its code."""
+    labels = {d["name"]: dict(zip(d["items"], d.get("labels") or d["items"], strict=False))
+              for d in space if d.get("kind") == "categorical"}
+    out = {}
+    for k, v in values.items():
+        names = labels.get(k)
+        out[k] = names.get(v, v) if names is not None and not isinstance(v, list | dict) else v
+    return out
+
+
+def write_report(store: Store, study_id: int, path: Path, pm: pluggy.PluginManager | None = None) -> Path:
+    """Write the HTML report of one study and return its path.
+
+    ``pm`` supplies the plugins asked for extra sections (``fmio_report_sections``); None loads the
+    installed ones (entry points), as ``fmi-optimizer report`` does.
+    """
+    row = store.study(study_id)
+    config = json.loads(row["config"])
+    result = json.loads(row["result"]) if row["result"] else {}
+    evs = store.evaluations(study_id)
+    problem = config.get("problem", {})
+    names = [d["name"] for d in problem.get("space", [])]
+    parts = [f"<h1>fmi_optimizer report — {html.escape(row['name'])}</h1>",
+             f"<p class=muted>study {row['id']} · method <b>{html.escape(row['method'])}</b> · status "
+             f"{html.escape(row['status'])} · seed {row['seed']} · FMU sha256 {row['fmu_sha256'][:16]}…</p>"]
+    if result.get("routing"):
+        parts.append(f"<p>{html.escape(result['routing'])}</p>")
+    if result.get("stopped_because"):
+        parts.append(f"<p>Stopped: {html.escape(result['stopped_because'])}</p>")
+    parts += _best_section(result, problem)
+    space = problem.get("space", [])
+    study = {**config, "id": row["id"], "name": row["name"], "method": row["method"], "status": row["status"],
+             "seed": row["seed"]}
+    parts += plugin_sections(pm, study, result, evs)
+    parts.append("<h2>Convergence</h2>" + (convergence_plot(evs) if evs else "<p>no evaluations</p>"))
+    parts.append("<h2>Parameters</h2>" + scatter_plots(evs, problem.get("space", [])))
+    parts += _compute_section(evs, result)
+    parts += _instances_section(result)
+    parts += _writeback_section(result)
+    failures = [e for e in evs if not e.ok]
+    if failures:
+        parts.append(f"<h2>Failures ({len(failures)})</h2>")
+        parts.append(table_html(["#", "status", "error", *names],
+                            [[e.id, e.status, e.error,
+                              *[shown_values(e.values, space).get(n, "") for n in names]]
+                             for e in failures[:200]],
+                            left=3))
+    parts.append("<h2>All evaluations</h2><div class=scroll>")
+    kpi_names = list(problem.get("kpis", {}))
+    parts.append(table_html(["#", "status", "objective", "feasible", *names, *kpi_names, "wall s", "worker"],
+                        [[e.id, e.status + (" (cached)" if e.cached else ""), e.objective, e.feasible,
+                          *[shown_values(e.values, space).get(n, "") for n in names],
+                          *[e.kpis.get(k, "") for k in kpi_names],
+                          e.wall_seconds, e.worker] for e in evs], left=2))
+    parts.append("</div>")
+    if result.get("diagnostics"):
+        parts.append("<h2>Method diagnostics</h2><pre>"
+                     + html.escape(json.dumps(result["diagnostics"], indent=1,
+                                              default=str)[:60000]) + "</pre>")
+    parts.append("<h2>Problem</h2><pre>" + html.escape(json.dumps(problem, indent=1, default=str)) + "</pre>")
+    title = f"{html.escape(row['name'])} — fmi_optimizer"
+    doc = (f"<!doctype html><html><head><meta charset=utf-8><title>{title}</title>"
+           f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write the report ({exc.strerror or exc}); choose a writable "
+                          "folder") from exc
+    return write_text_atomic(path, doc)  # never through a planted symlink, never half a file
+
+
+def plugin_sections(pm: pluggy.PluginManager | None, study: dict[str, Any], result: dict[str, Any],
+                    evs: Sequence[Evaluation]) -> list[str]:
+    """Every plugin's ``fmio_report_sections``, one at a time, so a failing plugin costs only its own section:
+    the failure is one line in the report naming the plugin (traceback folded below it) and a warning."""
+    if pm is None:
+        from fmi_optimizer.host.loader import load_host
+
+        pm = load_host().pm
+    out: list[str] = []
+    given = {"study": study, "result": result, "evaluations": list(evs)}
+    for impl in pm.hook.fmio_report_sections.get_hookimpls():
+        try:  # like pluggy, pass only the arguments the implementation names
+            got = impl.function(**{a: given[a] for a in impl.argnames})
+            if got is not None and (not isinstance(got, list) or not all(isinstance(x, str) for x in got)):
+                raise TypeError(f"returned {type(got).__name__}, expected a list of HTML strings or None")
+        except Exception as exc:  # a plugin's bug must not lose the report; shown and warned, never hidden
+            msg = f"report section of plugin {impl.plugin_name!r} failed: {type(exc).__name__}: {exc}"
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
+            out.append(f"<p class=bad>{html.escape(msg)}</p><details><summary class=muted>traceback</summary>"
+                       f"<pre>{html.escape(traceback.format_exc())}</pre></details>")
+            continue
+        out.extend(got or [])
+    return out
+
+
+def _best_section(result: dict[str, Any], problem: dict[str, Any]) -> list[str]:
+    best = result.get("best")
+    if not best:
+        return ["<h2>Best</h2><p class=bad>No successful evaluation.</p>"]
+    feas = '<span class=ok>feasible</span>' if best.get("feasible") else '<span class=bad>infeasible</span>'
+    terms = [ObjectiveTerm(**t) for t in problem.get("objective", [])]
+
+    # a single maximized KPI is shown as the user wrote it
+    def stated(objective: float, sense: bool = False) -> str:
+        what, value = stated_objective(terms, objective)
+        return f"{what} {value:.6g}" + (" (maximized)" if sense and what != "objective" else "")
+
+    out = [f"<h2>Best — {stated(best['objective'], sense=True)} ({feas})</h2>",
+           table_html(["parameter", "value"],
+                  [[k, v] for k, v in shown_values(best["values"], problem.get("space", [])).items()])]
+    limits = {c["kpi"]: c for c in problem.get("constraints", [])}
+    base = result.get("baseline") or {}
+    base_kpis = base.get("kpis") or {}
+    rows = []
+    for k, v in best["kpis"].items():
+        c = limits.get(k)
+        margin = (c["limit"] - v if c["op"] == "<=" else v - c["limit"]) if c else ""
+        rows.append([k, v, base_kpis.get(k, ""), f"{c['op']} {c['limit']:g}" if c else "", margin])
+    out.append(table_html(["KPI", "optimized", "as delivered", "constraint", "margin (>= 0 holds)"], rows))
+    if base.get("objective") is not None:
+        feas = "feasible" if base.get("feasible") else "infeasible"
+        out.append(f"<p>As delivered (the FMU's own start values): {stated(base['objective'])} ({feas}); "
+                   f"optimized: {stated(best['objective'])}.</p>")
+    elif base:
+        out.append("<p class=muted>As delivered: the run did not succeed "
+                   f"({html.escape(str(base.get('error')))}).</p>")
+    return out
+
+
+def _compute_section(evs: Sequence[Evaluation], result: dict[str, Any]) -> list[str]:
+    simulated = [e for e in evs if not e.cached]
+    wall = sum(e.wall_seconds for e in simulated)
+    cpu = sum(e.cpu_seconds for e in simulated)
+    counts = result.get("evaluations", {})
+    rows: list[list[Any]] = [["evaluations simulated", len(simulated)],
+                             ["cache hits", len(evs) - len(simulated)],
+            ["ok / failed / crashed / timeout / invalid",
+             " / ".join(str(counts.get(s, 0)) for s in ("ok", "failed", "crashed", "timeout", "invalid"))],
+            ["study wall time (s)", result.get("wall_seconds", "")],
+            ["simulation wall time summed over workers (s)", wall], ["simulation CPU time (s)", cpu],
+            ["mean wall time per evaluation (s)", wall / len(simulated) if simulated else ""]]
+    return ["<h2>Compute spent</h2>", table_html(["", "value"], rows)]
+
+
+def _instances_section(result: dict[str, Any]) -> list[str]:
+    """How each run got the state of a fresh instance, why, and whether a production check changed it."""
+    record = result.get("instances")
+    if not record:
+        return []
+    rows: list[list[Any]] = [["strategy", record.get("strategy")], ["why", record.get("reason")],
+                             *[[f"tried: {name}", outcome] for name,
+                               outcome in (record.get("trials") or {}).items()]]
+    if record.get("cached"):
+        rows.append(["proof", "cached from an earlier study of this FMU"])
+    for why in record.get("switches") or []:
+        rows.append(["switched during the study", why])
+    if record.get("switches"):
+        rows.append(["runs repeated on fresh instances", record.get("reruns")])
+        rows.append(["evaluations whose objective changed", len(record.get("corrected") or [])])
+    return ["<h2>Simulation instances</h2><p class=muted>Every stored number must equal what a fresh "
+            "instance gives; the strategy below was proven against plain fmpy's fresh runs before the study, "
+            "and workers repeat a share of the runs on a fresh instance while it runs.</p>",
+            table_html(["", ""], rows, left=2)]
+
+
+def _writeback_section(result: dict[str, Any]) -> list[str]:
+    v = result.get("verification")
+    outs = result.get("outputs", {})
+    if not v:
+        return ["<h2>Write-back</h2><p class=muted>No optimized FMU was written for this study.</p>"]
+    rows = [[k, p] for k, p in outs.items() if p]
+    detail = [[k, d.get("expected"), d.get("actual"), d.get("rel_diff")] for k,
+              d in (v.get("kpis") or {}).items()]
+    if v.get("ok"):
+        by = ", ".join(v.get("verified_by") or []) or "fmpy"
+        text = (f"<span class=ok>verified</span> in {html.escape(by)}: the written FMU, simulated in fresh "
+                "processes with no start values, reproduces the optimized evaluation (max relative "
+                f"difference {v.get('max_rel_diff')}).")
+    else:
+        problems = v.get("problems") or ["unknown problem"]
+        text = ("<span class=bad>VERIFICATION FAILED</span>: no optimized FMU was written (use the .ssv with "
+                f"the original FMU); {html.escape(str(problems[0]))}")
+    return ["<h2>Write-back</h2>", f"<p>{text}</p>",
+            table_html(["file", "path"], list(rows), left=2),
+            table_html(["KPI", "optimized evaluation", "written FMU", "relative difference"],
+                       detail) if detail else ""]

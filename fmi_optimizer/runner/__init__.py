@@ -1,0 +1,1 @@
+"""One whole study end to end: twin, problem, routing, loop, write-back and report."""

@@ -1,0 +1,1 @@
+"""A bound study: the study file, the problem, the ask/evaluate/tell loop, storage, Pareto fronts."""
