@@ -32,6 +32,8 @@ if shutil.which("cmake") is None:
     pytest.skip("cmake is needed to compile the source FMUs of the sample twins", allow_module_level=True)
 
 NAMES = builder.sample_names()
+# The tests that simulate a compiled twin are marked slow: compiling the five twins with cmake costs more
+# than the fast loop (-m "not slow") has; the packaging checks stay in it.
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +60,7 @@ def test_all_four_twins_and_the_fmi3_package_exist() -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
 def test_validate_fmu_passes_on_source_and_compiled(twins: dict[str, tuple[Path, Path]], name: str) -> None:
     fmu, unzipped = twins[name]
     assert validate_fmu(str(fmu)) == []
@@ -65,10 +68,8 @@ def test_validate_fmu_passes_on_source_and_compiled(twins: dict[str, tuple[Path,
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_fmu_is_source_only_and_reproducible(
-    twins: dict[str, tuple[Path, Path]], name: str, tmp_path: Path
-) -> None:
-    fmu, _ = twins[name]
+def test_fmu_is_source_only_and_reproducible(sample_fmu: Callable[[str], Path], name: str, tmp_path: Path) -> None:
+    fmu = sample_fmu(name)
     with zipfile.ZipFile(fmu) as zf:
         names = zf.namelist()
     assert not any(n.startswith("binaries/") for n in names)
@@ -83,6 +84,7 @@ def test_unknown_twin_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if (FMUS / f"{n}.toml").exists()])
+@pytest.mark.slow
 def test_study_file_matches_its_twin(twins: dict[str, tuple[Path, Path]], name: str) -> None:
     study = tomllib.loads((FMUS / f"{name}.toml").read_text())
     md = read_model_description(str(twins[name][1]))
@@ -99,6 +101,7 @@ def test_study_file_matches_its_twin(twins: dict[str, tuple[Path, Path]], name: 
         assert set(scenario) <= set(variables)
 
 
+@pytest.mark.slow
 def test_heat_sink_study_is_large_and_exhaustively_searchable(twins: dict[str, tuple[Path, Path]]) -> None:
     study = tomllib.loads((FMUS / "heat_sink.toml").read_text())
     md = read_model_description(str(twins["heat_sink"][1]))
@@ -131,6 +134,7 @@ def _slave(twins: dict[str, tuple[Path, Path]], name: str, guid: str | None = No
     return fmu, {v.name: v.valueReference for v in md.modelVariables}
 
 
+@pytest.mark.slow
 def test_runtime_enforces_the_setting_rules(twins: dict[str, tuple[Path, Path]]) -> None:
     fmu, vr = _slave(twins, "heat_sink")
     fmu.instantiate()
@@ -167,6 +171,7 @@ def test_runtime_enforces_the_setting_rules(twins: dict[str, tuple[Path, Path]])
     fmu.freeInstance()
 
 
+@pytest.mark.slow
 def test_runtime_refuses_a_wrong_guid(twins: dict[str, tuple[Path, Path]]) -> None:
     fmu, _ = _slave(twins, "heat_sink", guid="{not-this-model}")
     with pytest.raises(Exception, match="instantiate"):
@@ -195,6 +200,7 @@ def test_generated_tables_follow_the_xml() -> None:
 # ---------------------------------------------------------------- heat_sink
 
 
+@pytest.mark.slow
 def test_heat_sink_energy_balance_closes(twins: dict[str, tuple[Path, Path]]) -> None:
     r = sim(twins, "heat_sink")
     e_in, e_conv, e_stored = final(r, "E_in"), final(r, "E_conv"), final(r, "E_stored")
@@ -204,6 +210,7 @@ def test_heat_sink_energy_balance_closes(twins: dict[str, tuple[Path, Path]]) ->
     assert e_in == pytest.approx(40 * 330 + 160 * 240 + 200 * 30, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_heat_sink_steady_state_matches_hand_calculation(twins: dict[str, tuple[Path, Path]]) -> None:
     """Constant 100 W: T_j - T_amb = P (R_jc + R_tim + R_spread + R_convection + R_air)."""
     p, ta = 100.0, 313.15
@@ -234,6 +241,7 @@ def test_heat_sink_steady_state_matches_hand_calculation(twins: dict[str, tuple[
     assert final(r, "Q_conv") == pytest.approx(p, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_heat_sink_fan_operating_point_is_on_the_fan_curve(twins: dict[str, tuple[Path, Path]]) -> None:
     for fan, (p0, q0) in enumerate([(60, 0.012), (75, 0.022), (150, 0.030), (400, 0.012)], start=1):
         for speed in (1, 4):
@@ -245,6 +253,7 @@ def test_heat_sink_fan_operating_point_is_on_the_fan_curve(twins: dict[str, tupl
             )
 
 
+@pytest.mark.slow
 def test_heat_sink_choices_interact(twins: dict[str, tuple[Path, Path]]) -> None:
     """The duct's benefit depends on the fin count (pairwise term): a narrow-gap sink gains more."""
 
@@ -258,6 +267,7 @@ def test_heat_sink_choices_interact(twins: dict[str, tuple[Path, Path]]) -> None
     assert abs(gain_dense - gain_sparse) > 0.2
 
 
+@pytest.mark.slow
 def test_heat_sink_reports_impossible_geometry_as_error(twins: dict[str, tuple[Path, Path]]) -> None:
     with pytest.raises(FMICallException, match="fmi2ExitInitializationMode"):
         sim(twins, "heat_sink", start_values={"base_width": 0.03, "n_fins": 27, "fin_thickness": 0.0015})
@@ -266,6 +276,7 @@ def test_heat_sink_reports_impossible_geometry_as_error(twins: dict[str, tuple[P
 # ---------------------------------------------------------------- servo_pid
 
 
+@pytest.mark.slow
 def test_servo_cosimulation_and_model_exchange_agree(twins: dict[str, tuple[Path, Path]]) -> None:
     cs = sim(twins, "servo_pid", fmi_type="CoSimulation", output_interval=0.01)
     me = sim(twins, "servo_pid", fmi_type="ModelExchange", output_interval=0.01)
@@ -277,6 +288,7 @@ def test_servo_cosimulation_and_model_exchange_agree(twins: dict[str, tuple[Path
     assert final(cs, "overshoot") == pytest.approx(final(me, "overshoot"), abs=1e-3)
 
 
+@pytest.mark.slow
 def test_servo_fmi3_package_matches_fmi2(twins: dict[str, tuple[Path, Path]]) -> None:
     assert read_model_description(str(twins["servo_pid_fmi3"][1])).fmiVersion == "3.0"
     for fmi_type, tol in (("CoSimulation", 1e-12), ("ModelExchange", 1e-3)):
@@ -288,6 +300,7 @@ def test_servo_fmi3_package_matches_fmi2(twins: dict[str, tuple[Path, Path]]) ->
         assert final(b, "overshoot") > 0.0
 
 
+@pytest.mark.slow
 def test_servo_steady_state_matches_hand_calculation(twins: dict[str, tuple[Path, Path]]) -> None:
     """PD control (Ki = 0) against a constant load torque: theta = b r - R_a T_d / (K_m Kp)."""
     kp, td = 20.0, 0.05
@@ -300,6 +313,7 @@ def test_servo_steady_state_matches_hand_calculation(twins: dict[str, tuple[Path
     assert abs(final(r, "error")) < 1e-3
 
 
+@pytest.mark.slow
 def test_servo_saturation_and_antiwindup_limit_voltage(twins: dict[str, tuple[Path, Path]]) -> None:
     r = sim(twins, "servo_pid", start_values={"Kp": 100.0, "Ki": 400.0}, output_interval=0.001)
     assert np.max(np.abs(r["u"])) <= 12.0 + 1e-9
@@ -313,6 +327,7 @@ def line(twins: dict[str, tuple[Path, Path]], stop: float = 432000.0, **start: A
     return sim(twins, "production_line", start_values=start, stop_time=stop, output_interval=stop / 4)
 
 
+@pytest.mark.slow
 def test_line_seeds_reproduce_exactly_and_differ(twins: dict[str, tuple[Path, Path]]) -> None:
     a, b, c = line(twins, seed=7), line(twins, seed=7), line(twins, seed=8)
     for out in ("throughput", "wip", "oee", "cycle_time", "downtime"):
@@ -333,6 +348,7 @@ def bottleneck_bound() -> float:
     return float(start_rate * np.prod([1 - x for x in q]))
 
 
+@pytest.mark.slow
 def test_line_long_run_throughput_matches_bottleneck_bound(twins: dict[str, tuple[Path, Path]]) -> None:
     bound = bottleneck_bound()
     big = {f"buffer_{i}": 64 for i in range(1, 5)}
@@ -345,6 +361,7 @@ def test_line_long_run_throughput_matches_bottleneck_bound(twins: dict[str, tupl
     assert tight < 0.9 * bound
 
 
+@pytest.mark.slow
 def test_line_oee_is_product_of_its_factors(twins: dict[str, tuple[Path, Path]]) -> None:
     r = line(twins, seed=3)
     assert final(r, "oee") == pytest.approx(
@@ -354,6 +371,7 @@ def test_line_oee_is_product_of_its_factors(twins: dict[str, tuple[Path, Path]])
     assert final(r, "oee") == pytest.approx(final(r, "throughput") * 58.0 / 3600.0, rel=1e-12)
 
 
+@pytest.mark.slow
 def test_line_study_scenarios_are_close_calls(twins: dict[str, tuple[Path, Path]]) -> None:
     """>= 20 scenarios; the leaders differ by about one replication standard deviation, while
     run-to-failure layouts are clearly worse (seeds fixed: deterministic)."""
@@ -371,6 +389,7 @@ def test_line_study_scenarios_are_close_calls(twins: dict[str, tuple[Path, Path]
     assert poor.mean() < best.mean() - 3 * sd
 
 
+@pytest.mark.slow
 def test_line_rejects_invalid_buffer(twins: dict[str, tuple[Path, Path]]) -> None:
     with pytest.raises(FMICallException, match="fmi2ExitInitializationMode"):
         line(twins, buffer_1=0)
@@ -379,6 +398,7 @@ def test_line_rejects_invalid_buffer(twins: dict[str, tuple[Path, Path]]) -> Non
 # ---------------------------------------------------------------- building_zone
 
 
+@pytest.mark.slow
 def test_zone_true_parameters_fit_to_noise_level(twins: dict[str, tuple[Path, Path]]) -> None:
     info = json.loads((FMUS / "building_zone" / "true_parameters.json").read_text())
     assert info["synthetic"] is True
@@ -392,6 +412,7 @@ def test_zone_true_parameters_fit_to_noise_level(twins: dict[str, tuple[Path, Pa
     assert final(default, "rmse") > 5 * final(r, "rmse")
 
 
+@pytest.mark.slow
 def test_zone_follows_its_input_signals(twins: dict[str, tuple[Path, Path]]) -> None:
     rows = np.genfromtxt(FMUS / "building_zone" / "resources" / "inputs.csv", delimiter=",", names=True)
     r = sim(twins, "building_zone", stop_time=48 * 3600.0, output_interval=3600.0)
@@ -399,6 +420,7 @@ def test_zone_follows_its_input_signals(twins: dict[str, tuple[Path, Path]]) -> 
     assert np.allclose(r["I_sol"], rows["I_sol_W_m2"][:49])
 
 
+@pytest.mark.slow
 def test_zone_matches_an_independent_ode_solution(twins: dict[str, tuple[Path, Path]]) -> None:
     """scipy integrates the README's two-node equations with the CSV inputs (weather linear,
     schedules and HVAC command held per hour); the FMU's fixed-step RK4 must agree."""
@@ -431,6 +453,7 @@ def test_zone_matches_an_independent_ode_solution(twins: dict[str, tuple[Path, P
     assert np.max(np.abs(r["T_mass"] - np.array(t_mass))) < 0.01
 
 
+@pytest.mark.slow
 def test_zone_reports_missing_data_as_error(twins: dict[str, tuple[Path, Path]], tmp_path: Path) -> None:
     broken = tmp_path / "bz"
     shutil.copytree(twins["building_zone"][1], broken)
@@ -442,6 +465,7 @@ def test_zone_reports_missing_data_as_error(twins: dict[str, tuple[Path, Path]],
 # ---------------------------------------------------------------- timing (printed, not asserted)
 
 
+@pytest.mark.slow
 def test_print_simulation_times(twins: dict[str, tuple[Path, Path]]) -> None:
     from fmpy import instantiate_fmu
 

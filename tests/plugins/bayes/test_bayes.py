@@ -210,6 +210,7 @@ def test_mixed_space_finds_discrete_optimum() -> None:
     assert "c=a" in m.diagnostics()["encoding"]
 
 
+@pytest.mark.slow
 def test_batch_asks_distinct_points_and_tracks_pending() -> None:
     m = BayesMethod(Problem(BRANIN_SPACE, budget_evaluations=30, batch_size=4), {"n_initial": 6}, seed=4)
     run(m, branin_twin, 8, batch=4)  # initial design and one model-based batch
