@@ -33,12 +33,9 @@ _PUBLIC = {
 
 __all__ = [
     "Boolean", "Budget", "Candidate", "Capabilities", "Categorical", "Continuous", "DesignSpace",
-    "Evaluation",
-    "ExitCode", "Fit", "FmiOptimizerError", "Integer", "Method", "NoOptions", "Outcome", "Problem",
-    "SimSettings",
-    "Study", "StudyConfig", "StudyResult", "Trajectory", "Twin", "evaluate", "hookimpl", "load_study",
-    "optimize",
-    "__version__",
+    "Evaluation", "ExitCode", "Fit", "FmiOptimizerError", "Integer", "Method", "NoOptions", "Outcome",
+    "Problem", "SimSettings", "Study", "StudyConfig", "StudyResult", "Trajectory", "Twin", "evaluate",
+    "hookimpl", "load_study", "optimize", "__version__",
 ]
 
 if TYPE_CHECKING:

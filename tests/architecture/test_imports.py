@@ -238,3 +238,15 @@ def test_the_rules_see_an_upward_import(tmp_path: Path) -> None:
     assert [(i.target, LAYERS.index(layer(i.target)) > LAYERS.index(layer(i.source))) for i in found] == [
         ("fmi_optimizer.study.loop", True), ("fmi_optimizer.cli.main", True)]
     assert found[1].names == ("_Parser",)
+
+
+def test_the_public_face_resolves_every_name_lazily() -> None:
+    """Every name of ``fmi_optimizer.__all__`` (the README's and docs' ``fmi_optimizer.X``) resolves on use;
+    an unknown name is an AttributeError, as for any module."""
+    import fmi_optimizer
+
+    for name in fmi_optimizer.__all__:
+        assert getattr(fmi_optimizer, name) is not None, name
+    assert fmi_optimizer.optimize.__module__ == "fmi_optimizer.runner.run"
+    with pytest.raises(AttributeError):
+        fmi_optimizer.no_such_name  # noqa: B018
