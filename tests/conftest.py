@@ -1,12 +1,28 @@
-"""Shared fixtures: sample twins and the test-only faulty twin, built from source in this test run."""
+"""Shared fixtures: every twin a test runs, built from source in this test run, each at most once per session.
+
+The sample twins (fmus/) are packaged by fmus/build.py into source-only FMUs; the host compiles them into a
+cache private to this run, and ``compiled_sample`` compiles each one once more with fmpy alone, as the truth
+the product is checked against. The test-only twins are C sources in tests/twins/ (data, not tests): some are
+source-only FMUs like the samples (faulty, quirky, echo), the rest are compiled by the system C compiler into
+binary FMUs like the ones real tools export (``binary_twin``).
+
+Scripts outside the package that tests need (fmus/build.py, benchmark scripts) are loaded here, from their
+path, under one module name each (``load_script``); nothing is put on ``sys.path``.
+"""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
+import re
+import shutil
+import subprocess
 import sys
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hypothesis import settings
@@ -23,20 +39,50 @@ ROOT = Path(__file__).resolve().parents[1]
 TWINS = Path(__file__).resolve().parent / "twins"
 
 
-def _load_builder():
-    spec = importlib.util.spec_from_file_location("fmio_sample_build", ROOT / "fmus" / "build.py")
-    assert spec is not None and spec.loader is not None
+def load_script(path: Path, name: str) -> ModuleType:
+    """The script at ``path`` as module ``name``, executed once per session (later calls return the same
+    module). What the script does to ``sys.path`` and ``os.environ`` at import time is undone afterwards:
+    a benchmark's settings for its own runs (thread counts, its folder on the path) stay out of the tests."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, f"cannot load {path}"
     module = importlib.util.module_from_spec(spec)
-    sys.modules["fmio_sample_build"] = module
-    spec.loader.exec_module(module)
+    saved_path, saved_env = list(sys.path), dict(os.environ)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    finally:
+        sys.path[:] = saved_path
+        os.environ.clear()
+        os.environ.update(saved_env)
     return module
 
 
-builder = _load_builder()
+def load_benchmark(stem: str) -> ModuleType:
+    """``benchmarks/<stem>.py`` as module ``<stem>`` (the name a sibling script imports it by)."""
+    return load_script(ROOT / "benchmarks" / f"{stem}.py", stem)
+
+
+def import_benchmark(module: str) -> ModuleType:
+    """``benchmarks.<module>`` (a module of a benchmark package run as ``python -m benchmarks.X`` from the
+    repository root); the root is on ``sys.path`` only while it is imported."""
+    saved = list(sys.path)
+    sys.path.insert(0, str(ROOT))
+    try:
+        return importlib.import_module(f"benchmarks.{module}")
+    finally:
+        sys.path[:] = saved
+
+
+builder = load_script(ROOT / "fmus" / "build.py", "fmus_build")
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _private_build_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+def _private_build_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Compile source FMUs into a cache private to this test run (never reuse a developer's cache)."""
     mp = pytest.MonkeyPatch()
     mp.setenv("FMI_OPTIMIZER_CACHE", str(tmp_path_factory.mktemp("fmio-cache")))
@@ -63,9 +109,40 @@ def sample_fmu(fmu_dir: Path) -> Callable[[str], Path]:
 
 
 @pytest.fixture(scope="session")
+def compiled_sample(sample_fmu: Callable[[str], Path],
+                    tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``compiled_sample("heat_sink")`` -> the extracted sample twin with its binary compiled by fmpy's
+    ``build_platform_binary`` (cmake), once per session. Plain fmpy simulates the folder: the reference the
+    host's own compilation and every stored number are compared with. Tests only read it."""
+    if shutil.which("cmake") is None:
+        pytest.skip("cmake is needed to compile the source FMUs of the sample twins")
+    root = tmp_path_factory.mktemp("compiled")
+    built: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in built:
+            built[name] = builder.compile_fmu(sample_fmu(name), root / f"{name}_unzipped")
+        return built[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
 def faulty_fmu(fmu_dir: Path) -> Path:
     """The fault-injecting test twin (tests/twins/faulty), source-only."""
     return builder.build_sample("faulty", fmu_dir, TWINS / "faulty")
+
+
+@pytest.fixture(scope="session")
+def quirky_fmu(fmu_dir: Path) -> Path:
+    """The test twin whose instance life cycle misbehaves like real tools' FMUs (tests/twins/quirky)."""
+    return builder.build_sample("quirky", fmu_dir, TWINS / "quirky")
+
+
+@pytest.fixture(scope="session")
+def echo_fmu(fmu_dir: Path) -> Path:
+    """The instant test twin with inputs (tests/twins/echo): y = k u + b, v = s, w = h, source-only."""
+    return builder.build_sample("echo", fmu_dir, TWINS / "echo")
 
 
 def build_binary_twin(twin_dir: Path, out_dir: Path, name: str | None = None) -> Path:
@@ -73,16 +150,12 @@ def build_binary_twin(twin_dir: Path, out_dir: Path, name: str | None = None) ->
     against fmpy's FMI headers; FMI 1.0, 2.0 or 3.0) with the system C compiler into a binary FMU
     ``out_dir/<name>.fmu`` (``name`` defaults to the folder's). Unlike the sample twins (fmus/build.py) these
     may carry any names real tools export; nothing binary is committed."""
-    import re
-    import shutil
-    import subprocess
-    import zipfile
-
     import fmpy
 
     name = name or twin_dir.name
     cc = shutil.which("cc") or shutil.which("gcc")
-    assert cc is not None, "the test twins need a C compiler"
+    if cc is None:
+        pytest.skip("the binary test twins need a C compiler")
     xml = (twin_dir / "modelDescription.xml").read_text(encoding="utf-8")
     identifier = re.search(r'modelIdentifier="([^"]+)"', xml)
     assert identifier is not None, f"{twin_dir}: modelDescription.xml has no modelIdentifier"
@@ -103,12 +176,27 @@ def build_binary_twin(twin_dir: Path, out_dir: Path, name: str | None = None) ->
 
 
 @pytest.fixture(scope="session")
-def strict_fmu(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The strict test twin (tests/twins/strict): behaves like FMUs from real tools, binary FMU."""
-    return build_binary_twin(TWINS / "strict", tmp_path_factory.mktemp("strict"))
+def binary_twin(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``binary_twin("strict")`` -> the binary FMU of tests/twins/strict, compiled once per session;
+    ``binary_twin("writeback_model", "wbmodel")`` names the FMU file ``wbmodel.fmu``."""
+    built: dict[tuple[str, str], Path] = {}
+
+    def get(source: str, name: str | None = None) -> Path:
+        key = (source, name or source)
+        if key not in built:
+            built[key] = build_binary_twin(TWINS / source, tmp_path_factory.mktemp(key[1]), key[1])
+        return built[key]
+
+    return get
 
 
 @pytest.fixture(scope="session")
-def lag1_fmu(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def strict_fmu(binary_twin: Callable[..., Path]) -> Path:
+    """The strict test twin (tests/twins/strict): behaves like FMUs from real tools, binary FMU."""
+    return binary_twin("strict")
+
+
+@pytest.fixture(scope="session")
+def lag1_fmu(binary_twin: Callable[..., Path]) -> Path:
     """The FMI 1.0 co-simulation test twin (tests/twins/lag1), binary FMU."""
-    return build_binary_twin(TWINS / "lag1", tmp_path_factory.mktemp("lag1"))
+    return binary_twin("lag1")

@@ -3,7 +3,7 @@
 Same definitions, same numerically stable branches (log EI far into the tail, log Phi), same
 composition with constraint and failure models; used whenever every model is a GP (the default),
 because a numpy call at these sizes costs a tenth of a TensorFlow dispatch (see
-:mod:`fmio_bayes.posterior`). ``tests/test_bayes_acquisition_np.py`` checks values and gradients
+:mod:`fmio_bayes.posterior`). ``tests/plugins/bayes/test_bayes_acquisition_np.py`` checks values and gradients
 against the TensorFlow version's autodiff.
 """
 

@@ -1,0 +1,94 @@
+"""The benchmark suite's problem generators: determinism by seed, disjoint development and held-out halves,
+and the known optima of the analytic functions (no optimizer runs here)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import import_benchmark
+
+continuous = import_benchmark("suite.continuous")
+discrete = import_benchmark("suite.discrete")
+
+
+@pytest.mark.parametrize("name", sorted(continuous.STANDARD))
+def test_standard_function_optimum(name: str) -> None:
+    s = continuous.STANDARD[name]
+    f, lo, hi = s.f, np.array(s.lo), np.array(s.hi)
+    assert f(np.array(s.x_star)) == pytest.approx(s.optimum, abs=1e-5)
+    u = np.random.default_rng(0).random((3000, len(lo)))
+    assert min(f(lo + v * (hi - lo)) for v in u) >= s.optimum - 1e-9  # nothing in the box beats it
+
+
+def test_twelve_functions_in_2_to_10_dimensions_and_budgets() -> None:
+    assert len(continuous.STANDARD) >= 12
+    for name in continuous.STANDARD:
+        t = continuous.make_task(name)
+        assert 2 <= len(t.lo) <= 10 and t.budget == 10 * len(t.lo) + 20
+
+
+@pytest.mark.parametrize("name", ["branin", "hartmann6", "michalewicz5", "gp1"])
+def test_constrained_variant_keeps_the_optimum_feasible(name: str) -> None:
+    t = continuous.make_task(name, "constrained")
+    assert t.constraint(t.x_star)[0] <= -0.05 + 1e-9
+    u = np.random.default_rng(1).random((2000, len(t.lo)))
+    infeasible = np.mean([t.constraint(t.lo + v * (t.hi - t.lo))[0] > 0 for v in u])
+    assert 0.15 < infeasible < 0.95  # the constraint bites
+
+
+def test_noisy_variant_adds_noise_only_to_what_is_told() -> None:
+    t = continuous.make_task("branin", "noisy")
+    x = np.array([1.0, 2.0])
+    ys = [t.observe(x, np.random.default_rng(s))[0] for s in range(50)]
+    assert np.std(ys) > 0.5 * t.noise_sd and t.f(x) == continuous.make_task("branin").f(x)
+
+
+def test_gp_prior_instances_are_deterministic_and_optimum_is_a_minimum() -> None:
+    a, b = continuous.GPPrior(3), continuous.GPPrior(3)
+    x = np.full(a.d, 0.3)
+    assert a(x) == b(x) and a.d == b.d and 2 <= a.d <= 8
+    assert continuous.GPPrior(4)(np.full(continuous.GPPrior(4).d, 0.3)) != a(x) or continuous.GPPrior(4).d != a.d
+    fstar, xs = a.minimize()
+    assert a(xs) == pytest.approx(fstar)
+    u = np.random.default_rng(2).random((5000, a.d))
+    assert fstar <= min(a(v) for v in u)
+    eps = 1e-6  # the gradient is the function's
+    g = np.array([(a(x + eps * e) - a(x - eps * e)) / (2 * eps) for e in np.eye(a.d)])
+    assert np.allclose(g, a.grad(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("mod", [continuous, discrete])
+def test_halves_are_disjoint(mod) -> None:  # type: ignore[no-untyped-def]
+    seeds = {h: {mod.RUN_SEED[h](r) for r in range(50)} for h in ("dev", "heldout")}
+    assert not seeds["dev"] & seeds["heldout"]
+    dev, held = set(mod.problem_names("dev")), set(mod.problem_names("heldout"))
+    generated = [p for p in dev | held if p.startswith(("gp", "mixed", "bocs", "qubo"))]
+    assert generated and not {p for p in generated if p in dev} & {p for p in generated if p in held}
+
+
+def test_mixed_design_is_deterministic_with_exact_optimum() -> None:
+    m1, m2 = discrete.MixedDesign(5), discrete.MixedDesign(5)
+    assert m1.levels == m2.levels and len(m1.pairs) == len(m2.pairs)
+    kinds = {d.kind for d in m1.dims}
+    assert kinds == {"categorical", "integer", "boolean"}
+    assert all(3 <= lv <= 6 for d, lv in zip(m1.dims, m1.levels, strict=True) if d.kind == "categorical")
+    assert all(lv <= 16 for d, lv in zip(m1.dims, m1.levels, strict=True) if d.kind == "integer")
+    fstar, arg = m1.optimum()
+    p = m1.problem()
+    values = {d.name: d.value_at(int(i)) for d, i in zip(m1.dims, arg, strict=True)}
+    obj, cons = p.evaluate(values)
+    assert obj == pytest.approx(fstar) and all(c <= 0 for c in cons)
+    rng = np.random.default_rng(3)
+    for _ in range(2000):  # no random feasible design beats the enumerated optimum
+        idx = np.array([rng.integers(lv) for lv in m1.levels])
+        o, c = p.evaluate({d.name: d.value_at(int(i)) for d, i in zip(m1.dims, idx, strict=True)})
+        assert o is not None and (o >= fstar - 1e-12 or any(v > 0 for v in c))
+
+
+def test_mixed_designs_vary_and_some_are_constrained() -> None:
+    ms = [discrete.MixedDesign(s) for s in range(12)]
+    assert len({tuple(m.levels) for m in ms}) > 6
+    assert 0 < sum(m.resource is not None for m in ms) < 12
+    assert all(discrete.MIN_DESIGNS <= math.prod(m.levels) <= discrete.MAX_DESIGNS for m in ms)

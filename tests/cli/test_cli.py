@@ -1,0 +1,205 @@
+"""The command line as a user runs it: tables, JSON contracts, exit codes, drop folder, compare."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from fmi_optimizer.errors import ExitCode
+
+
+def cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout, env={**os.environ})
+
+
+def write_study(folder: Path, fmu_name: str, method: str = "random", budget: int = 6, extra: str = "") -> Path:
+    p = folder / (Path(fmu_name).stem + ".toml")
+    p.write_text(textwrap.dedent(f"""
+        [twin]
+        fmu = "{fmu_name}"
+        stop_time = 2.0
+        output_interval = 0.1
+        [parameters]
+        x = {{}}
+        n = {{}}
+        [kpis]
+        z_end = "final(z)"
+        y_max = "max(y)"
+        [objective]
+        minimize = {{ z_end = 1.0 }}
+        [constraints]
+        y_max = "<= 20"
+        [method]
+        name = "{method}"
+        budget = {{ evaluations = {budget} }}
+        seed = 2
+        [evaluation]
+        workers = 2
+    """) + extra)
+    return p
+
+
+@pytest.mark.slow
+def test_inspect_table_and_json(sample_fmu) -> None:
+    fmu = sample_fmu("heat_sink")
+    out = cli("inspect", str(fmu))
+    assert out.returncode == 0, out.stderr
+    assert "Parameters (" in out.stdout and "material" in out.stdout and "CuC110=4" in out.stdout
+    data = json.loads(cli("inspect", str(fmu), "--json").stdout)
+    assert set(data) >= {"fmi_version", "model_name", "model_identifier", "interfaces", "default_experiment",
+                         "parameters", "outputs", "inputs"}
+    n_fins = next(p for p in data["parameters"] if p["name"] == "n_fins")
+    assert n_fins["type"] == "Integer" and isinstance(n_fins["min"], float) and isinstance(n_fins["start"], int)
+
+
+@pytest.mark.slow
+def test_optimize_json_contract_and_report(faulty_fmu: Path, tmp_path: Path) -> None:
+    shutil.copy(faulty_fmu, tmp_path / "faulty.fmu")
+    study = write_study(tmp_path, "faulty.fmu", budget=8)
+    out = cli("optimize", str(study), "--json", "--no-writeback")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert set(data) >= {"study", "method", "best", "evaluations", "outputs", "verification", "trace"}
+    assert set(data["best"]) == {"values", "kpis", "objective", "feasible"}
+    assert set(data["evaluations"]) >= {"total", "ok", "failed", "crashed", "timeout"}
+    assert set(data["outputs"]) == {"fmu", "ssv", "json", "report", "db"}
+    assert data["evaluations"]["total"] == 8 and len(data["trace"]) == 8
+    assert min(t for t in data["trace"] if t is not None) == data["best"]["objective"]
+    report = Path(data["outputs"]["report"]).read_text()
+    assert "Convergence" in report and "data:image/png;base64" in report
+    assert "evals" in out.stderr  # progress goes to stderr, never stdout
+
+
+@pytest.mark.parametrize("case, code, message", [
+    ("unknown_method", ExitCode.PLUGIN_ERROR, "unknown method 'nope'; registered: "),
+    ("unfit_method", ExitCode.PLUGIN_ERROR, "method 'qio' cannot run this study: dimension 'x' is continuous"),
+    ("unwritable", ExitCode.OUTPUT_UNWRITABLE, "output folder is not writable"),
+    ("bad_value", ExitCode.VALUE_INVALID, r"'x': 9 is outside its allowed range \[-5, 5\]"),
+    ("missing_study", ExitCode.STUDY_INVALID, "no such study file"),
+])
+@pytest.mark.slow
+def test_bad_input_exit_codes(faulty_fmu: Path, tmp_path: Path, case: str, code: int, message: str) -> None:
+    shutil.copy(faulty_fmu, tmp_path / "faulty.fmu")
+    study = write_study(tmp_path, "faulty.fmu", extra='[fixed]\nx = 9\n' if case == "bad_value" else "")
+    args = ["optimize", str(study), "--no-writeback"]
+    if case == "unknown_method":
+        args += ["--method", "nope"]
+    elif case == "unfit_method":
+        args += ["--method", "qio"]
+    elif case == "unwritable":
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        args += ["--out", str(locked / "sub")]
+        if os.geteuid() == 0:  # root writes anywhere: use a path below a regular file instead
+            (tmp_path / "afile").write_text("x")
+            args[-1] = str(tmp_path / "afile" / "sub")
+    elif case == "missing_study":
+        args[1] = str(tmp_path / "nope.toml")
+    out = cli(*args)
+    assert out.returncode == code, (out.returncode, out.stderr)
+    assert len(out.stderr.strip().splitlines()) == 1 or "error:" in out.stderr.splitlines()[-1]
+    assert "Traceback" not in out.stderr
+    assert message.replace("\\", "") in out.stderr or __import__("re").search(message, out.stderr), out.stderr
+
+
+@pytest.mark.slow
+def test_init_template_lists_every_tunable_parameter(sample_fmu, tmp_path: Path) -> None:
+    fmu = tmp_path / "hs.fmu"
+    shutil.copy(sample_fmu("heat_sink"), fmu)
+    out = cli("init", str(fmu))
+    assert out.returncode == 0, out.stderr
+    text = (tmp_path / "hs.toml").read_text()
+    for name in ("n_fins", "fin_height", "material", "duct", "T_junction"):
+        assert name in text
+    again = cli("init", str(fmu))
+    assert again.returncode == ExitCode.STUDY_INVALID and "already exists" in again.stderr
+
+
+@pytest.mark.slow
+def test_run_folder_optimizes_pairs_skips_broken_and_templates_the_rest(faulty_fmu: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    shutil.copy(faulty_fmu, folder / "good.fmu")
+    write_study(folder, "good.fmu")
+    (folder / "broken.fmu").write_text("not a zip")
+    write_study(folder, "broken.fmu")
+    shutil.copy(faulty_fmu, folder / "nostudy.fmu")
+    out = cli("run", str(folder), "--json", "--no-writeback")
+    assert out.returncode == ExitCode.STUDY_FAILED  # one study was skipped
+    assert "broken.fmu: skipped:" in out.stderr and "not a zip archive" in out.stderr
+    assert "nostudy.fmu: no study file; wrote the template nostudy.toml" in out.stderr
+    assert (folder / "results" / "good" / "fmi_optimizer.db").exists()
+    assert (folder / "nostudy.toml").exists()
+    data = json.loads(out.stdout)  # one JSON object for the whole folder
+    assert [s["study"] for s in data["studies"]] == ["good"]
+    assert data["skipped"][0]["fmu"].endswith("broken.fmu") and data["skipped"][0]["exit_code"] == "3"
+    assert data["templates"][0].endswith("nostudy.toml")
+
+
+@pytest.mark.slow
+def test_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
+    out = cli("run", str(tmp_path))
+    assert out.returncode == ExitCode.STUDY_INVALID and "holds no .fmu file" in out.stderr
+
+
+@pytest.mark.slow
+def test_watch_picks_up_a_dropped_fmu(faulty_fmu: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "watch"
+    folder.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli.main", "run", str(folder), "--watch",
+                             "--interval", "0.3", "--no-writeback"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        write_study(folder, "late.fmu")
+        partial = folder / "late.fmu"
+        data = faulty_fmu.read_bytes()
+        partial.write_bytes(data[: len(data) // 3])  # a half-copied FMU must not be read
+        time.sleep(1.0)
+        assert not (folder / "results").exists()
+        partial.write_bytes(data)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not _finished(folder / "results" / "late" / "fmi_optimizer.db"):
+            time.sleep(0.5)
+        assert (folder / "results" / "late" / "report.html").exists()
+        time.sleep(1.5)  # the watcher prints its summary after the final status is stored; let it count the study
+    finally:
+        proc.send_signal(2)
+        _, err = proc.communicate(timeout=60)
+    assert "1 studies done, 0 skipped" in err, err
+
+
+def _finished(db: Path) -> bool:
+    """True once the study in ``db`` has stored its final status (set after the report is written)."""
+    import sqlite3
+
+    if not db.exists():
+        return False
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
+            row = con.execute("SELECT status, result FROM studies ORDER BY id DESC LIMIT 1").fetchone()
+    except sqlite3.OperationalError:
+        return False
+    return bool(row) and row[0] == "finished" and bool(row[1]) and bool(json.loads(row[1])["outputs"]["report"])
+
+
+@pytest.mark.slow
+def test_compare_table_and_plot(faulty_fmu: Path, tmp_path: Path) -> None:
+    shutil.copy(faulty_fmu, tmp_path / "faulty.fmu")
+    study = write_study(tmp_path, "faulty.fmu", budget=6)
+    out = cli("compare", str(study), "--methods", "random,ga", "--repeats", "2", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert [m["method"] for m in data["methods"]] == ["random", "ga"]
+    assert all(m["repeats"] == 2 for m in data["methods"])
+    assert "data:image/png;base64" in Path(data["report"]).read_text()

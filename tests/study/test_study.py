@@ -1,0 +1,283 @@
+"""The study loop on a real FMU: budgets, cache, failures, storage, SIGKILL + resume, concurrent readers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fmi_optimizer import Candidate, Capabilities, Method, optimize
+from fmi_optimizer.errors import StudyFailedError
+from fmi_optimizer.hookspecs import hookimpl
+
+
+def study_dict(fmu: Path, **extra: Any) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "twin": {"fmu": str(fmu), "stop_time": 2.0, "output_interval": 0.05},
+        "parameters": {"x": {}, "n": {}},
+        "kpis": {"z_end": "final(z)", "y_peak": "max(y)"},
+        "objective": {"minimize": {"z_end": 1.0}},
+        "method": {"name": "random", "budget": {"evaluations": 16}, "seed": 3},
+        "evaluation": {"workers": 2, "timeout": 20.0},
+    }
+    d.update(extra)
+    return d
+
+
+class Repeater(Method):
+    """Asks the same two candidates again and again (to prove the cache)."""
+
+    name = "repeater"
+    summary = "test method that repeats itself"
+    capabilities = Capabilities()
+
+    def ask(self, n: int) -> list[Candidate]:
+        return [Candidate({"x": 1.0, "n": 4}), Candidate({"x": 2.0, "n": 5})][:n]
+
+
+class RepeaterPlugin:
+    @staticmethod
+    @hookimpl
+    def fmio_register_methods(registry: Any) -> None:
+        registry.add(Repeater)
+
+
+def test_optimize_from_python(faulty_fmu: Path, tmp_path: Path) -> None:
+    out = optimize(study_dict(faulty_fmu), out=tmp_path, write_back=False)
+    r = out.result
+    assert r.counts()["total"] == 16 and r.counts()["ok"] == 16
+    assert r.best is not None and r.best.feasible
+    best_z = min(e.kpis["z_end"] for e in r.evaluations)
+    assert r.best.kpis["z_end"] == best_z
+    data = out.to_json()
+    assert len(data["trace"]) == 16 and data["evaluations"]["total"] == 16
+    rows = sqlite3.connect(out.db).execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+    assert rows == 16
+    assert Path(data["outputs"]["report"]).read_text().startswith("<!doctype html>")
+
+
+@pytest.mark.slow
+def test_same_candidate_is_never_simulated_twice(faulty_fmu: Path, tmp_path: Path) -> None:
+    d = study_dict(faulty_fmu, method={"name": "repeater", "budget": {"evaluations": 2}, "seed": 0})
+    d["method"]["budget"] = {"evaluations": 2}
+    out = optimize(d, out=tmp_path, write_back=False, plugins=[RepeaterPlugin()])
+    assert out.result.counts()["total"] == 2
+    # a second study in the same database reuses both simulations from the cache
+    out2 = optimize(d, out=tmp_path, write_back=False, plugins=[RepeaterPlugin()], budget=2)
+    sims = [e for e in out2.result.evaluations if not e.cached]
+    assert sims == [] or all(e.cached for e in out2.result.evaluations)
+
+
+@pytest.mark.slow
+def test_a_rerun_replays_the_earlier_study_from_the_cache_and_goes_on(faulty_fmu: Path, tmp_path: Path) -> None:
+    """Running the same deterministic study again into the same results: its first 30 candidates are
+    cache hits (free), then it simulates 30 new ones. More than 25 batches of cache hits in a row
+    once stopped such a re-run with nothing new and a worse best than the first run."""
+    d = study_dict(faulty_fmu, method={"name": "random", "budget": {"evaluations": 30}, "seed": 3},
+                   evaluation={"workers": 1, "timeout": 20.0})
+    first = optimize(d, out=tmp_path, write_back=False).result
+    again = optimize(d, out=tmp_path, write_back=False).result
+    assert again.counts()["cached"] == 30 and again.counts()["total"] == 30, again.stopped_because
+    assert [e.candidate.values for e in again.evaluations[:30]] == [e.candidate.values for e in first.evaluations]
+    seen_first = {tuple(sorted(e.candidate.values.items())) for e in first.evaluations}
+    new = [e for e in again.evaluations if not e.cached]
+    assert all(tuple(sorted(e.candidate.values.items())) not in seen_first for e in new)  # it went on
+
+
+@pytest.mark.slow
+def test_fmu_crashing_on_every_candidate_ends_with_a_clear_error(faulty_fmu: Path, tmp_path: Path) -> None:
+    d = study_dict(faulty_fmu, fixed={"fault": "abort"})
+    d["method"]["budget"] = {"evaluations": 4}
+    with pytest.raises(StudyFailedError, match="none of 4 evaluations succeeded .*SIGABRT"):
+        optimize(d, out=tmp_path, write_back=False)
+    rows = sqlite3.connect(tmp_path / "fmi_optimizer.db").execute(
+        "SELECT status FROM evaluations").fetchall()
+    assert [r[0] for r in rows] == ["crashed"] * 4  # every failure is stored too
+
+
+@pytest.mark.slow
+def test_seconds_budget_stops_and_returns_best(faulty_fmu: Path, tmp_path: Path) -> None:
+    d = study_dict(faulty_fmu)
+    d["method"]["budget"] = {"seconds": 3.0, "evaluations": 100000}
+    out = optimize(d, out=tmp_path, write_back=False)
+    assert "time budget" in out.result.stopped_because
+    assert out.result.best is not None
+
+
+def _write_toml(path: Path, fmu: Path, budget: int) -> Path:
+    path.write_text(f"""
+[twin]
+fmu = "{fmu}"
+stop_time = 60.0
+output_interval = 0.5
+[parameters]
+x = {{}}
+n = {{}}
+[kpis]
+z_end = "final(z)"
+[objective]
+minimize = {{ z_end = 1.0 }}
+[method]
+name = "random"
+budget = {{ evaluations = {budget} }}
+seed = 5
+[evaluation]
+workers = 1
+""")
+    return path
+
+
+HOLD_PLUGIN = """
+import os
+import time
+
+from fmi_optimizer import hookimpl
+
+HOLD_AFTER = int(os.environ.get("FMIO_TEST_HOLD_AFTER", "0"))
+
+
+@hookimpl
+def fmio_evaluation_finished(study, evaluation):
+    # the study stops here, with exactly HOLD_AFTER evaluations stored, until the test kills or interrupts it
+    if HOLD_AFTER and len(study.evaluations) >= HOLD_AFTER:
+        while True:
+            time.sleep(3600)
+"""
+
+
+def _hold_plugin(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "hold.py").write_text(HOLD_PLUGIN)
+    return folder
+
+
+def _sigint_default() -> None:
+    """In the child, before exec: SIGINT does its default (Python turns it into KeyboardInterrupt) even when
+    the test runner was started with SIGINT ignored (a background job, nohup, some CI runners), which the
+    child would otherwise inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _stored_count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return int(reader.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0])
+        finally:
+            reader.close()
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _wait_until_stored(proc: subprocess.Popen[Any], db: Path, n: int, seen: list[int] | None = None) -> None:
+    deadline = time.monotonic() + 180
+    while True:
+        count = _stored_count(db)
+        if seen is not None:
+            seen.append(count)
+        if count >= n:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"the study ended ({proc.returncode}) before {n} evaluations were stored")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"{n} evaluations were not stored within 180 s (stored: {count})")
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_sigkill_loses_nothing_and_resume_does_not_repeat_work(faulty_fmu: Path, tmp_path: Path) -> None:
+    study = _write_toml(tmp_path / "s.toml", faulty_fmu, 40)
+    out = tmp_path / "out"
+    db = out / "fmi_optimizer.db"
+    env = {**os.environ, "FMIO_TEST_HOLD_AFTER": "8"}  # the study cannot finish before the kill
+    proc = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli.main", "optimize", str(study), "--out", str(out),
+                             "--no-writeback", "--plugins-dir", str(_hold_plugin(tmp_path / "plugins"))],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen: list[int] = []
+    try:
+        _wait_until_stored(proc, db, 8, seen)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert seen == sorted(seen), "a concurrent reader saw the count go backwards"
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    stored = con.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+    assert stored == 8
+    assert con.execute("SELECT COUNT(*) FROM evaluations WHERE status != 'ok'").fetchone()[0] == 0
+    con.close()
+
+    env.pop("FMIO_TEST_HOLD_AFTER")
+    res = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "resume", str(db), "--json", "--no-writeback"],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["evaluations"]["total"] == 40
+    con = sqlite3.connect(db)
+    keys = [r[0] for r in con.execute("SELECT cache_key FROM evaluations WHERE study_id=1")]
+    assert len(keys) == 40 and len(set(keys)) == 40  # nothing simulated twice, nothing lost
+    assert f"{stored} stored evaluations will be replayed" in res.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_with_everything_stored(faulty_fmu: Path, tmp_path: Path) -> None:
+    study = _write_toml(tmp_path / "s.toml", faulty_fmu, 100000)
+    out = tmp_path / "out"
+    db = out / "fmi_optimizer.db"
+    proc = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli.main", "optimize", str(study), "--out", str(out),
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=_sigint_default)
+    try:
+        _wait_until_stored(proc, db, 5)
+        os.killpg(proc.pid, signal.SIGINT)  # like Ctrl-C in a terminal: the whole process group
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 12, stderr
+    data = json.loads(stdout)
+    assert "interrupted" in data["stopped_because"]
+    con = sqlite3.connect(db)
+    statuses = [r[0] for r in con.execute("SELECT status FROM evaluations")]
+    assert len(statuses) == data["evaluations"]["total"] and set(statuses) == {"ok"}
+    assert con.execute("SELECT status FROM studies").fetchone()[0] == "interrupted"
+
+
+def test_common_random_numbers_share_seeds_across_candidates(sample_fmu) -> None:
+    from fmi_optimizer.fmu.twin import Twin
+    from fmi_optimizer.host.kpi import builtin_registry
+    from fmi_optimizer.study.config import load_study
+    from fmi_optimizer.study.problem import StudyProblem
+
+    fmu = sample_fmu("production_line")
+    base = {"twin": {"fmu": str(fmu)}, "parameters": {"n_crews": {}, "buffer_1": {}},
+            "kpis": {"tp": "final(throughput)"}, "objective": {"maximize": "tp"},
+            "replications": {"seed_parameter": "seed"}}
+    twin = Twin.open(fmu)
+    crn = StudyProblem.build(load_study(base), twin, builtin_registry())
+    a, b = {"n_crews": 1, "buffer_1": 2}, {"n_crews": 2, "buffer_1": 5}
+    assert crn.seed_for(Candidate(a, 3)) == crn.seed_for(Candidate(b, 3))
+    assert crn.seed_for(Candidate(a, 3)) != crn.seed_for(Candidate(a, 4))
+    assert crn.start_values(Candidate(a, 3))["seed"] == crn.seed_for(Candidate(a, 3))
+    indep = StudyProblem.build(load_study({**base, "replications": {"seed_parameter": "seed",
+                                                                    "common_random_numbers": False}}),
+                               twin, builtin_registry())
+    assert indep.seed_for(Candidate(a, 3)) != indep.seed_for(Candidate(b, 3))
+    assert crn.cache_key(Candidate(a, 3)) != crn.cache_key(Candidate(a, 4))  # a replication is its own run
+    # the seeds really drive the twin: same seed reproduces, another seed differs
+    s1 = twin.simulate(crn.start_values(Candidate(a, 3)), outputs=["throughput"]).outputs["throughput"][-1]
+    s2 = twin.simulate(crn.start_values(Candidate(a, 3)), outputs=["throughput"]).outputs["throughput"][-1]
+    s3 = twin.simulate(crn.start_values(Candidate(a, 4)), outputs=["throughput"]).outputs["throughput"][-1]
+    assert s1 == s2 and s1 != s3
