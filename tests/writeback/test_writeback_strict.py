@@ -230,7 +230,9 @@ def test_a_study_whose_written_fmu_fails_verification_reports_no_fmu(strict_fmu:
     import tomllib
 
     import fmi_optimizer.writeback.write as wb
-    from fmi_optimizer.runner.run import load_host, load_study, run_study
+    from fmi_optimizer.host.loader import load_host
+    from fmi_optimizer.runner.run import run_study
+    from fmi_optimizer.study.config import load_study
 
     real = wb.write_proxy_fmu
 
