@@ -12,6 +12,7 @@ path, under one module name each (``load_script``); nothing is put on ``sys.path
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -39,26 +40,35 @@ ROOT = Path(__file__).resolve().parents[1]
 TWINS = Path(__file__).resolve().parent / "twins"
 
 
+@contextlib.contextmanager
+def _import_side_effects_undone() -> Iterator[None]:
+    """What a script or benchmark module does to ``sys.path`` and ``os.environ`` while it is imported is
+    undone afterwards: a benchmark's settings for its own runs (thread counts, its folder on the path) stay
+    out of the tests."""
+    saved_path, saved_env = list(sys.path), dict(os.environ)
+    try:
+        yield
+    finally:
+        sys.path[:] = saved_path
+        os.environ.clear()
+        os.environ.update(saved_env)
+
+
 def load_script(path: Path, name: str) -> ModuleType:
     """The script at ``path`` as module ``name``, executed once per session (later calls return the same
-    module). What the script does to ``sys.path`` and ``os.environ`` at import time is undone afterwards:
-    a benchmark's settings for its own runs (thread counts, its folder on the path) stay out of the tests."""
+    module), with its import-time side effects undone."""
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None, f"cannot load {path}"
     module = importlib.util.module_from_spec(spec)
-    saved_path, saved_env = list(sys.path), dict(os.environ)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        with _import_side_effects_undone():
+            spec.loader.exec_module(module)
     except BaseException:
         del sys.modules[name]
         raise
-    finally:
-        sys.path[:] = saved_path
-        os.environ.clear()
-        os.environ.update(saved_env)
     return module
 
 
@@ -70,12 +80,9 @@ def load_benchmark(stem: str) -> ModuleType:
 def import_benchmark(module: str) -> ModuleType:
     """``benchmarks.<module>`` (a module of a benchmark package run as ``python -m benchmarks.X`` from the
     repository root); the root is on ``sys.path`` only while it is imported."""
-    saved = list(sys.path)
-    sys.path.insert(0, str(ROOT))
-    try:
+    with _import_side_effects_undone():
+        sys.path.insert(0, str(ROOT))
         return importlib.import_module(f"benchmarks.{module}")
-    finally:
-        sys.path[:] = saved
 
 
 builder = load_script(ROOT / "fmus" / "build.py", "fmus_build")

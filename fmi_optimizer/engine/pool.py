@@ -5,10 +5,10 @@ result and is replaced; the rest of the batch goes on. Results are yielded as th
 finish so the caller can store each one before anything else can go wrong.
 
 Workers prepare each run by the FMU's proven instance strategy
-(:mod:`fmi_optimizer.engine.instance_strategy`) and
-compare a share of the runs on reused instances against a fresh one.  When one differs, the pool switches
-every worker to fresh library copies per run (``reload``) and runs again every reused run that no check has
-vouched for; those replies come back flagged ``rerun`` and replace the earlier ones.
+(:mod:`fmi_optimizer.engine.instance_strategy`) and compare a share of the runs on reused instances against
+a fresh one.  When one differs, the pool switches every worker to fresh library copies per run (``reload``)
+and runs again every reused run that no check has vouched for; those replies come back flagged ``rerun``
+and replace the earlier ones.
 """
 
 from __future__ import annotations
