@@ -56,7 +56,7 @@ class Surrogate(Protocol):
 
     def set_data(self, Z: np.ndarray, y: np.ndarray) -> None: ...
     def fit(self, fresh_start: bool = True) -> float: ...
-    def predict_tensor(self, Z: Any) -> Any: ...
+    def posterior(self) -> Any: ...
     def predict_std(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
     def predict(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
     def fantasize(self, Z: np.ndarray) -> None: ...
@@ -199,7 +199,18 @@ class EnsembleSurrogate(StandardizedOutputs):
 
         @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, self.width], f64)])
         def predict(Z: Any) -> Any:
-            return self.predict_tensor(Z)
+            return self._mixture(Z, self._F)
+
+        @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, self.width], f64),
+                                                       tf.TensorSpec([None, self.width], f64)])
+        def with_grad(Z: Any, F: Any) -> Any:
+            """Mean, variance and their gradients w.r.t. ``Z``, given the believed points ``F`` (each
+            row's outputs depend on that row only, so the gradient of the sum is the row gradient)."""
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch(Z)
+                mean, var = self._mixture(Z, F)
+                total_mean, total_var = tf.reduce_sum(mean), tf.reduce_sum(var)
+            return mean[:, 0], var[:, 0], tape.gradient(total_mean, Z), tape.gradient(total_var, Z)
 
         @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, self.width], f64)])
         def mean_gradient(Z: Any) -> Any:
@@ -211,6 +222,7 @@ class EnsembleSurrogate(StandardizedOutputs):
 
         self._heads = heads
         self._train, self._members_fn, self._predict, self._mean_gradient = train, members, predict, mean_gradient
+        self._with_grad = with_grad
 
     # -- data -----------------------------------------------------------------------------
     def set_data(self, Z: np.ndarray, y: np.ndarray) -> None:
@@ -271,18 +283,23 @@ class EnsembleSurrogate(StandardizedOutputs):
         self._signal = float(np.var(np.mean(mu, axis=0)))
 
     # -- prediction & diagnostics -------------------------------------------------------
-    def predict_tensor(self, Z: Any) -> Any:
+    def _mixture(self, Z: Any, F: Any) -> Any:
         """Mixture mean and variance (``[m, 1]`` each) in standardized units, the variance
-        conditioned on any believed points (see :meth:`fantasize`); for graph use."""
+        conditioned on the believed points ``F`` (see :meth:`fantasize`); for graph use."""
         tf = self.tf
         mu, var = self._heads(Z)
         mean = tf.reduce_mean(mu, axis=0)
         total = tf.maximum(tf.reduce_mean(var + mu * mu, axis=0) - mean * mean, 0.0)
-        diff = (Z[:, None, :] - self._F[None, :, :]) / self._ls
+        diff = (Z[:, None, :] - F[None, :, :]) / self._ls
         r = tf.sqrt(tf.reduce_sum(diff * diff, axis=2) + 1e-12) * math.sqrt(5.0)
         rho = (1.0 + r + r * r / 3.0) * tf.exp(-r)
         total *= tf.reduce_prod(1.0 - rho * rho, axis=1)
         return mean[:, None], total[:, None]
+
+    def posterior(self) -> EnsemblePosterior:
+        """The current mixture (believed points included) for the acquisition: one compiled call
+        gives mean, variance and their gradients."""
+        return EnsemblePosterior(self._with_grad, self.tf.constant(self._F.numpy()), self.tf)
 
     def predict_std(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mean, var = self._predict(self.tf.constant(np.asarray(Z, dtype=float).reshape(-1, self.width)))
@@ -308,6 +325,19 @@ class EnsembleSurrogate(StandardizedOutputs):
     def signal_variance(self) -> float:
         """Variance of the ensemble mean over the data points, standardized units."""
         return self._signal
+
+
+class EnsemblePosterior:
+    """A snapshot of an ensemble's prediction for :mod:`fmio_bayes.acquisition` (the weights are those of the
+    last fit; the believed points are those at the snapshot)."""
+
+    def __init__(self, with_grad: Any, believed: Any, tf: Any):
+        self._with_grad, self._believed, self._tf = with_grad, believed, tf
+
+    def predict_with_grad(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        out = self._with_grad(self._tf.constant(np.asarray(Z, dtype=float)), self._believed)
+        mean, var, dmean, dvar = (np.asarray(a.numpy(), dtype=float) for a in out)
+        return mean, var, dmean, dvar
 
 
 def new_surrogate(kind: str, width: int, noise: str, seed: int, **gp_options: Any) -> Any:

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .acquisition_np import AcqFn
 from .posterior import Matern52Posterior
+
+if TYPE_CHECKING:
+    from .acquisition import AcqFn
 
 RHO_BASIN = 0.25  # kernel correlation with a resolved centre above which a point belongs to its basin
 RHO_REFINE = 0.8  # the final refinement stays where the correlation with the best point exceeds this

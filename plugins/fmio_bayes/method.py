@@ -27,7 +27,7 @@ from .scalarize import parego, pareto_mask, warp
 from .transform import Encoder
 
 if TYPE_CHECKING:
-    from .acquisition_np import AcqFn
+    from .acquisition import AcqFn
     from .engine import Dataset, Engine
 
 log = logging.getLogger(__name__)

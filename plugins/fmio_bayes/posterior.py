@@ -4,8 +4,8 @@ Why numpy here and TensorFlow for training: the acquisition is maximized with ~5
 calls per proposal (10 starts x L-BFGS-B steps). At 60 points a compiled TensorFlow call costs
 1.6-2.3 ms of dispatch for ~0.05 ms of arithmetic; the same posterior in numpy costs ~0.1 ms, and
 needs no tracing in the first iteration. TensorFlow keeps what it is good at: the hyperparameter
-fit (autodiff through the marginal likelihood) and the reference implementation the tests compare
-this one against (``acquisition.build_tf``).
+fit (autodiff through the marginal likelihood); the tests check these gradients against finite
+differences and the values against the GPflow model's prediction.
 
 Kernel: Matern-5/2 with ARD lengthscales (GPflow's ``Matern52``), prior mean a constant.
 """

@@ -155,7 +155,7 @@ class GPSurrogate(StandardizedOutputs):
 
         @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, self.width], f64)])
         def predict(Z: Any) -> Any:
-            return self.predict_tensor(Z)
+            return self._predict_graph(Z)
 
         @tf.function(autograph=False, input_signature=[])
         def gram() -> Any:
@@ -257,7 +257,7 @@ class GPSurrogate(StandardizedOutputs):
         return loss_v, grad_v
 
     # -- prediction & diagnostics -------------------------------------------------------
-    def predict_tensor(self, Z: Any) -> Any:
+    def _predict_graph(self, Z: Any) -> Any:
         """Mean and variance (``[m, 1]`` each) of the latent function in standardized units, from the
         cached factorization (for graph use; exact GPR posterior as long as the cache is fresh)."""
         tf = self.tf
