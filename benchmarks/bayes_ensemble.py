@@ -33,6 +33,7 @@ from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
 from bayes_vs_peers import ackley, hartmann6  # noqa: E402  (same directory; the test functions live there)
+from suite.regimes import piecewise_of  # noqa: E402  (the suite's discontinuous, non-stationary instances)
 
 
 def rosenbrock(x: np.ndarray) -> float:
@@ -55,9 +56,19 @@ TASKS = {
 }
 
 
+def task_of(name: str) -> Task:
+    """A fixed function of ``TASKS`` or a suite instance ``piecewise<d>_<seed>`` (on [0, 1]^d)."""
+    if name in TASKS:
+        return TASKS[name]
+    inst = piecewise_of(name)
+    if inst is None:
+        raise SystemExit(f"function {name!r}: use one of {', '.join(TASKS)} or piecewise<d>_<seed>")
+    return Task(inst, 0.0, 1.0, inst.d, inst.optimum)
+
+
 def run_one(task_name: str, surrogate: str, seed: int, budget: int, q: int) -> dict[str, object]:
     """One study; ``surrogate`` is a ``bayes`` surrogate option or ``random``."""
-    task = TASKS[task_name]
+    task = task_of(task_name)
     if surrogate == "random":
         rng = np.random.default_rng(seed)
         ys = [task.f(task.lo + rng.random(task.dim) * (task.hi - task.lo)) for _ in range(budget)]

@@ -183,3 +183,50 @@ def report(family: str, files: list[str]) -> str:
     if imp:
         out.append(f"\nOne-time import CPU (TensorFlow + GPflow, bayes): {json.dumps(imp)} s")
     return "\n".join(out) + "\n"
+
+
+def ablation(family: str, base: str, variants: list[str]) -> str:
+    """One configuration of the tested method against others, run on the same problems and seeds: per problem the
+    medians and the median of the paired log ratios; overall, the geometric mean of the paired ratios over every
+    (problem, seed) pair and a Wilcoxon test on their logs, so the question "does this setting help?" is
+    answered over all problems at once. Lower is better (regret; evaluations to 1 %); a not-reached run counts as
+    twice the budget. Ratios variant / base: below 1 the variant is better."""
+    from scipy.stats import wilcoxon
+
+    def runs(f: str) -> tuple[str, dict[tuple[str, int], float]]:
+        data = json.loads(open(f).read())
+        floor = 1e-12
+        out: dict[tuple[str, int], float] = {}
+        for r in data["runs"].values():
+            if r["method"] not in ("bayes", "qio"):
+                continue
+            v = r["regret"] if family == "continuous" else r["evals"]
+            if v is None:
+                v = 2.0 * r["budget"] if family == "discrete" else math.inf
+            out[(r["problem"], r["seed"])] = max(float(v), floor)
+        return data["meta"]["label"], out
+
+    label0, a = runs(base)
+    lines = [f"# Ablation ({family}): ratios to `{label0}` ({base}); below 1: the variant is better\n"]
+    for f in variants:
+        label, b = runs(f)
+        keys = sorted(set(a) & set(b))
+        logs = {k: math.log(b[k] / a[k]) for k in keys if math.isfinite(a[k]) and math.isfinite(b[k])}
+        problems = list(dict.fromkeys(k[0] for k in keys))
+        lines += [f"\n## `{label}` ({f}): {len(keys)} paired runs on {len(problems)} problems\n",
+                  f"| problem | median {label0} | median {label} | median paired ratio | pairs |", "|---|---|---|---|---|"]
+        better = worse = 0
+        for p in problems:
+            ks = [k for k in keys if k[0] == p]
+            lr = [logs[k] for k in ks if k in logs]
+            ma, mb = np.median([a[k] for k in ks]), np.median([b[k] for k in ks])
+            ratio = math.exp(float(np.median(lr))) if lr else math.nan
+            better += ratio < 1 / 1.5
+            worse += ratio > 1.5
+            lines.append(f"| {p} | {ma:.3g} | {mb:.3g} | {ratio:.3g} | {len(ks)} |")
+        vals = np.array(list(logs.values()))
+        p = float(wilcoxon(vals).pvalue) if len(vals) >= 6 and np.any(vals != 0) else 1.0
+        lines.append(f"\n`{label}` / `{label0}`: geometric mean of paired ratios {math.exp(vals.mean()):.3g} over "
+                     f"{len(vals)} pairs (Wilcoxon p = {p:.2g}); median paired ratio better than 1/1.5 on {better} "
+                     f"problems, worse than 1.5 on {worse}, of {len(problems)}")
+    return "\n".join(lines) + "\n"

@@ -3,6 +3,7 @@
     python -m benchmarks.suite run --family continuous --half dev --reps 3 --out dev_c.json
     python -m benchmarks.suite run --family discrete --half heldout --reps 5 --methods qio,ga8,random --out h.json
     python -m benchmarks.suite report --family continuous dev_c.json [more.json ...] --md docs/bench/x.md
+    python -m benchmarks.suite ablate --family continuous defaults.json variant.json [more.json ...]
 
 Every finished run is written to ``--out`` at once (JSON, keyed method|problem|rep); a rerun with the same
 file skips what is there, so a cut run resumes. Runs go repetition-major (every problem and method for rep 0
@@ -22,6 +23,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_N
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import logging  # noqa: E402
 import math  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -190,13 +192,17 @@ def _save(path: Path, data: dict[str, Any]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
+    # a method's advice to its user ("search stalled: ...") is not a benchmark's output: errors only
+    logging.getLogger("fmio_bayes").setLevel(logging.ERROR)
+    logging.getLogger("fmio_qio").setLevel(logging.ERROR)
     fam = continuous if args.family == "continuous" else discrete
     problems = fam.problem_names(args.half) if args.problems == "all" else args.problems.split(",")
     known = set(continuous.problem_names("dev") + continuous.problem_names("heldout")) if args.family == "continuous" \
         else set(discrete.problem_names("dev") + discrete.problem_names("heldout"))
     for p in problems:
         if p not in known:
-            raise SystemExit(f"problem {p!r} is not in the {args.family} suite: see --list")
+            raise SystemExit(f"problem {p!r} is not in the {args.family} suite: "
+                             f"python -m benchmarks.suite list --family {args.family} --half {args.half}")
         if args.half == "heldout" and p in fam.problem_names("dev") and p not in fam.problem_names("heldout"):
             raise SystemExit(f"problem {p!r} belongs to the development half")
     methods = args.methods.split(",") if args.methods else list(
@@ -256,7 +262,20 @@ def main() -> None:
     rp.add_argument("--family", choices=("continuous", "discrete"), required=True)
     rp.add_argument("files", nargs="+")
     rp.add_argument("--md", default="", help="also write the tables to this markdown file")
+    ab = sub.add_parser("ablate", help="one configuration's results against others' on the same runs")
+    ab.add_argument("--family", choices=("continuous", "discrete"), required=True)
+    ab.add_argument("base")
+    ab.add_argument("variants", nargs="+")
+    ab.add_argument("--md", default="", help="also write the tables to this markdown file")
     args = ap.parse_args()
+    if args.cmd == "ablate":
+        from benchmarks.suite.report import ablation
+
+        text = ablation(args.family, args.base, args.variants)
+        print(text)
+        if args.md:
+            Path(args.md).write_text(text)
+        return
     if args.cmd == "run":
         cmd_run(args)
     elif args.cmd == "list":

@@ -92,3 +92,29 @@ def test_mixed_designs_vary_and_some_are_constrained() -> None:
     assert len({tuple(m.levels) for m in ms}) > 6
     assert 0 < sum(m.resource is not None for m in ms) < 12
     assert all(discrete.MIN_DESIGNS <= math.prod(m.levels) <= discrete.MAX_DESIGNS for m in ms)
+
+
+regimes = import_benchmark("suite.regimes")
+
+
+def test_piecewise_instances_jump_across_cells_and_differ_in_roughness() -> None:
+    f = regimes.piecewise_of("piecewise6_1")
+    assert f is regimes.piecewise_of("piecewise6_1")  # one instance (and one optimum estimate) per name
+    x = np.random.default_rng(0).random((4000, 6))
+    np.testing.assert_array_equal(f.values(x), regimes.Piecewise(6, 1).values(x))  # determined by (d, seed)
+    cells = f.cell(x)
+    assert len(set(cells)) >= 4
+    # a jump: two points a hair apart on either side of a cut have values far apart
+    p = f._params
+    n, b = p["normals"][0], p["offsets"][0]
+    on_cut = x[0] - (x[0] @ n - b) / (n @ n) * n
+    below, above = on_cut - 1e-9 * n, on_cut + 1e-9 * n
+    assert abs(f(below) - f(above)) > 1e-3
+    assert p["width"].max() / p["width"].min() > 2  # one smoothness does not fit every cell
+
+
+def test_piecewise_optimum_is_not_beaten_by_dense_sampling_and_halves_are_disjoint() -> None:
+    f = regimes.piecewise_of("piecewise6_0")
+    x = np.random.default_rng(11).random((50_000, 6))
+    assert f.optimum <= f.values(x).min() + 1e-12
+    assert not set(regimes.names("dev")) & set(regimes.names("heldout"))
