@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
-from scipy.special import erfcx, log_ndtr, ndtr
 
 from .posterior import Matern52Posterior
 
@@ -32,6 +31,8 @@ class HasPosterior(Protocol):
 
 def log_ndtr_and_slope(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``log Phi(z)`` and its derivative ``phi(z) / Phi(z)`` (stable for any z)."""
+    from scipy.special import log_ndtr
+
     lp = log_ndtr(z)
     return lp, np.exp(-0.5 * z * z - _LOG_SQRT_2PI - lp)
 
@@ -42,6 +43,8 @@ def log_h_and_slope(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Above -1 directly; below, ``h = phi (1 + z m)`` with the Mills ratio ``m = Phi/phi`` from
     ``erfcx`` (no underflow), and below -10 ``1 + z m`` from its asymptotic series
     ``1/z^2 - 3/z^4 + 15/z^6 - ...`` (the subtraction would cancel)."""
+    from scipy.special import erfcx, ndtr
+
     z = np.asarray(z, dtype=float)
     out, slope = np.empty_like(z), np.empty_like(z)
     hi = z > -1.0
