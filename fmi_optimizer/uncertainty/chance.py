@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from fmi_optimizer.errors import StudyError
 
@@ -24,6 +23,8 @@ BOUNDS = ("clopper-pearson", "wilson")
 
 def clopper_pearson(k: int, n: int, confidence: float) -> tuple[float, float]:
     """Exact one-sided bounds: P >= lo and P <= hi, each with probability ``confidence``."""
+    from scipy import stats
+
     a = 1.0 - confidence
     lo = 0.0 if k == 0 else float(stats.beta.ppf(a, k, n - k + 1))
     hi = 1.0 if k == n else float(stats.beta.ppf(1.0 - a, k + 1, n - k))
@@ -32,6 +33,8 @@ def clopper_pearson(k: int, n: int, confidence: float) -> tuple[float, float]:
 
 def wilson(k: int, n: int, confidence: float) -> tuple[float, float]:
     """Wilson score one-sided bounds (less conservative than Clopper-Pearson, approximate)."""
+    from scipy import stats
+
     z = float(stats.norm.ppf(confidence))
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)

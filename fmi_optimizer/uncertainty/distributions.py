@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-from scipy import stats
 
 from fmi_optimizer.errors import StudyError
 
@@ -36,6 +35,8 @@ class Normal:
     std: float
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
+        from scipy import stats
+
         return np.asarray(stats.norm.ppf(u, loc=self.mean, scale=self.std), dtype=float)
 
     def describe(self) -> str:
@@ -54,6 +55,8 @@ class TruncatedNormal:
     hi: float
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
+        from scipy import stats
+
         a, b = (self.lo - self.mean) / self.std, (self.hi - self.mean) / self.std
         return np.asarray(stats.truncnorm.ppf(u, a, b, loc=self.mean, scale=self.std), dtype=float)
 
@@ -89,6 +92,8 @@ class LogNormal:
     sigma: float
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
+        from scipy import stats
+
         return np.asarray(stats.lognorm.ppf(u, self.sigma, scale=self.median), dtype=float)
 
     def describe(self) -> str:
@@ -106,6 +111,8 @@ class Triangular:
     hi: float
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
+        from scipy import stats
+
         c = (self.mode - self.lo) / (self.hi - self.lo)
         return np.asarray(stats.triang.ppf(u, c, loc=self.lo, scale=self.hi - self.lo), dtype=float)
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import qmc
 
 from fmi_optimizer.errors import StudyError
 from fmi_optimizer.uncertainty.distributions import Distribution
@@ -36,6 +35,8 @@ class Sample:
 
 def unit_sample(n: int, dims: int, sampler: str, seed: int) -> np.ndarray:
     """``n`` points in the open unit cube (0, 1)^dims."""
+    from scipy.stats import qmc
+
     if sampler not in SAMPLERS:
         raise StudyError(f"[uncertainty] sampler = {sampler!r}; accepted: {', '.join(SAMPLERS)}")
     if dims == 0:

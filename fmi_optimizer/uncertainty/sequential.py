@@ -35,7 +35,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from fmi_optimizer.uncertainty.robust import ScoreRule
 
@@ -54,6 +53,8 @@ def difference_interval(rule: ScoreRule, cand: Sequence[float], inc: Sequence[fl
                         seed: int = 0) -> tuple[float, float]:
     """Two-sided ``confidence`` interval of ``score(cand) - score(inc)`` from paired (same-scenario)
     values."""
+    from scipy import stats
+
     a, b = np.asarray(cand, dtype=float), np.asarray(inc, dtype=float)
     if a.shape != b.shape or a.size < 2:
         raise ValueError("paired comparison needs two equally long samples of at least 2 scenarios")

@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from scipy.stats import qmc
 
 from fmi_optimizer.method import Fit, Problem
 from fmi_optimizer.records import Candidate, Evaluation
@@ -133,6 +132,8 @@ class DifferentialEvolution(BaselineMethod):
 
     # -- generations -------------------------------------------------------------------------
     def _initial_vectors(self) -> np.ndarray:
+        from scipy.stats import qmc
+
         if self.options.init == "latinhypercube":
             return qmc.LatinHypercube(d=self.dim, rng=self.rng).random(self.size)
         if self.options.init == "sobol":

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from scipy.stats import qmc
 
 from fmi_optimizer.method import Fit, Problem
 from fmi_optimizer.records import Candidate
@@ -64,6 +63,8 @@ class RandomSearch(BaselineMethod):
         self.duplicates_avoided = 0
 
     def _make_space_filling(self) -> np.ndarray:
+        from scipy.stats import qmc
+
         d = len(self.space)
         if self.n_initial == 0:
             return np.empty((0, d))

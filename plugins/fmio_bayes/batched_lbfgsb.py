@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from greenlet import greenlet
-from scipy.optimize import minimize
 
 BatchFun = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 """``fun(X, starts)``: points ``X [m, n]`` posted by the runs numbered ``starts [m]`` -> (f [m], grad [m, n])."""
@@ -34,6 +33,8 @@ def batched_lbfgsb(fun: BatchFun, x0: np.ndarray, bounds: list[tuple[float, floa
                    pgtol: float = 1e-5) -> Result:
     """Minimize ``fun`` from every row of ``x0`` independently (same bounds for every start).
     An exception in ``fun`` or in one run's L-BFGS-B is raised here (the other runs are abandoned)."""
+    from scipy.optimize import minimize
+
     k = len(x0)
     xs, fs, nits = x0.astype(float).copy(), np.full(k, np.inf), np.zeros(k, dtype=int)
     caller = greenlet.getcurrent()

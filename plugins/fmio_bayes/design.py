@@ -6,7 +6,6 @@ import math
 from typing import Literal
 
 import numpy as np
-from scipy.stats import qmc
 
 DesignKind = Literal["sobol", "lhs", "random"]
 
@@ -26,6 +25,8 @@ def default_size(n_dimensions: int, budget: int | None) -> int:
 def unit_design(kind: DesignKind, n: int, d: int, seed: int) -> np.ndarray:
     """``n`` points in [0, 1)^d. Sobol draws the next power of two and keeps the first ``n``
     (its balance holds for the full power-of-two set; the prefix is still well spread)."""
+    from scipy.stats import qmc
+
     if n <= 0:
         return np.zeros((0, d))
     if kind == "sobol":

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .acquisition import AcqFn
 from .batched_lbfgsb import batched_lbfgsb
 from .transform import Encoder
+
+if TYPE_CHECKING:
+    from .acquisition import AcqFn
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from scipy.stats import norm
 
 Warping = Literal["none", "log", "rank"]
 RHO = 0.05
@@ -30,6 +29,8 @@ def parego(F: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def warp(y: np.ndarray, kind: Warping) -> np.ndarray:
     """Monotone transforms: ``log`` of the offset values, or normal scores of the ranks."""
+    from scipy.stats import norm
+
     if kind == "none" or len(y) < 2:
         return y
     if kind == "log":

@@ -14,7 +14,6 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-from scipy.optimize import minimize
 
 from ._tf import load
 from .posterior import Matern52Posterior
@@ -229,6 +228,8 @@ class GPSurrogate(StandardizedOutputs):
         """MAP hyperparameters from a warm start (and the default start when ``fresh_start``);
         returns the best training loss. A start whose Cholesky fails is skipped, not hidden:
         if every start fails the previous hyperparameters are kept and the error is logged."""
+        from scipy.optimize import minimize
+
         if not self._variables:
             return float("nan")
         starts = [self._get_x()]

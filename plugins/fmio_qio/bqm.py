@@ -12,16 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import dimod
 import numpy as np
 
 from .encoding import Encoding
 from .surrogate import QuadModel
 
+if TYPE_CHECKING:
+    import dimod
+
 
 def to_bqm(model: QuadModel) -> dimod.BinaryQuadraticModel:
     """A BINARY BQM on variables ``0..n-1`` built from the arrays (no Python dicts on the hot path)."""
+    import dimod
+
     rows, cols = np.nonzero(model.quad)
     return dimod.BinaryQuadraticModel.from_numpy_vectors(
         model.lin, (rows, cols, model.quad[rows, cols]), float(model.offset), dimod.BINARY)
@@ -29,6 +34,8 @@ def to_bqm(model: QuadModel) -> dimod.BinaryQuadraticModel:
 
 def from_bqm(bqm: dimod.BinaryQuadraticModel, labels: Sequence[object]) -> QuadModel:
     """The arrays of a user BQM whose variables are the encoding's bit labels or indices ``0..n-1``."""
+    import dimod
+
     n = len(labels)
     lookup = {lab: i for i, lab in enumerate(labels)}
     b = bqm.change_vartype(dimod.BINARY, inplace=False)

@@ -12,9 +12,8 @@ import importlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dimod
 import numpy as np
 
 from fmi_optimizer.errors import StudyError
@@ -26,11 +25,16 @@ from .encoding import Encoding
 from .moves import one_dimension_changes
 from .surrogate import QuadModel
 
-Builder = Callable[[Encoding, Sequence[Evaluation]], dimod.BinaryQuadraticModel]
+if TYPE_CHECKING:
+    import dimod
+
+Builder = Callable[[Encoding, Sequence[Evaluation]], "dimod.BinaryQuadraticModel"]
 
 
 def load_bqm_file(path: str) -> dimod.BinaryQuadraticModel:
     """Read a BQM saved by dimod (JSON serializable form, or the binary file format)."""
+    import dimod
+
     p = Path(path)
     if not p.is_file():
         raise StudyError(f"qio option 'bqm_file': {path} does not exist; give the path of a dimod-serialized BQM")
@@ -61,6 +65,8 @@ def resolve_builder(spec: Any) -> Builder:
 
 def user_model(bqm: Any, enc: Encoding, source: str) -> QuadModel:
     """The arrays of a user BQM, checking its variables against the encoding."""
+    import dimod
+
     if not isinstance(bqm, dimod.BinaryQuadraticModel):
         raise StudyError(f"{source}: expected a dimod.BinaryQuadraticModel, got {type(bqm).__name__}")
     try:

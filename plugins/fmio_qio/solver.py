@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dimod
 import numpy as np
-from dwave.samplers import SimulatedAnnealingSampler, SteepestDescentSolver, TabuSampler
+
+if TYPE_CHECKING:
+    import dimod
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ def anneal(bqm: dimod.BinaryQuadraticModel, settings: AnnealSettings, seed: int,
 
     ``beta_range`` from the settings wins; else the one given (see :func:`default_beta_range`); else the
     sampler's own default."""
+    from dwave.samplers import SimulatedAnnealingSampler, SteepestDescentSolver, TabuSampler
+
     t0 = time.perf_counter()
     kwargs: dict[str, Any] = {"num_reads": settings.num_reads, "num_sweeps": settings.num_sweeps,
                                  "beta_schedule_type": settings.beta_schedule_type, "seed": seed}

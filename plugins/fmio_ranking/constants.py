@@ -13,13 +13,14 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from scipy import optimize, stats
 
 _NODES = 200
 
 
 def _chi2_nodes(nu: int, n: int = _NODES) -> tuple[np.ndarray, np.ndarray]:
     """Nodes/weights integrating against the chi-square(nu) law: trapezoid in log x (exponential convergence)."""
+    from scipy import stats
+
     lo = math.log(stats.chi2.ppf(1e-15, nu))
     hi = math.log(stats.chi2.isf(1e-15, nu))
     t = np.linspace(lo, hi, n)
@@ -30,6 +31,8 @@ def _chi2_nodes(nu: int, n: int = _NODES) -> tuple[np.ndarray, np.ndarray]:
 
 def rinott_pcs(h: float, k: int, nu: int) -> float:
     """Rinott's lower bound on PCS for constant ``h``, ``k`` systems and ``nu`` first-stage d.o.f."""
+    from scipy import stats
+
     x, w = _chi2_nodes(nu)
     z = h / np.sqrt(nu * (1.0 / x[:, None] + 1.0 / x[None, :]))
     inner = stats.norm.cdf(z).T @ w  # integrate over x for every y
@@ -39,6 +42,8 @@ def rinott_pcs(h: float, k: int, nu: int) -> float:
 @lru_cache(maxsize=256)
 def rinott_h(k: int, pcs: float, nu: int) -> float:
     """Rinott's h: the root of ``rinott_pcs(h, k, nu) = pcs`` (e.g. 4.045 for k=10, 0.975, nu=50)."""
+    from scipy import optimize
+
     _check(k, pcs, nu)
     if k == 1:
         return 0.0
@@ -61,6 +66,8 @@ def kn_h2(k: int, alpha: float, n0: int) -> float:
 def screening_t(k: int, alpha: float, nu: int, paired: bool = False) -> float:
     """t quantile of the subset screen: t_{(1-alpha)^(1/(k-1)), nu}; Bonferroni t_{1-alpha/(k-1), nu} when
     ``paired`` (paired variances, valid under common random numbers)."""
+    from scipy import stats
+
     _check(k, 1.0 - alpha, nu)
     if k == 1:
         return 0.0
@@ -70,12 +77,16 @@ def screening_t(k: int, alpha: float, nu: int, paired: bool = False) -> float:
 
 def robbins_crossing(a: float) -> float:
     """P(W(t) >= sqrt((t+1)(a^2 + log(t+1))) for some t >= 0) = 1 - Phi(a) + a phi(a) (Robbins 1970)."""
+    from scipy import stats
+
     return float(stats.norm.sf(a) + a * stats.norm.pdf(a))
 
 
 @lru_cache(maxsize=256)
 def izf_c(k: int, alpha: float) -> float:
     """c = a^2 with ``robbins_crossing(a) = alpha/(k-1)``: Bonferroni over the k-1 rivals of the best."""
+    from scipy import optimize
+
     _check(k, 1.0 - alpha, 1)
     if k == 1:
         return 0.0

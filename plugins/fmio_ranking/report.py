@@ -8,7 +8,6 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
 
 from .procedures import mcb_intervals
 
@@ -30,6 +29,8 @@ def scenario_means(m: RankingMethod) -> np.ndarray:
 
 
 def _ci(x: np.ndarray | list[float], level: float = 0.95) -> list[float] | None:
+    from scipy import stats
+
     x = np.asarray(x, dtype=float)
     if x.size < 2:
         return None
@@ -73,6 +74,8 @@ def guarantee(m: RankingMethod) -> str:
 
 def normality(m: RankingMethod) -> dict[str, Any]:
     """Shapiro-Wilk on each scenario's first stage, Bonferroni-adjusted over the scenarios."""
+    from scipy import stats
+
     first = m.machine.first_stage
     level = m.options.normality_level
     if first is None or first.shape[0] < 3:

@@ -127,8 +127,9 @@ def test_batched_lbfgsb_surfaces_an_error_inside_one_run(monkeypatch: pytest.Mon
     """One run's L-BFGS-B raises after a few steps: the caller gets its exception (the call returns
     instead of hanging on runs still waiting for an answer)."""
     import fmio_bayes.batched_lbfgsb as module
+    import scipy.optimize
 
-    real_minimize = module.minimize
+    real_minimize = scipy.optimize.minimize  # batched_lbfgsb imports it when called: patch it where it lives
 
     def minimize(f: Any, x0: np.ndarray, **kwargs: Any) -> Any:
         steps = [0]
@@ -141,7 +142,7 @@ def test_batched_lbfgsb_surfaces_an_error_inside_one_run(monkeypatch: pytest.Mon
 
         return real_minimize(g, x0, **kwargs)
 
-    monkeypatch.setattr(module, "minimize", minimize)
+    monkeypatch.setattr(scipy.optimize, "minimize", minimize)
 
     def fun(X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.cos(3 * X[:, 0]), (-3 * np.sin(3 * X[:, 0]))[:, None]
