@@ -21,6 +21,7 @@ class FolderState:
 
     done: dict[Path, float] = field(default_factory=dict)
     sizes: dict[Path, int] = field(default_factory=dict)
+    waiting: dict[Path, str] = field(default_factory=dict)  # why a file is not taken yet, as last told
     failures: int = 0
     successes: int = 0
     studies: list[dict[str, Any]] = field(default_factory=list)
@@ -50,11 +51,24 @@ def study_pairs(folder: Path) -> list[tuple[Path, Path | None]]:
 
 
 def _complete(fmu: Path, state: FolderState) -> bool:
-    """A file counts as complete when its size is stable between two scans and it is a readable zip."""
+    """A file counts as complete when its size is stable between two scans and it is a readable zip. Why a
+    file is not taken yet is told once per reason, so a user who dropped it knows it was seen."""
+    from fmi_optimizer.cli.output import log
+
     size = fmu.stat().st_size
     stable = state.sizes.get(fmu) == size
     state.sizes[fmu] = size
-    return stable and zipfile.is_zipfile(fmu)
+    if not stable:
+        reason = "waiting until its size stays the same between two scans (still being copied?)"
+    elif not zipfile.is_zipfile(fmu):
+        reason = "its size is stable but it is not a complete zip archive; waiting for the rest of the copy"
+    else:
+        state.waiting.pop(fmu, None)
+        return True
+    if state.waiting.get(fmu) != reason:
+        state.waiting[fmu] = reason
+        log(f"{fmu.name}: {reason}")
+    return False
 
 
 def scan(folder: Path, args: argparse.Namespace, state: FolderState, watching: bool) -> None:
@@ -84,6 +98,7 @@ def scan(folder: Path, args: argparse.Namespace, state: FolderState, watching: b
             outcome = run_one(config, args)
             row = summary_row(outcome)
             state.summary.append(row)
+            state.successes += 1  # counted before it is shown: a stop right after the output still counts it
             if row["verified"] == "FAILED":
                 state.verification_failed += 1
             if args.json:
@@ -92,7 +107,6 @@ def scan(folder: Path, args: argparse.Namespace, state: FolderState, watching: b
                     print(json.dumps(outcome.to_json(), default=str), flush=True)
             elif watching:
                 finish(outcome, args)
-            state.successes += 1
         except FmiOptimizerError as exc:
             _skip(state, fmu, exc)
             if watching:

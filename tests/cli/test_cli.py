@@ -8,8 +8,9 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -153,30 +154,54 @@ def test_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+class _Lines:
+    """The lines a running process writes to one of its pipes, collected by a thread; a test waits for a line
+    instead of sleeping (the deadline only ends a test whose product hangs)."""
+
+    def __init__(self, pipe: Any):
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        threading.Thread(target=self._read, args=(pipe,), daemon=True).start()
+
+    def _read(self, pipe: Any) -> None:
+        for line in pipe:
+            with self._cond:
+                self.lines.append(line)
+                self._cond.notify_all()
+
+    def wait_for(self, text: str, deadline_s: float = 120.0) -> str:
+        with self._cond:
+            ok = self._cond.wait_for(lambda: any(text in ln for ln in self.lines), timeout=deadline_s)
+            assert ok, f"no line with {text!r} within {deadline_s} s; got: {''.join(self.lines)}"
+            return next(ln for ln in self.lines if text in ln)
+
+
 def test_watch_picks_up_a_dropped_fmu(faulty_fmu: Path, tmp_path: Path) -> None:
     folder = tmp_path / "watch"
     folder.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli.main", "run", str(folder), "--watch",
-                             "--interval", "0.3", "--no-writeback"], stdout=subprocess.PIPE,
+                             "--interval", "0.3", "--no-writeback", "--json"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    out, err = _Lines(proc.stdout), _Lines(proc.stderr)
     try:
-        time.sleep(1.5)
+        err.wait_for("watching")
         write_study(folder, "late.fmu")
         partial = folder / "late.fmu"
         data = faulty_fmu.read_bytes()
         partial.write_bytes(data[: len(data) // 3])  # a half-copied FMU must not be read
-        time.sleep(1.0)
+        err.wait_for("late.fmu: waiting until its size stays the same")
+        # the next scan finds the size stable but the archive incomplete, and still does not take it
+        err.wait_for("late.fmu: its size is stable but it is not a complete zip archive")
         assert not (folder / "results").exists()
         partial.write_bytes(data)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not _finished(folder / "results" / "late" / "fmi_optimizer.db"):
-            time.sleep(0.5)
+        done = json.loads(out.wait_for('"study"'))
+        assert done["study"] == "late", done
         assert (folder / "results" / "late" / "report.html").exists()
-        time.sleep(1.5)  # the watcher prints its summary after the final status is stored; let it count the study
+        assert _finished(folder / "results" / "late" / "fmi_optimizer.db")
     finally:
         proc.send_signal(2)
-        _, err = proc.communicate(timeout=60)
-    assert "1 studies done, 0 skipped" in err, err
+        proc.wait(timeout=60)
+    assert "1 studies done, 0 skipped" in "".join(err.lines), "".join(err.lines)
 
 
 def _finished(db: Path) -> bool:
