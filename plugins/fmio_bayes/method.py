@@ -430,6 +430,10 @@ class BayesMethod(Method):
         if self._escape_possible():
             return (f"possibly a local optimum: once the model expects nothing more here and >= {ESCAPE_MIN_BUDGET} "
                     "evaluations remain, the search leaves this basin; with a smaller budget, try another seed")
+        if not self.problem.noisy and self.noise_mode != "learned" and self.problem.n_objectives == 1:
+            return ("possibly a local optimum; try another seed, a larger budget, or the option escape = true "
+                    "(leaves a resolved basin: it helps on problems with several basins and >= 60 evaluations, "
+                    "docs/methods/bayes.md)")
         return "possibly a local optimum; try another seed or a larger budget"
 
     def _warn(self, msg: str) -> None:

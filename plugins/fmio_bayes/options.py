@@ -24,8 +24,10 @@ class BayesOptions:
     screening_threshold: float = 0.05
     stall_patience: int | None = None  # evaluations without improvement; default max(10, 3*d)
     surrogate: Literal["gp", "ensemble"] = "gp"  # objective/constraint model: GPflow GP or deep ensemble
-    escape: bool = True  # once a basin is resolved, search outside it (fmio_bayes.escape)
-    face_probe: bool = True  # one evaluation inward when the model keeps to a box face (fmio_bayes.face_probe)
+    # off by default: tuned on Hartmann6, where they help; on the suite's development half they did not
+    # (docs/methods/bayes.md, items 10-11)
+    escape: bool = False  # once a basin is resolved, search outside it (fmio_bayes.escape)
+    face_probe: bool = False  # one evaluation inward when the model keeps to a box face (fmio_bayes.face_probe)
     escape_tolerance: float = 1e-2  # "resolved": best EI below this, in units of min(sd, median - best) of the values
 
     def __post_init__(self) -> None:

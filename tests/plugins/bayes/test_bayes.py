@@ -301,7 +301,7 @@ def test_a_search_without_improvement_is_reported_stalled_with_advice() -> None:
     assert d["stalled"] and d["evaluations_since_improvement"] == 19
     stall = [w for w in d["warnings"] if w.startswith("search stalled")]
     assert len(stall) == 1 and "no improvement in the last 6 evaluations" in stall[0]
-    assert "leaves this basin" in stall[0]  # nothing resolved yet, and the escape is on
+    assert "escape = true" in stall[0]  # the escape is off by default: the advice names it
     # every value a new best: never stalled, no warning
     improving = _stall_run(lambda i: -float(i)).diagnostics()
     assert not improving["stalled"] and not any(w.startswith("search stalled") for w in improving["warnings"])
@@ -309,7 +309,8 @@ def test_a_search_without_improvement_is_reported_stalled_with_advice() -> None:
 
 def test_stall_advice_follows_what_the_escape_has_done() -> None:
     space = DesignSpace([Continuous("x", 0.0, 1.0)])
-    m = BayesMethod(Problem(space, budget_evaluations=40), {}, seed=0)
+    m = BayesMethod(Problem(space, budget_evaluations=40), {"escape": True}, seed=0)
+    assert "leaves this basin" in m._stall_advice()  # on, nothing resolved yet
     m._basins.add(np.array([0.3]), np.array([0.1]), -1.0)
     m._resolved.append({"after_evaluations": 20, "value": -1.0, "centre": {"x": 0.3}, "box_share": 0.3})
     m._best_z = np.array([0.31])  # the best point is the resolved basin's
@@ -317,7 +318,7 @@ def test_stall_advice_follows_what_the_escape_has_done() -> None:
     assert "larger budget" in m._stall_advice()
     m._best_z = np.array([0.9])  # the search outside found a deeper basin, and stalled there
     assert "converged in a better one found outside them" in m._stall_advice()
-    noisy = BayesMethod(Problem(space, budget_evaluations=40, noisy=True), {}, seed=0)
+    noisy = BayesMethod(Problem(space, budget_evaluations=40, noisy=True), {"escape": True}, seed=0)
     assert "leaves this basin" not in noisy._stall_advice() and "another seed" in noisy._stall_advice()
 
 

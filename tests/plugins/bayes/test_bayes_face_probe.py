@@ -63,7 +63,7 @@ def _face_hugging(monkeypatch: pytest.MonkeyPatch, method: BayesMethod, target: 
 def test_the_method_probes_once_records_it_and_does_not_probe_again_once_the_slope_is_known(
         monkeypatch: pytest.MonkeyPatch) -> None:
     space = DesignSpace([Continuous("x", 0.0, 1.0), Continuous("gain", 1.0, 100.0, log=True), Integer("n", 1, 5)])
-    method = BayesMethod(Problem(space, budget_evaluations=40), {"n_initial": 1}, seed=0)
+    method = BayesMethod(Problem(space, budget_evaluations=40), {"n_initial": 1, "face_probe": True}, seed=0)
     method._design = []
     told = [({"x": 0.3, "gain": 100.0, "n": 2}, -1.0), ({"x": 0.7, "gain": 100.0, "n": 4}, -0.5),
             ({"x": 0.5, "gain": 2.0, "n": 3}, 1.0), ({"x": 0.1, "gain": 10.0, "n": 1}, 0.5)]
@@ -96,12 +96,12 @@ def test_the_option_turns_probing_off(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.slow
 def test_hartmann6_seed_50_reaches_the_global_basin_by_probing_the_face_it_would_have_resolved() -> None:
-    """Without probes this run (defaults, 60 evaluations) resolves a "basin" on the face x6 = 1 at
+    """Without probes this run (escape on, 60 evaluations) resolves a "basin" on the face x6 = 1 at
     -1.70, from which L-BFGS-B walks straight down to the global minimum, and ends at regret 0.127
     (docs/bench/bayes.md). With them it finds the global basin."""
     hartmann6 = peers.TASKS["hartmann6"]  # the benchmark's function and optimum
     space = DesignSpace([Continuous(f"x{i}", 0.0, 1.0) for i in range(6)])
-    method = BayesMethod(Problem(space, budget_evaluations=60), seed=50)
+    method = BayesMethod(Problem(space, budget_evaluations=60), {"escape": True, "face_probe": True}, seed=50)
     best = np.inf
     for _ in range(60):
         c = method.ask(1)[0]
