@@ -1,7 +1,7 @@
 """Bookkeeping of what the twin was asked and told, keyed by the canonical bit pattern of a design.
 
 Replications of one design share a key; a design is *seen* once asked (pending) or told. The book turns the
-told evaluations into the surrogates' training data and tracks the best feasible value for the stall rule.
+told evaluations into the surrogates' training data.
 """
 
 from __future__ import annotations
@@ -75,11 +75,6 @@ class PointBook:
 
     def distinct_ok(self) -> int:
         return sum(1 for evs in self.groups.values() if any(objective_ok(e) for e in evs))
-
-    def best_feasible_value(self) -> float:
-        """The lowest mean objective over designs whose every evaluation was feasible (inf if none)."""
-        return min((float(np.mean([e.objective for e in evs if objective_ok(e)]))
-                    for evs in self.groups.values() if evs and all(e.feasible for e in evs)), default=math.inf)
 
     def training_data(self, n_constraints: int) -> TrainingData:
         ok_keys, failed_keys = [], []

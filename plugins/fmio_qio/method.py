@@ -5,15 +5,13 @@ fit -> (Thompson) sample a quadratic model per slot -> add penalty terms (one en
 the multiplier ladder) -> anneal -> decode -> the draw picks among the unseen samples and the incumbent's
 unseen neighbours (lowest objective draw among those the constraint draws call feasible). Duplicate rule,
 in order: (1) the next-best distinct unseen decoded samples of all draws (ranked by the posterior-mean
-model), (2) a local move from the incumbent (ranked neighbourhood), (3) a space-filling unseen design. Stall rule: after ``stall_local_after``
-model iterations without improvement, every other batch is local moves. Every use is counted in
-``diagnostics()``. The parts live in their own modules: options, book (bookkeeping), models (surrogates and
+model), (2) a local move from the incumbent (ranked neighbourhood), (3) a space-filling unseen design. Every
+use is counted in ``diagnostics()``. The parts live in their own modules: options, book (bookkeeping), models (surrogates and
 the annealer's energy), moves (local moves), solver, direct (user BQMs), report, noise.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -70,9 +68,6 @@ class QioMethod(Method):
         self.log = IterationLog()
         self.direct = (DirectMode(self.enc, o.bqm_file, o.bqm_builder, o.direct_top)
                        if o.bqm_file is not None or o.bqm_builder is not None else None)
-        self._best_value = math.inf
-        self._since_improved = 0
-        self._stall_turn = 0
 
     def _candidate(self, bits: np.ndarray, tag: str, replication: int = 0) -> Candidate:
         values, _ = self.enc.decode(bits)
@@ -91,7 +86,7 @@ class QioMethod(Method):
             return out + self._ask_direct(k)
         if self.book.n_seen() < self.n_initial or self.book.distinct_ok() < 2:
             return out + self._space_filling(k, "initial")
-        return out + self._ask_model(k)
+        return out + self._anneal_batch(k)
 
     def tell(self, evaluations: Sequence[Evaluation]) -> None:
         super().tell(evaluations)
@@ -101,7 +96,6 @@ class QioMethod(Method):
             if objective_ok(e) and e.candidate.replication == 0:
                 self.models.note_outcome(self.enc.encode(e.candidate.values), float(e.objective))  # type: ignore[arg-type]
         model_batch = [e for e in evaluations if e.candidate.tag == "model"]
-        self._track_improvement(bool(model_batch))
         if model_batch:
             self._learn_penalties(model_batch)
 
@@ -117,14 +111,6 @@ class QioMethod(Method):
                       for j in range(m)]
             self.schedule.update_constraints(shares)
         self.log.record_batch(batch, self.problem.constraint_names, failed_share, shares)
-
-    def _track_improvement(self, after_model_batch: bool) -> None:
-        """Count model iterations since the best feasible mean objective last improved."""
-        best = self.book.best_feasible_value()
-        if best < self._best_value:
-            self._best_value, self._since_improved = best, 0
-        elif after_model_batch:
-            self._since_improved += 1
 
     @property
     def finished(self) -> bool:
@@ -148,22 +134,6 @@ class QioMethod(Method):
         for r in rows:
             taken.add(self.book.key(r))
         return [self._candidate(r, tag) for r in rows]
-
-    def _ask_model(self, k: int) -> list[Candidate]:
-        stall = self.options.stall_local_after
-        if stall and self._since_improved >= stall:
-            self._stall_turn += 1
-            if self._stall_turn % 2 == 1:  # stalled: every other batch searches around the incumbent
-                t0 = time.perf_counter()
-                step = Step(self.models.fit(self._training_data(self._incumbent_bits())))
-                local = self._local_moves(k, set())
-                if local:
-                    self.log.counts["stall_local_moves"] += len(local)
-                    step.fit_seconds = time.perf_counter() - t0
-                    step.fills = [c.tag for c in local]
-                    self.log.record(step, self.schedule)
-                    return local
-        return self._anneal_batch(k)
 
     def _anneal_batch(self, k: int) -> list[Candidate]:
         """One Thompson draw per slot, annealed once per constraint weight of the multiplier ladder; the draw

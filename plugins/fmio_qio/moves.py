@@ -2,11 +2,11 @@
 
 Also the neighbourhood that every Thompson draw ranks next to the annealer's samples (``thompson_neighbours``).
 
-Used by the duplicate rule (when the annealer proposes only known designs) and the stall rule. The
+Used by the duplicate rule (when the annealer proposes only known designs). The
 neighbourhood is every one- and every two-dimension change of the incumbent (any levels; 638 designs on the
 heat_sink space), or, past ``full_pairs_limit`` two-dimension changes, random ones of a step of one level
 (any other item for categoricals); unseen ones are ranked predicted-feasible first, then by the
-posterior-mean objective. The full two-dimension neighbourhood is what lets a stalled run make coupled moves
+posterior-mean objective. The full two-dimension neighbourhood is what lets a run make coupled moves
 such as "two more fins and one fan-speed step down" on heat_sink.
 """
 

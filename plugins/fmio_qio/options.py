@@ -18,7 +18,7 @@ class QioOptions:
     num_sweeps: int = 500
     beta_range: tuple[float, float] | None = None
     beta_schedule_type: Literal["geometric", "linear"] = "geometric"
-    postprocess: Literal["none", "steepest", "tabu"] = "steepest"
+    postprocess: Literal["none", "steepest", "tabu"] = "none"  # "steepest" changed no result on the suite
     tabu_timeout_ms: int = 20
     gibbs_burnin: int = 200
     gibbs_steps: int = 10
@@ -34,7 +34,6 @@ class QioOptions:
     trust_pull: float = 0.0  # > 0: pull the annealer towards the incumbent (x model span / bits per flipped bit)
     trust_alternate: bool = False  # True: the trust region (local_fit, trust_pull) only every other model batch
     warp: Literal["none", "log"] = "none"  # output warping before the surrogate fits (see warp.py)
-    stall_local_after: int = 10  # after this many model iterations without improvement, alternate local moves (0: off)
     bqm_file: str | None = None
     bqm_builder: Any = None
     direct_top: int = 10
@@ -48,8 +47,6 @@ class QioOptions:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.n_initial is not None and self.n_initial < 1:
             raise ValueError(f"n_initial must be >= 1, got {self.n_initial}")
-        if self.stall_local_after < 0:
-            raise ValueError(f"stall_local_after must be >= 0 (0 = off), got {self.stall_local_after}")
         if self.local_fit < 0 or self.trust_pull < 0:
             raise ValueError(f"local_fit and trust_pull must be >= 0 (0 = off), got {self.local_fit}, {self.trust_pull}")
         if not self.multiplier_ladder or min(self.multiplier_ladder) <= 0:

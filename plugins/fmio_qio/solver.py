@@ -21,7 +21,7 @@ class AnnealSettings:
     num_sweeps: int = 500
     beta_range: tuple[float, float] | None = None
     beta_schedule_type: str = "geometric"
-    postprocess: str = "steepest"  # "none", "steepest" or "tabu"
+    postprocess: str = "none"  # "none", "steepest" or "tabu"
     tabu_timeout_ms: int = 20
 
 

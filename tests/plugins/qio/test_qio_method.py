@@ -341,16 +341,6 @@ def test_runs_on_the_heat_sink_twin_through_the_study_loop(sample_fmu: Callable[
     assert d["encoding"]["n_bits"] >= 40 and d["iterations"]
 
 
-def test_stall_rule_alternates_local_moves_around_the_incumbent() -> None:
-    n = 10
-    space, f, _ = bocs_quadratic(n, 9)
-    m = QioMethod(Problem(space), {"stall_local_after": 1}, seed=0)
-    evs = run(m, lambda v, r: (f(as_bits(v, n)), ()), budget=40)
-    assert len(set(keys(evs))) == len(evs)
-    assert m.diagnostics()["duplicates"]["stall_local_moves"] > 0
-    assert any(e.candidate.tag == "local" for e in evs)
-
-
 @pytest.mark.parametrize("opts", [{}, {"constraint_select": "mean", "thompson_neighbours": False}])
 def test_both_constraint_selection_rules_end_feasible_and_report_neighbour_picks(opts: dict[str, Any]) -> None:
     """Default: constrained Thompson sampling over a multiplier ladder plus the incumbent's neighbourhood;
