@@ -237,6 +237,8 @@ def cmd_run(args: argparse.Namespace) -> None:
                 if p not in tasks:
                     tasks[p] = continuous.task_of(p) if args.family == "continuous" else discrete.problem_of(p)
                 b = base.get(key)
+                if base and b is None:  # an ablation is paired with its base: only the runs the base has
+                    continue
                 unfired = b is not None and b.get("heuristics") is not None and not any(b["heuristics"].values())
                 if unfired and verified >= args.verify:
                     data["runs"][key] = dict(b, copied_unfired=True)
@@ -274,7 +276,8 @@ def main() -> None:
     r.add_argument("--out", required=True)
     r.add_argument("--unfired-from", default="",
                    help="results of the default bayes: a run in which neither escape nor face_probe acted is copied "
-                        "from it (it is the same run with them off), after --verify such runs reproduced exactly")
+                        "from it (it is the same run with them off), after --verify such runs reproduced exactly; "
+                        "runs the base does not have are skipped")
     r.add_argument("--verify", type=int, default=3, help="unfired runs to rerun and compare before copying")
     li = sub.add_parser("list", help="print the problems of a family and half")
     li.add_argument("--family", choices=("continuous", "discrete"), required=True)
