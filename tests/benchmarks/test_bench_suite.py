@@ -118,3 +118,26 @@ def test_piecewise_optimum_is_not_beaten_by_dense_sampling_and_halves_are_disjoi
     x = np.random.default_rng(11).random((50_000, 6))
     assert f.optimum <= f.values(x).min() + 1e-12
     assert not set(regimes.names("dev")) & set(regimes.names("heldout"))
+
+
+report = import_benchmark("suite.report")
+
+
+def test_ablation_table_pairs_runs_by_problem_and_seed(tmp_path) -> None:
+    import json as _json
+
+    def write(name: str, label: str, regrets: dict[tuple[str, int], float]) -> str:
+        runs = {f"bayes|{p}|{s}": {"method": "bayes", "problem": p, "seed": s, "regret": v, "budget": 40}
+                for (p, s), v in regrets.items()}
+        path = tmp_path / name
+        path.write_text(_json.dumps({"meta": {"label": label}, "runs": runs}))
+        return str(path)
+
+    base = {(p, s): 1.0 for p in ("a", "b") for s in range(4)}
+    variant = {("a", s): 0.5 for s in range(4)} | {("b", s): 2.0 for s in range(3)}  # b's seed 3 is missing
+    text = report.ablation("continuous", write("base.json", "defaults", base), [write("v.json", "v", variant)])
+    assert "7 paired runs on 2 problems" in text
+    assert "| a | 1 | 0.5 | 0.5 | 4 |" in text and "| b | 1 | 2 | 2 | 3 |" in text
+    # geometric mean of the 7 paired ratios: 0.5^4 * 2^3 = 0.5 -> 0.5^(1/7)
+    assert f"geometric mean of paired ratios {0.5 ** (1 / 7):.3g} over 7 pairs" in text
+    assert "better than 1/1.5 on 1 problems, worse than 1.5 on 1, of 2" in text
