@@ -328,8 +328,8 @@ class EnsembleSurrogate(StandardizedOutputs):
 
 
 class EnsemblePosterior:
-    """A snapshot of an ensemble's prediction for :mod:`fmio_bayes.acquisition` (the weights are those of the
-    last fit; the believed points are those at the snapshot)."""
+    """An ensemble's prediction for :mod:`fmio_bayes.acquisition`: the believed points are those at the
+    snapshot; the weights are read at each call (an acquisition is bound and used between two fits)."""
 
     def __init__(self, with_grad: Any, believed: Any, tf: Any):
         self._with_grad, self._believed, self._tf = with_grad, believed, tf
