@@ -240,10 +240,15 @@ class BayesMethod(Method):
         log.info("bayes: basin around %s resolved (%.6g); searching outside it", centre, data.y[i])
 
     def _escape_possible(self) -> bool:
+        """The escape is on and this study is one it acts in (:meth:`_escape_applies`)."""
+        opts: BayesOptions = self.options
+        return opts.escape and self._escape_applies()
+
+    def _escape_applies(self) -> bool:
         """Basins are resolved only for a single log-EI objective without noise (with noise the
         incumbent, and the basin around it, would follow the noise)."""
         opts: BayesOptions = self.options
-        return opts.escape and opts.acquisition == "logei" and self.problem.n_objectives == 1 \
+        return opts.acquisition == "logei" and self.problem.n_objectives == 1 \
             and not self.problem.noisy and self.noise_mode != "learned"
 
     def _box_sample(self) -> np.ndarray:
@@ -430,7 +435,7 @@ class BayesMethod(Method):
         if self._escape_possible():
             return (f"possibly a local optimum: once the model expects nothing more here and >= {ESCAPE_MIN_BUDGET} "
                     "evaluations remain, the search leaves this basin; with a smaller budget, try another seed")
-        if not self.problem.noisy and self.noise_mode != "learned" and self.problem.n_objectives == 1:
+        if self._escape_applies():
             return ("possibly a local optimum; try another seed, a larger budget, or the option escape = true "
                     "(leaves a resolved basin: it helps on problems with several basins and >= 60 evaluations, "
                     "docs/methods/bayes.md)")
