@@ -140,6 +140,35 @@ def faulty_fmu(fmu_dir: Path) -> Path:
     return builder.build_sample("faulty", fmu_dir, TWINS / "faulty")
 
 
+def faulty_study(path: Path, fmu: Path | str, *, method: str = "random", budget: int = 6, seed: int = 1,
+                 stop_time: float = 2.0, output_interval: float = 0.1, workers: int = 1, constrained: bool = False,
+                 method_lines: str = "", evaluation_lines: str = "", extra: str = "") -> Path:
+    """Write the study file most tests run on the faulty twin: parameters ``x`` and ``n``, minimize
+    ``final(z)``; with ``constrained`` also ``y_max = max(y) <= 20``. ``method_lines`` and
+    ``evaluation_lines`` are TOML lines added to those sections, ``extra`` whole sections appended."""
+    kpis = 'z_end = "final(z)"' + ('\ny_max = "max(y)"' if constrained else "")
+    constraints = '[constraints]\ny_max = "<= 20"\n' if constrained else ""
+    path.write_text(f"""[twin]
+fmu = "{fmu}"
+stop_time = {stop_time}
+output_interval = {output_interval}
+[parameters]
+x = {{}}
+n = {{}}
+[kpis]
+{kpis}
+[objective]
+minimize = {{ z_end = 1.0 }}
+{constraints}[method]
+name = "{method}"
+budget = {{ evaluations = {budget} }}
+seed = {seed}
+{method_lines}[evaluation]
+workers = {workers}
+{evaluation_lines}""" + extra)
+    return path
+
+
 @pytest.fixture(scope="session")
 def quirky_fmu(fmu_dir: Path) -> Path:
     """The test twin whose instance life cycle misbehaves like real tools' FMUs (tests/twins/quirky)."""

@@ -7,12 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import faulty_study
 
 from fmi_optimizer.errors import ExitCode
 
@@ -23,30 +23,8 @@ def cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess
 
 
 def write_study(folder: Path, fmu_name: str, method: str = "random", budget: int = 6, extra: str = "") -> Path:
-    p = folder / (Path(fmu_name).stem + ".toml")
-    p.write_text(textwrap.dedent(f"""
-        [twin]
-        fmu = "{fmu_name}"
-        stop_time = 2.0
-        output_interval = 0.1
-        [parameters]
-        x = {{}}
-        n = {{}}
-        [kpis]
-        z_end = "final(z)"
-        y_max = "max(y)"
-        [objective]
-        minimize = {{ z_end = 1.0 }}
-        [constraints]
-        y_max = "<= 20"
-        [method]
-        name = "{method}"
-        budget = {{ evaluations = {budget} }}
-        seed = 2
-        [evaluation]
-        workers = 2
-    """) + extra)
-    return p
+    return faulty_study(folder / (Path(fmu_name).stem + ".toml"), fmu_name, method=method, budget=budget, seed=2,
+                        workers=2, constrained=True, extra=extra)
 
 
 @pytest.mark.slow

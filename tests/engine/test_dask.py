@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import faulty_study
 
 from fmi_optimizer.engine.dask_pool import DaskEvaluator
 from fmi_optimizer.engine.pool import EngineOptions
@@ -223,28 +224,8 @@ BUDGET = 16
 def _study(path: Path, fmu: Path, cluster: str) -> Path:
     # ~0.5 s per run: after a few stored evaluations the study has seconds of work left, so a kill at that
     # condition always lands mid-study
-    path.write_text(f"""
-[twin]
-fmu = "{fmu}"
-stop_time = 50000.0
-output_interval = 500.0
-[parameters]
-x = {{}}
-n = {{}}
-[kpis]
-z_end = "final(z)"
-[objective]
-minimize = {{ z_end = 1.0 }}
-[method]
-name = "random"
-budget = {{ evaluations = {BUDGET} }}
-seed = 5
-[evaluation]
-workers = 2
-timeout = 120.0
-cluster = "{cluster}"
-""")
-    return path
+    return faulty_study(path, fmu, budget=BUDGET, seed=5, stop_time=50000.0, output_interval=500.0, workers=2,
+                        evaluation_lines=f'timeout = 120.0\ncluster = "{cluster}"\n')
 
 
 def _stored(db: Path) -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import faulty_study
 from dist_helper import install_dist
 
 from fmi_optimizer import Candidate, Capabilities, Method, hookimpl, optimize
@@ -65,27 +66,7 @@ def _study_dict(fmu: Path, method: str, budget: int, workers: int = 1) -> dict[s
 
 
 def _study_file(tmp: Path, fmu: Path, method: str, budget: int) -> Path:
-    p = tmp / f"{method}.toml"
-    p.write_text(textwrap.dedent(f"""
-        [twin]
-        fmu = "{fmu}"
-        stop_time = 2.0
-        output_interval = 0.1
-        [parameters]
-        x = {{}}
-        n = {{}}
-        [kpis]
-        z_end = "final(z)"
-        [objective]
-        minimize = {{ z_end = 1.0 }}
-        [method]
-        name = "{method}"
-        seed = 1
-        budget = {{ evaluations = {budget} }}
-        [evaluation]
-        workers = 1
-    """))
-    return p
+    return faulty_study(tmp / f"{method}.toml", fmu, method=method, budget=budget)
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import faulty_study
 
 from fmi_optimizer import Candidate, Capabilities, Method, optimize
 from fmi_optimizer.errors import StudyFailedError
@@ -113,26 +114,7 @@ def test_seconds_budget_stops_and_returns_best(faulty_fmu: Path, tmp_path: Path)
 
 
 def _write_toml(path: Path, fmu: Path, budget: int) -> Path:
-    path.write_text(f"""
-[twin]
-fmu = "{fmu}"
-stop_time = 60.0
-output_interval = 0.5
-[parameters]
-x = {{}}
-n = {{}}
-[kpis]
-z_end = "final(z)"
-[objective]
-minimize = {{ z_end = 1.0 }}
-[method]
-name = "random"
-budget = {{ evaluations = {budget} }}
-seed = 5
-[evaluation]
-workers = 1
-""")
-    return path
+    return faulty_study(path, fmu, budget=budget, seed=5, stop_time=60.0, output_interval=0.5)
 
 
 HOLD_PLUGIN = """

@@ -7,11 +7,10 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, faulty_study
 from dist_helper import install_project
 
 EXAMPLE = ROOT / "examples" / "fmio-pattern-search"
@@ -29,28 +28,8 @@ def test_example_plugin_installed_through_its_entry_point_runs_a_study(faulty_fm
     assert listing.returncode == 0, listing.stderr
     methods = {m["name"]: m for m in json.loads(listing.stdout)}
     assert methods["pattern"]["source"] == "entry point of fmio-pattern-search"
-    study = tmp_path / "study.toml"
-    study.write_text(textwrap.dedent(f"""
-        [twin]
-        fmu = "{faulty_fmu}"
-        stop_time = 2.0
-        output_interval = 0.1
-        [parameters]
-        x = {{}}
-        n = {{}}
-        [kpis]
-        z_end = "final(z)"
-        [objective]
-        minimize = {{ z_end = 1.0 }}
-        [method]
-        name = "pattern"
-        seed = 2
-        budget = {{ evaluations = 200 }}
-        step = 0.3
-        min_step = 0.05
-        [evaluation]
-        workers = 2
-    """))
+    study = faulty_study(tmp_path / "study.toml", faulty_fmu, method="pattern", budget=200, seed=2, workers=2,
+                         method_lines="step = 0.3\nmin_step = 0.05\n")
     run = _cli("optimize", str(study), "--json", "--no-writeback", "--out", str(tmp_path / "out"), env=env)
     assert run.returncode == 0, run.stderr
     data = json.loads(run.stdout)
