@@ -141,3 +141,22 @@ def test_ablation_table_pairs_runs_by_problem_and_seed(tmp_path) -> None:
     # geometric mean of the 7 paired ratios: 0.5^4 * 2^3 = 0.5 -> 0.5^(1/7)
     assert f"geometric mean of paired ratios {0.5 ** (1 / 7):.3g} over 7 pairs" in text
     assert "better than 1/1.5 on 1 problems, worse than 1.5 on 1, of 2" in text
+
+
+def test_report_common_takes_every_method_on_the_seeds_all_ran(tmp_path) -> None:
+    import json as _json
+
+    def run(m: str, s: int, v: float) -> dict:
+        return {"method": m, "problem": "p", "seed": s, "rep": s, "regret": v, "budget": 40, "cpu_per_proposal": 0.1}
+
+    # bayes ran 8 seeds at regret 1; the peer only seeds 0-1, where bayes happens to be the same; on the seeds the
+    # peer did not run, bayes is worse (regret 3), which only the all-seed medians see
+    runs = {f"bayes|p|{s}": run("bayes", s, 1.0 if s < 2 else 3.0) for s in range(8)}
+    runs |= {f"peer|p|{s}": run("peer", s, 2.0) for s in range(2)}
+    path = tmp_path / "r.json"
+    path.write_text(_json.dumps({"meta": {"label": "defaults", "half": "heldout", "options": {}}, "runs": runs}))
+    every = report.report("continuous", [str(path)])
+    common = report.report("continuous", [str(path)], common=True)
+    assert "| p | 3 [2.5, 3] (8) | 2 [2, 2] (2) |" in every
+    assert "| p | 1 [1, 1] (2) | 2 [2, 2] (2) |" in common
+    assert "seeds that all methods ran" in common and "seeds that all methods ran" not in every
