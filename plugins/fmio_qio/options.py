@@ -29,7 +29,9 @@ class QioOptions:
     feasibility_filter: bool = True
     constraint_select: Literal["mean", "thompson"] = "thompson"  # how a draw's samples are picked (see method.py)
     thompson_neighbours: bool = True  # add the incumbent's one-/two-dimension neighbours to every draw's candidates
-    multiplier_ladder: tuple[float, ...] = (0.25, 1.0, 4.0)  # constraint weights x calibrated weight, one anneal each
+    # constraint weights x calibrated weight, one anneal each; a ladder such as (0.25, 1, 4) did not help on the
+    # suite (docs/methods/qio.md, loop step 4), so one weight by default
+    multiplier_ladder: tuple[float, ...] = (1.0,)
     local_fit: int = 0  # > 0: fit on the this many designs nearest the incumbent (trust region; 0: all)
     trust_pull: float = 0.0  # > 0: pull the annealer towards the incumbent (x model span / bits per flipped bit)
     trust_alternate: bool = False  # True: the trust region (local_fit, trust_pull) only every other model batch

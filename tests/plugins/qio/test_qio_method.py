@@ -343,7 +343,7 @@ def test_runs_on_the_heat_sink_twin_through_the_study_loop(sample_fmu: Callable[
 
 @pytest.mark.parametrize("opts", [{}, {"constraint_select": "mean", "thompson_neighbours": False}])
 def test_both_constraint_selection_rules_end_feasible_and_report_neighbour_picks(opts: dict[str, Any]) -> None:
-    """Default: constrained Thompson sampling over a multiplier ladder plus the incumbent's neighbourhood;
+    """Default: constrained Thompson sampling over the annealed samples plus the incumbent's neighbourhood;
     ``"mean"``: the lowest-energy sample the posterior means call feasible (the earlier rule)."""
     n = 12
     space = DesignSpace([Boolean(f"x{j}") for j in range(n)])
