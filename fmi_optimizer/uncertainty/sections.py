@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from fmi_optimizer.errors import StudyError
+from fmi_optimizer.host.loader import builtin_host
 from fmi_optimizer.records import Candidate, Evaluation
-from fmi_optimizer.study.config import StudyConfig, load_study
+from fmi_optimizer.study.config import SECTIONS, StudyConfig, load_study
 from fmi_optimizer.uncertainty.aggregate import Judged, aggregate, parse_tag
 from fmi_optimizer.uncertainty.spec import spec_of
 
@@ -62,8 +63,12 @@ def extra_sections(config_row: dict[str, Any], result: dict[str, Any],
                 v in objective.items() if k in ("minimize", "maximize"))
     if not isinstance(raw, dict) or not ("uncertainty" in raw or terms >= 2):
         return []
+    # re-read with the built-in sections only: another plugin's section is none of this one's business, and
+    # the plugin that registered it need not be loaded where the report is written
+    known = SECTIONS | set(builtin_host().sections.names())
     try:
-        config = load_study(raw, Path(config_row.get("base_dir") or "."))
+        own = {k: v for k, v in raw.items() if k in known}
+        config = load_study(own, Path(config_row.get("base_dir") or "."))
     except StudyError as exc:
         return ["<h2>Uncertainty / Pareto</h2><p class=bad>cannot re-read the study config: "
                 f"{html.escape(str(exc))}</p>"]

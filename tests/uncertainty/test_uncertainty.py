@@ -355,3 +355,14 @@ def test_separated_candidate_stops_growing_early(tmp_path: Path) -> None:
     layer.evaluate([Candidate({"n_fins": 13})], run, None)
     log = layer.growth_log[-1]
     assert log["stopped"] == "better" and 8 < log["scenarios"][-1] < 256
+
+
+def test_report_section_reads_a_study_that_also_uses_another_plugins_section(tmp_path: Path) -> None:
+    """A study file may carry the section of a plugin that is not loaded where the report is written; the
+    uncertainty section re-reads the study without it instead of giving up on the whole section."""
+    from fmi_optimizer.uncertainty.sections import extra_sections
+
+    raw = _robust_study(tmp_path / "x.fmu")
+    raw["my_feature"] = {"level": 1}
+    html = "".join(extra_sections({"raw": raw, "base_dir": str(tmp_path)}, {}, []))
+    assert "<h2>Under uncertainty</h2>" in html and "cannot re-read" not in html
