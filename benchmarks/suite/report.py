@@ -67,9 +67,9 @@ def load(files: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return rows, meta
 
 
-def report(family: str, files: list[str], common: bool = False) -> str:
+def report(family: str, files: list[str], same_seeds: bool = False) -> str:
     """Tables of the runs in ``files``. Every method is taken on the seeds the tested method ran; with
-    ``common`` only on the seeds that every method ran for that problem, so that a peer run for fewer
+    ``same_seeds`` only on the seeds that every method ran for that problem, so that a peer run for fewer
     repetitions is compared (medians, ranks, paired tests) on the same sample as the others."""
     rows, meta = load(files)
     tested = "bayes" if family == "continuous" else "qio"
@@ -90,7 +90,7 @@ def report(family: str, files: list[str], common: bool = False) -> str:
             for m in methods:
                 if (m, p) in by:
                     by[(m, p)] = {s: v for s, v in by[(m, p)].items() if s in keep}
-        if common:
+        if same_seeds:
             ran = [set(by[(m, p)]) for m in methods if (m, p) in by]
             shared = set.intersection(*ran) if ran else set()
             for m in methods:
@@ -106,7 +106,7 @@ def report(family: str, files: list[str], common: bool = False) -> str:
                 by[("ga_tuned:" + best, p)] = {}
         methods = [m for m in methods if not m.startswith("ga")] + ["ga_tuned"]
     out = [f"# Suite results: {family}\n", *(["Every method on the seeds that all methods ran for the problem.\n"]
-                                             if common else []), "Files: " + ", ".join(
+                                             if same_seeds else []), "Files: " + ", ".join(
         f"`{f}` ({m['half']}, {tested} {m['label']} {json.dumps(m['options'])})" for f, m in meta.items()), ""]
     unit = "simple regret" if family == "continuous" else "unique evaluations to 1 % of the optimum"
     out += [f"## Median [25 %, 75 %] of {unit} (runs)\n",

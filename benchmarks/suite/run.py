@@ -3,7 +3,7 @@
     python -m benchmarks.suite run --family continuous --half dev --reps 3 --out dev_c.json
     python -m benchmarks.suite run --family discrete --half heldout --reps 5 --methods qio,ga8,random --out h.json
     python -m benchmarks.suite report --family continuous dev_c.json [more.json ...] --md docs/bench/x.md
-    python -m benchmarks.suite report --family continuous --common bayes.json botorch.json  # same seeds for all
+    python -m benchmarks.suite report --family continuous --same-seeds bayes.json botorch.json  # same seeds for all
     python -m benchmarks.suite ablate --family continuous defaults.json variant.json [more.json ...]
 
 Every finished run is written to ``--out`` at once (JSON, keyed method|problem|rep); a rerun with the same
@@ -287,7 +287,7 @@ def main() -> None:
     rp.add_argument("--family", choices=("continuous", "discrete"), required=True)
     rp.add_argument("files", nargs="+")
     rp.add_argument("--md", default="", help="also write the tables to this markdown file")
-    rp.add_argument("--common", action="store_true",
+    rp.add_argument("--same-seeds", action="store_true",
                     help="compare every method on the seeds all methods ran for each problem (for a peer run for "
                          "fewer repetitions)")
     ab = sub.add_parser("ablate", help="one configuration's results against others' on the same runs")
@@ -312,7 +312,7 @@ def main() -> None:
     else:
         from benchmarks.suite.report import report
 
-        text = report(args.family, args.files, args.common)
+        text = report(args.family, args.files, args.same_seeds)
         print(text)
         if args.md:
             Path(args.md).write_text(text)

@@ -156,7 +156,7 @@ def test_report_common_takes_every_method_on_the_seeds_all_ran(tmp_path) -> None
     path = tmp_path / "r.json"
     path.write_text(_json.dumps({"meta": {"label": "defaults", "half": "heldout", "options": {}}, "runs": runs}))
     every = report.report("continuous", [str(path)])
-    common = report.report("continuous", [str(path)], common=True)
+    common = report.report("continuous", [str(path)], same_seeds=True)
     assert "| p | 3 [2.5, 3] (8) | 2 [2, 2] (2) |" in every
     assert "| p | 1 [1, 1] (2) | 2 [2, 2] (2) |" in common
     assert "seeds that all methods ran" in common and "seeds that all methods ran" not in every
