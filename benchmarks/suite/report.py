@@ -53,6 +53,22 @@ def paired(a: dict[int, float], b: dict[int, float]) -> tuple[str, int, float]:
     return ("win" if np.median(diff) < 0 or (np.median(diff) == 0 and diff.mean() < 0) else "loss"), len(seeds), p
 
 
+def pooled(tested: str, peer: str, problems: list[str], by: dict[tuple[str, str], dict[int, float]]) -> str:
+    """One table row: the tested method against a peer over every (problem, seed) pair both ran. Ratios of
+    values floored at 1e-12 (an exact optimum is regret 0); a censored run (no feasible point, not reached)
+    counts as worse than any finished one."""
+    from scipy.stats import wilcoxon
+
+    pairs = [(by[(tested, p)][s], by[(peer, p)][s]) for p in problems
+             for s in sorted(set(by.get((tested, p), {})) & set(by.get((peer, p), {})))]
+    lower = sum(a < b for a, b in pairs)
+    higher = sum(a > b for a, b in pairs)
+    logs = np.array([math.log(max(a, 1e-12) / max(b, 1e-12)) for a, b in pairs])
+    med = f"{math.exp(float(np.median(logs))):.3g}" if len(logs) else "-"
+    p = float(wilcoxon(logs).pvalue) if len(logs) >= 6 and np.any(logs != 0) else 1.0
+    return f"| {peer} | {len(pairs)} | {lower} | {len(pairs) - lower - higher} | {higher} | {med} | {p:.2g} |"
+
+
 def load(files: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     rows, meta = [], {}
     for f in files:
@@ -157,6 +173,12 @@ def report(family: str, files: list[str], same_seeds: bool = False) -> str:
             w, ti, lo = wtl[pe]
             ok, bad, n = crit[pe]
             out.append(f"| {pe} | {w} | {ti} | {lo} | {ok} ({100 * ok / max(n, 1):.0f} %) | {bad} | {n} |")
+        out += [f"\n{t} against each peer pooled over every (problem, seed) pair both ran - the comparison that "
+                "still says something when a peer ran too few seeds per problem for a per-problem test\n",
+                f"| peer | pairs | {t} lower | equal | peer lower | median ratio {t} / peer | Wilcoxon p (log ratios) |",
+                "|---|---|---|---|---|---|---|"]
+        for pe in peers:
+            out.append(pooled(t, pe, problems, by))
     common = [p for p in problems if all((m, p) in med for m in methods)]
     ranks: dict[str, list[float]] = defaultdict(list)
     from scipy.stats import rankdata

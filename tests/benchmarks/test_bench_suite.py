@@ -160,3 +160,5 @@ def test_report_common_takes_every_method_on_the_seeds_all_ran(tmp_path) -> None
     assert "| p | 3 [2.5, 3] (8) | 2 [2, 2] (2) |" in every
     assert "| p | 1 [1, 1] (2) | 2 [2, 2] (2) |" in common
     assert "seeds that all methods ran" in common and "seeds that all methods ran" not in every
+    # pooled over (problem, seed): on the shared seeds 0-1 bayes (1) is below the peer (2) in both pairs
+    assert "| peer | 2 | 2 | 0 | 0 | 0.5 | 1 |" in every
