@@ -27,7 +27,7 @@ from .bqm import PenaltySchedule, add_models, encoding_weights, to_bqm
 from .direct import DirectMode
 from .encoding import LARGE_ENCODING_BITS, Encoding
 from .models import SurrogateSet
-from .moves import local_moves
+from .moves import descend, local_moves
 from .noise import noise_report
 from .options import QioOptions
 from .report import IterationLog, Step
@@ -172,6 +172,9 @@ class QioMethod(Method):
                 bad, rows = self.enc.canonical(samples.bits)
                 invalid += bad
                 total += len(rows)
+                if self.options.postprocess == "descent":  # the draw's local minima over designs, beside the samples
+                    ends = descend(self.enc, model.energy, self.enc.bits_to_indices(rows)[0])
+                    rows = np.vstack([rows, self.enc.indices_to_bits(ends)])
                 for r in rows:
                     key = self.book.key(r)
                     if self.book.seen(key) or key in taken:

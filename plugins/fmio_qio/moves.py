@@ -2,6 +2,8 @@
 
 Also the neighbourhood that every Thompson draw ranks next to the annealer's samples (``thompson_neighbours``).
 
+Also the design-space descent that polishes the annealer's samples (``postprocess = "descent"``).
+
 Used by the duplicate rule (when the annealer proposes only known designs). The
 neighbourhood is every one- and every two-dimension change of the incumbent (any levels; 638 designs on the
 heat_sink space), or, past ``full_pairs_limit`` two-dimension changes, random ones of a step of one level
@@ -87,3 +89,28 @@ def local_moves(enc: Encoding, rng: np.random.Generator, models: SurrogateSet, b
     arr = np.array(list(fresh.values()))
     order = np.lexsort((models.mean_energy(arr), ~models.predicted_feasible(arr)))
     return [arr[i] for i in order[:k]]
+
+
+def descend(enc: Encoding, energy: Callable[[np.ndarray], np.ndarray], start: np.ndarray,
+            max_steps: int = 100) -> np.ndarray:
+    """Steepest descent over designs: from each level-index row of ``start``, take the one-dimension change
+    that lowers ``energy`` (of bit rows) most, until none does; returns the end points (rows x dims).
+
+    Every step is a valid design, so the descent crosses a one-hot or domain-wall block in one move where a
+    bit-flip descent (or the annealer at its cold end) would have to climb the block's penalty first."""
+    out = np.array(start, dtype=np.int64, copy=True)
+    for r in range(len(out)):
+        cur = out[r]
+        e = float(energy(enc.indices_to_bits(cur))[0])
+        for _ in range(max_steps):
+            moves = one_dimension_changes(enc, cur)
+            if not moves:
+                break
+            arr = np.array(moves)
+            en = energy(enc.indices_to_bits(arr))
+            k = int(np.argmin(en))
+            if not en[k] < e - 1e-12 * max(1.0, abs(e)):
+                break
+            cur, e = arr[k], float(en[k])
+        out[r] = cur
+    return out

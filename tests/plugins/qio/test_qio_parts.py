@@ -14,6 +14,7 @@ from fmio_qio.warp import ObjectiveWarp, warp_constraint
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from fmi_optimizer.errors import StudyError
 from fmi_optimizer.space import Boolean, Categorical, DesignSpace, Integer
 
 finite = st.floats(-1e4, 1e4, allow_nan=False)
@@ -103,6 +104,47 @@ def test_local_neighbourhood_holds_every_one_and_two_dimension_change() -> None:
     assert len(ones) == 3 + 2 + 1 and all((x != base).sum() == 1 for x in ones)
     assert len(twos) == 3 * 2 + 3 * 1 + 2 * 1  # every pair of dimensions, every other level of each
     assert len({tuple(x) for x in twos}) == len(twos) and all((x != base).sum() == 2 for x in twos)
+
+
+def test_descent_crosses_a_one_hot_block_that_stops_a_bit_flip_descent() -> None:
+    """From a valid design at a poor level of a categorical, every single bit flip breaks the one-hot block and
+    pays its penalty, so dwave-samplers' steepest descent stays at that level; the design-space descent moves
+    the categorical in one step and ends at the energy's minimum."""
+    from dwave.samplers import SteepestDescentSolver
+    from fmio_qio.moves import descend
+    from fmio_qio.surrogate import QuadModel
+
+    enc = Encoding(DesignSpace([Categorical("c", items=tuple("vwxyz")), Integer("n", 0, 7)]))
+    value = np.r_[np.array([0.0, 1.0, 2.0, 3.0, -1.0]), np.full(7, 0.5)]  # c = z best; n = 0 best (unary bits)
+    plin, pquad, poff = enc.penalty_terms([10.0])
+    model = QuadModel(value + plin, pquad, poff)
+    start = np.array([[1, 3]])
+    flipped = SteepestDescentSolver().sample(to_bqm(model), initial_states=(enc.indices_to_bits(start),
+                                                                             list(range(enc.n_bits))))
+    by_flips = enc.bits_to_indices(flipped.record.sample)[0]
+    assert by_flips.tolist() == [[1, 0]]  # the integer moved, the categorical is stuck behind its penalty
+    ends = descend(enc, model.energy, start)
+    assert ends.tolist() == [[4, 0]]
+    every = np.array([[c, n] for c in range(5) for n in range(8)])
+    assert model.energy(enc.indices_to_bits(ends))[0] == model.energy(enc.indices_to_bits(every)).min()
+
+
+def test_descent_option_runs_the_loop_and_is_checked() -> None:
+    from fmio_qio import QioMethod
+
+    from fmi_optimizer.method import Problem
+    from fmi_optimizer.records import Evaluation
+
+    space = DesignSpace([Categorical("c", items=tuple("vwxyz")), Integer("n", 0, 7), Boolean("b")])
+    m = QioMethod(Problem(space, budget_evaluations=30), {"postprocess": "descent"}, seed=3)
+    for _ in range(30):
+        (c,) = m.ask(1)
+        v = c.values
+        m.tell([Evaluation(c, "ok", objective=float("vwxyz".index(v["c"]) + v["n"] - 2 * v["b"]))])
+    best = m.recommend()
+    assert best is not None and best.values == {"c": "v", "n": 0, "b": True}
+    with pytest.raises(StudyError, match="descent"):  # the refusal lists the accepted values, "descent" among them
+        QioMethod(Problem(space), {"postprocess": "downhill"})
 
 
 def _fitted_with_constraint(seed: int) -> tuple[Encoding, SurrogateSet, np.ndarray]:
