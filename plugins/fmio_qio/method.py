@@ -165,6 +165,7 @@ class QioMethod(Method):
             step.fit_seconds += time.perf_counter() - t1
             unseen: list[np.ndarray] = []
             fresh: set[bytes] = set()
+            end_keys: set[bytes] = set()  # descent end points among the candidates
             for model in draw.models:
                 samples = anneal(to_bqm(model), self.settings, int(self.rng.integers(2**31 - 1)),
                                  default_beta_range(model.lin, model.quad))
@@ -172,9 +173,6 @@ class QioMethod(Method):
                 bad, rows = self.enc.canonical(samples.bits)
                 invalid += bad
                 total += len(rows)
-                if self.options.postprocess == "descent":  # the draw's local minima over designs, beside the samples
-                    ends = descend(self.enc, model.energy, self.enc.bits_to_indices(rows)[0])
-                    rows = np.vstack([rows, self.enc.indices_to_bits(ends)])
                 for r in rows:
                     key = self.book.key(r)
                     if self.book.seen(key) or key in taken:
@@ -182,6 +180,17 @@ class QioMethod(Method):
                     elif key not in fresh:
                         fresh.add(key)
                         unseen.append(r)
+                if self.options.postprocess == "descent":  # the objective draw's local minima over designs
+                    starts = self.enc.bits_to_indices(rows)[0]
+                    ends = self.enc.indices_to_bits(descend(self.enc, draw.objective.energy, starts))
+                    for r in ends:  # beside the samples (the pick checks the constraint draws); not duplicates
+                        key = self.book.key(r)
+                        if not self.book.seen(key) and key not in taken and key not in fresh:
+                            fresh.add(key)
+                            unseen.append(r)
+                            end_keys.add(key)
+            if end_keys and not thompson:  # the mean pick takes the first predicted-feasible row: lowest energy first
+                unseen.sort(key=lambda r: float(draw.models[0].energy(r)[0]))
             if not unseen:
                 step.draws_without_new += 1
                 continue
@@ -201,6 +210,8 @@ class QioMethod(Method):
             chosen.append(self._candidate(unseen[pick], "model"))
             if pick >= n_annealed:
                 self.log.counts["neighbour_picks"] += 1
+            elif self.book.key(unseen[pick]) in end_keys:
+                self.log.counts["descent_picks"] += 1
         step.n_model = len(chosen)
         fills = self._fill(k - len(chosen), pool, taken)
         step.fills = [c.tag for c in fills]

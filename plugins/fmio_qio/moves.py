@@ -93,12 +93,14 @@ def local_moves(enc: Encoding, rng: np.random.Generator, models: SurrogateSet, b
 
 def descend(enc: Encoding, energy: Callable[[np.ndarray], np.ndarray], start: np.ndarray,
             max_steps: int = 100) -> np.ndarray:
-    """Steepest descent over designs: from each level-index row of ``start``, take the one-dimension change
-    that lowers ``energy`` (of bit rows) most, until none does; returns the end points (rows x dims).
+    """Steepest descent over designs: from each distinct level-index row of ``start``, take the one-dimension
+    change that lowers ``energy`` (of bit rows) most, until none does; returns the end points (distinct start
+    rows x dims, in the order of ``np.unique``). A row still improving after ``max_steps`` moves stops there
+    (not a local minimum; each move strictly lowers the energy, so the bound only caps the cost).
 
     Every step is a valid design, so the descent crosses a one-hot or domain-wall block in one move where a
     bit-flip descent (or the annealer at its cold end) would have to climb the block's penalty first."""
-    out = np.array(start, dtype=np.int64, copy=True)
+    out = np.unique(np.atleast_2d(np.asarray(start, dtype=np.int64)), axis=0)
     for r in range(len(out)):
         cur = out[r]
         e = float(energy(enc.indices_to_bits(cur))[0])

@@ -18,7 +18,7 @@ class QioOptions:
     num_sweeps: int = 500
     beta_range: tuple[float, float] | None = None
     beta_schedule_type: Literal["geometric", "linear"] = "geometric"
-    # "steepest" (bit flips) changed no result on the suite; "descent" moves whole design variables
+    # "steepest" (bit flips) changed no result on the suite; "descent" (whole design variables) was level
     postprocess: Literal["none", "steepest", "tabu", "descent"] = "none"
     tabu_timeout_ms: int = 20
     gibbs_burnin: int = 200

@@ -21,7 +21,7 @@ class AnnealSettings:
     num_sweeps: int = 500
     beta_range: tuple[float, float] | None = None
     beta_schedule_type: str = "geometric"
-    postprocess: str = "none"  # "steepest" or "tabu" here; "none" and "descent" (design-space, moves.py) not
+    postprocess: str = "none"  # handled here: "steepest", "tabu"; "descent" is applied in method.py
     tabu_timeout_ms: int = 20
 
 

@@ -129,18 +129,37 @@ def test_descent_crosses_a_one_hot_block_that_stops_a_bit_flip_descent() -> None
     assert model.energy(enc.indices_to_bits(ends))[0] == model.energy(enc.indices_to_bits(every)).min()
 
 
-def test_descent_option_runs_the_loop_and_is_checked() -> None:
+def test_descent_option_adds_end_points_that_the_draws_pick(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``postprocess = "descent"`` the loop descends from every anneal's samples and some proposals are
+    descent end points (counted as ``descent_picks``); the default never descends."""
+    import fmio_qio.method as qio_method
     from fmio_qio import QioMethod
 
     from fmi_optimizer.method import Problem
     from fmi_optimizer.records import Evaluation
 
+    calls: list[int] = []
+    real = qio_method.descend
+
+    def counted(*args: object, **kwargs: object) -> np.ndarray:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(qio_method, "descend", counted)
     space = DesignSpace([Categorical("c", items=tuple("vwxyz")), Integer("n", 0, 7), Boolean("b")])
-    m = QioMethod(Problem(space, budget_evaluations=30), {"postprocess": "descent"}, seed=3)
-    for _ in range(30):
-        (c,) = m.ask(1)
-        v = c.values
-        m.tell([Evaluation(c, "ok", objective=float("vwxyz".index(v["c"]) + v["n"] - 2 * v["b"]))])
+
+    def run(options: dict[str, object]) -> QioMethod:
+        m = QioMethod(Problem(space, budget_evaluations=30), options, seed=3)
+        for _ in range(30):
+            (c,) = m.ask(1)
+            v = c.values
+            m.tell([Evaluation(c, "ok", objective=float("vwxyz".index(v["c"]) + v["n"] - 2 * v["b"]))])
+        return m
+
+    plain = run({})
+    assert not calls and plain.diagnostics()["duplicates"]["descent_picks"] == 0
+    m = run({"postprocess": "descent"})
+    assert calls and m.diagnostics()["duplicates"]["descent_picks"] > 0
     best = m.recommend()
     assert best is not None and best.values == {"c": "v", "n": 0, "b": True}
     with pytest.raises(StudyError, match="descent"):  # the refusal lists the accepted values, "descent" among them
