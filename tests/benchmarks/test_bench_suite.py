@@ -162,3 +162,19 @@ def test_report_common_takes_every_method_on_the_seeds_all_ran(tmp_path) -> None
     assert "seeds that all methods ran" in common and "seeds that all methods ran" not in every
     # pooled over (problem, seed): on the shared seeds 0-1 bayes (1) is below the peer (2) in both pairs
     assert "| peer | 2 | 2 | 0 | 0 | 0.5 | 1 |" in every
+
+
+def test_trap_probe_reports_every_count(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The probe behind docs/methods/qio.md runs end to end on a small budget and prints each count out of the
+    draws it made (it only reads a qio run; the numbers themselves are not asserted here)."""
+    import re
+    import sys
+
+    probe = import_benchmark("qio_trap_probe")
+    monkeypatch.setattr(sys, "argv", ["qio_trap_probe", "mixed0", "0", "30", "--draws", "2"])
+    probe.main()
+    out = capsys.readouterr().out
+    assert out.startswith("mixed0, seed 0, 30 evaluations: incumbent")
+    counts = re.findall(r"(\d+) of 2", out)
+    assert len(counts) == 5 and all(0 <= int(c) <= 2 for c in counts), out
+    assert re.search(r"inverse temperature: 10\^[\d.]+ to 10\^[\d.]+", out), out
