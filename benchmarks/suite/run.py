@@ -65,11 +65,7 @@ def run_continuous(method: str, task: continuous.Task, seed: int, options: dict[
     ok = [i for i in range(len(obs)) if feas[i]]
     pick = min(ok, key=lambda i: obs[i]) if ok else None
     mb = runner.model_based_from
-    fired = None
-    if method == "bayes":  # did the special mechanisms act? A run where none did is the same run without them
-        diag = runner.m.diagnostics()
-        fired = {"resolved_basins": len(diag["resolved_basins"]), "face_probes": len(diag["face_probes"])}
-    return {"heuristics": fired, "regret": (true[pick] - task.optimum) if pick is not None else None, "feasible_found": bool(ok),
+    return {"regret": (true[pick] - task.optimum) if pick is not None else None, "feasible_found": bool(ok),
             "best_true_regret": min((true[i] for i in ok), default=math.inf) - task.optimum,
             "cpu_per_proposal": float(np.mean(cpu)), "cpu_first_model": cpu[mb] if mb < len(cpu) else None,
             "cpu_at_50_60": float(np.mean(cpu[50:60])) if len(cpu) >= 60 else None,
@@ -226,8 +222,6 @@ def cmd_run(args: argparse.Namespace) -> None:
 
         load()
         data.setdefault("import_cpu", {})["bayes"] = time.process_time() - t0
-    base: dict[str, Any] = json.loads(Path(args.unfired_from).read_text())["runs"] if args.unfired_from else {}
-    verified = 0
     for rep in range(args.first_rep, args.first_rep + args.reps):
         seed = fam.RUN_SEED[args.half](rep)
         for p in problems:
@@ -237,23 +231,10 @@ def cmd_run(args: argparse.Namespace) -> None:
                     continue
                 if p not in tasks:
                     tasks[p] = continuous.task_of(p) if args.family == "continuous" else discrete.problem_of(p)
-                b = base.get(key)
-                if base and b is None:  # an ablation is paired with its base: only the runs the base has
-                    continue
-                unfired = b is not None and b.get("heuristics") is not None and not any(b["heuristics"].values())
-                if unfired and verified >= args.verify:
-                    data["runs"][key] = dict(b, copied_unfired=True)
-                    _save(out, data)
-                    continue
                 w0 = time.time()
                 r = (run_continuous(m, tasks[p], seed, options if m == "bayes" else {}) if args.family == "continuous"
                      else run_discrete(m, tasks[p], seed, options if m == "qio" else {}))
                 r.update(method=m, problem=p, rep=rep, seed=seed, wall=time.time() - w0)
-                if unfired:  # a run the base configuration made without its heuristics acting: must be identical
-                    verified += 1
-                    if r["regret"] != b["regret"]:
-                        raise SystemExit(f"{key}: {r['regret']} here, {b['regret']} in {args.unfired_from} although "
-                                         "no heuristic acted there: runs are not reproducible, copying is unsafe")
                 data["runs"][key] = r
                 _save(out, data)
                 shown = r.get("regret") if args.family == "continuous" else r.get("evals")
@@ -275,11 +256,6 @@ def main() -> None:
     r.add_argument("--options", default="{}", help="JSON options for bayes (continuous) or qio (discrete)")
     r.add_argument("--label", default="defaults", help="name of the bayes/qio configuration in the tables")
     r.add_argument("--out", required=True)
-    r.add_argument("--unfired-from", default="",
-                   help="results of the default bayes: a run in which neither escape nor face_probe acted is copied "
-                        "from it (it is the same run with them off), after --verify such runs reproduced exactly; "
-                        "runs the base does not have are skipped")
-    r.add_argument("--verify", type=int, default=3, help="unfired runs to rerun and compare before copying")
     li = sub.add_parser("list", help="print the problems of a family and half")
     li.add_argument("--family", choices=("continuous", "discrete"), required=True)
     li.add_argument("--half", choices=("dev", "heldout"), required=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .acquisition import AcqFn, AcquisitionKind, build
+from .acquisition import AcquisitionKind, build
 from .ensemble import new_surrogate
 from .maximize import Settings, maximize
 from .surrogate import GPSurrogate, LengthscalePrior, MeanKind, NoiseMode
@@ -110,10 +110,8 @@ class Engine:
         }
 
     def propose(self, q: int, data: Dataset, pending: np.ndarray, frozen: dict[int, float],
-                is_taken: Callable[[np.ndarray], bool], rng: np.random.Generator,
-                wrap: Callable[[AcqFn], AcqFn] | None = None) -> Proposal:
-        """Fit, then pick up to ``q`` points one by one, each added as a believed observation.
-        ``wrap`` modifies the acquisition (a barrier around resolved basins)."""
+                is_taken: Callable[[np.ndarray], bool], rng: np.random.Generator) -> Proposal:
+        """Fit, then pick up to ``q`` points one by one, each added as a believed observation."""
         t0 = time.process_time()
         fit = self.fit(data)
         t1 = time.process_time()
@@ -129,8 +127,6 @@ class Engine:
         try:
             for _ in range(q):
                 f = self._bind(best, self.beta, tau, w_obj)
-                if wrap is not None:
-                    f = wrap(f)
 
                 def taken(z: np.ndarray) -> bool:
                     return is_taken(z) or any(np.max(np.abs(z - p)) < 1e-9 for p in picks)

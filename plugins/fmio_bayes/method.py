@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,25 +19,16 @@ from fmi_optimizer.records import Candidate, Evaluation
 from fmi_optimizer.space import Categorical, Continuous
 
 from .design import default_size, unit_design
-from .escape import ResolvedBasins, confine, converged, in_depth_units
-from .face_probe import face_probe
 from .maximize import Settings
 from .options import BayesOptions
 from .scalarize import parego, pareto_mask, warp
 from .transform import Encoder
 
 if TYPE_CHECKING:
-    from .acquisition import AcqFn
     from .engine import Dataset, Engine
 
 log = logging.getLogger(__name__)
 HIGH_DIMENSION = 15
-ESCAPE_STREAK = 3  # that many proposals in a row expecting nothing: the basin is resolved
-ESCAPE_MIN_BUDGET = 20  # evaluations left, at least, to start searching elsewhere
-ESCAPE_MIN_ROOM = 0.2  # share of the design space that must lie outside a basin for it to be left
-BOX_SAMPLE = 4096  # uniform points that measure that share
-ESCAPE_FINAL = 5  # the last evaluations refine the best point, unless the search outside is onto something
-PROMISING = 0.9  # "onto something": outside best reaches this share of the resolved basin's depth below the median
 
 # bayes's own cost, for time-aware routing (docs/bench/bayes.md): ~0.27 s of CPU per proposed point at
 # 50-60 points, and ~5 s once (TensorFlow import plus the first traced iteration).
@@ -68,19 +59,11 @@ class BayesMethod(Method):
         self._pending: dict[tuple[Any, ...], np.ndarray] = {}
         self._seen: set[tuple[Any, ...]] = set()
         self._engine: Engine | None = None
-        self._explorer: Engine | None = None
-        self._basins = ResolvedBasins()
-        self._log_acq: list[float] = []
-        self._resolved: list[dict[str, Any]] = []
-        self._probes: list[dict[str, Any]] = []  # evaluations spent inward of a box face (fmio_bayes.face_probe)
-        self._box: np.ndarray | None = None
-        self._streak_model: Engine | None = None  # the model whose proposals _log_acq holds
         self._last_model: Engine | None = None  # the model that proposed last (its LOO check is reported)
         self._iterations: list[dict[str, Any]] = []
         self._warnings: list[str] = []
         self._screened: list[str] = []
         self._best = math.inf
-        self._best_z: np.ndarray | None = None  # the best point, encoded
         self._since_improvement = 0
         if d > HIGH_DIMENSION:
             self._warn(f"{d} dimensions: GP surrogates lose sample efficiency above ~{HIGH_DIMENSION}; "
@@ -141,170 +124,24 @@ class BayesMethod(Method):
         def taken(z: np.ndarray) -> bool:
             return self._taken(z, already)
 
-        model, train, wrap = self._search_plan(data, engine)
         # one BLAS thread: L-BFGS-B's tiny dense algebra is 10x slower when OpenBLAS threads contend
         with threadpool_limits(limits=1, user_api="blas"):
-            proposal = model.propose(q, train, pending, frozen, taken, self.rng, wrap=wrap)
-        self._last_model = model
-        self._record(proposal, train, model)
-        self._note_convergence(proposal.values, train, model)
-        probe = self._face_probe(proposal.points[0], train, model, frozen, already) if proposal.points else None
-        return [probe, *proposal.points[1:]] if probe is not None else proposal.points
-
-    def _face_probe(self, proposal: np.ndarray, train: Dataset, model: Engine, frozen: dict[int, float],
-                    already: list[np.ndarray]) -> np.ndarray | None:
-        """One evaluation inward from a box face the model keeps proposing on (:mod:`fmio_bayes.face_probe`)."""
-        opts: BayesOptions = self.options
-        best = train.incumbent()
-        columns = np.array([c for c in self.enc.continuous_columns if int(c) not in frozen], dtype=int)
-        if not opts.face_probe or best is None or not len(columns):
-            return None
-        due = face_probe(proposal, train.Z_ok[best], train.Z_ok, np.asarray(model.objective.lengthscales, float),
-                         columns)
-        if due is None or self._taken(due[0], already):
-            return None
-        probe, column = due
-        name = self._columns()[column]  # a continuous column: the parameter's name
-        self._probes.append({"after_evaluations": len(self.history), "dimension": name,
-                             "face": "lower" if train.Z_ok[best][column] < 0.5 else "upper"})
-        self._iterations[-1]["face_probe"] = name
-        return probe
-
-    # -- leaving resolved basins (see fmio_bayes.escape) -------------------------------------
-    def _search_plan(self, data: Dataset, engine: Engine) -> tuple[Engine, Dataset, Callable[[AcqFn], AcqFn] | None]:
-        """Which GP proposes, on which data, under which barrier.
-
-        Nothing resolved: the main GP on all data. After a basin is resolved, the outside GP, trained
-        only on the points outside every resolved basin, under a barrier around them - also once it
-        has found a better basin, which it has modelled without the old basin's lengthscales (the main
-        GP's, stretched along the old basin's flat directions, refined a new one poorly). The last
-        ``ESCAPE_FINAL`` evaluations refine the best point with a GP trained without the other resolved
-        basins (the main GP for the first basin, the outside GP for any later one or for a best point
-        outside them all), unless the best is in a resolved basin and the search outside has nearly
-        matched it (then that search goes on)."""
-        if not self._basins.values:
-            return engine, data, None
-        best = data.incumbent()
-        assert best is not None  # a basin is only resolved around a feasible point, and feasibility stays
-        z_best = data.Z_ok[best]
-        basin = int(self._basins.member(z_best[None, :])[0])  # -1: outside every resolved basin
-        if self._evaluations_left() <= ESCAPE_FINAL and (basin < 0 or not self._outside_is_promising(data)):
-            model = engine if basin == 0 else self._get_explorer()
-            train = self._outside_data(data, keep=basin if basin >= 0 else None)
-            if train is None:
-                model, train = engine, data
-            return model, train, self._confined(model, z_best)
-        outside = self._outside_data(data)
-        if outside is None:  # (almost) nothing outside to model yet
-            return engine, data, self._basins.wrap
-        return self._get_explorer(), outside, self._basins.wrap
-
-    def _confined(self, model: Engine, centre: np.ndarray) -> Callable[[AcqFn], AcqFn]:
-        """Confinement to ``centre``'s neighbourhood under the lengthscales ``model`` has once it is
-        fitted (the wrap is applied after the fit)."""
-        def wrap(f: AcqFn) -> AcqFn:
-            return confine(f, centre, model.objective.lengthscales)
-        return wrap
-
-    def _note_convergence(self, values: list[float], data: Dataset, model: Engine) -> None:
-        """Declare the incumbent of ``data`` (what ``model`` was trained on) and its basin resolved once
-        ``model`` has expected nothing for ``ESCAPE_STREAK`` proposals in a row, the basin holds at least
-        d + 1 evaluations, is not resolved already, and leaves room outside all resolved basins."""
-        opts: BayesOptions = self.options
-        if not values or not self._escape_possible():
-            return
-        if model is not self._streak_model:  # a streak counts one model's proposals only
-            self._log_acq, self._streak_model = [], model
-        self._log_acq.append(in_depth_units(values[0], data.y, data.feasible))
-        if self._evaluations_left() < ESCAPE_MIN_BUDGET or not converged(self._log_acq, opts.escape_tolerance,
-                                                                       ESCAPE_STREAK):
-            return
-        i = data.incumbent()
-        if i is None or not self._basins.outside(data.Z_ok[i:i + 1])[0]:  # (already resolved: nothing new)
-            return
-        candidate = ResolvedBasins()
-        candidate.add(data.Z_ok[i], model.objective.lengthscales, float(data.y[i]))
-        if np.count_nonzero(~candidate.outside(data.Z_ok)) < len(self.problem.space) + 1:
-            return
-        box = self._box_sample()
-        outside_candidate = candidate.outside(box)
-        room = float(np.mean(self._basins.outside(box) & outside_candidate))
-        if room < ESCAPE_MIN_ROOM:  # the model sees the basins filling the box: nowhere to go
-            return
-        self._basins.centres += candidate.centres
-        self._basins.values += candidate.values
-        self._log_acq = []
-        centre = self.enc.decode(data.Z_ok[i])
-        self._resolved.append({"after_evaluations": len(self.history), "value": float(data.y[i]), "centre": centre,
-                               "box_share": 1.0 - float(np.mean(outside_candidate))})
-        log.info("bayes: basin around %s resolved (%.6g); searching outside it", centre, data.y[i])
-
-    def _escape_possible(self) -> bool:
-        """The escape is on and this study is one it acts in (:meth:`_escape_applies`)."""
-        opts: BayesOptions = self.options
-        return opts.escape and self._escape_applies()
-
-    def _escape_applies(self) -> bool:
-        """Basins are resolved only for a single log-EI objective without noise (with noise the
-        incumbent, and the basin around it, would follow the noise)."""
-        opts: BayesOptions = self.options
-        return opts.acquisition == "logei" and self.problem.n_objectives == 1 \
-            and not self.problem.noisy and self.noise_mode != "learned"
-
-    def _box_sample(self) -> np.ndarray:
-        """Fixed uniform points of the design space (encoded), to measure how much of it a basin covers."""
-        if self._box is None:
-            self._box = self.enc.from_unit(np.random.default_rng(0).random((BOX_SAMPLE, len(self.enc.blocks))))
-        return self._box
-
-    def _outside_data(self, data: Dataset, keep: int | None = None) -> Dataset | None:
-        """The data outside every resolved basin but basin ``keep`` (``None`` with fewer than 3 points)."""
-        from .engine import Dataset
-
-        ok, every = self._basins.outside(data.Z_ok, keep), self._basins.outside(data.Z_all, keep)
-        if np.count_nonzero(ok) < 3:
-            return None
-        return Dataset(data.Z_ok[ok], data.y[ok], data.C[ok], data.Z_all[every], data.success[every])
-
-    def _outside_is_promising(self, data: Dataset) -> bool:
-        """Has the search outside the resolved basins found a basin nearly as deep (measured from the
-        median of all values) as the best resolved one? Then the last evaluations stay with it."""
-        ok = self._basins.outside(data.Z_ok) & data.feasible
-        if not np.any(ok):
-            return False
-        # the resolved centres' values read from today's data: with output warping the scale moves
-        resolved = [self._current_value(data, k) for k in range(len(self._basins.centres))]
-        median = float(np.median(data.y))
-        return median - float(np.min(data.y[ok])) >= PROMISING * (median - min(resolved))
-
-    def _current_value(self, data: Dataset, basin: int) -> float:
-        """Basin ``basin``'s centre value as ``data`` models it today (output warping moves the scale)."""
-        rows = np.all(data.Z_ok == self._basins.centres[basin].X[0], axis=1)
-        return float(data.y[rows].min()) if np.any(rows) else self._basins.values[basin]
-
-    def _evaluations_left(self) -> float:
-        budget = self.problem.budget_evaluations
-        return math.inf if budget is None else budget - len(self.history) - len(self._pending)
-
-    def _get_explorer(self) -> Engine:
-        if self._explorer is None:
-            self._explorer = self._new_engine(role=1)
-        return self._explorer
+            proposal = engine.propose(q, data, pending, frozen, taken, self.rng)
+        self._last_model = engine
+        self._record(proposal, data, engine)
+        return proposal.points
 
     def _get_engine(self) -> Engine:
+        """The search's surrogates and acquisition, built from the options at the first proposal (the study
+        seed seeds its ensemble members, if any)."""
         if self._engine is None:
-            self._engine = self._new_engine(role=0)
+            from .engine import Engine, model_seed  # imports TensorFlow: only now, never at plugin import
+
+            opts: BayesOptions = self.options
+            self._engine = Engine(self.enc, len(self.problem.constraint_names), self.noise_mode, opts.acquisition,
+                                  opts.ucb_beta, Settings(opts.n_raw_samples, opts.n_restarts), opts.lengthscale_prior,
+                                  opts.mean, opts.surrogate, model_seed(self.seed, 0))
         return self._engine
-
-    def _new_engine(self, role: int) -> Engine:
-        """The GPs of one search, built from the options (role 0: the main one; 1: the one outside
-        resolved basins; the role and the study seed seed its ensemble members, if any)."""
-        from .engine import Engine, model_seed  # imports TensorFlow: only now, never at plugin import
-
-        opts: BayesOptions = self.options
-        return Engine(self.enc, len(self.problem.constraint_names), self.noise_mode, opts.acquisition, opts.ucb_beta,
-                      Settings(opts.n_raw_samples, opts.n_restarts), opts.lengthscale_prior, opts.mean, opts.surrogate,
-                      model_seed(self.seed, role))
 
     def _random(self, n: int, already: list[np.ndarray]) -> list[np.ndarray]:
         out: list[np.ndarray] = []
@@ -375,10 +212,7 @@ class BayesMethod(Method):
         self._screened = []
         if not (opts.screening and len(self.problem.space) > HIGH_DIMENSION and self._iterations):
             return {}
-        main = [it for it in self._iterations if it["model"] == "main"]
-        if not main:
-            return {}
-        ls = np.array(main[-1]["lengthscales_raw"])
+        ls = np.array(self._iterations[-1]["lengthscales_raw"])
         rel = np.array([np.max(1.0 / ls[b.start:b.start + b.width]) for b in self.enc.blocks])
         best = data.incumbent()
         z_best = data.Z_ok[best if best is not None else int(np.argmin(data.y))]
@@ -399,7 +233,7 @@ class BayesMethod(Method):
             v = e.objective
             margin = 1e-9 * max(1.0, abs(self._best)) if math.isfinite(self._best) else 0.0
             if v is not None and e.feasible and math.isfinite(v) and v < self._best - margin:
-                self._best, self._best_z = v, self.enc.encode(e.candidate.values)
+                self._best = v
                 self._since_improvement = 0
                 return
         self._since_improvement += 1
@@ -422,23 +256,8 @@ class BayesMethod(Method):
                        and all(a <= b for a, b in zip(o.objectives, mine, strict=True)) for o in self.history)
 
     def _stall_advice(self) -> str:
-        """What a stalled search is doing about it, and what the user can do (measured on Hartmann6:
-        docs/bench/bayes.md; a larger initial design did not help there, a larger budget did)."""
-        if self._resolved:
-            left = f"it has left {len(self._resolved)} resolved basin(s)"
-            if self._best_z is not None and self._basins.member(self._best_z[None, :])[0] < 0:
-                left += " and converged in a better one found outside them"
-            else:
-                left += " and found nothing better outside yet"
-            return (f"{left}; descending a newly found basin took 16-45 evaluations on the 6-D Hartmann6 benchmark - "
-                    "a larger budget gives it the time")
-        if self._escape_possible():
-            return (f"possibly a local optimum: once the model expects nothing more here and >= {ESCAPE_MIN_BUDGET} "
-                    "evaluations remain, the search leaves this basin; with a smaller budget, try another seed")
-        if self._escape_applies():
-            return ("possibly a local optimum; try another seed, a larger budget, or the option escape = true "
-                    "(leaves a resolved basin: it helps on problems with several basins and >= 60 evaluations, "
-                    "docs/methods/bayes.md)")
+        """What the user can do about a stalled search (measured on Hartmann6: docs/bench/bayes.md; a larger
+        initial design did not help there, a larger budget did)."""
         return "possibly a local optimum; try another seed or a larger budget"
 
     def _warn(self, msg: str) -> None:
@@ -454,11 +273,7 @@ class BayesMethod(Method):
             "lengthscales_raw": [float(v) for v in ls],
             "fit_cpu_seconds": proposal.fit_seconds, "acquisition_cpu_seconds": proposal.acquisition_seconds,
             "acquisition_values": proposal.values, "screened_out": list(self._screened),
-            "model": self._model_name(model),
         })
-
-    def _model_name(self, model: Engine) -> str:
-        return "main" if model is self._engine else "explorer (outside resolved basins)"
 
     def _pareto(self) -> list[Evaluation]:
         good = [e for e in self.history if e.feasible and self._objective_of(e) is not None]
@@ -478,15 +293,13 @@ class BayesMethod(Method):
             "iterations": [{k: v for k, v in it.items() if k != "lengthscales_raw"} for it in self._iterations],
             "warnings": list(self._warnings),
             "stalled": self._since_improvement >= self.patience,
-            "resolved_basins": list(self._resolved),  # basins left behind (fmio_bayes.escape), in order
-            "face_probes": list(self._probes),  # steps inward from a face the model kept to (fmio_bayes.face_probe)
             "evaluations_since_improvement": self._since_improvement,
         }
         if self._last_model is not None and self._last_model.last_loo:
             # the leave-one-out check of the objective GP that proposed last, per training point (plot
             # predicted vs observed with +-2 sd bars, or a histogram of standardized_error against
             # N(0, 1)); values are the modelled series (after output warping / ParEGO scalarization)
-            out["loo"] = {**self._last_model.last_loo, "model": self._model_name(self._last_model)}
+            out["loo"] = dict(self._last_model.last_loo)
         if self.problem.n_objectives > 1:
             out["pareto_front_size"] = len(self._pareto())
         return out

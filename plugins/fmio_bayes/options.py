@@ -24,11 +24,6 @@ class BayesOptions:
     screening_threshold: float = 0.05
     stall_patience: int | None = None  # evaluations without improvement; default max(10, 3*d)
     surrogate: Literal["gp", "ensemble"] = "gp"  # objective/constraint model: GPflow GP or deep ensemble
-    # off by default: tuned on Hartmann6, where they help; on the suite's development half they did not
-    # (docs/methods/bayes.md, items 10-11)
-    escape: bool = False  # once a basin is resolved, search outside it (fmio_bayes.escape)
-    face_probe: bool = False  # one evaluation inward when the model keeps to a box face (fmio_bayes.face_probe)
-    escape_tolerance: float = 1e-2  # "resolved": best EI below this, in units of min(sd, median - best) of the values
 
     def __post_init__(self) -> None:
         if self.n_initial is not None and self.n_initial < 1:
@@ -39,7 +34,5 @@ class BayesOptions:
             raise ValueError("n_raw_samples must be >= 16 and n_restarts >= 1")
         if not 0.0 < self.screening_threshold < 1.0:
             raise ValueError(f"screening_threshold must be in (0, 1), got {self.screening_threshold}")
-        if not 0.0 < self.escape_tolerance < 1.0:
-            raise ValueError(f"escape_tolerance must be in (0, 1), got {self.escape_tolerance}")
         if self.stall_patience is not None and self.stall_patience < 1:
             raise ValueError(f"stall_patience must be >= 1, got {self.stall_patience}")

@@ -16,7 +16,8 @@ OUTSIDE = 3.0  # |standardized error| beyond this is a point the model did not e
 def report_sections(result: dict[str, Any]) -> list[str]:
     diag = result.get("diagnostics") or {}
     loo = diag.get("loo") or {}
-    # the main model's iterations only: a search outside resolved basins fits its own GP on part of the data
+    # the main model's iterations only: a study stored before the basin escape was removed may also hold those
+    # of its second GP, fitted on part of the data
     its = [it for it in diag.get("iterations", []) if "loo_std" in it and it.get("model", "main") == "main"]
     if not loo and not its:
         return []
@@ -33,44 +34,10 @@ def report_sections(result: dict[str, Any]) -> list[str]:
         spread = math.sqrt(sum(e * e for e in errors) / len(errors))
         verdict = ("consistent with N(0, 1)" if 0.5 <= spread <= 2.0 and beyond <= max(1, len(errors) // 20)
                    else "<b class=bad>suspect: check the surrogate before trusting its proposals</b>")
-        which = " (the GP fitted outside resolved basins)" if loo.get("model", "main") != "main" else ""
-        out.append(f"<p>Last model{which}: {len(errors)} points, RMS standardized error {spread:.2f}, {beyond} beyond "
+        out.append(f"<p>Last model: {len(errors)} points, RMS standardized error {spread:.2f}, {beyond} beyond "
                    f"±{OUTSIDE:g}: {verdict}.</p>")
     out.append(_figure(loo, its))
-    out += _resolved_basins(diag.get("resolved_basins") or [], diag.get("iterations", []))
-    out += _face_probes(diag.get("face_probes") or [])
     return out
-
-
-def _face_probes(probes: list[dict[str, Any]]) -> list[str]:
-    """The evaluations spent stepping inward from a box face (fmio_bayes.face_probe): what they cost, and
-    where the model had pushed the search against a bound."""
-    if not probes:
-        return []
-    rows = "".join(f"<li>after {p['after_evaluations']} evaluations: {html.escape(str(p['dimension']))} "
-                   f"from its {html.escape(str(p['face']))} bound</li>" for p in probes)
-    return ["<h3>Probes inward from a bound</h3>",
-            f"<p class=muted>{len(probes)} evaluation(s) stepped inward from a bound the model kept proposing on, "
-            "to measure the slope there (a model sees none from points on the bound alone). A parameter probed "
-            "repeatedly whose best value stays on its bound may deserve a wider range.</p>",
-            f"<ul>{rows}</ul>"]
-
-
-def _resolved_basins(basins: list[dict[str, Any]], iterations: list[dict[str, Any]]) -> list[str]:
-    """One line per basin the search resolved and left (fmio_bayes.escape), so a reader knows the
-    search looked elsewhere and how many proposals that took."""
-    if not basins:
-        return []
-    outside = sum(1 for it in iterations if it.get("model", "main") != "main")
-    rows = "".join(f"<li>after {b['after_evaluations']} evaluations: best modelled value {b['value']:.6g} at "
-                   + html.escape(", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
-                                           for k, v in b["centre"].items()))
-                   + (f" (its basin: ~{100 * b['box_share']:.0f} % of the design space)" if "box_share" in b else "")
-                   + "</li>" for b in basins)
-    return ["<h3>Basins resolved and left</h3>",
-            f"<p class=muted>Once the model expected no further improvement around its best point, the search "
-            f"moved outside that basin ({outside} proposals came from a GP fitted outside resolved basins).</p>",
-            f"<ul>{rows}</ul>"]
 
 
 def _figure(loo: dict[str, Any], its: list[dict[str, Any]]) -> str:

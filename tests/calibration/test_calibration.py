@@ -217,7 +217,7 @@ def test_drift_detected_both_ways_and_recalibration_fixes_it(echo_study: Path) -
     assert kinds[-4:] == ["check", "check", "recalibration", "check"]
 
 
-# -- CLI end to end on building_zone (acceptance of issue 7) ---------------------------------------------
+# -- CLI end to end on building_zone (calibration acceptance) -----------------------------------------------
 
 SHIPPED_STUDY = ROOT / "fmus" / "building_zone_calibration.toml"
 FAST = ("--method", "de", "--budget", "20", "--seed", "1")  # the test's budget: the shipped study uses auto/40

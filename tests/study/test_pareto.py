@@ -155,7 +155,7 @@ def _toml(d: dict[str, Any], prefix: str = "") -> str:
 
 
 def test_heat_sink_pwm_duty_defaults_to_the_speed_step_and_scales_the_fan(compiled_sample: Any) -> None:
-    """fan_duty (issue 8's Pareto study): default 1 reproduces the twin bit for bit; speed ratio =
+    """fan_duty (heat_sink's Pareto study): default 1 reproduces the twin bit for bit; speed ratio =
     (0.40 + 0.15 fan_speed) x duty, so speed step 3 equals step 4 at 85 % duty, and fan energy ~ duty^3."""
     from fmpy import simulate_fmu
 
