@@ -59,7 +59,6 @@ class BayesMethod(Method):
         self._pending: dict[tuple[Any, ...], np.ndarray] = {}
         self._seen: set[tuple[Any, ...]] = set()
         self._engine: Engine | None = None
-        self._last_model: Engine | None = None  # the model that proposed last (its LOO check is reported)
         self._iterations: list[dict[str, Any]] = []
         self._warnings: list[str] = []
         self._screened: list[str] = []
@@ -127,7 +126,6 @@ class BayesMethod(Method):
         # one BLAS thread: L-BFGS-B's tiny dense algebra is 10x slower when OpenBLAS threads contend
         with threadpool_limits(limits=1, user_api="blas"):
             proposal = engine.propose(q, data, pending, frozen, taken, self.rng)
-        self._last_model = engine
         self._record(proposal, data, engine)
         return proposal.points
 
@@ -295,11 +293,11 @@ class BayesMethod(Method):
             "stalled": self._since_improvement >= self.patience,
             "evaluations_since_improvement": self._since_improvement,
         }
-        if self._last_model is not None and self._last_model.last_loo:
-            # the leave-one-out check of the objective GP that proposed last, per training point (plot
+        if self._engine is not None and self._engine.last_loo:
+            # the leave-one-out check of the objective GP at its last proposal, per training point (plot
             # predicted vs observed with +-2 sd bars, or a histogram of standardized_error against
             # N(0, 1)); values are the modelled series (after output warping / ParEGO scalarization)
-            out["loo"] = dict(self._last_model.last_loo)
+            out["loo"] = dict(self._engine.last_loo)
         if self.problem.n_objectives > 1:
             out["pareto_front_size"] = len(self._pareto())
         return out
