@@ -25,8 +25,7 @@ from fmio_qio.solver import anneal, default_beta_range
 from fmio_qio.surrogate import QuadModel
 
 from benchmarks.suite import discrete
-from benchmarks.suite.run import make_discrete
-from fmi_optimizer.records import Evaluation
+from benchmarks.suite.run import Answer, evaluate_cached, make_discrete
 
 
 def main() -> None:
@@ -40,20 +39,12 @@ def main() -> None:
     inst = discrete.MixedDesign(int(args.problem.removeprefix("mixed")))
     fstar, xstar = inst.optimum()
     m, _ = make_discrete("qio", prob, args.seed, {})
-    cache: dict[tuple[object, ...], tuple[float | None, tuple[float, ...]]] = {}
+    cache: dict[tuple[object, ...], Answer] = {}
     while len(cache) < args.evaluations and not m.finished:
         cands = m.ask(1)
         if not cands:
             raise SystemExit(f"qio proposed nothing after {len(cache)} evaluations; nothing to probe")
-        evs = []
-        for c in cands:
-            key = tuple(sorted((k, str(v)) for k, v in c.values.items()))
-            cached = key in cache
-            if not cached:
-                cache[key] = prob.evaluate(c.values)
-            obj, cons = cache[key]
-            evs.append(Evaluation(c, "ok", objective=obj, constraints=cons, cached=cached))
-        m.tell(evs)
+        m.tell(evaluate_cached(prob, cache, cands)[0])
     best = m.recommend()
     assert best is not None
     bi = np.array(prob.space.to_indices(best.values))

@@ -145,13 +145,34 @@ def make_discrete(method: str, prob: discrete.DiscreteProblem, seed: int, option
     raise SystemExit(f"method {method!r}: use one of {', '.join(DISCRETE_METHODS)}")
 
 
+Answer = tuple[float | None, tuple[float, ...]]  # objective (None: failed), constraint values
+
+
+def evaluate_cached(prob: discrete.DiscreteProblem, cache: dict[tuple[Any, ...], Answer],
+                    cands: list[Any]) -> tuple[list[Any], list[tuple[int, float | None, tuple[float, ...]]]]:
+    """The evaluations to tell for ``cands``: a design asked before gets its cached answer (``cached=True``, it
+    does not count); also, for each new design, the number of unique evaluations once it was made and its
+    answer."""
+    from fmi_optimizer.records import Evaluation
+
+    evs, new = [], []
+    for c in cands:
+        key = tuple(sorted((k, str(v)) for k, v in c.values.items()))
+        cached = key in cache
+        if not cached:
+            cache[key] = prob.evaluate(c.values)
+            new.append((len(cache), *cache[key]))
+        obj, cons = cache[key]
+        evs.append(Evaluation(c, "ok", objective=obj, constraints=cons, cached=cached) if obj is not None
+                   else Evaluation(c, "failed", cached=cached))
+    return evs, new
+
+
 def run_discrete(method: str, prob: discrete.DiscreteProblem, seed: int, options: dict[str, Any]) -> dict[str, Any]:
     """Ask/tell with batch 1 until a feasible design within 1 % of the optimum or the budget of unique
     evaluations; a re-asked design gets its cached answer and does not count (as in qio_vs_baselines.py)."""
-    from fmi_optimizer.records import Evaluation
-
     m, budget = make_discrete(method, prob, seed, options)
-    cache: dict[tuple[Any, ...], tuple[float | None, tuple[float, ...]]] = {}
+    cache: dict[tuple[Any, ...], Answer] = {}
     hit, asks, cpu, stalls, best = None, 0, 0.0, 0, math.inf
     while len(cache) < budget and not m.finished and hit is None and asks < 20 * budget:
         t0 = time.process_time()
@@ -163,20 +184,12 @@ def run_discrete(method: str, prob: discrete.DiscreteProblem, seed: int, options
             if stalls > 100:
                 break
             continue
-        evs = []
-        for c in cands:
-            key = tuple(sorted((k, str(v)) for k, v in c.values.items()))
-            cached = key in cache
-            if not cached:
-                cache[key] = prob.evaluate(c.values)
-                obj, cons = cache[key]
-                if obj is not None and all(v <= 0 for v in cons):
-                    best = min(best, obj)
-                    if obj <= prob.target and hit is None:
-                        hit = len(cache)
-            obj, cons = cache[key]
-            evs.append(Evaluation(c, "ok", objective=obj, constraints=cons, cached=cached) if obj is not None
-                       else Evaluation(c, "failed", cached=cached))
+        evs, new = evaluate_cached(prob, cache, cands)
+        for count, obj, cons in new:
+            if obj is not None and all(v <= 0 for v in cons):
+                best = min(best, obj)
+                if obj <= prob.target and hit is None:
+                    hit = count
         t0 = time.process_time()
         m.tell(evs)
         cpu += time.process_time() - t0
