@@ -19,10 +19,10 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from fmio_qio.bqm import add_models, encoding_weights, to_bqm
+from fmio_qio.bqm import to_bqm
+from fmio_qio.models import with_encoding_penalties
 from fmio_qio.moves import descend
 from fmio_qio.solver import anneal, default_beta_range
-from fmio_qio.surrogate import QuadModel
 
 from benchmarks.suite import discrete
 from benchmarks.suite.run import Answer, evaluate_cached, make_discrete
@@ -57,8 +57,7 @@ def main() -> None:
     decades: list[float] = []
     for t in range(args.draws):
         d = m.models.draw(m.schedule)
-        lin, quad, off = enc.penalty_terms(encoding_weights(enc, d.objective) * m.schedule.encoding_factor)
-        model = add_models([(1.0, d.objective), (1.0, QuadModel(lin, quad, off))])
+        model = with_encoding_penalties(enc, d.objective, m.schedule.encoding_factor)[0]
         at_opt, at_inc = float(model.energy(b_opt)[0]), float(model.energy(b_inc)[0])
         below += at_opt < at_inc
         full = d.models[0]  # what the loop anneals: objective, constraint (Lagrangian) terms, penalties

@@ -23,6 +23,14 @@ from .surrogate import FMSurrogate, HorseshoeSurrogate, QuadModel, Surrogate
 from .warp import ObjectiveWarp, warp_constraint
 
 
+def with_encoding_penalties(enc: Encoding, model: QuadModel, factor: float) -> tuple[QuadModel, np.ndarray]:
+    """The annealer's energy for ``model``: it plus the encoding's validity penalties, each block weighted by its
+    calibrated weight (:func:`encoding_weights`) times ``factor``; also those weights."""
+    enc_w = encoding_weights(enc, model) * factor
+    lin, quad, off = enc.penalty_terms(enc_w)
+    return add_models([(1.0, model), (1.0, QuadModel(lin, quad, off))]), enc_w
+
+
 @dataclass(frozen=True)
 class Draw:
     """One Thompson draw: the annealer energies (one per constraint weight of the ladder), and the objective
@@ -129,11 +137,10 @@ class SurrogateSet:
         models = []
         for scale in scales if con_parts else (1.0,):
             combined = add_models(fixed + [(scale * w, m) for w, m in con_parts])
-            enc_w = encoding_weights(self.enc, combined) * schedule.encoding_factor
-            lin, quad, off = self.enc.penalty_terms(enc_w)
+            energy, enc_w = with_encoding_penalties(self.enc, combined, schedule.encoding_factor)
             if len(enc_w):
                 weights["encoding_max"] = max(weights.get("encoding_max", 0.0), float(enc_w.max()))
-            models.append(add_models([(1.0, combined), (1.0, QuadModel(lin, quad, off))]))
+            models.append(energy)
         return Draw(models, obj, cons, weights)
 
     def thompson_pick(self, d: Draw, rows: np.ndarray) -> int:
