@@ -131,7 +131,8 @@ class BayesMethod(Method):
 
     def _get_engine(self) -> Engine:
         """The search's surrogates and acquisition, built from the options at the first proposal (the study
-        seed seeds its ensemble members, if any)."""
+        seed seeds its ensemble members, if any; the key 0 is the one the main engine had when a second one
+        existed, so seeded runs stay as they were)."""
         if self._engine is None:
             from .engine import Engine, model_seed  # imports TensorFlow: only now, never at plugin import
 
