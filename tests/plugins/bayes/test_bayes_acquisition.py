@@ -83,6 +83,16 @@ def _finite_differences(f, Z: np.ndarray, step: float) -> np.ndarray:
     return (4.0 * central(step / 2) - central(step)) / 3.0
 
 
+def _assert_gradient(grad: np.ndarray, fd: np.ndarray) -> None:
+    """Each component within 1e-3 of itself or 1e-4 of its point's largest component. Far in the tail the
+    log acquisition is ~-4e3 and steep (components ~1e4-1e5): there the differences' round-off (the GP
+    variance is a difference of nearly equal numbers) reaches ~0.1, which a small component of the same
+    point cannot be held to; a wrong term still shows as an error of order one."""
+    scale = np.max(np.abs(grad), axis=1, keepdims=True)
+    bad = np.abs(grad - fd) > 1e-3 * np.abs(fd) + 1e-4 * scale + 1e-5
+    assert not np.any(bad), f"gradient off at {np.argwhere(bad).tolist()}: {grad[bad]} vs {fd[bad]}"
+
+
 @pytest.mark.parametrize("kind", ["logei", "pi", "ucb"])
 def test_gp_acquisition_values_and_gradients(gps, kind: str) -> None:
     obj, cons, fail = gps
@@ -96,7 +106,7 @@ def test_gp_acquisition_values_and_gradients(gps, kind: str) -> None:
         ref = _reference(kind, obj, cons, failure, best, 2.0, tau, Z)
         keep = ref > -30.0  # where the textbook log EI still has digits
         np.testing.assert_allclose(value[keep], ref[keep], rtol=1e-6, atol=1e-6)
-        np.testing.assert_allclose(grad, _finite_differences(f, Z, 1e-5), rtol=1e-3, atol=1e-5)
+        _assert_gradient(grad, _finite_differences(f, Z, 1e-5))
 
 
 def test_acquisition_without_feasible_point_scores_feasibility_only(gps) -> None:

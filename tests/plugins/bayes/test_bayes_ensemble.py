@@ -114,14 +114,18 @@ def test_conformance_suite_with_the_ensemble() -> None:
 @pytest.mark.slow
 def test_branin_beats_random_search_and_traces_once() -> None:
     budget = 30
-    m = BayesMethod(Problem(BRANIN_SPACE, budget_evaluations=budget), ENSEMBLE, seed=0)
-    history = run(m, branin_twin, budget)
-    regret = min(e.objective for e in history if e.objective is not None) - BRANIN_MIN
+    methods, regrets = [], []
+    for seed in range(3):  # one seed's regret depends on TensorFlow's numerics (0.35 for seed 0 in one release)
+        m = BayesMethod(Problem(BRANIN_SPACE, budget_evaluations=budget), ENSEMBLE, seed=seed)
+        history = run(m, branin_twin, budget)
+        methods.append(m)
+        regrets.append(min(e.objective for e in history if e.objective is not None) - BRANIN_MIN)
     rng = np.random.default_rng(0)
     random_regrets = [min(branin(-5.0 + 15.0 * u, 15.0 * v) for u, v in rng.random((budget, 2))) - BRANIN_MIN
                       for _ in range(200)]
-    # median random search regret at 30 evaluations is ~0.9; its 10th percentile ~0.3
-    assert regret < float(np.quantile(random_regrets, 0.1))
+    # random search's regret at 30 evaluations: median ~1.0, 10th percentile ~0.22
+    assert float(np.median(regrets)) < float(np.quantile(random_regrets, 0.1)), regrets
+    m = methods[0]
     engine = m._engine
     assert engine is not None and engine.objective.n == budget - 1
     traces = _traces(engine.objective)  # "predict" stays 0 here: a deterministic twin needs no predict_std
