@@ -1,0 +1,78 @@
+"""GP surrogates of one configuration share their compiled graphs, never their state."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from fmio_bayes.surrogate import GPSurrogate
+
+pytestmark = pytest.mark.tf  # GPflow / TensorFlow models
+
+WIDTH = 4  # a width no other test uses, so the tracing counts below start from zero
+
+
+def _data(seed: int, n: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    Z = rng.random((n, WIDTH))
+    return Z, np.sin(5 * Z[:, 0] + seed) + Z[:, 1] * Z[:, 2] - 0.3 * Z[:, 3]
+
+
+def _fitted(seed: int, noise: str = "learned") -> GPSurrogate:
+    s = GPSurrogate(WIDTH, noise)  # type: ignore[arg-type]
+    s.set_data(*_data(seed))
+    s.fit()
+    return s
+
+
+def _state(s: GPSurrogate, Zq: np.ndarray) -> tuple[np.ndarray, ...]:
+    mean, var = s.predict_std(Zq)
+    return mean, var, s.lengthscales, np.array([s.signal_variance, s.noise_variance, s.mean_constant])
+
+
+def test_a_second_surrogate_of_the_same_configuration_traces_nothing_and_changes_nothing() -> None:
+    Zq = np.random.default_rng(9).random((7, WIDTH))
+    a = _fitted(1)
+    before = _state(a, Zq)
+    b = _fitted(2)  # another output (a constraint, the next study): other data, other hyperparameters
+    b.fantasize(Zq[:2])
+    state_b = _state(b, Zq)
+    assert not np.allclose(state_b[0], before[0])
+    # a's answers are its own, bit for bit, whatever b did to the shared variables in between
+    for x, y in zip(_state(a, Zq), before, strict=True):
+        np.testing.assert_array_equal(x, y)
+    # and a new surrogate on a's data fits to exactly what a did: nothing of b's state leaked into it
+    for x, y in zip(_state(_fitted(1), Zq), before, strict=True):
+        np.testing.assert_array_equal(x, y)
+    b.restore()
+    # the numpy posterior the acquisition uses is a's own too
+    post = a.posterior()
+    assert post.X.shape == (20, WIDTH)
+    prog = a._prog  # noqa: SLF001 - the shared program is the point of this test
+    assert prog is b._prog  # noqa: SLF001
+    assert prog.loss_and_grad.experimental_get_tracing_count() == 1
+    assert prog.predict.experimental_get_tracing_count() == 1
+    assert prog.refresh.experimental_get_tracing_count() == 1
+
+
+def test_surrogates_used_from_two_threads_give_what_they_give_alone() -> None:
+    Zq = np.random.default_rng(4).random((5, WIDTH))
+    alone = {seed: _state(_fitted(seed, "fixed"), Zq) for seed in (5, 6)}
+    got: dict[int, tuple[np.ndarray, ...]] = {}
+
+    def work(seed: int) -> None:
+        s = _fitted(seed, "fixed")
+        for _ in range(3):
+            s.fantasize(Zq[:1])
+            s.restore()
+        got[seed] = _state(s, Zq)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in (5, 6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for seed in (5, 6):
+        for x, y in zip(got[seed], alone[seed], strict=True):
+            np.testing.assert_array_equal(x, y)
