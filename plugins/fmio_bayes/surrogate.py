@@ -243,6 +243,7 @@ class GPSurrogate(StandardizedOutputs):
         p = self._prog
         if p.bound == (self._token, self._version):
             return
+        p.bound = None  # an assign that fails half-way must not leave the previous owner's marker
         p.noise_u.assign(self._noise_u)
         p.assign_x(self.tf.constant(self._x))
         p.X.assign(self._Xd)
@@ -276,30 +277,37 @@ class GPSurrogate(StandardizedOutputs):
         with self._prog.lock:
             self._bind()
             self._prog.bound = None  # until the state is read back: an error on the way leaves it unbound
-            self._Xd, self._Yd = np.array(Z, dtype=float), np.array(ys, dtype=float)
-            self._prog.X.assign(self._Xd)
-            self._prog.Y.assign(self._Yd.reshape(-1, 1))
+            Xd, Yd = np.array(Z, dtype=float), np.array(ys, dtype=float)
+            self._prog.X.assign(Xd)  # raises on a wrong width before this surrogate's own state changes
+            self._prog.Y.assign(Yd.reshape(-1, 1))
+            self._Xd, self._Yd = Xd, Yd
             self._safe_refresh()
 
     def _safe_refresh(self) -> None:
         """Refactorize (caller holds the lock and is bound); if the Gram matrix is numerically singular
-        (near-duplicate points, very long lengthscales) raise the noise tenfold until it factorizes, and
-        say so in the log."""
+        (near-duplicate points, a huge signal variance) raise the noise tenfold until it factorizes, and
+        say so in the log. A failed Cholesky either raises or (TensorFlow 2.21 on the CPU) fills the factor
+        with NaN; both count as failed, so a singular matrix never becomes a NaN posterior."""
         p = self._prog
         p.bound = None
-        for _ in range(8):
+        var = p.model.likelihood.variance
+        for attempt in range(9):
             try:
                 p.refresh()
-                break
+                Linv, alpha = p.Linv.numpy(), p.alpha.numpy()[:, 0]
+                if np.all(np.isfinite(Linv)) and np.all(np.isfinite(alpha)):
+                    break
             except self.tf.errors.InvalidArgumentError:
-                var = p.model.likelihood.variance
-                new = float(var.numpy()) * 10.0
-                log.warning("GP Gram matrix not positive definite; raising the noise variance to %.3g", new)
-                var.assign(new)
-        else:
-            p.refresh()  # still failing: let the error surface
+                pass
+            if attempt == 8:
+                raise FloatingPointError(
+                    f"GP Gram matrix of {len(self._Yd)} points not positive definite even with the noise variance "
+                    f"raised to {float(var.numpy()):.3g}; the outputs may hold huge or non-finite values")
+            new = float(var.numpy()) * 10.0
+            log.warning("GP Gram matrix not positive definite; raising the noise variance to %.3g", new)
+            var.assign(new)
         self._x, self._noise_u = p.get_x(), p.noise_u.numpy().copy()  # the noise may have been raised
-        self._Linv, self._alpha = p.Linv.numpy(), p.alpha.numpy()[:, 0]
+        self._Linv, self._alpha = Linv, alpha
         self._changed()
 
     @property

@@ -76,3 +76,42 @@ def test_surrogates_used_from_two_threads_give_what_they_give_alone() -> None:
     for seed in (5, 6):
         for x, y in zip(got[seed], alone[seed], strict=True):
             np.testing.assert_array_equal(x, y)
+
+
+def test_a_factorization_filled_with_nan_raises_the_noise_instead_of_becoming_the_posterior(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """TensorFlow 2.21's CPU Cholesky does not raise on a matrix that is not positive definite: it fills the
+    factor with NaN. Two such factorizations in a row must cost two tenfold noise raises, not a NaN model."""
+    s = GPSurrogate(WIDTH, "fixed")
+    prog = s._prog  # noqa: SLF001 - the factorization is the program's
+    real, failures = prog.refresh, [2]
+
+    def refresh_failing_twice():
+        out = real()
+        if failures[0]:
+            failures[0] -= 1
+            prog.Linv.assign(np.full(prog.Linv.numpy().shape, np.nan))
+        return out
+
+    monkeypatch.setattr(prog, "refresh", refresh_failing_twice)
+    s.set_data(*_data(11))
+    mean, var = s.predict_std(np.random.default_rng(2).random((3, WIDTH)))
+    assert np.all(np.isfinite(mean)) and np.all(np.isfinite(var))
+    assert np.all(np.isfinite(s.posterior().Linv))
+    assert s.noise_variance == pytest.approx(1e-4)  # 1e-6 raised twice
+    assert sum("raising the noise variance" in r.getMessage() for r in caplog.records) == 2
+    failures[0] = 99  # never factorizes: a clear error, not a NaN posterior
+    with pytest.raises(FloatingPointError, match="not positive definite"):
+        s.set_data(*_data(12))
+
+
+def test_a_rejected_update_leaves_both_surrogates_as_they_were() -> None:
+    Zq = np.random.default_rng(5).random((4, WIDTH))
+    a, b = _fitted(21), _fitted(22)
+    state_a, state_b = _state(a, Zq), _state(b, Zq)
+    Z, y = _data(23)
+    with pytest.raises(ValueError):
+        a.set_data(Z[:, :-1], y)  # one column short: refused by the shared variables
+    for got, want in ((_state(b, Zq), state_b), (_state(a, Zq), state_a), (_state(b, Zq), state_b)):
+        for x, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(x, w)
