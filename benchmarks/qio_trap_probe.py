@@ -7,7 +7,11 @@ below the incumbent; whether an anneal of the objective draw alone returns a des
 <= the optimum's; and whether the design-space descent on the objective draw (``fmio_qio.moves.descend``,
 what ``postprocess = "descent"`` adds) reaches the optimum from the samples of that anneal and from the
 samples of an anneal of the loop's energy. Also the annealer's default schedule as the ratio of its cold to
-its hot inverse temperature. Used for docs/methods/qio.md (``postprocess``)::
+its hot inverse temperature, and whether a best-improvement search on the instance's *true* function from the
+incumbent (changing one, or up to two, variables per step) leaves it: a true local optimum needs exploration,
+an improving neighbour that was never evaluated needs a neighbourhood check. The run is the suite's run of the
+same design and seed, replayed exactly (numpy is loaded with one BLAS thread, as the runner loads it). Used for
+docs/methods/qio.md (``postprocess``) and docs/bench/suite_discrete.md ("Fifth run")::
 
     python -m benchmarks.qio_trap_probe mixed4 14 300
 
@@ -17,7 +21,13 @@ its hot inverse temperature. Used for docs/methods/qio.md (``postprocess``)::
 from __future__ import annotations
 
 import argparse
+import itertools
 
+# isort: off
+# first: the suite runner holds BLAS to one thread before numpy loads, and a run's path depends on the thread
+# count (the order of floating-point sums), so the probe must load numpy the same way to replay a suite run
+from benchmarks.suite.run import Answer, evaluate_cached, make_discrete
+# isort: on
 import numpy as np
 from fmio_qio.bqm import to_bqm
 from fmio_qio.models import with_encoding_penalties
@@ -25,7 +35,6 @@ from fmio_qio.moves import descend
 from fmio_qio.solver import anneal, default_beta_range
 
 from benchmarks.suite import discrete
-from benchmarks.suite.run import Answer, evaluate_cached, make_discrete
 
 
 def main() -> None:
@@ -79,6 +88,36 @@ def main() -> None:
           f"from the samples of an anneal of the loop's energy: {descended_full_ok} of {n}")
     print(f"annealer's default schedule, cold / hot inverse temperature: 10^{min(decades):.1f} to "
           f"10^{max(decades):.1f}")
+    sizes = list(inst.levels)
+    for radius in (1, 2):
+        end, steps = true_local_search(inst, bi, sizes, radius)
+        gap = (float(inst.value_of(end[None])[0]) - fstar) / abs(fstar)
+        print(f"true-function best-improvement search from the incumbent, changing up to {radius} variable(s) per "
+              f"step (feasible designs only): {steps} step(s), ends {gap:.2%} above the optimum")
+
+
+def true_local_search(inst: discrete.MixedDesign, start: np.ndarray, sizes: list[int],
+                      radius: int) -> tuple[np.ndarray, int]:
+    """Best-improvement descent on the instance's true function over feasible designs, each step changing up to
+    ``radius`` variables to any levels: does a trapped incumbent sit in a true local optimum, or was an
+    improving design near it never evaluated?"""
+    cur, steps = start.copy(), 0
+    while True:
+        cands = []
+        for r in range(1, radius + 1):
+            for dims in itertools.combinations(range(len(cur)), r):
+                for levels in itertools.product(*(range(sizes[d]) for d in dims)):
+                    if any(cur[d] != v for d, v in zip(dims, levels, strict=True)):
+                        c = cur.copy()
+                        c[list(dims)] = levels
+                        cands.append(c)
+        arr = np.array(cands)
+        if inst.resource is not None:
+            arr = arr[inst.constraint_of(arr) <= 0]
+        vals = inst.value_of(arr)
+        if not len(arr) or vals.min() >= float(inst.value_of(cur[None])[0]) - 1e-12:
+            return cur, steps
+        cur, steps = arr[int(np.argmin(vals))], steps + 1
 
 
 if __name__ == "__main__":

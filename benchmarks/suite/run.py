@@ -212,12 +212,13 @@ def cmd_run(args: argparse.Namespace) -> None:
     fam = continuous if args.family == "continuous" else discrete
     problems = fam.problem_names(args.half) if args.problems == "all" else args.problems.split(",")
     known = set(continuous.problem_names("dev") + continuous.problem_names("heldout")) if args.family == "continuous" \
-        else set(discrete.problem_names("dev") + discrete.problem_names("heldout"))
+        else set(discrete.problem_names("dev") + discrete.problem_names("heldout") + discrete.more_dev_names())
     for p in problems:
         if p not in known:
             raise SystemExit(f"problem {p!r} is not in the {args.family} suite: "
                              f"python -m benchmarks.suite list --family {args.family} --half {args.half}")
-        if args.half == "heldout" and p in fam.problem_names("dev") and p not in fam.problem_names("heldout"):
+        if args.half == "heldout" and p not in fam.problem_names("heldout") and (
+                p in fam.problem_names("dev") or args.family == "discrete" and p in discrete.more_dev_names()):
             raise SystemExit(f"problem {p!r} belongs to the development half")
     methods = args.methods.split(",") if args.methods else list(
         CONTINUOUS_METHODS if args.family == "continuous" else DISCRETE_METHODS)
@@ -298,6 +299,8 @@ def main() -> None:
     elif args.cmd == "list":
         fam = continuous if args.family == "continuous" else discrete
         print("\n".join(fam.problem_names(args.half)))
+        if args.family == "discrete" and args.half == "dev":
+            print("# more development designs, run only when named: " + ",".join(discrete.more_dev_names()))
     else:
         from benchmarks.suite.report import report
 

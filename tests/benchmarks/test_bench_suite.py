@@ -68,6 +68,19 @@ def test_halves_are_disjoint(mod) -> None:  # type: ignore[no-untyped-def]
     assert generated and not {p for p in generated if p in dev} & {p for p in generated if p in held}
 
 
+def test_more_development_designs_are_even_seeds_outside_both_halves_and_refused_as_held_out() -> None:
+    import argparse
+
+    more = discrete.more_dev_names()
+    assert len(more) == 10 and all(int(p[5:]) % 2 == 0 for p in more)
+    assert not set(more) & set(discrete.problem_names("dev") + discrete.problem_names("heldout"))
+    run = import_benchmark("suite.run")
+    args = argparse.Namespace(family="discrete", half="heldout", problems=more[0], methods="qio", options="{}",
+                              label=None, out="unused.json", reps=1, first_rep=0)
+    with pytest.raises(SystemExit, match="belongs to the development half"):
+        run.cmd_run(args)
+
+
 def test_mixed_design_is_deterministic_with_exact_optimum() -> None:
     m1, m2 = discrete.MixedDesign(5), discrete.MixedDesign(5)
     assert m1.levels == m2.levels and len(m1.pairs) == len(m2.pairs)
@@ -178,3 +191,5 @@ def test_trap_probe_reports_every_count(monkeypatch: pytest.MonkeyPatch, capsys:
     counts = re.findall(r"(\d+) of 2", out)
     assert len(counts) == 5 and all(0 <= int(c) <= 2 for c in counts), out
     assert re.search(r"inverse temperature: 10\^[\d.]+ to 10\^[\d.]+", out), out
+    ends = re.findall(r"up to (\d) variable\(s\) per step \(feasible designs only\): \d+ step\(s\), ends ([\d.]+)% above", out)
+    assert [r for r, _ in ends] == ["1", "2"] and float(ends[1][1]) <= float(ends[0][1]), out
