@@ -40,20 +40,14 @@ def first_model_cpu(method: str, problem: str, seed: int) -> float:
     """CPU seconds of the first model-based ask + tell of one study."""
     from benchmarks import bayes_vs_peers as bvp
     from benchmarks.suite import continuous
+    from benchmarks.suite.run import timed_step
 
     task = continuous.task_of(problem)
     runner = bvp.RUNNERS[method](task, seed)  # type: ignore[arg-type]
-    rng = np.random.default_rng(100_003 + seed)
-    for i in range(runner.model_based_from + 1):
-        t0 = time.process_time()
-        x = np.asarray(runner.ask(), dtype=float)
-        t1 = time.process_time()
-        y, cons = task.observe(x, rng)
-        t2 = time.process_time()
-        runner.tell(x, y, cons)
-        if i == runner.model_based_from:
-            return (t1 - t0) + (time.process_time() - t2)
-    raise AssertionError("unreachable")
+    rng = np.random.default_rng(100_003 + seed)  # the suite's noise stream for this seed
+    for _ in range(runner.model_based_from):
+        timed_step(runner, task, rng)
+    return timed_step(runner, task, rng)[3]
 
 
 def child(method: str, problem: str, seed: int) -> dict[str, float]:

@@ -41,6 +41,19 @@ DISCRETE_METHODS = ("qio", "ga4", "ga8", "ga16", "ga32", "optuna_tpe_mv", "rando
 
 
 # -- continuous -----------------------------------------------------------------------------------------------
+def timed_step(runner: Any, task: continuous.Task,
+               rng: np.random.Generator) -> tuple[np.ndarray, float, tuple[float, ...], float]:
+    """One ask, observation and tell; returns the point, what was told, and the CPU seconds of the ask and the
+    tell (the function's own time excluded)."""
+    t0 = time.process_time()
+    x = np.asarray(runner.ask(), dtype=float)
+    t1 = time.process_time()
+    y, cons = task.observe(x, rng)
+    t2 = time.process_time()
+    runner.tell(x, y, cons)
+    return x, y, cons, (t1 - t0) + (time.process_time() - t2)
+
+
 def run_continuous(method: str, task: continuous.Task, seed: int, options: dict[str, Any]) -> dict[str, Any]:
     """One run to the budget. Regret: the true (noise-free) objective at the evaluated point with the lowest
     *observed* objective among the feasible ones, minus the optimum — on noise-free problems the best value found."""
@@ -52,13 +65,8 @@ def run_continuous(method: str, task: continuous.Task, seed: int, options: dict[
     rng = np.random.default_rng(100_003 + seed)
     obs, true, feas, cpu = [], [], [], []
     for _ in range(task.budget):
-        t0 = time.process_time()
-        x = np.asarray(runner.ask(), dtype=float)
-        t1 = time.process_time()
-        y, cons = task.observe(x, rng)
-        t2 = time.process_time()
-        runner.tell(x, y, cons)
-        cpu.append((t1 - t0) + (time.process_time() - t2))
+        x, y, cons, seconds = timed_step(runner, task, rng)
+        cpu.append(seconds)
         obs.append(y)
         true.append(task.f(x))
         feas.append(all(c <= 0 for c in cons))
