@@ -214,9 +214,6 @@ def _save(path: Path, data: dict[str, Any]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    # a method's advice to its user ("search stalled: ...") is not a benchmark's output: errors only
-    logging.getLogger("fmio_bayes").setLevel(logging.ERROR)
-    logging.getLogger("fmio_qio").setLevel(logging.ERROR)
     fam = continuous if args.family == "continuous" else discrete
     problems = fam.problem_names(args.half) if args.problems == "all" else args.problems.split(",")
     known = set(continuous.problem_names("dev") + continuous.problem_names("heldout")) if args.family == "continuous" \
@@ -228,6 +225,10 @@ def cmd_run(args: argparse.Namespace) -> None:
         if args.half == "heldout" and p not in fam.problem_names("heldout") and (
                 p in fam.problem_names("dev") or args.family == "discrete" and p in discrete.more_dev_names()):
             raise SystemExit(f"problem {p!r} belongs to the development half")
+    # a method's advice to its user ("search stalled: ...") is not a benchmark's output: errors only (set once
+    # the command is accepted, so a refused one changes nothing in the calling process)
+    logging.getLogger("fmio_bayes").setLevel(logging.ERROR)
+    logging.getLogger("fmio_qio").setLevel(logging.ERROR)
     methods = args.methods.split(",") if args.methods else list(
         CONTINUOUS_METHODS if args.family == "continuous" else DISCRETE_METHODS)
     options = json.loads(args.options)

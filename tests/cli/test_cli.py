@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -158,9 +159,12 @@ class _Lines:
 def test_watch_picks_up_a_dropped_fmu(faulty_fmu: Path, tmp_path: Path) -> None:
     folder = tmp_path / "watch"
     folder.mkdir()
+    # Ctrl-C is the way out of --watch, so the child must see SIGINT whatever launched the tests: a shell
+    # without job control starts background commands (`cmd &`) with SIGINT ignored, and children inherit that
     proc = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli.main", "run", str(folder), "--watch",
                              "--interval", "0.3", "--no-writeback", "--json"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     out, err = _Lines(proc.stdout), _Lines(proc.stderr)
     try:
         err.wait_for("watching")
