@@ -88,16 +88,14 @@ def main() -> None:
           f"from the samples of an anneal of the loop's energy: {descended_full_ok} of {n}")
     print(f"annealer's default schedule, cold / hot inverse temperature: 10^{min(decades):.1f} to "
           f"10^{max(decades):.1f}")
-    sizes = list(inst.levels)
     for radius in (1, 2):
-        end, steps = true_local_search(inst, bi, sizes, radius)
+        end, steps = true_local_search(inst, bi, radius)
         gap = (float(inst.value_of(end[None])[0]) - fstar) / abs(fstar)
         print(f"true-function best-improvement search from the incumbent, changing up to {radius} variable(s) per "
               f"step (feasible designs only): {steps} step(s), ends {gap:.2%} above the optimum")
 
 
-def true_local_search(inst: discrete.MixedDesign, start: np.ndarray, sizes: list[int],
-                      radius: int) -> tuple[np.ndarray, int]:
+def true_local_search(inst: discrete.MixedDesign, start: np.ndarray, radius: int) -> tuple[np.ndarray, int]:
     """Best-improvement descent on the instance's true function over feasible designs, each step changing up to
     ``radius`` variables to any levels: does a trapped incumbent sit in a true local optimum, or was an
     improving design near it never evaluated?"""
@@ -106,7 +104,7 @@ def true_local_search(inst: discrete.MixedDesign, start: np.ndarray, sizes: list
         cands = []
         for r in range(1, radius + 1):
             for dims in itertools.combinations(range(len(cur)), r):
-                for levels in itertools.product(*(range(sizes[d]) for d in dims)):
+                for levels in itertools.product(*(range(inst.levels[d]) for d in dims)):
                     if any(cur[d] != v for d, v in zip(dims, levels, strict=True)):
                         c = cur.copy()
                         c[list(dims)] = levels

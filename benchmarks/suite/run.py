@@ -222,8 +222,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         if p not in known:
             raise SystemExit(f"problem {p!r} is not in the {args.family} suite: "
                              f"python -m benchmarks.suite list --family {args.family} --half {args.half}")
-        if args.half == "heldout" and p not in fam.problem_names("heldout") and (
-                p in fam.problem_names("dev") or args.family == "discrete" and p in discrete.more_dev_names()):
+        if args.half == "heldout" and p not in fam.problem_names("heldout"):  # known: of a development set
             raise SystemExit(f"problem {p!r} belongs to the development half")
     # a method's advice to its user ("search stalled: ...") is not a benchmark's output: errors only (set once
     # the command is accepted, so a refused one changes nothing in the calling process)
