@@ -359,3 +359,48 @@ def test_both_constraint_selection_rules_end_feasible_and_report_neighbour_picks
     assert best is not None and obj(best.values, 0)[1][0] <= 0
     picks = m.diagnostics()["duplicates"]["neighbour_picks"]
     assert (picks > 0) if not opts else (picks == 0)
+
+
+def _two_basins(n: int) -> tuple[DesignSpace, Objective]:
+    """Integers 0..4: a wide local basin around all-zeros (value = variables changed) and a narrow global
+    one at all-fours (-1 there, 9 elsewhere in its reach): all-zeros is a local optimum for every change of
+    up to n - 1 variables."""
+    space = DesignSpace([Integer(f"k{j}", 0, 4) for j in range(n)])
+
+    def obj(v: dict[str, Any], r: int) -> tuple[float, tuple[float, ...]]:
+        x = np.array([v[f"k{j}"] for j in range(n)])
+        return (-1.0 if (x == 4).all() else float((x != 0).sum())), ()
+
+    return space, obj
+
+
+def test_escape_proposes_outside_a_stalled_incumbents_neighbourhood() -> None:
+    """With ``escape_after`` = 15, once 15 evaluations pass without a better incumbent every other model
+    proposal differs from the incumbent in at least ``escape_distance`` variables; off (the default), none
+    are counted and the model proposals stay near the incumbent."""
+    n = 6
+    space, obj = _two_basins(n)
+
+    def far_model_proposals(opts: dict[str, Any]) -> tuple[int, int]:
+        """(model proposals >= 3 variables from the incumbent of their ask, escape picks) over 90 evaluations."""
+        m = QioMethod(Problem(space), opts, seed=3)
+        far = 0
+        while len(m.history) < 90:
+            best = m.recommend()
+            (c,) = m.ask(1)
+            if best is not None and c.tag == "model":
+                far += sum(c.values[f"k{j}"] != best.values[f"k{j}"] for j in range(n)) >= 3
+            m.tell([Evaluation(c, "ok", objective=obj(c.values, 0)[0], constraints=())])
+        return far, m.diagnostics()["duplicates"]["escape_picks"]
+
+    far_on, picks_on = far_model_proposals({"escape_after": 15, "escape_distance": 3})
+    far_off, picks_off = far_model_proposals({})
+    assert picks_off == 0 and picks_on >= 10
+    assert far_on >= picks_on > far_off
+
+
+def test_escape_options_are_checked() -> None:
+    space, _ = _two_basins(3)
+    for bad in ({"escape_after": -1}, {"escape_pull": -0.5}, {"escape_distance": 0}, {"escape_every": 0}):
+        with pytest.raises(StudyError, match="escape"):
+            QioMethod(Problem(space), bad)
