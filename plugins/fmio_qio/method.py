@@ -66,9 +66,6 @@ class QioMethod(Method):
         self.book = PointBook(self.enc)
         self.models = SurrogateSet(self.enc, o, self.rng, problem.constraint_names)
         self.log = IterationLog()
-        self.improved_at = 0  # evaluations told when the incumbent last changed
-        self.incumbent_key: bytes | None = None
-        self.escape_turn = 0  # model proposals since the stall began; every escape_every-th one escapes
         self.direct = (DirectMode(self.enc, o.bqm_file, o.bqm_builder, o.direct_top)
                        if o.bqm_file is not None or o.bqm_builder is not None else None)
 
@@ -98,10 +95,6 @@ class QioMethod(Method):
             self.log.twin_seconds_since += float(e.wall_seconds)
             if objective_ok(e) and e.candidate.replication == 0:
                 self.models.note_outcome(self.enc.encode(e.candidate.values), float(e.objective))  # type: ignore[arg-type]
-        best = self.recommend()
-        key = None if best is None else self.book.key_of(best.values)
-        if key != self.incumbent_key:
-            self.incumbent_key, self.improved_at = key, len(self.history)
         model_batch = [e for e in evaluations if e.candidate.tag == "model"]
         if model_batch:
             self._learn_penalties(model_batch)
@@ -165,18 +158,9 @@ class QioMethod(Method):
                 base = np.array(self.problem.space.to_indices(best.values))
                 neighbours = local_moves(self.enc, self.rng, self.models, base, 10**9,
                                          lambda key: not self.book.seen(key))
-        stalled = (self.options.escape_after > 0
-                   and len(self.history) - self.improved_at >= self.options.escape_after)
-        base_levels = self._incumbent_levels()
         for _ in range(k):
             t1 = time.perf_counter()
-            self.escape_turn = self.escape_turn + 1 if stalled else 0
-            escaping = stalled and self.escape_turn % self.options.escape_every == 1 % self.options.escape_every \
-                and base_levels is not None
-            if escaping:  # pushed away from the incumbent; only designs outside its neighbourhood count
-                draw = self.models.draw(self.schedule, self._incumbent_bits(), -self.options.escape_pull, scales)
-            else:
-                draw = self.models.draw(self.schedule, center, self.options.trust_pull, scales)
+            draw = self.models.draw(self.schedule, center, self.options.trust_pull, scales)
             step.weights = draw.weights
             step.fit_seconds += time.perf_counter() - t1
             unseen: list[np.ndarray] = []
@@ -189,10 +173,6 @@ class QioMethod(Method):
                 bad, rows = self.enc.canonical(samples.bits)
                 invalid += bad
                 total += len(rows)
-                if escaping:
-                    assert base_levels is not None
-                    far = (self.enc.bits_to_indices(rows)[0] != base_levels).sum(axis=1)
-                    rows = rows[far >= self.options.escape_distance]
                 for r in rows:
                     key = self.book.key(r)
                     if self.book.seen(key) or key in taken:
@@ -215,7 +195,7 @@ class QioMethod(Method):
                 step.draws_without_new += 1
                 continue
             n_annealed = len(unseen)
-            for r in [] if escaping else neighbours:
+            for r in neighbours:
                 key = self.book.key(r)
                 if key not in fresh and key not in taken:
                     fresh.add(key)
@@ -228,9 +208,7 @@ class QioMethod(Method):
             taken.add(self.book.key(unseen[pick]))
             pool += [r for i, r in enumerate(unseen) if i != pick]
             chosen.append(self._candidate(unseen[pick], "model"))
-            if escaping:
-                self.log.counts["escape_picks"] += 1
-            elif pick >= n_annealed:
+            if pick >= n_annealed:
                 self.log.counts["neighbour_picks"] += 1
             elif self.book.key(unseen[pick]) in end_keys:
                 self.log.counts["descent_picks"] += 1
@@ -241,10 +219,6 @@ class QioMethod(Method):
         self.schedule.update_encoding(step.invalid_share)
         self.log.record(step, self.schedule)
         return chosen + fills
-
-    def _incumbent_levels(self) -> np.ndarray | None:
-        best = self.recommend()
-        return None if best is None else np.array(self.problem.space.to_indices(best.values))
 
     def _incumbent_bits(self) -> np.ndarray | None:
         best = self.recommend()

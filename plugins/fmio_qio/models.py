@@ -129,7 +129,7 @@ class SurrogateSet:
             w = schedule.failure_factor * span / model_span(fm)
             fixed.append((w, fm))
             weights["failure"] = w
-        if center is not None and pull != 0:  # lambda * Hamming distance to the centre (linear): < 0 pushes away
+        if center is not None and pull > 0:  # trust region: lambda * Hamming distance to the centre (linear)
             lam = pull * span / max(self.enc.n_bits, 1)
             c = np.asarray(center, dtype=float)
             fixed.append((lam, QuadModel(1.0 - 2.0 * c, np.zeros((len(c), len(c))), float(c.sum()))))

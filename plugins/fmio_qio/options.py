@@ -37,12 +37,6 @@ class QioOptions:
     trust_pull: float = 0.0  # > 0: pull the annealer towards the incumbent (x model span / bits per flipped bit)
     trust_alternate: bool = False  # True: the trust region (local_fit, trust_pull) only every other model batch
     warp: Literal["none", "log"] = "none"  # output warping before the surrogate fits (see warp.py)
-    # > 0: after this many evaluations without a better incumbent, every escape_every-th model proposal leaves
-    # the incumbent's neighbourhood
-    escape_after: int = 0
-    escape_every: int = 2
-    escape_pull: float = 0.5  # push of an escaping draw away from the incumbent (x model span / bits per bit)
-    escape_distance: int = 3  # an escaping proposal differs from the incumbent in at least this many variables
     bqm_file: str | None = None
     bqm_builder: Any = None
     direct_top: int = 10
@@ -56,10 +50,6 @@ class QioOptions:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.n_initial is not None and self.n_initial < 1:
             raise ValueError(f"n_initial must be >= 1, got {self.n_initial}")
-        if self.escape_after < 0 or self.escape_pull < 0 or self.escape_distance < 1 or self.escape_every < 1:
-            raise ValueError("escape_after and escape_pull must be >= 0 (0 = off), escape_distance and escape_every "
-                             f">= 1, got {self.escape_after}, {self.escape_pull}, {self.escape_distance}, "
-                             f"{self.escape_every}")
         if self.local_fit < 0 or self.trust_pull < 0:
             raise ValueError(f"local_fit and trust_pull must be >= 0 (0 = off), got {self.local_fit}, {self.trust_pull}")
         if not self.multiplier_ladder or min(self.multiplier_ladder) <= 0:

@@ -35,7 +35,7 @@ class IterationLog:
         self.batch_outcomes: list[dict[str, Any]] = []
         self.counts = {"annealer_duplicates": 0, "steps_without_new_sample": 0, "next_best_fills": 0,
                        "local_moves": 0, "random_fills": 0, "neighbour_picks": 0,
-                       "descent_picks": 0, "escape_picks": 0}
+                       "descent_picks": 0}
         self.fit_seconds = 0.0
         self.anneal_seconds = 0.0
         self.model_proposals = 0
