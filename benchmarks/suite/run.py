@@ -26,6 +26,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -207,6 +208,20 @@ def run_discrete(method: str, prob: discrete.DiscreteProblem, seed: int, options
 
 
 # -- driver ---------------------------------------------------------------------------------------------------
+def code_version() -> str:
+    """The commit the runner's code comes from, ``-dirty`` when tracked files differ from it ("unknown" outside
+    git). Stored with every run, not in the file's ``meta``, so a resumed file can say which runs came from where."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
 def _save(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1, default=float))
@@ -238,6 +253,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         raise SystemExit(f"{out}: holds runs of {data['meta']}, not {meta}; use another --out")
     data["meta"] = meta
     tasks: dict[str, Any] = {}
+    code = code_version()
     if "bayes" in methods and args.family == "continuous":  # TensorFlow import once per process, reported apart
         t0 = time.process_time()
         from fmio_bayes._tf import load
@@ -256,7 +272,7 @@ def cmd_run(args: argparse.Namespace) -> None:
                 w0 = time.time()
                 r = (run_continuous(m, tasks[p], seed, options if m == "bayes" else {}) if args.family == "continuous"
                      else run_discrete(m, tasks[p], seed, options if m == "qio" else {}))
-                r.update(method=m, problem=p, rep=rep, seed=seed, wall=time.time() - w0)
+                r.update(method=m, problem=p, rep=rep, seed=seed, wall=time.time() - w0, code=code)
                 data["runs"][key] = r
                 _save(out, data)
                 shown = r.get("regret") if args.family == "continuous" else r.get("evals")

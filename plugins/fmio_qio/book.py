@@ -76,10 +76,11 @@ class PointBook:
     def distinct_ok(self) -> int:
         return sum(1 for evs in self.groups.values() if any(objective_ok(e) for e in evs))
 
-    def training_data(self, n_constraints: int) -> TrainingData:
+    def training_data(self, n_constraints: int, only: set[bytes] | None = None) -> TrainingData:
+        """The told designs (those in ``only`` if given) as training data."""
         ok_keys, failed_keys = [], []
         ys, cons = [], []
-        for key in self.order:
+        for key in self.order if only is None else [k for k in self.order if k in only]:
             evs = [e for e in self.groups[key] if objective_ok(e)]
             if evs:
                 ok_keys.append(key)

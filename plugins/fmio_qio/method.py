@@ -31,6 +31,7 @@ from .moves import descend, local_moves
 from .noise import noise_report
 from .options import QioOptions
 from .report import IterationLog, Step
+from .restart import Restarts
 from .solver import AnnealSettings, anneal, default_beta_range
 from .surrogate import QuadModel
 
@@ -66,12 +67,15 @@ class QioMethod(Method):
         self.book = PointBook(self.enc)
         self.models = SurrogateSet(self.enc, o, self.rng, problem.constraint_names)
         self.log = IterationLog()
+        self.restarts = Restarts(o.restart_after)
         self.direct = (DirectMode(self.enc, o.bqm_file, o.bqm_builder, o.direct_top)
                        if o.bqm_file is not None or o.bqm_builder is not None else None)
 
     def _candidate(self, bits: np.ndarray, tag: str, replication: int = 0) -> Candidate:
         values, _ = self.enc.decode(bits)
-        self.book.ask(self.book.key_of(values))
+        key = self.book.key_of(values)
+        self.book.ask(key)
+        self.restarts.asked(key)
         return Candidate(values, replication, tag)
 
     # -- protocol --------------------------------------------------------------------------
@@ -86,15 +90,20 @@ class QioMethod(Method):
             return out + self._ask_direct(k)
         if self.book.n_seen() < self.n_initial or self.book.distinct_ok() < 2:
             return out + self._space_filling(k, "initial")
+        fresh = self.restarts.keys
+        if fresh is not None and (len(fresh) < self.n_initial or len(self.restarts.history) < 2):
+            return out + self._space_filling(k, "restart")
         return out + self._anneal_batch(k)
 
     def tell(self, evaluations: Sequence[Evaluation]) -> None:
         super().tell(evaluations)
+        keys = []
         for e in evaluations:
-            self.book.tell(e)
+            keys.append(self.book.tell(e))
             self.log.twin_seconds_since += float(e.wall_seconds)
             if objective_ok(e) and e.candidate.replication == 0:
                 self.models.note_outcome(self.enc.encode(e.candidate.values), float(e.objective))  # type: ignore[arg-type]
+        self.restarts.told(evaluations, keys)
         model_batch = [e for e in evaluations if e.candidate.tag == "model"]
         if model_batch:
             self._learn_penalties(model_batch)
@@ -125,7 +134,7 @@ class QioMethod(Method):
 
     def _local_moves(self, k: int, taken: set[bytes], tag: str = "local") -> list[Candidate]:
         """Up to ``k`` unseen neighbours of the incumbent, ranked (see :mod:`.moves`)."""
-        best = self.recommend()
+        best = self._focus()
         if best is None:
             return []
         base = np.array(self.problem.space.to_indices(best.values))
@@ -153,7 +162,7 @@ class QioMethod(Method):
         scales = self.options.multiplier_ladder if thompson else (1.0,)
         neighbours: list[np.ndarray] = []
         if thompson and self.options.thompson_neighbours:  # the draw also ranks the incumbent's neighbourhood
-            best = self.recommend()
+            best = self._focus()
             if best is not None:
                 base = np.array(self.problem.space.to_indices(best.values))
                 neighbours = local_moves(self.enc, self.rng, self.models, base, 10**9,
@@ -220,13 +229,17 @@ class QioMethod(Method):
         self.log.record(step, self.schedule)
         return chosen + fills
 
+    def _focus(self) -> Candidate | None:
+        """The design the model steps work around: the fresh search's best during one, else the incumbent."""
+        return self.restarts.incumbent() or self.recommend()
+
     def _incumbent_bits(self) -> np.ndarray | None:
-        best = self.recommend()
+        best = self._focus()
         return None if best is None else self.enc.encode(best.values)
 
     def _training_data(self, center: np.ndarray | None) -> TrainingData:
         """What the surrogates learn from: every design, or with ``local_fit`` the nearest to the incumbent."""
-        data = self.book.training_data(len(self.problem.constraint_names))
+        data = self.book.training_data(len(self.problem.constraint_names), self.restarts.keys)
         n = self.options.local_fit
         return self.book.nearest(data, center, n) if n and center is not None else data
 
@@ -301,6 +314,7 @@ class QioMethod(Method):
             "iterations": self.log.records,
             "model_batches_on_twin": self.log.batch_outcomes,
             "duplicates": dict(self.log.counts),
+            "restarts": self.restarts.report(),
             "timing": self.log.timing(self.history),
             "evaluations": {"told": len(self.history), "distinct": len(self.book.groups),
                             "failed": sum(1 for e in self.history if not e.ok)},

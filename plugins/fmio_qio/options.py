@@ -36,6 +36,7 @@ class QioOptions:
     local_fit: int = 0  # > 0: fit on the this many designs nearest the incumbent (trust region; 0: all)
     trust_pull: float = 0.0  # > 0: pull the annealer towards the incumbent (x model span / bits per flipped bit)
     trust_alternate: bool = False  # True: the trust region (local_fit, trust_pull) only every other model batch
+    restart_after: int = 0  # > 0: after this many evaluations without a better incumbent, a fresh search (method.py)
     warp: Literal["none", "log"] = "none"  # output warping before the surrogate fits (see warp.py)
     bqm_file: str | None = None
     bqm_builder: Any = None
@@ -50,6 +51,8 @@ class QioOptions:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.n_initial is not None and self.n_initial < 1:
             raise ValueError(f"n_initial must be >= 1, got {self.n_initial}")
+        if self.restart_after < 0:
+            raise ValueError(f"restart_after must be >= 0 (0 = off), got {self.restart_after}")
         if self.local_fit < 0 or self.trust_pull < 0:
             raise ValueError(f"local_fit and trust_pull must be >= 0 (0 = off), got {self.local_fit}, {self.trust_pull}")
         if not self.multiplier_ladder or min(self.multiplier_ladder) <= 0:
