@@ -225,23 +225,25 @@ def ablation(family: str, base: str, variants: list[str]) -> str:
     twice the budget. Ratios variant / base: below 1 the variant is better."""
     from scipy.stats import wilcoxon
 
-    def runs(f: str) -> tuple[str, dict[tuple[str, int], float]]:
+    def runs(f: str) -> tuple[str, dict[tuple[str, int], float], set[str]]:
         data = json.loads(open(f).read())
         floor = 1e-12
         out: dict[tuple[str, int], float] = {}
+        envs: set[str] = set()
         for r in data["runs"].values():
             if r["method"] not in ("bayes", "qio"):
                 continue
+            envs.add(r.get("environment", "not recorded"))
             v = r["regret"] if family == "continuous" else r["evals"]
             if v is None:
                 v = 2.0 * r["budget"] if family == "discrete" else math.inf
             out[(r["problem"], r["seed"])] = max(float(v), floor)
-        return data["meta"]["label"], out
+        return data["meta"]["label"], out, envs
 
-    label0, a = runs(base)
+    label0, a, env0 = runs(base)
     lines = [f"# Ablation ({family}): ratios to `{label0}` ({base}); below 1: the variant is better\n"]
     for f in variants:
-        label, b = runs(f)
+        label, b, env = runs(f)
         keys = sorted(set(a) & set(b))
         logs = {k: math.log(b[k] / a[k]) for k in keys if math.isfinite(a[k]) and math.isfinite(b[k])}
         problems = list(dict.fromkeys(k[0] for k in keys))
@@ -261,4 +263,8 @@ def ablation(family: str, base: str, variants: list[str]) -> str:
         lines.append(f"\n`{label}` / `{label0}`: geometric mean of paired ratios {math.exp(vals.mean()):.3g} over "
                      f"{len(vals)} pairs (Wilcoxon p = {p:.2g}); median paired ratio better than 1/1.5 on {better} "
                      f"problems, worse than 1.5 on {worse}, of {len(problems)}")
+        if env0 != env or len(env) != 1 or "not recorded" in env:  # a run's path depends on versions and CPU
+            lines.append(f"\n**Warning**: the runs are not known to come from one environment (`{label0}`: "
+                         f"{'; '.join(sorted(env0))}; `{label}`: {'; '.join(sorted(env))}): a pair differs by "
+                         "more than the setting, so rerun the base beside the variant")
     return "\n".join(lines) + "\n"

@@ -222,6 +222,27 @@ def code_version() -> str:
     return head + ("-dirty" if dirty else "")
 
 
+def environment() -> str:
+    """Python, the numerical libraries and the CPU model: a qio or bayes run's path depends on the order of
+    floating-point sums, so the same code and seed can take another path on another version or CPU. Stored with
+    every run, so a comparison can check that its files share one environment."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = [f"python {sys.version.split()[0]}"]
+    for dist in ("numpy", "scipy", "dimod", "dwave-samplers", "gpflow", "tensorflow", "optuna"):
+        try:
+            parts.append(f"{dist} {version(dist)}")
+        except PackageNotFoundError:
+            pass
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return ", ".join(parts) + "; " + cpu
+
+
 def _save(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1, default=float))
@@ -253,7 +274,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         raise SystemExit(f"{out}: holds runs of {data['meta']}, not {meta}; use another --out")
     data["meta"] = meta
     tasks: dict[str, Any] = {}
-    code = code_version()
+    code, env = code_version(), environment()
     if "bayes" in methods and args.family == "continuous":  # TensorFlow import once per process, reported apart
         t0 = time.process_time()
         from fmio_bayes._tf import load
@@ -272,7 +293,8 @@ def cmd_run(args: argparse.Namespace) -> None:
                 w0 = time.time()
                 r = (run_continuous(m, tasks[p], seed, options if m == "bayes" else {}) if args.family == "continuous"
                      else run_discrete(m, tasks[p], seed, options if m == "qio" else {}))
-                r.update(method=m, problem=p, rep=rep, seed=seed, wall=time.time() - w0, code=code)
+                r.update(method=m, problem=p, rep=rep, seed=seed, wall=time.time() - w0, code=code,
+                         environment=env)
                 data["runs"][key] = r
                 _save(out, data)
                 shown = r.get("regret") if args.family == "continuous" else r.get("evals")

@@ -154,6 +154,38 @@ def test_ablation_table_pairs_runs_by_problem_and_seed(tmp_path) -> None:
     # geometric mean of the 7 paired ratios: 0.5^4 * 2^3 = 0.5 -> 0.5^(1/7)
     assert f"geometric mean of paired ratios {0.5 ** (1 / 7):.3g} over 7 pairs" in text
     assert "better than 1/1.5 on 1 problems, worse than 1.5 on 1, of 2" in text
+    assert "Warning" in text  # neither file records its environment
+
+
+def test_ablation_warns_when_base_and_variant_ran_in_different_environments(tmp_path) -> None:
+    """A run's path depends on library versions and CPU; an ablation across environments says so."""
+    import json as _json
+
+    def write(name: str, env: str) -> str:
+        runs = {f"qio|p|{s}": {"method": "qio", "problem": "p", "seed": s, "evals": 50, "budget": 300,
+                               "environment": env} for s in range(6)}
+        path = tmp_path / name
+        path.write_text(_json.dumps({"meta": {"label": name}, "runs": runs}))
+        return str(path)
+
+    same = report.ablation("discrete", write("a.json", "numpy 2.4.6"), [write("b.json", "numpy 2.4.6")])
+    other = report.ablation("discrete", write("a.json", "numpy 2.4.6"), [write("c.json", "numpy 2.3.0")])
+    assert "Warning" not in same
+    assert "Warning" in other and "numpy 2.3.0" in other
+
+
+def test_runner_stores_code_and_environment_with_every_run(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json as _json
+    import sys
+
+    run = import_benchmark("suite.run")
+    out = tmp_path / "r.json"
+    monkeypatch.setattr(sys, "argv", ["suite", "run", "--family", "discrete", "--half", "dev", "--reps", "1",
+                                      "--problems", "bocs10_0", "--methods", "random", "--out", str(out)])
+    run.main()
+    (r,) = _json.loads(out.read_text())["runs"].values()
+    assert r["environment"].startswith("python ") and "numpy " in r["environment"]
+    assert r["code"] == "unknown" or len(r["code"].removesuffix("-dirty")) == 12
 
 
 def test_report_common_takes_every_method_on_the_seeds_all_ran(tmp_path) -> None:

@@ -359,3 +359,53 @@ def test_both_constraint_selection_rules_end_feasible_and_report_neighbour_picks
     assert best is not None and obj(best.values, 0)[1][0] <= 0
     picks = m.diagnostics()["duplicates"]["neighbour_picks"]
     assert (picks > 0) if not opts else (picks == 0)
+
+
+def _two_basins(n: int) -> tuple[DesignSpace, Objective]:
+    """Integers 0..4: a wide local basin around all-zeros (value = variables changed) and a narrow global
+    one at all-fours (-1 there): all-zeros is a local optimum for every change of up to n - 1 variables."""
+    space = DesignSpace([Integer(f"k{j}", 0, 4) for j in range(n)])
+
+    def obj(v: dict[str, Any], r: int) -> tuple[float, tuple[float, ...]]:
+        x = np.array([v[f"k{j}"] for j in range(n)])
+        return (-1.0 if (x == 4).all() else float((x != 0).sum())), ()
+
+    return space, obj
+
+
+def test_a_stalled_run_restarts_with_a_model_of_the_fresh_designs_only() -> None:
+    """With ``restart_after`` = 15, once 15 evaluations pass without a better incumbent a fresh search starts:
+    a new space-filling design (tagged ``restart``), then model steps fitted on the fresh search's designs
+    alone; off (the default), no restart and every fit learns from all designs seen."""
+    n = 6
+    space, obj = _two_basins(n)
+
+    def trace(opts: dict[str, Any]) -> tuple[QioMethod, list[str], list[tuple[int, int]]]:
+        m = QioMethod(Problem(space), opts, seed=3)
+        tags: list[str] = []
+        fits: list[tuple[int, int]] = []  # (designs fitted on, distinct successful designs told)
+        while len(m.history) < 90:
+            before = len(m.log.records)
+            (c,) = m.ask(1)
+            if len(m.log.records) > before:
+                fits.append((m.log.records[-1]["n_train"], m.book.distinct_ok()))
+            tags.append(c.tag)
+            m.tell([Evaluation(c, "ok", objective=obj(c.values, 0)[0], constraints=())])
+        return m, tags, fits
+
+    on, tags_on, fits_on = trace({"restart_after": 15})
+    off, tags_off, fits_off = trace({})
+    report = on.diagnostics()["restarts"]
+    assert report["started"] >= 1 and off.diagnostics()["restarts"]["started"] == 0
+    first = tags_on.index("restart")
+    assert tags_on[first:first + on.n_initial] == ["restart"] * on.n_initial and "restart" not in tags_off
+    assert all(used == told for used, told in fits_off)
+    assert any(used < told for used, told in fits_on)  # fitted on the fresh search's designs only
+    # the incumbent is never lost: the run recommends its overall best
+    assert obj(on.recommend().values, 0)[0] <= min(e.objective for e in on.history)  # type: ignore[union-attr,type-var]
+
+
+def test_restart_after_is_checked() -> None:
+    space, _ = _two_basins(3)
+    with pytest.raises(StudyError, match="restart_after"):
+        QioMethod(Problem(space), {"restart_after": -1})

@@ -1,4 +1,5 @@
-"""Unit tests of qio's parts: output warping, the trust region (nearest-design fit set, pull term), the book."""
+"""Unit tests of qio's parts: output warping, the trust region (nearest-design fit set, pull term), the book,
+the restarts' bookkeeping."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from fmio_qio.bqm import PenaltySchedule, to_bqm
 from fmio_qio.encoding import Encoding
 from fmio_qio.models import SurrogateSet
 from fmio_qio.options import QioOptions
+from fmio_qio.restart import Restarts
 from fmio_qio.warp import ObjectiveWarp, warp_constraint
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fmi_optimizer.errors import StudyError
+from fmi_optimizer.records import Candidate, Evaluation
 from fmi_optimizer.space import Boolean, Categorical, DesignSpace, Integer
 
 finite = st.floats(-1e4, 1e4, allow_nan=False)
@@ -224,3 +227,30 @@ def test_multiplier_ladder_option_is_checked() -> None:
         QioOptions(multiplier_ladder=())
     with pytest.raises(ValueError):
         QioOptions(multiplier_ladder=(1.0, 0.0))
+
+
+def test_restarts_start_after_a_stall_end_on_a_better_design_and_restart_when_stalled_again() -> None:
+    r = Restarts(after=3)
+
+    def tell(key: bytes, y: float) -> None:
+        r.told([Evaluation(Candidate({"k": key.hex()}), "ok", objective=y)], [key])
+
+    tell(b"a", 1.0)
+    for k in (b"b", b"c"):
+        tell(k, 2.0)
+    assert not r.active
+    tell(b"d", 2.0)  # the third evaluation without a better incumbent
+    assert r.active and r.started == 1 and r.incumbent() is None
+    tell(b"e", 0.5)  # not asked by the fresh search: ignored by it, though it is the run's new best
+    assert r.active and r.incumbent() is None
+    for k, y in ((b"f", 3.0), (b"g", 2.5)):
+        r.asked(k)
+        tell(k, y)
+    assert r.incumbent() is not None and r.incumbent().values == {"k": b"g".hex()}  # type: ignore[union-attr]
+    for k in (b"h", b"i", b"j"):  # three fresh designs no better than the fresh search's best: a new one starts
+        r.asked(k)
+        tell(k, 2.6)
+    assert r.active and r.started == 2 and r.incumbent() is None
+    r.asked(b"k")
+    tell(b"k", 0.1)  # beats the run's incumbent (0.5): back to learning from everything
+    assert not r.active and r.won == 1 and r.stall == 0
