@@ -209,14 +209,15 @@ def run_discrete(method: str, prob: discrete.DiscreteProblem, seed: int, options
 
 # -- driver ---------------------------------------------------------------------------------------------------
 def code_version() -> str:
-    """The commit the runner's code comes from, ``-dirty`` when tracked files differ from it ("unknown" outside
-    git). Stored with every run, not in the file's ``meta``, so a resumed file can say which runs came from where."""
+    """The commit the runner's code comes from, ``-dirty`` when tracked files outside ``docs/`` (where results are
+    written while runs go on) differ from it; "unknown" outside git. Stored with every run, not in the file's
+    ``meta``, so a resumed file can say which runs came from where."""
     here = Path(__file__).resolve().parent
     try:
         head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                                ":(top,exclude)docs"], cwd=here, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("-dirty" if dirty else "")

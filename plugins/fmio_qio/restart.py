@@ -1,4 +1,4 @@
-"""Restarts: a fresh search when the incumbent stops improving (``restart_after``; off by default).
+"""Restarts: a fresh search when the incumbent stops improving (``restart_after``, 50 by default; 0 = never).
 
 A stalled run sits at a design every draw of the model ranks best, often a true local optimum several
 variables from the optimum, with most of its data around it. After ``restart_after`` evaluations without a

@@ -376,7 +376,7 @@ def _two_basins(n: int) -> tuple[DesignSpace, Objective]:
 def test_a_stalled_run_restarts_with_a_model_of_the_fresh_designs_only() -> None:
     """With ``restart_after`` = 15, once 15 evaluations pass without a better incumbent a fresh search starts:
     a new space-filling design (tagged ``restart``), then model steps fitted on the fresh search's designs
-    alone; off (the default), no restart and every fit learns from all designs seen."""
+    alone; off (``restart_after = 0``), no restart and every fit learns from all designs seen."""
     n = 6
     space, obj = _two_basins(n)
 
@@ -394,7 +394,7 @@ def test_a_stalled_run_restarts_with_a_model_of_the_fresh_designs_only() -> None
         return m, tags, fits
 
     on, tags_on, fits_on = trace({"restart_after": 15})
-    off, tags_off, fits_off = trace({})
+    off, tags_off, fits_off = trace({"restart_after": 0})
     report = on.diagnostics()["restarts"]
     assert report["started"] >= 1 and off.diagnostics()["restarts"]["started"] == 0
     first = tags_on.index("restart")
