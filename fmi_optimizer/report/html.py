@@ -30,6 +30,18 @@ def objective_axis_scale(values: Sequence[float]) -> str:
     return "log" if max(finite) / min(finite) >= 100.0 else "linear"
 
 
+def diagnostics_text(diagnostics: dict[str, Any], limit: int = 60000) -> str:
+    """A method's diagnostics as indented JSON for the report: the shortest top-level entries first, so that
+    a long one (a per-iteration log) cannot push the summaries out of view, and cut at ``limit`` characters
+    with a note that says so and where the whole is (the study's result in its database)."""
+    ordered = dict(sorted(diagnostics.items(), key=lambda kv: len(json.dumps(kv[1], default=str))))
+    text = json.dumps(ordered, indent=1, default=str)
+    if len(text) <= limit:
+        return text
+    return (text[:limit] + f"\n... cut at {limit} of {len(text)} characters; every entry is in the study's "
+            "result in its fmi_optimizer.db (table studies, column result)")
+
+
 def convergence_plot(evs: Sequence[Evaluation], title: str = "Convergence") -> str:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.6))
@@ -159,9 +171,8 @@ def write_report(store: Store, study_id: int, path: Path, pm: pluggy.PluginManag
                           e.wall_seconds, e.worker] for e in evs], left=2))
     parts.append("</div>")
     if result.get("diagnostics"):
-        parts.append("<h2>Method diagnostics</h2><pre>"
-                     + html.escape(json.dumps(result["diagnostics"], indent=1,
-                                              default=str)[:60000]) + "</pre>")
+        parts.append("<h2>Method diagnostics</h2><pre>" + html.escape(diagnostics_text(result["diagnostics"]))
+                     + "</pre>")
     parts.append("<h2>Problem</h2><pre>" + html.escape(json.dumps(problem, indent=1, default=str)) + "</pre>")
     title = f"{html.escape(row['name'])} — fmi_optimizer"
     doc = (f"<!doctype html><html><head><meta charset=utf-8><title>{title}</title>"

@@ -159,3 +159,17 @@ def test_objective_axis_turns_logarithmic_only_for_positive_values_spanning_deca
     assert objective_axis_scale([-3.3, -1.0, 0.0]) == "linear"  # not all positive
     assert objective_axis_scale([0.0, 1.0, 100.0]) == "linear"  # a zero has no logarithm
     assert objective_axis_scale([]) == "linear"
+
+
+def test_long_method_diagnostics_keep_their_summaries_in_view_and_say_where_they_are_cut(tmp_path: Path) -> None:
+    """A long per-iteration log must not push the short entries (counts, restarts) out of the report, and a cut
+    says so instead of ending mid-JSON."""
+    store = Store(tmp_path / "db.sqlite")
+    sid = store.create_study("long", "mine", 7, "ab" * 32, {"raw": {}, "method": "mine", "problem": PROBLEM})
+    iterations = [{"iteration": i, "fit_seconds": 0.25, "penalty_weights": {"c": 1.5}} for i in range(3000)]
+    diagnostics = {"iterations": iterations, "restarts": {"started": 2, "won": 1}}
+    store.set_status(sid, "finished", {"best": None, "diagnostics": diagnostics})
+    text = write_report(store, sid, tmp_path / "r.html", pm=load_host().pm).read_text()
+    shown = text.split("<h2>Method diagnostics</h2><pre>")[1].split("</pre>")[0]
+    assert shown.index("&quot;restarts&quot;") < shown.index("&quot;iterations&quot;")
+    assert "cut at 60000 of" in shown and "fmi_optimizer.db (table studies, column result)" in shown
