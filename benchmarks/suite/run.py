@@ -271,9 +271,10 @@ def cmd_run(args: argparse.Namespace) -> None:
     out = Path(args.out)
     data: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {"runs": {}}
     meta = {"family": args.family, "half": args.half, "options": options, "label": args.label}
-    if data.get("meta", meta) != meta:
-        raise SystemExit(f"{out}: holds runs of {data['meta']}, not {meta}; use another --out")
-    data["meta"] = meta
+    held = data.get("meta", meta)  # may also carry notes added by hand (how a file was merged or relabelled)
+    if {k: held.get(k) for k in meta} != meta:
+        raise SystemExit(f"{out}: holds runs of {held}, not {meta}; use another --out")
+    data["meta"] = held | meta
     tasks: dict[str, Any] = {}
     code, env = code_version(), environment()
     if "bayes" in methods and args.family == "continuous":  # TensorFlow import once per process, reported apart

@@ -186,6 +186,17 @@ def test_runner_stores_code_and_environment_with_every_run(tmp_path, monkeypatch
     (r,) = _json.loads(out.read_text())["runs"].values()
     assert r["environment"].startswith("python ") and "numpy " in r["environment"]
     assert r["code"] == "unknown" or len(r["code"].removesuffix("-dirty")) == 12
+    # a note added by hand to the meta does not stop a resumed run; another configuration does
+    data = _json.loads(out.read_text())
+    data["meta"]["note"] = "relabelled by hand"
+    out.write_text(_json.dumps(data))
+    monkeypatch.setattr(sys, "argv", [a if a != "1" else "2" for a in sys.argv])  # --reps 2
+    run.main()
+    data = _json.loads(out.read_text())
+    assert len(data["runs"]) == 2 and data["meta"]["note"] == "relabelled by hand"
+    monkeypatch.setattr(sys, "argv", sys.argv + ["--label", "other"])
+    with pytest.raises(SystemExit, match="use another --out"):
+        run.main()
 
 
 def test_report_common_takes_every_method_on_the_seeds_all_ran(tmp_path) -> None:
