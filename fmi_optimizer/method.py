@@ -14,7 +14,7 @@ import math
 import types
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -188,6 +188,83 @@ def best_candidate(history: Sequence[Evaluation]) -> Candidate | None:
 
     best = min(groups.values(), key=rank)
     return Candidate(dict(best[0].candidate.values), 0, best[0].candidate.tag)
+
+
+# -- fresh searches ----------------------------------------------------------------------------
+def _restart_rank(e: Evaluation) -> tuple[float, float] | None:
+    """Feasibility first (the violation), then the objective; ``None`` for what cannot rank."""
+    if not e.ok or e.objective is None or not math.isfinite(e.objective) or e.candidate.replication != 0:
+        return None
+    return (float(e.violation()), float(e.objective))
+
+
+class Restarts:
+    """Fresh searches for a method whose run has stalled: counts evaluations without improvement and holds the
+    current fresh search, if any (used by ``qio``; any method may use it).
+
+    A stalled model-based run sits at a design every draw of its model ranks best, often a local optimum,
+    with most of its data around it, so the model is confidently wrong away from it. After ``after``
+    evaluations without a better incumbent a *fresh search* starts: the method proposes a new space-filling
+    design, then model steps whose surrogates learn only from the fresh search's own designs and that work
+    around the fresh search's own best. It ends when it finds a design better than the run's incumbent (the
+    method learns from everything again) or when it stalls in turn (another fresh search starts). The run
+    still recommends its overall best. The method tells this object what it asked (:meth:`asked`) and what it
+    was told (:meth:`told`), and reads :attr:`keys` (the fresh search's designs, ``None`` outside one) and
+    :meth:`incumbent`."""
+
+    def __init__(self, after: int):
+        self.after = after
+        self.keys: set[Hashable] | None = None  # designs asked by the current fresh search (None: none)
+        self.history: list[Evaluation] = []  # the current fresh search's evaluations
+        self.best: tuple[float, float] | None = None  # the run's incumbent
+        self.own_best: tuple[float, float] | None = None  # the fresh search's incumbent
+        self.stall = 0
+        self.started = 0  # fresh searches started
+        self.won = 0  # fresh searches that found a better incumbent
+
+    @property
+    def active(self) -> bool:
+        return self.keys is not None
+
+    def asked(self, key: Hashable) -> None:
+        if self.keys is not None:
+            self.keys.add(key)
+
+    def told(self, evaluations: Sequence[Evaluation], keys: Sequence[Hashable]) -> None:
+        for e, key in zip(evaluations, keys, strict=True):
+            r = _restart_rank(e)
+            better = r is not None and (self.best is None or r < self.best)
+            if better:
+                self.best = r
+            if self.keys is None:
+                if r is not None:
+                    self.stall = 0 if better else self.stall + 1
+                if self.after and self.stall >= self.after:
+                    self._start()
+                continue
+            if key not in self.keys or r is None:
+                continue
+            self.history.append(e)
+            if better:  # the fresh search beat the run's incumbent: learn from everything again
+                self.keys, self.history, self.stall = None, [], 0
+                self.won += 1
+                continue
+            own_better = self.own_best is None or r < self.own_best
+            self.own_best = r if own_better else self.own_best
+            self.stall = 0 if own_better else self.stall + 1
+            if self.stall >= self.after:
+                self._start()
+
+    def _start(self) -> None:
+        self.keys, self.history, self.own_best, self.stall = set(), [], None, 0
+        self.started += 1
+
+    def incumbent(self) -> Candidate | None:
+        """The fresh search's best design (``None`` outside one or before it has a result)."""
+        return best_candidate(self.history) if self.keys is not None else None
+
+    def report(self) -> dict[str, int | bool]:
+        return {"after": self.after, "started": self.started, "won": self.won, "active": self.active}
 
 
 # -- options ---------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ told evaluations into the surrogates' training data.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +76,7 @@ class PointBook:
     def distinct_ok(self) -> int:
         return sum(1 for evs in self.groups.values() if any(objective_ok(e) for e in evs))
 
-    def training_data(self, n_constraints: int, only: set[bytes] | None = None) -> TrainingData:
+    def training_data(self, n_constraints: int, only: Collection[Hashable] | None = None) -> TrainingData:
         """The told designs (those in ``only`` if given) as training data."""
         ok_keys, failed_keys = [], []
         ys, cons = [], []

@@ -6,9 +6,9 @@ the multiplier ladder) -> anneal -> decode -> the draw picks among the unseen sa
 unseen neighbours (lowest objective draw among those the constraint draws call feasible). Duplicate rule,
 in order: (1) the next-best distinct unseen decoded samples of all draws (ranked by the posterior-mean
 model), (2) a local move from the incumbent (ranked neighbourhood), (3) a space-filling unseen design. Every
-use is counted in ``diagnostics()``. A run that stalls starts a fresh search (:mod:`.restart`). The parts
+use is counted in ``diagnostics()``. A run that stalls starts a fresh search (:class:`fmi_optimizer.method.Restarts`). The parts
 live in their own modules: options, book (bookkeeping), models (surrogates and the annealer's energy), moves
-(local moves), restart, solver, direct (user BQMs), report, noise.
+(local moves), solver, direct (user BQMs), report, noise.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fmi_optimizer.errors import StudyError
-from fmi_optimizer.method import Capabilities, Fit, Method, Problem, unsupported_reason
+from fmi_optimizer.method import Capabilities, Fit, Method, Problem, Restarts, unsupported_reason
 from fmi_optimizer.records import Candidate, Evaluation
 
 from .book import PointBook, TrainingData, objective_ok
@@ -32,7 +32,6 @@ from .moves import descend, local_moves
 from .noise import noise_report
 from .options import QioOptions
 from .report import IterationLog, Step
-from .restart import Restarts
 from .solver import AnnealSettings, anneal, default_beta_range
 from .surrogate import QuadModel
 

@@ -36,7 +36,7 @@ class QioOptions:
     local_fit: int = 0  # > 0: fit on the this many designs nearest the incumbent (trust region; 0: all)
     trust_pull: float = 0.0  # > 0: pull the annealer towards the incumbent (x model span / bits per flipped bit)
     trust_alternate: bool = False  # True: the trust region (local_fit, trust_pull) only every other model batch
-    # after this many evaluations without a better incumbent, a fresh search (restart.py); 0 = never
+    # after this many evaluations without a better incumbent, a fresh search (method.Restarts); 0 = never
     restart_after: int = 50
     warp: Literal["none", "log"] = "none"  # output warping before the surrogate fits (see warp.py)
     bqm_file: str | None = None

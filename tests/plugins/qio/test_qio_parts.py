@@ -11,12 +11,12 @@ from fmio_qio.bqm import PenaltySchedule, to_bqm
 from fmio_qio.encoding import Encoding
 from fmio_qio.models import SurrogateSet
 from fmio_qio.options import QioOptions
-from fmio_qio.restart import Restarts
 from fmio_qio.warp import ObjectiveWarp, warp_constraint
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fmi_optimizer.errors import StudyError
+from fmi_optimizer.method import Restarts
 from fmi_optimizer.records import Candidate, Evaluation
 from fmi_optimizer.space import Boolean, Categorical, DesignSpace, Integer
 
