@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from fmi_optimizer.method import ALL_KINDS, Capabilities, Fit, Method, Problem, Restarts, unsupported_reason
+from fmi_optimizer.method import ALL_KINDS, Capabilities, Fit, Method, Problem, unsupported_reason
 from fmi_optimizer.records import Candidate, Evaluation
 from fmi_optimizer.space import Categorical, Continuous
 
@@ -64,9 +64,6 @@ class BayesMethod(Method):
         self._screened: list[str] = []
         self._best = math.inf
         self._since_improvement = 0
-        # a fresh search (Restarts) after a stall: single objective only (a front has no one incumbent)
-        self.restarts = Restarts(self.patience if opts.fresh_search and problem.n_objectives == 1 else 0)
-        self._fresh_design = False  # whether _design holds a fresh search's start
         if d > HIGH_DIMENSION:
             self._warn(f"{d} dimensions: GP surrogates lose sample efficiency above ~{HIGH_DIMENSION}; "
                        + ("ARD screening is on" if opts.screening else "consider option screening = true"))
@@ -85,31 +82,17 @@ class BayesMethod(Method):
         out = []
         for z in picks:
             values = self.enc.decode(z)
-            key = self.problem.space.key(values)
-            self._pending[key] = self.enc.encode(values)
-            self.restarts.asked(key)
+            self._pending[self.problem.space.key(values)] = self.enc.encode(values)
             out.append(Candidate(values))
         return out
 
     def tell(self, evaluations: Sequence[Evaluation]) -> None:
         super().tell(evaluations)
-        keys = []
         for e in evaluations:
             key = self.problem.space.key(e.candidate.values)
-            keys.append(key)
             self._pending.pop(key, None)
             self._seen.add(key)
             self._track_progress(e)
-        started = self.restarts.started
-        self.restarts.told(evaluations, keys)
-        if self.restarts.started > started:  # a fresh search: its own space-filling start (another scramble)
-            opts: BayesOptions = self.options
-            d = len(self.problem.space)
-            seed = self.seed + 7919 * self.restarts.started
-            self._design = list(self.enc.from_unit(unit_design(opts.initial_design, self.n_initial, d, seed)))
-            self._fresh_design = True
-        elif self._fresh_design and not self.restarts.active:  # it beat the incumbent: back to all the data
-            self._design, self._fresh_design = [], False
 
     @property
     def finished(self) -> bool:
@@ -181,10 +164,7 @@ class BayesMethod(Method):
 
         Z_ok, vals, cons, Z_all, success = [], [], [], [], []
         m = len(self.problem.constraint_names)
-        fresh = self.restarts.keys  # during a fresh search its surrogates learn from its own designs only
         for e in self.history:
-            if fresh is not None and self.problem.space.key(e.candidate.values) not in fresh:
-                continue
             z = self.enc.encode(e.candidate.values)
             v = self._objective_of(e)
             good = v is not None and len(e.constraints) == m and bool(np.all(np.isfinite(e.constraints)))
@@ -313,7 +293,6 @@ class BayesMethod(Method):
             "warnings": list(self._warnings),
             "stalled": self._since_improvement >= self.patience,
             "evaluations_since_improvement": self._since_improvement,
-            "restarts": self.restarts.report(),
         }
         if self._engine is not None and self._engine.last_loo:
             # the leave-one-out check of the objective GP at its last proposal, per training point (plot

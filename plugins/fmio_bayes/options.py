@@ -24,7 +24,6 @@ class BayesOptions:
     screening_threshold: float = 0.05
     stall_patience: int | None = None  # evaluations without improvement; default max(10, 3*d)
     surrogate: Literal["gp", "ensemble"] = "gp"  # objective/constraint model: GPflow GP or deep ensemble
-    fresh_search: bool = False  # after stall_patience evaluations without improvement, a fresh search (method.py)
 
     def __post_init__(self) -> None:
         if self.n_initial is not None and self.n_initial < 1:

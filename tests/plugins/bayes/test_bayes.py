@@ -336,29 +336,3 @@ def test_a_pareto_search_stalls_on_its_front_not_on_an_infinite_best() -> None:
     stall = [w for w in dominated["warnings"] if w.startswith("search stalled")]
     assert dominated["stalled"] and len(stall) == 1, dominated["warnings"]
     assert "entered the Pareto front (front size 1)" in stall[0] and "inf" not in stall[0]
-
-
-@pytest.mark.slow
-def test_a_fresh_search_after_a_stall_fits_on_its_own_designs_only() -> None:
-    """With ``fresh_search``, once ``stall_patience`` evaluations pass without improvement the next proposals
-    are a new space-filling start and the model steps fit the fresh search's designs only; off (the default),
-    every fit learns from every evaluation."""
-    space = DesignSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])
-
-    def trace(opts: dict[str, Any]) -> tuple[BayesMethod, list[tuple[int, int]]]:
-        m = BayesMethod(Problem(space, budget_evaluations=30), {"stall_patience": 6, **opts}, seed=0)
-        fits: list[tuple[int, int]] = []  # (points fitted on, evaluations told) per model step
-        for i in range(30):
-            before = len(m._iterations)
-            c = m.ask(1)[0]
-            if len(m._iterations) > before:
-                fits.append((m._iterations[-1]["n_data"], len(m.history)))
-            m.tell([Evaluation(c, "ok", objective=0.0 if i == 0 else 1.0 + 0.1 * math.sin(i))])  # never beaten
-        return m, fits
-
-    on, fits_on = trace({"fresh_search": True})
-    off, fits_off = trace({})
-    assert on.diagnostics()["restarts"]["started"] >= 1 and off.diagnostics()["restarts"]["started"] == 0
-    assert all(used == told for used, told in fits_off)
-    assert any(used < told for used, told in fits_on)
-    assert on.recommend() is not None and on.recommend().values == on.history[0].candidate.values  # type: ignore[union-attr]
