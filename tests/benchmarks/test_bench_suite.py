@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import import_benchmark
+from conftest import ROOT, import_benchmark
 
 continuous = import_benchmark("suite.continuous")
 discrete = import_benchmark("suite.discrete")
@@ -179,6 +179,7 @@ def test_runner_stores_code_and_environment_with_every_run(tmp_path, monkeypatch
     import sys
 
     run = import_benchmark("suite.run")
+    monkeypatch.syspath_prepend(str(ROOT))  # as `python -m benchmarks.suite` from the root: lazy imports resolve
     out = tmp_path / "r.json"
     monkeypatch.setattr(sys, "argv", ["suite", "run", "--family", "discrete", "--half", "dev", "--reps", "1",
                                       "--problems", "bocs10_0", "--methods", "random", "--out", str(out)])
