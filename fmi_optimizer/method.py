@@ -172,12 +172,17 @@ def unsupported_reason(caps: Capabilities, problem: Problem) -> str:
     return ""
 
 
+def _rankable(e: Evaluation) -> bool:
+    """A successful evaluation with a finite objective: one that can be compared with others."""
+    return e.ok and e.objective is not None and math.isfinite(e.objective)
+
+
 def best_candidate(history: Sequence[Evaluation]) -> Candidate | None:
     """Best of ``history``: a feasible one with the lowest mean objective over replications,
     else the least-violating one; ``None`` if nothing succeeded."""
     groups: dict[tuple[Any, ...], list[Evaluation]] = {}
     for e in history:
-        if e.ok and e.objective is not None and math.isfinite(e.objective):
+        if _rankable(e):
             groups.setdefault(tuple(sorted(e.candidate.values.items())), []).append(e)
     if not groups:
         return None
@@ -193,7 +198,7 @@ def best_candidate(history: Sequence[Evaluation]) -> Candidate | None:
 # -- fresh searches ----------------------------------------------------------------------------
 def _restart_rank(e: Evaluation) -> tuple[float, float] | None:
     """Feasibility first (the violation), then the objective; ``None`` for what cannot rank."""
-    if not e.ok or e.objective is None or not math.isfinite(e.objective) or e.candidate.replication != 0:
+    if not _rankable(e) or e.candidate.replication != 0 or e.objective is None:  # None: for mypy
         return None
     return (float(e.violation()), float(e.objective))
 

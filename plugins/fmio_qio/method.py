@@ -6,9 +6,9 @@ the multiplier ladder) -> anneal -> decode -> the draw picks among the unseen sa
 unseen neighbours (lowest objective draw among those the constraint draws call feasible). Duplicate rule,
 in order: (1) the next-best distinct unseen decoded samples of all draws (ranked by the posterior-mean
 model), (2) a local move from the incumbent (ranked neighbourhood), (3) a space-filling unseen design. Every
-use is counted in ``diagnostics()``. A run that stalls starts a fresh search (:class:`fmi_optimizer.method.Restarts`). The parts
-live in their own modules: options, book (bookkeeping), models (surrogates and the annealer's energy), moves
-(local moves), solver, direct (user BQMs), report, noise.
+use is counted in ``diagnostics()``. A run that stalls starts a fresh search
+(:class:`fmi_optimizer.method.Restarts`). The parts live in their own modules: options, book (bookkeeping),
+models (surrogates and the annealer's energy), moves (local moves), solver, direct (user BQMs), report, noise.
 """
 
 from __future__ import annotations
