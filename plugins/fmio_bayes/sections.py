@@ -32,12 +32,26 @@ def report_sections(result: dict[str, Any]) -> list[str]:
     if errors:
         beyond = sum(abs(e) > OUTSIDE for e in errors)
         spread = math.sqrt(sum(e * e for e in errors) / len(errors))
-        verdict = ("consistent with N(0, 1)" if 0.5 <= spread <= 2.0 and beyond <= max(1, len(errors) // 20)
-                   else "<b class=bad>suspect: check the surrogate before trusting its proposals</b>")
+        verdict = loo_verdict(spread, beyond, len(errors))
         out.append(f"<p>Last model: {len(errors)} points, RMS standardized error {spread:.2f}, {beyond} beyond "
                    f"±{OUTSIDE:g}: {verdict}.</p>")
     out.append(_figure(loo, its))
     return out
+
+
+def loo_verdict(spread: float, beyond: int, n: int) -> str:
+    """One line on the standardized leave-one-out errors (RMS ``spread``, ``beyond`` of ``n`` outside ±3).
+
+    Overconfidence (spread above 2, or more than 1 in 20 points beyond ±3) is the failure that misleads a search:
+    the model is sure where it is wrong. Underconfidence (spread below 0.5) is what a search that has clustered
+    its points leaves behind, whether it converged or is stuck in a local basin (measured on converged and trapped
+    runs alike: docs/methods/bayes.md), so it is reported, not flagged."""
+    if spread > 2.0 or beyond > max(1, n // 20):
+        return "<b class=bad>suspect: the model is overconfident; check it before trusting its proposals</b>"
+    if spread < 0.5:
+        return ("underconfident: its error bars are wider than its errors, as when the search has clustered its "
+                "points around one basin (converged or trapped: this check cannot tell which)")
+    return "consistent with N(0, 1)"
 
 
 def _figure(loo: dict[str, Any], its: list[dict[str, Any]]) -> str:

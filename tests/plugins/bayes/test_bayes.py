@@ -284,6 +284,22 @@ def test_report_section_shows_the_leave_one_out_check() -> None:
     assert "consistent with N(0, 1)" in "".join(fmio_report_sections(study={"method": "bayes"}, result=calm) or [])
 
 
+def test_report_section_reports_underconfidence_without_flagging_it() -> None:
+    """Errors well inside the error bars come from a search that clustered its points (a converged run as much
+    as a trapped one): said as such, not shown as a red "suspect"; overconfidence still is."""
+    from fmio_bayes import fmio_report_sections
+
+    def verdict(errors: list[float]) -> str:
+        loo = {"observed": [float(i) for i in range(len(errors))], "predicted": [float(i) for i in range(len(errors))],
+               "predicted_sd": [1.0] * len(errors), "standardized_error": errors}
+        return "".join(fmio_report_sections(study={"method": "bayes"}, result={"diagnostics": {"loo": loo}}) or [])
+
+    clustered = verdict([0.2, -0.3, 0.1, 0.25, -0.2, 0.3, -0.1, 0.15])
+    assert "underconfident" in clustered and "suspect" not in clustered and "class=bad" not in clustered
+    wild = verdict([2.5, -2.8, 2.2, -2.6, 2.9, -2.4, 2.7, -2.3])
+    assert "overconfident" in wild and "class=bad" in wild
+
+
 def _stall_run(values: Callable[[int], float], budget: int = 20) -> BayesMethod:
     space = DesignSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])
     m = BayesMethod(Problem(space, budget_evaluations=budget), {"stall_patience": 6}, seed=0)
