@@ -66,8 +66,10 @@ def task_of(name: str) -> Task:
     return Task(inst, 0.0, 1.0, inst.d, inst.optimum)
 
 
-def run_one(task_name: str, surrogate: str, seed: int, budget: int, q: int) -> dict[str, object]:
-    """One study; ``surrogate`` is a ``bayes`` surrogate option or ``random``."""
+def run_one(task_name: str, surrogate: str, seed: int, budget: int, q: int,
+            options: dict[str, object] | None = None, tag: str = "") -> dict[str, object]:
+    """One study; ``surrogate`` is a ``bayes`` surrogate option or ``random``; ``options`` are more ``bayes``
+    options, and ``tag`` names them in the results (``gp[tag]``)."""
     task = task_of(task_name)
     if surrogate == "random":
         rng = np.random.default_rng(seed)
@@ -86,7 +88,7 @@ def run_one(task_name: str, surrogate: str, seed: int, budget: int, q: int) -> d
 
     space = DesignSpace([Continuous(f"x{i}", task.lo, task.hi) for i in range(task.dim)])
     m = BayesMethod(Problem(space, budget_evaluations=budget, batch_size=q),
-                    {"surrogate": surrogate.split("+")[0]}, seed)
+                    {"surrogate": surrogate.split("+")[0], **(options or {})}, seed)
     regret: list[float] = []
     batches: list[dict[str, float]] = []
     best = math.inf
@@ -108,8 +110,9 @@ def run_one(task_name: str, surrogate: str, seed: int, budget: int, q: int) -> d
         model_based = n_before >= m.n_initial
         batches.append({"n_data": n_before, "cpu_seconds": t_ask + time.process_time() - t1,
                         "model_based": model_based})
-    return {"function": task_name, "surrogate": surrogate, "seed": seed, "budget": budget, "q": q,
-            "n": list(range(1, budget + 1)), "regret": regret, "batches": batches}
+    return {"function": task_name, "surrogate": f"{surrogate}[{tag}]" if tag else surrogate, "seed": seed,
+            "budget": budget, "q": q, "options": options or {}, "n": list(range(1, budget + 1)), "regret": regret,
+            "batches": batches}
 
 
 def _update_incumbent_with_believed_points() -> None:
@@ -158,6 +161,33 @@ def summarize(path: str) -> None:
                 print(f"{s[:3] + s[8:] + '/gp':<10}" + "".join(f"{e / g if g > 0 else math.inf:>11.3g}"
                                                                for e, g in zip(med[s], med["gp"], strict=True)))
         _cpu_table(runs)
+    _paired(rows)
+
+
+def _paired(rows: list[dict[str, object]]) -> None:
+    """Ensemble against GP run by run (same function and seed): how often the ensemble's regret is lower, per
+    function and pooled, with the Wilcoxon signed-rank test on the log ratio of the pooled pairs."""
+    from scipy.stats import wilcoxon
+
+    final = {(r["function"], r["seed"], r["surrogate"]): r["regret"] for r in rows}
+    pairs = sorted({(f, s) for f, s, sur in final if sur == "ensemble" and (f, s, "gp") in final})
+    if not pairs:
+        return
+    print("\n## ensemble against gp, paired by function and seed")
+    for n in (100, 300):
+        per: dict[str, list[float]] = {}
+        for f, s in pairs:
+            e, g = final[(f, s, "ensemble")], final[(f, s, "gp")]  # type: ignore[index]
+            if len(e) >= n and len(g) >= n:  # type: ignore[arg-type]
+                per.setdefault(str(f), []).append(math.log(max(e[n - 1], 1e-12) / max(g[n - 1], 1e-12)))  # type: ignore[index]
+        logs = [v for vs in per.values() for v in vs]
+        if not logs:
+            continue
+        detail = ", ".join(f"{f} {sum(v < 0 for v in vs)}/{len(vs)}" for f, vs in sorted(per.items()))
+        nonzero = [v for v in logs if v != 0]
+        p = wilcoxon(nonzero).pvalue if len(nonzero) >= 2 else math.nan
+        print(f"n={n}: ensemble lower in {sum(v < 0 for v in logs)} of {len(logs)} pairs ({detail}); "
+              f"geometric mean ratio ens/gp {math.exp(float(np.mean(logs))):.3g}, Wilcoxon p = {p:.2g}")
 
 
 def _cpu_table(runs: list[dict[str, object]]) -> None:
@@ -232,6 +262,8 @@ def main() -> None:
     r.add_argument("--budget", type=int, default=400)
     r.add_argument("--q", type=int, default=10)
     r.add_argument("--out", required=True)
+    r.add_argument("--options", default="{}", help="more bayes options, JSON (not for random)")
+    r.add_argument("--tag", default="", help="names --options in the results: surrogate gp[TAG]")
     s = sub.add_parser("summarize")
     s.add_argument("path")
     c = sub.add_parser("scaling")
@@ -249,7 +281,7 @@ def main() -> None:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             for sur in args.surrogates.split(","):
                 t0 = time.perf_counter()
-                row = run_one(fn, sur, seed, args.budget, args.q)
+                row = run_one(fn, sur, seed, args.budget, args.q, json.loads(args.options), args.tag)
                 with open(args.out, "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(row) + "\n")
                 print(f"{fn} {sur} seed {seed}: regret {row['regret'][-1]:.4g} "  # type: ignore[index]

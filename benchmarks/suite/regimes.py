@@ -1,5 +1,5 @@
-"""Problems for the regime where a deep ensemble might beat a GP: discontinuous, non-stationary responses in
-higher dimension with many evaluations.
+"""Problems for the regime where a deep ensemble might beat a GP: discontinuous, non-stationary responses with
+many evaluations, in low (3) and higher (6, 12) dimension.
 
 A GP with a stationary kernel assumes one smoothness everywhere; responses of real twins often have regimes
 (a valve saturates, a controller switches mode, a flow separates) with a jump between them and a different
@@ -23,7 +23,7 @@ import numpy as np
 
 #: instance seeds per half (even develop, odd held out)
 PIECEWISE_SEEDS = {"dev": (0, 2), "heldout": (1, 3)}
-PIECEWISE_DIMS = (6, 12)
+PIECEWISE_DIMS = (3, 6, 12)
 N_CUTS = 3  # hyperplanes: up to 8 cells
 
 
