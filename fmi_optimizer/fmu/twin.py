@@ -309,6 +309,13 @@ def dimension_for(v: Variable, **narrow: Any) -> Dimension:
 
     if v.array_of is not None:
         raise StudyError(f"parameter {v.array_refusal()}")
+    if not v.settable_before_init:
+        # refused here, before any simulation: the simulator would set it anyway (some FMUs accept that and
+        # return numbers from a model state FMI does not define) and the write-back would refuse it at the end
+        raise StudyError(f"parameter {v.name!r} has causality {v.causality!r} (variability "
+                         f"{v.variability!r}, initial {v.initial or 'not given'}), which FMI does not let an "
+                         "importer set; vary a variable of causality 'parameter' or 'input' instead (see "
+                         "'fmi-optimizer inspect'), and compute KPIs from outputs under [kpis]")
     allowed = {"min", "max", "levels", "log", "items"}
     unknown = sorted(set(narrow) - allowed)
     if unknown:

@@ -21,6 +21,15 @@ REAL_TYPES = {"Real", "Float64", "Float32"}
 INT_TYPES = {"Integer", "Int8", "UInt8", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64"}
 
 
+def settable_before_init(causality: str, variability: str, initial: str | None) -> bool:
+    """Whether FMI lets an importer set a variable right after instantiation, before initialization: the one
+    rule for what a study may vary and what a written FMU may carry as a new start value (FMI 1.0 roles as
+    fmpy maps them: parameters by variability, internal variables as locals)."""
+    if variability == "constant":
+        return False
+    return causality in ("parameter", "structuralParameter", "input") or initial == "exact"
+
+
 @dataclass(frozen=True)
 class Variable:
     """One scalar model variable (an FMI 3 array element is its own Variable ``name[i]``)."""
@@ -44,6 +53,10 @@ class Variable:
     array_index: int | None = None  # row-major (flat) index of the element in its array
     dimensions: tuple[int, ...] = ()  # shape of the FMI 3 array this element belongs to (() for scalars)
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def settable_before_init(self) -> bool:
+        return settable_before_init(self.causality, self.variability, self.initial)
 
     @property
     def tunable(self) -> Tunable:

@@ -228,9 +228,17 @@ def run_study(
     host = host or load_host(config.plugins_dir)
     for bad in host.errors:
         log(f"warning: plugin {bad.name} ({bad.source}) failed to load: {bad.error}")
-    out_dir = ensure_writable(default_out_dir(config))
-    with OutputLock(out_dir).acquire(wait, log):
-        return _run_locked(config, host, progress, write_back, report, log, resume_id, out_dir)
+    folder = default_out_dir(config)
+    created = not folder.exists()
+    out_dir = ensure_writable(folder)
+    try:
+        with OutputLock(out_dir).acquire(wait, log):
+            return _run_locked(config, host, progress, write_back, report, log, resume_id, out_dir)
+    except BaseException:
+        if created:  # a study refused before it wrote anything leaves no empty folder behind (rmdir only
+            with contextlib.suppress(OSError):  # removes an empty one: a database or a deliverable keeps it)
+                out_dir.rmdir()
+        raise
 
 
 def check_resumed_fmu(db: Path, study_id: int, fmu_sha256: str, fmu: Path) -> None:

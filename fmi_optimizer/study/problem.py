@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 import pluggy
 
 from fmi_optimizer.engine.worker import RunReply, RunRequest
-from fmi_optimizer.errors import StudyError
+from fmi_optimizer.errors import StudyError, ValueValidationError
 from fmi_optimizer.fmu.simulator import SimSettings
 from fmi_optimizer.fmu.twin import Twin
 from fmi_optimizer.host.kpi import KpiSpec, compute_kpis, parse_kpi
@@ -29,7 +30,7 @@ from fmi_optimizer.host.loader import builtin_host
 from fmi_optimizer.method import Problem
 from fmi_optimizer.records import Candidate, Evaluation
 from fmi_optimizer.registry import CandidateExpansion, KpiRegistry, ProblemBinding
-from fmi_optimizer.space import DesignSpace, Value
+from fmi_optimizer.space import DesignSpace, Dimension, Value
 from fmi_optimizer.study.config import StudyConfig, stated_objective
 
 SEED_BASE = 1_000_003
@@ -62,8 +63,7 @@ class StudyProblem:
                 raise StudyError(f"{config.source or 'study'}: [parameters] is empty; list the parameters to "
                                  "optimize, tunable ones: "
                                  f"{', '.join(v.name for v in twin.tunable_parameters)}")
-            dims = [twin.dimension(n, **spec) for n,
-                    spec in config.parameters.items()] if config.parameters else []
+            dims = [_dimension(config, twin, n, spec) for n, spec in config.parameters.items()]
             space = DesignSpace(dims) if dims else _scenario_space(config, twin)
         fixed = twin.check_values(config.fixed)
         if config.seed_parameter is not None:
@@ -204,6 +204,17 @@ class StudyProblem:
             "settings": self.settings.to_dict(),
             "fixed": self.fixed,
         }
+
+
+def _dimension(config: StudyConfig, twin: Twin, name: str, spec: Mapping[str, Any]) -> Dimension:
+    """The design-space dimension of ``[parameters] name``; a refusal names the study file first."""
+    try:
+        return twin.dimension(name, **spec)
+    except (StudyError, ValueValidationError) as exc:
+        where = str(config.source) if config.source else "study"
+        if str(exc).startswith(where):
+            raise
+        raise type(exc)(f"{where}: {exc}") from exc
 
 
 def _scenario_space(config: StudyConfig, twin: Twin) -> DesignSpace:

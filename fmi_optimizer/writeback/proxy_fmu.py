@@ -27,6 +27,7 @@ from pathlib import Path
 
 from fmi_optimizer.errors import FmuError, FmuUnsupportedError, OutputError, ValueValidationError
 from fmi_optimizer.fmu.archive import content_hash as sha256  # one hashing helper for FMU files
+from fmi_optimizer.fmu.variables import settable_before_init as variable_settable
 from fmi_optimizer.writeback.atomic import atomic_output
 from fmi_optimizer.writeback.proxy_build import MODEL_IDENTIFIER, library_suffix, proxy_library
 
@@ -187,10 +188,9 @@ def scalar_variables(root: ET.Element) -> list[ScalarInfo]:
 
 
 def settable_before_init(var: ScalarInfo) -> bool:
-    """True when FMI lets an importer set this variable right after instantiation (before init)."""
-    if var.variability == "constant":
-        return False
-    return var.causality in ("parameter", "input") or var.initial == "exact"
+    """True when FMI lets an importer set this variable right after instantiation (before init): the rule a
+    study's parameters were checked against (structural parameters are then refused by :func:`carried`)."""
+    return variable_settable(var.causality, var.variability, var.initial)
 
 
 def carried(var: ScalarInfo) -> bool:

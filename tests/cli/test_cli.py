@@ -65,11 +65,14 @@ def test_optimize_json_contract_and_report(faulty_fmu: Path, tmp_path: Path) -> 
     ("unwritable", ExitCode.OUTPUT_UNWRITABLE, "output folder is not writable"),
     ("bad_value", ExitCode.VALUE_INVALID, r"'x': 9 is outside its allowed range \[-5, 5\]"),
     ("missing_study", ExitCode.STUDY_INVALID, "no such study file"),
+    ("output_parameter", ExitCode.STUDY_INVALID, r"faulty\.toml: parameter 'z' has causality 'output'"),
 ])
 @pytest.mark.slow
 def test_bad_input_exit_codes(faulty_fmu: Path, tmp_path: Path, case: str, code: int, message: str) -> None:
     shutil.copy(faulty_fmu, tmp_path / "faulty.fmu")
-    study = write_study(tmp_path, "faulty.fmu", extra='[fixed]\nx = 9\n' if case == "bad_value" else "")
+    extra = {"bad_value": '[fixed]\nx = 9\n',
+             "output_parameter": "[parameters.z]\nmin = 0.0\nmax = 1.0\n"}.get(case, "")  # z is an output
+    study = write_study(tmp_path, "faulty.fmu", extra=extra)
     args = ["optimize", str(study), "--no-writeback"]
     if case == "unknown_method":
         args += ["--method", "nope"]
@@ -90,6 +93,9 @@ def test_bad_input_exit_codes(faulty_fmu: Path, tmp_path: Path, case: str, code:
     assert len(out.stderr.strip().splitlines()) == 1 or "error:" in out.stderr.splitlines()[-1]
     assert "Traceback" not in out.stderr
     assert message.replace("\\", "") in out.stderr or __import__("re").search(message, out.stderr), out.stderr
+    if case == "output_parameter":  # refused before any simulation: no study database, no empty folder left
+        assert not list(tmp_path.rglob("*.db")), list(tmp_path.rglob("*"))
+        assert not (tmp_path / "results" / "faulty").exists()
 
 
 @pytest.mark.slow

@@ -67,6 +67,20 @@ def test_values_are_checked_before_simulation(sample_fmu) -> None:
         twin.check_values({"mass": 1.0})
 
 
+def test_a_variable_fmi_does_not_let_an_importer_set_is_not_a_design_parameter(sample_fmu) -> None:
+    """An output in [parameters] is refused when the design space is built, before any simulation, by the rule
+    the write-back applies; it used to run the whole study and fail only when the FMU was written."""
+    from fmi_optimizer.errors import StudyError
+
+    twin = Twin.open(sample_fmu("heat_sink"))
+    mass = twin.variable("mass")
+    assert mass.causality == "output" and not mass.settable_before_init
+    with pytest.raises(StudyError, match=r"parameter 'mass' has causality 'output' .* vary a variable of causality "
+                                         r"'parameter' or 'input'"):
+        twin.dimension("mass", min=0.1, max=1.0)
+    assert twin.dimension("fin_height").name == "fin_height"  # a parameter still is one
+
+
 @pytest.mark.parametrize("case, error, message", [
     ("not_zip", FmuError, "not a zip archive"),
     ("truncated", FmuError, "truncated or corrupt|not a zip"),
