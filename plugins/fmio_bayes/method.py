@@ -243,7 +243,8 @@ class BayesMethod(Method):
                            "or another seed may extend it")
                 return
             self._warn(f"search stalled: no improvement in the last {self.patience} evaluations "
-                       f"(best {self._best:.6g}): {self._stall_advice()}; check the LOO errors for a mis-specified "
+                       f"(best objective {self._best:.6g} as minimized; a maximized KPI shows negated): "
+                       f"{self._stall_advice()}; check the LOO errors for a mis-specified "
                        "surrogate")
 
     def _enters_front(self, e: Evaluation) -> bool:
