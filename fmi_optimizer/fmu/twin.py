@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -131,7 +132,8 @@ class Twin:
             if element is not None:
                 raise ValueValidationError(f"{self.path.name}: {name!r} is an FMI 3 array "
                                            f"({element.array_type}); name one element, e.g. {element.name!r}")
-            close = [n for n in self._by_name if name.lower() in n.lower()][:5]
+            close = ([n for n in self._by_name if name.lower() in n.lower()][:5]
+                     or difflib.get_close_matches(name, list(self._by_name), n=3))
             hint = f"; did you mean {close}?" if close else "; see 'fmi-optimizer inspect'"
             raise ValueValidationError(f"{self.path.name}: no variable named {name!r}{hint}")
         return self._by_name[name]

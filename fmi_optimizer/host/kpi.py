@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -121,8 +122,13 @@ def parse_kpi(name: str, expression: str, reducers: KpiRegistry,
             raise StudyError(f"{where}: {output!r} is an array; name one element, e.g. "
                              f"\"{reducer}({elements[0]})\" (elements: {', '.join(elements[:6])}"
                              f"{', ...' if len(elements) > 6 else ''})")
-        raise StudyError(f"{where}: the FMU has no variable {output!r}; outputs: "
-                         f"{', '.join(outputs) or 'none'}")
+        close = difflib.get_close_matches(output, list(outputs), n=3)
+        shown = list(outputs)[:20]
+        more = (f", ... ({len(outputs) - len(shown)} more: see 'fmi-optimizer inspect')"
+                if len(outputs) > len(shown) else "")
+        raise StudyError(f"{where}: the FMU has no variable {output!r}"
+                         + (f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "")
+                         + f"; recordable variables, outputs first: {', '.join(shown) or 'none'}{more}")
     args: list[float] = []
     for a in node.args[1:]:
         try:

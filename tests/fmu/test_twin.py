@@ -61,7 +61,7 @@ def test_values_are_checked_before_simulation(sample_fmu) -> None:
         twin.check_values({"n_fins": 12.5})
     with pytest.raises(ValueValidationError, match="not an item of its enumeration"):
         twin.check_values({"material": "gold"})
-    with pytest.raises(ValueValidationError, match="no variable named 'fin_heigth'"):
+    with pytest.raises(ValueValidationError, match=r"no variable named 'fin_heigth'; did you mean \['fin_height'"):
         twin.check_values({"fin_heigth": 0.02})
     with pytest.raises(ValueValidationError, match="cannot be set"):
         twin.check_values({"mass": 1.0})

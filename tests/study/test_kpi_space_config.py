@@ -54,6 +54,13 @@ def test_kpi_errors_name_the_part(expr: str, message: str) -> None:
         parse_kpi("k", expr, REG, ["y"])
 
 
+def test_a_misspelt_output_gets_a_suggestion_and_a_bounded_list() -> None:
+    names = ["RAT", *(f"room.v{i}" for i in range(40))]
+    with pytest.raises(StudyError, match=r"no variable 'RATT'; did you mean 'RAT'\?; recordable variables, outputs "
+                                         r"first: RAT, room.v0, .*, \.\.\. \(21 more: see 'fmi-optimizer inspect'\)"):
+        parse_kpi("k", "mean(RATT)", REG, names)
+
+
 SPACE = DesignSpace([Continuous("a", -1.0, 2.0), Continuous("b", 0.01, 100.0, log=True),
                      Continuous("c", 0.0, 1.0, levels=5), Integer("n", 2, 9),
                      Categorical("m", (1, 2, 4), ("al", "cu", "steel")), Boolean("d")])
