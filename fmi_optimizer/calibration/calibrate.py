@@ -140,9 +140,11 @@ def _finish(result: CalibrationResult, store: Store, kind: str) -> None:
     problem = outcome.problem
     sid = outcome.result.study_id
     try:
-        outcome.files["report"] = str(write_report(store, sid,
-                                                   outcome.out_dir / f"report{outcome.deliverables_tag}.html",
-                                                   pm=outcome.host.pm if outcome.host is not None else None))
+        # the report reads the stored result: store the calibrated best (and its write-back) before writing it
+        report = outcome.out_dir / f"report{outcome.deliverables_tag}.html"
+        outcome.files["report"] = str(report)
+        store.set_status(sid, "finished", {**outcome.to_json(), "calibration": result.to_json()})
+        write_report(store, sid, report, pm=outcome.host.pm if outcome.host is not None else None)
         series = loss_of(problem).series
         history = History(outcome.db)
         try:

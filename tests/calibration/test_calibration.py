@@ -192,6 +192,23 @@ def test_calibration_recovers_known_parameters_and_records_history(echo_study: P
     assert entries[-1].kind == "calibration" and entries[-1].parameters == result.values
     assert len(entries[-1].data_sha256) == 64
     assert Path(result.files["calibration_report"]).read_text().count("<img") >= 1
+    # the study report shows the calibrated point, as a report rebuilt from the database afterwards does (it used
+    # to be written before the stored result was updated, showing the method's best before refinement)
+    from fmi_optimizer.report.html import write_report
+    from fmi_optimizer.study.storage import Store
+
+    store = Store(result.outcome.db)
+    try:
+        rebuilt = write_report(store, result.outcome.result.study_id, echo_study.parent / "rebuilt.html").read_text()
+    finally:
+        store.close()
+
+    def best_section(page: str) -> str:
+        start = page.index("<h2>Best")
+        return page[start:page.index("<h2>", start + 4)]
+
+    written = Path(result.outcome.files["report"]).read_text()
+    assert best_section(written) == best_section(rebuilt)
 
 
 @pytest.mark.slow
