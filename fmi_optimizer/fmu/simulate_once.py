@@ -7,7 +7,8 @@ an earlier run can leak into the check.
 Request (JSON file named by the first argument): ``fmu``, ``outputs``, ``stop_time``,
 ``output_interval``, optional ``start_values``, ``start_time``, ``relative_tolerance``, ``importer``
 (``"fmpy"``, the default, or ``"libcosim"``), ``types`` (output name -> Real/Integer/Boolean, for
-libcosim) and ``reply`` (path of the reply file). Always co-simulation.
+libcosim), ``start_types`` (start value name -> Real/Integer/Boolean/String, for libcosim) and ``reply``
+(path of the reply file). Always co-simulation.
 
 Reply: ``time`` and ``outputs`` (name -> list of floats), ``log`` (what the FMU and the importer wrote to
 stdout/stderr, bounded) and, on failure, ``error``. Everything native code prints goes to fds 1 and 2,
@@ -74,6 +75,16 @@ def simulate_libcosim(request: dict[str, Any]) -> dict[str, Any]:
     execution = CosimExecution.from_step_size(step_size=round(step * 1e9))
     index = execution.add_local_slave(CosimLocalSlave(fmu_path=str(request["fmu"]), instance_name="model"))
     references = {v.name.decode(): v.reference for v in execution.slave_variables(index)}
+    start_types = request.get("start_types") or {}
+    setters = {"Real": execution.real_initial_value, "Integer": execution.integer_initial_value,
+               "Boolean": execution.boolean_initial_value, "String": execution.string_initial_value}
+    for name, value in (request.get("start_values") or {}).items():  # before the first step: initial values
+        kind = start_types.get(name, "Real")
+        if name not in references or kind not in setters:
+            raise ValueError(f"libcosim cannot set the start value of {name!r} ({kind})")
+        converted = {"Real": float, "Integer": int, "Boolean": bool, "String": str}[kind](value)
+        if not setters[kind](index, references[name], converted):
+            raise RuntimeError(f"libcosim refused the start value {value!r} of {name!r}")
     observer = CosimObserver.create_last_value()
     execution.add_observer(observer)
     types = request.get("types") or {}

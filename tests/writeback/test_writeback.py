@@ -236,6 +236,21 @@ def test_verification_catches_an_fmu_with_other_values(wb_fmu: Path, tmp_path: P
     assert any("'y'" in p for p in result.problems)
 
 
+def test_each_importer_is_held_to_its_own_run_of_the_original(binary_twin: Callable[..., Path],
+                                                               tmp_path: Path) -> None:
+    """fmpy and libcosim disagree on this FMU (its output depends on whether the importer defines a stop time,
+    as a real 20-sim FMU's does on its step): a correct write-back must still verify in both importers, and a
+    wrong one still fail in both. Held to fmpy's run of the original, libcosim used to fail the correct one."""
+    fmu = binary_twin("importer_dependent")
+    values = {"k": 2.0, "n": 2, "flip": True}  # types libcosim can set (it ignores enumerations)
+    written = write_optimized_fmu(fmu, values, tmp_path / "right.fmu")
+    right = verify_written_fmu(fmu, written, values, ["y"], 2.0, 0.01)
+    assert right.ok and right.importers == {"fmpy": "ok", "libcosim": "ok"}, right.problems
+    wrong = write_optimized_fmu(fmu, {**values, "k": 3.0}, tmp_path / "wrong.fmu")
+    caught = verify_written_fmu(fmu, wrong, values, ["y"], 2.0, 0.01)
+    assert not caught.ok and caught.importers == {"fmpy": "failed", "libcosim": "failed"}, caught.importers
+
+
 def test_verification_catches_a_tampered_proxy_config(wb_fmu: Path, tmp_path: Path) -> None:
     good = write_optimized_fmu(wb_fmu, WB_VALUES, tmp_path / "good.fmu")
     tampered = tmp_path / "tampered.fmu"

@@ -1,13 +1,15 @@
 /* Tiny FMI 2.0 co-simulation model for the write-back tests.
  * x' = -k*n*x + bias, bias = 0.5*(mode-1) + (flip ? -0.3 : 0.3) + u;  y = x + 0.1*strlen(label).
  * Every parameter type (Real, Integer, Enumeration, Boolean, String) changes y, so a write-back that
- * loses one of them shows up in the trajectory. Integrated with explicit Euler, internal step 1e-3. */
+ * loses one of them shows up in the trajectory. Integrated with explicit Euler, internal step 1e-3.
+ * Built with IMPORTER_DEPENDENT (tests/twins/importer_dependent), y also adds 0.01 when the importer
+ * leaves the stop time undefined in fmi2SetupExperiment: two importers then disagree on one FMU. */
 #include <stdlib.h>
 #include <string.h>
 #include "fmi2Functions.h"
 
 typedef struct {
-    double time, k, x0, u, x;
+    double time, k, x0, u, x, offset;
     int n, mode, flip;
     char label[64];
     const fmi2CallbackFunctions *cb;
@@ -19,7 +21,7 @@ static void defaults(Model *m) {
     m->n = 1; m->mode = 1; m->flip = 0;
     strcpy(m->label, "ab");
 }
-static double y_of(const Model *m) { return m->x + 0.1 * (double)strlen(m->label); }
+static double y_of(const Model *m) { return m->x + 0.1 * (double)strlen(m->label) + m->offset; }
 static double deriv(const Model *m) {
     double bias = 0.5 * (m->mode - 1) + (m->flip ? -0.3 : 0.3) + m->u;
     return -m->k * m->n * m->x + bias;
@@ -39,7 +41,11 @@ fmi2Component fmi2Instantiate(fmi2String name, fmi2Type type, fmi2String guid, f
 }
 void fmi2FreeInstance(fmi2Component c) { free(c); }
 fmi2Status fmi2SetupExperiment(fmi2Component c, fmi2Boolean td, fmi2Real tol, fmi2Real t0, fmi2Boolean sd, fmi2Real t1) {
-    ((Model *)c)->time = t0; return fmi2OK;
+    ((Model *)c)->time = t0;
+#ifdef IMPORTER_DEPENDENT
+    ((Model *)c)->offset = sd ? 0.0 : 0.01;
+#endif
+    return fmi2OK;
 }
 fmi2Status fmi2EnterInitializationMode(fmi2Component c) { return fmi2OK; }
 fmi2Status fmi2ExitInitializationMode(fmi2Component c) { Model *m = (Model *)c; m->x = m->x0; return fmi2OK; }
