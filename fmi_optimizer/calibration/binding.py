@@ -74,17 +74,17 @@ def bind(problem: StudyProblem) -> CalibrationBinding | None:
     if inputs_cfg is None and calibration_cfg is None:
         return None
     inputs = loss = None
+    exp = twin.default_experiment
+    start = float(problem.settings.start_time if problem.settings.start_time is not None
+                  else (exp.start_time or 0.0))
+    stop = float(problem.settings.stop_time if problem.settings.stop_time is not None
+                 else (exp.stop_time or start + 1.0))
     if inputs_cfg is not None:
-        exp = twin.default_experiment
-        start = (problem.settings.start_time if problem.settings.start_time is not None
-                 else (exp.start_time or 0.0))
-        stop = (problem.settings.stop_time if problem.settings.stop_time is not None
-                else (exp.stop_time or start + 1.0))
-        inputs = build_inputs(inputs_cfg, {v.name: v for v in twin.inputs}, float(start), float(stop))
+        inputs = build_inputs(inputs_cfg, {v.name: v for v in twin.inputs}, start, stop)
     if calibration_cfg is not None:
         units = {name: twin.variable(name).unit for name in calibration_cfg.outputs}
         loss = CalibrationLoss.load(calibration_cfg, units)
-        check_windows(loss)
+        check_windows(loss, (start, stop))
     return CalibrationBinding(inputs, loss)
 
 
@@ -97,12 +97,23 @@ def loss_of(problem: Any) -> CalibrationLoss:
     return binding.loss
 
 
-def check_windows(loss: CalibrationLoss) -> None:
-    """Every output needs measured samples in every window, or every evaluation would fail."""
+def check_windows(loss: CalibrationLoss, simulated: tuple[float, float]) -> None:
+    """Every output needs measured samples in every window, or every evaluation would fail; and every
+    measured sample of a window must lie in the simulated time range, or the loss would silently leave it
+    out (a time offset in the file, a stop time shorter than the record)."""
     t = loss.series.time
+    start, stop = simulated
     for label, (lo, hi) in loss.windows().items():
         for c in loss.spec.data.columns:
-            if not (loss.series.masks[c.variable] & (t >= lo) & (t <= hi)).any():
+            measured = loss.series.masks[c.variable] & (t >= lo) & (t <= hi)
+            if not measured.any():
                 raise DataError(f"{loss.series.path}: column {c.column!r} has no measured values in the "
                                 f"{label} window [{lo:g}, {hi:g}] s (data: {t[0]:g}..{t[-1]:g} s); adjust "
                                 f"[calibration] {label}")
+            outside = measured & ((t < start - 1e-9) | (t > stop + 1e-9))
+            if outside.any():
+                raise DataError(
+                    f"{loss.series.path}: {int(outside.sum())} of {int(measured.sum())} measured values of "
+                    f"column {c.column!r} in the {label} window lie outside the simulated time "
+                    f"{start:g}..{stop:g} s (data: {t[0]:g}..{t[-1]:g} s); set [twin] start_time/stop_time "
+                    f"to cover them or narrow [calibration] {label} (is the time column offset?)")

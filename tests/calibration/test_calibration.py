@@ -308,6 +308,21 @@ def test_window_without_measurements_is_a_data_error(echo_study: Path, tmp_path:
         build_problem(load_study(bad), load_host())
 
 
+def test_measured_values_outside_the_simulated_time_are_a_data_error(echo_study: Path, tmp_path: Path) -> None:
+    """Measurements after the stop time (a time offset in the file, a short stop_time) used to be dropped from
+    the loss without a word; data entirely outside failed every evaluation with a non-finite KPI."""
+    from fmi_optimizer.errors import DataError
+    from fmi_optimizer.host.loader import load_host
+    from fmi_optimizer.runner.run import build_problem
+
+    short = tmp_path / "short.toml"
+    short.write_text(echo_study.read_text().replace("stop_time = 10.0", "stop_time = 8.0")
+                     .replace('file = "inputs.csv"', f'file = "{echo_study.parent / "inputs.csv"}"'))
+    with pytest.raises(DataError, match=r"measured.csv: 8 of 17 measured values of column 'y_K' in the validation "
+                                        r"window lie outside the simulated time 0\.\.8 s \(data: 0\.\.10 s\)"):
+        build_problem(load_study(short), load_host())
+
+
 # -- refinement survives a failed simulation (a fake problem: y = k t, the "FMU" fails for k > 3) ---------
 
 
