@@ -141,7 +141,7 @@ def _update_incumbent_with_believed_points() -> None:
     engine.build = build
 
 
-def summarize(path: str) -> None:
+def summarize(path: str, against: str = "ensemble") -> None:
     rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
     for fn in sorted({r["function"] for r in rows}):
         runs = [r for r in rows if r["function"] == fn]
@@ -161,23 +161,24 @@ def summarize(path: str) -> None:
                 print(f"{s[:3] + s[8:] + '/gp':<10}" + "".join(f"{e / g if g > 0 else math.inf:>11.3g}"
                                                                for e, g in zip(med[s], med["gp"], strict=True)))
         _cpu_table(runs)
-    _paired(rows)
+    _paired(rows, against)
 
 
-def _paired(rows: list[dict[str, object]]) -> None:
-    """Ensemble against GP run by run (same function and seed): how often the ensemble's regret is lower, per
-    function and pooled, with the Wilcoxon signed-rank test on the log ratio of the pooled pairs."""
+def _paired(rows: list[dict[str, object]], against: str = "ensemble") -> None:
+    """Surrogate ``against`` (the ensemble, or a tagged variant such as ``gp[fresh]``) against the GP run by run
+    (same function and seed): how often its regret is lower, per function and pooled, with the Wilcoxon
+    signed-rank test on the log ratio of the pooled pairs."""
     from scipy.stats import wilcoxon
 
     final = {(r["function"], r["seed"], r["surrogate"]): r["regret"] for r in rows}
-    pairs = sorted({(f, s) for f, s, sur in final if sur == "ensemble" and (f, s, "gp") in final})
+    pairs = sorted({(f, s) for f, s, sur in final if sur == against and (f, s, "gp") in final})
     if not pairs:
         return
-    print("\n## ensemble against gp, paired by function and seed")
+    print(f"\n## {against} against gp, paired by function and seed")
     for n in (100, 300):
         per: dict[str, list[float]] = {}
         for f, s in pairs:
-            e, g = final[(f, s, "ensemble")], final[(f, s, "gp")]  # type: ignore[index]
+            e, g = final[(f, s, against)], final[(f, s, "gp")]  # type: ignore[index]
             if len(e) >= n and len(g) >= n:  # type: ignore[arg-type]
                 per.setdefault(str(f), []).append(math.log(max(e[n - 1], 1e-12) / max(g[n - 1], 1e-12)))  # type: ignore[index]
         logs = [v for vs in per.values() for v in vs]
@@ -186,8 +187,8 @@ def _paired(rows: list[dict[str, object]]) -> None:
         detail = ", ".join(f"{f} {sum(v < 0 for v in vs)}/{len(vs)}" for f, vs in sorted(per.items()))
         nonzero = [v for v in logs if v != 0]
         p = wilcoxon(nonzero).pvalue if len(nonzero) >= 2 else math.nan
-        print(f"n={n}: ensemble lower in {sum(v < 0 for v in logs)} of {len(logs)} pairs ({detail}); "
-              f"geometric mean ratio ens/gp {math.exp(float(np.mean(logs))):.3g}, Wilcoxon p = {p:.2g}")
+        print(f"n={n}: {against} lower in {sum(v < 0 for v in logs)} of {len(logs)} pairs ({detail}); "
+              f"geometric mean ratio {against}/gp {math.exp(float(np.mean(logs))):.3g}, Wilcoxon p = {p:.2g}")
 
 
 def _cpu_table(runs: list[dict[str, object]]) -> None:
@@ -266,13 +267,14 @@ def main() -> None:
     r.add_argument("--tag", default="", help="names --options in the results: surrogate gp[TAG]")
     s = sub.add_parser("summarize")
     s.add_argument("path")
+    s.add_argument("--against", default="ensemble", help="the surrogate label paired with gp (e.g. gp[fresh])")
     c = sub.add_parser("scaling")
     c.add_argument("--sizes", default="100,250,500,1000,2000")
     c.add_argument("--dim", type=int, default=6)
     c.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
     if args.cmd == "summarize":
-        summarize(args.path)
+        summarize(args.path, args.against)
         return
     if args.cmd == "scaling":
         scaling([int(v) for v in args.sizes.split(",")], args.dim, args.repeats)

@@ -59,6 +59,8 @@ def check(name: str, seed: int) -> str:
         noise = f"{learned / (task.noise_sd ** 2 / float(np.var(observed))):.2f}"
     errors = [float(e) for e in (method.diagnostics().get("loo") or {}).get("standardized_error", [])
               if math.isfinite(e)]
+    if not errors:
+        return f"| {name} | {seed} | {regret:.3g} | - | - | no finite leave-one-out error | {noise} |"
     spread = math.sqrt(sum(e * e for e in errors) / len(errors))
     beyond = sum(abs(e) > OUTSIDE for e in errors)
     verdict = re.sub(r"<[^>]+>", "", loo_verdict(spread, beyond, len(errors))).split(":")[0]

@@ -172,7 +172,7 @@ class Twin:
             v = self.variable(name)
             if v.array_of is not None and v.causality in ("parameter", "structuralParameter"):
                 raise ValueValidationError(f"{self.path.name}: {v.array_refusal()}")
-            if v.tunable == "no" and v.causality != "input":
+            if not v.settable_before_init:  # the rule of the design space and of the write-back
                 raise ValueValidationError(
                     f"{self.path.name}: {name!r} is a {v.causality} ({v.variability}) and cannot be set; "
                     "choose a parameter with causality 'parameter'")

@@ -22,9 +22,10 @@ INT_TYPES = {"Integer", "Int8", "UInt8", "Int16", "UInt16", "Int32", "UInt32", "
 
 
 def settable_before_init(causality: str, variability: str, initial: str | None) -> bool:
-    """Whether FMI lets an importer set a variable right after instantiation, before initialization: the one
-    rule for what a study may vary and what a written FMU may carry as a new start value (FMI 1.0 roles as
-    fmpy maps them: parameters by variability, internal variables as locals)."""
+    """Whether FMI lets an importer set a variable before initialization: the one rule for what a study may
+    vary or fix and what a written FMU may carry as a new start value (structural parameters aside, which
+    the write-back cannot carry). FMI 1.0 roles as fmpy maps them: parameters by variability, internal
+    variables as locals without ``initial``, so an FMI 1.0 state's start value is not settable here."""
     if variability == "constant":
         return False
     return causality in ("parameter", "structuralParameter", "input") or initial == "exact"
@@ -56,6 +57,7 @@ class Variable:
 
     @property
     def settable_before_init(self) -> bool:
+        """Whether a study may set this variable (module function :func:`settable_before_init`)."""
         return settable_before_init(self.causality, self.variability, self.initial)
 
     @property

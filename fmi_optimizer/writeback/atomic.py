@@ -98,6 +98,9 @@ class OutputLock:
     def _try(self) -> bool:
         import fcntl
 
+        # a waiting process may find the folder gone: a study refused before it wrote anything removes the
+        # (then empty) folder it created when it lets go of the lock
+        self.folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -325,4 +325,5 @@ class BayesMethod(Method):
         share = n_cont / len(space)
         return Fit(round(0.6 + 0.4 * share, 3),
                    "low-dimensional tuning of continuous parameters: Bayesian optimization spends the fewest "
-                   "evaluations (its model costs ~0.3 s per point, worth it when a simulation costs more)")
+                   f"evaluations (its model costs ~{MODEL_SECONDS_PER_POINT:.2g} s per point, worth it when a "
+                   "simulation costs more)")

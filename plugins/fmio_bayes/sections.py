@@ -45,7 +45,7 @@ def loo_verdict(spread: float, beyond: int, n: int) -> str:
     Overconfidence (spread above 2, or more than 1 in 20 points beyond ±3) is the failure that misleads a search:
     the model is sure where it is wrong. Underconfidence (spread below 0.5) is what a search that has clustered
     its points leaves behind, whether it converged or is stuck in a local basin (measured on converged and trapped
-    runs alike: docs/methods/bayes.md), so it is reported, not flagged."""
+    runs alike: benchmarks/bayes_surrogate_check.py, docs/bench/bayes.md), so it is reported, not flagged."""
     if spread > 2.0 or beyond > max(1, n // 20):
         return "<b class=bad>suspect: the model is overconfident; check it before trusting its proposals</b>"
     if spread < 0.5:

@@ -131,6 +131,23 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     assert not (tmp_path / LOCK_NAME).exists()
 
 
+def test_a_waiting_lock_survives_the_holder_removing_its_empty_folder(tmp_path: Path) -> None:
+    """A study refused before it wrote anything removes the folder it created when it lets go of the lock; a
+    process waiting for that lock must take it in a new folder, not fail with 'No such file or directory'."""
+    from fmi_optimizer.writeback.atomic import LOCK_NAME, OutputLock
+
+    folder = tmp_path / "results" / "study"
+    waiting = OutputLock(folder)
+    folder.mkdir(parents=True)  # the waiter has seen the folder; its holder now lets go and removes it
+    folder.rmdir()
+    assert waiting._try()  # one poll of the wait loop
+    try:
+        assert json.loads((folder / LOCK_NAME).read_text())["pid"] == os.getpid()
+    finally:
+        os.close(waiting._fd)
+        (folder / LOCK_NAME).unlink()
+
+
 @pytest.mark.slow
 def test_a_second_study_into_the_same_folder_keeps_the_first_ones_files(faulty_fmu: Path, tmp_path: Path) -> None:
     shutil.copy(faulty_fmu, tmp_path / "faulty.fmu")
