@@ -19,6 +19,16 @@ from fmi_optimizer.reporting import CSS, figure_html, pyplot, table_html
 from fmi_optimizer.writeback.atomic import write_text_atomic
 
 
+def time_unit(span_seconds: float) -> tuple[float, str]:
+    """(seconds per unit, unit name) for a time axis: seconds up to 10 minutes, hours up to 3 days, else days
+    (a 10 s record plotted in days reads 0 to 0.0001)."""
+    if span_seconds <= 600.0:
+        return 1.0, "s"
+    if span_seconds <= 3 * 86400.0:
+        return 3600.0, "h"
+    return 86400.0, "days"
+
+
 def overlay_plots(loss: CalibrationLoss, trajectory: tuple[np.ndarray, dict[str, np.ndarray]]) -> str:
     """Per output: measured vs twin over time (windows shaded) and residuals over time + histogram."""
     plt = pyplot()
@@ -27,24 +37,27 @@ def overlay_plots(loss: CalibrationLoss, trajectory: tuple[np.ndarray, dict[str,
     whole = (-math.inf, math.inf)
     for name, a in loss.align(time, outputs, whole).items():
         fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(9, 8), gridspec_kw={"height_ratios": [3, 2, 2]})
-        days = a.time / 86400.0
-        ax1.plot(days, np.where(a.mask, a.measured, np.nan), ".", ms=2, color="#444", label="measured")
-        ax1.plot(days, a.simulated, "-", lw=1, color="#1f77b4", label="twin")
+        per, unit = time_unit(float(a.time[-1] - a.time[0]) if a.time.size else 0.0)
+        scaled = a.time / per
+        ax1.plot(scaled, np.where(a.mask, a.measured, np.nan), ".", ms=2, color="#444", label="measured")
+        ax1.plot(scaled, a.simulated, "-", lw=1, color="#1f77b4", label="twin")
         for label, (lo, hi) in loss.windows().items():
-            lo_d, hi_d = max(lo, a.time[0]) / 86400.0, min(hi, a.time[-1]) / 86400.0
+            lo_d, hi_d = max(lo, a.time[0]) / per, min(hi, a.time[-1]) / per
             ax1.axvspan(lo_d, hi_d, alpha=0.08, color="#2ca02c" if label == "train" else "#ff7f0e",
                         label=label)
         ax1.set_ylabel(name)
+        ax1.set_xlabel(f"time [{unit}]")
         ax1.legend(fontsize=8, loc="best")
         res = np.where(a.mask, a.simulated - a.measured, np.nan)
-        ax2.plot(days, res, ".", ms=2, color="#d62728")
+        ax2.plot(scaled, res, ".", ms=2, color="#d62728")
         ax2.axhline(0, color="#888", lw=0.8)
         ax2.set_ylabel("residual (twin - measured)")
-        ax2.set_xlabel("time [days]")
+        ax2.set_xlabel(f"time [{unit}]")
         finite = res[np.isfinite(res)]
         if finite.size:
             ax3.hist(finite, bins=40, color="#d62728", alpha=0.7)
         ax3.set_xlabel("residual")
+        ax3.set_ylabel("count")
         fig.tight_layout()
         parts.append(f"<h3>{html.escape(name)}</h3>" + figure_html(fig))
     return "\n".join(parts)

@@ -31,6 +31,14 @@ from fmi_optimizer.study.config import load_study
 # -- metrics -----------------------------------------------------------------------------------------
 
 
+def test_time_axis_unit_follows_the_record_length() -> None:
+    from fmi_optimizer.calibration.report import time_unit
+
+    assert time_unit(10.0) == (1.0, "s")  # a 10 s record used to be plotted as 0 to 0.0001 days
+    assert time_unit(6 * 3600.0) == (3600.0, "h")
+    assert time_unit(56 * 86400.0) == (86400.0, "days")
+
+
 def test_metrics_against_hand_computed_values() -> None:
     sim = np.array([1.0, 2.0, 3.0, 4.0])
     meas = np.array([1.0, 1.0, 4.0, 4.0])  # residuals 0, 1, -1, 0
