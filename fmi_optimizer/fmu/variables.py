@@ -24,8 +24,9 @@ INT_TYPES = {"Integer", "Int8", "UInt8", "Int16", "UInt16", "Int32", "UInt32", "
 def settable_before_init(causality: str, variability: str, initial: str | None) -> bool:
     """Whether FMI lets an importer set a variable before initialization: the one rule for what a study may
     vary or fix and what a written FMU may carry as a new start value (structural parameters aside, which
-    the write-back cannot carry). FMI 1.0 roles as fmpy maps them: parameters by variability, internal
-    variables as locals without ``initial``, so an FMI 1.0 state's start value is not settable here."""
+    the write-back cannot carry: a study with write-back refuses them at its start). FMI 1.0 roles as fmpy
+    maps them: parameters by variability, internal variables as locals without ``initial``, so an FMI 1.0
+    state's start value is not settable here."""
     if variability == "constant":
         return False
     return causality in ("parameter", "structuralParameter", "input") or initial == "exact"

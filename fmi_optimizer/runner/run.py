@@ -272,6 +272,13 @@ def _run_locked(config: StudyConfig, host: Host, progress: ProgressCallback | No
         if refused:
             raise FmuUnsupportedError(f"{refused}; or optimize without an optimized FMU: --no-writeback "
                                       "(Python: write_back=False)")
+        from fmi_optimizer.writeback.proxy_fmu import uncarried
+
+        cannot = uncarried(problem.twin.fmu.runnable, [*problem.space.names, *problem.fixed])
+        if cannot:
+            raise StudyError(f"{config.source or 'study'}: {', '.join(map(repr, cannot))}: a written FMU "
+                             "cannot carry these as start values (an FMI 3.0 structural parameter or array); "
+                             "optimize with --no-writeback (the .ssv and .json record the values)")
     verdict = prove_instances(problem)
     log(verdict.summary())
     evaluator = make_evaluator(host, problem, verdict)

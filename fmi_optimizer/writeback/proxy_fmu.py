@@ -21,7 +21,7 @@ import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -300,6 +300,15 @@ def writeback_support(fmu_path: Path | str) -> str | None:
     except (FmuError, FmuUnsupportedError) as exc:
         return str(exc)
     return None
+
+
+def uncarried(fmu_path: Path | str, names: Iterable[str]) -> list[str]:
+    """Those of ``names`` a written FMU of ``fmu_path`` cannot carry as start values (an FMI 3.0 structural
+    parameter, an array, a variable FMI does not let an importer set): checked at study start, so such a study
+    is refused before its budget is spent rather than at the write-back."""
+    by_name = {v.name: v for v in scalar_variables(read_model_description(Path(fmu_path)))}
+    return [n for n in names
+            if n in by_name and not (settable_before_init(by_name[n]) and carried(by_name[n]))]
 
 
 def require_writeback_support(fmu_path: Path | str) -> None:

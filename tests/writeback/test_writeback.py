@@ -387,6 +387,9 @@ def test_fmi3_array_and_structural_variables_are_refused(wb3_fmu: Path, tmp_path
                            ).replace('<Int32 name="n" valueReference="3" causality="parameter"',
                                      '<Int32 name="n" valueReference="3" causality="structuralParameter"')
     variant = _variant(wb3_fmu, tmp_path / "arrays.fmu", edit)
+    from fmi_optimizer.writeback.proxy_fmu import uncarried
+
+    assert uncarried(variant, ["k", "x0", "n"]) == ["x0", "n"]  # what a study with write-back refuses up front
     for name, value in (("x0", 2.0), ("n", 2)):
         with pytest.raises(ValueValidationError, match=f"'{name}' .*cannot be set"):
             write_optimized_fmu(variant, {name: value}, tmp_path / "x.fmu")
