@@ -81,6 +81,26 @@ def test_a_variable_fmi_does_not_let_an_importer_set_is_not_a_design_parameter(s
     assert twin.dimension("fin_height").name == "fin_height"  # a parameter still is one
 
 
+def test_the_settable_rule_accepts_fmi1_parameters_and_inputs(lag1_fmu, echo_fmu) -> None:
+    """What the rule must keep accepting: an FMI 1.0 parameter (a variability there, mapped by fmpy) as a design
+    dimension and a fixed value, and an input as a fixed value; an FMI 1.0 output stays refused."""
+    from fmi_optimizer.errors import StudyError
+    from fmi_optimizer.fmu.variables import settable_before_init
+
+    lag1 = Twin.open(lag1_fmu)
+    k = lag1.variable("k")
+    assert (k.causality, k.variability, k.settable_before_init) == ("parameter", "fixed", True)
+    assert lag1.dimension("k").name == "k" and lag1.check_values({"k": 0.7, "n": 2}) == {"k": 0.7, "n": 2}
+    with pytest.raises(StudyError, match="parameter 'y' has causality 'output'"):
+        lag1.dimension("y", min=0.0, max=1.0)
+    echo = Twin.open(echo_fmu)
+    assert echo.variable("u").causality == "input" and echo.check_values({"u": 1.5}) == {"u": 1.5}
+    assert settable_before_init("local", "continuous", "exact") and not settable_before_init("local", "continuous",
+                                                                                              "calculated")
+    assert not settable_before_init("parameter", "constant", None)
+    assert not settable_before_init("calculatedParameter", "fixed", "calculated")
+
+
 @pytest.mark.parametrize("case, error, message", [
     ("not_zip", FmuError, "not a zip archive"),
     ("truncated", FmuError, "truncated or corrupt|not a zip"),

@@ -298,6 +298,8 @@ def test_report_section_reports_underconfidence_without_flagging_it() -> None:
     assert "underconfident" in clustered and "suspect" not in clustered and "class=bad" not in clustered
     wild = verdict([2.5, -2.8, 2.2, -2.6, 2.9, -2.4, 2.7, -2.3])
     assert "overconfident" in wild and "class=bad" in wild
+    tails = verdict([0.1, -0.2, 3.4, 0.3, -3.2, 0.2, -0.1, 0.2] + [0.0] * 12)  # RMS 1.05, 2 of 20 beyond ±3
+    assert "overconfident" in tails and "class=bad" in tails
 
 
 def _stall_run(values: Callable[[int], float], budget: int = 20) -> BayesMethod:
