@@ -193,6 +193,12 @@ def settable_before_init(var: ScalarInfo) -> bool:
     return variable_settable(var.causality, var.variability, var.initial)
 
 
+def writable(var: ScalarInfo) -> bool:
+    """True when a written FMU can carry a new start value for this variable: settable before
+    initialization and carried by the proxy. The one check of study start and of the write itself."""
+    return settable_before_init(var) and carried(var)
+
+
 def carried(var: ScalarInfo) -> bool:
     """True when the proxy can bake a value for this variable (a scalar of a basic type)."""
     return var.causality not in ("independent", "structuralParameter") and var.scalar \
@@ -307,8 +313,7 @@ def uncarried(fmu_path: Path | str, names: Iterable[str]) -> list[str]:
     parameter, an array, a variable FMI does not let an importer set): checked at study start, so such a study
     is refused before its budget is spent rather than at the write-back."""
     by_name = {v.name: v for v in scalar_variables(read_model_description(Path(fmu_path)))}
-    return [n for n in names
-            if n in by_name and not (settable_before_init(by_name[n]) and carried(by_name[n]))]
+    return [n for n in names if n in by_name and not writable(by_name[n])]
 
 
 def require_writeback_support(fmu_path: Path | str) -> None:
@@ -348,7 +353,7 @@ class _Plan:
             if var is None:
                 raise ValueValidationError(
                     f"{self.fmu.name}: no variable named '{name}'; check the parameter name in the study")
-            if not settable_before_init(var) or not carried(var):
+            if not writable(var):
                 raise ValueValidationError(
                     f"{self.fmu.name}: '{name}' ({var.causality}, {var.variability}, {var.type}) cannot be "
                     "set before initialization; write only scalar parameters, inputs or initial='exact' "

@@ -304,11 +304,12 @@ def _verify(original: Path, written: Path, values: Mapping[str, Value], check: C
             "start_time": check.start_time, "relative_tolerance": check.relative_tolerance}
     importers: dict[str, str] = {}
     libcosim_reason = _libcosim_reason(original, check)
+    start_values = _coerced(original, values)  # the same values for every importer's run of the original
     with tempfile.TemporaryDirectory(prefix="fmio-verify-") as tmp:
         folder = Path(tmp)
         runs = {"written": _run_simulation({**base, "fmu": str(written)}, folder, "w"),
                 "original": _run_simulation({**base, "fmu": str(original),
-                                             "start_values": _coerced(original, values)}, folder, "o")}
+                                             "start_values": start_values}, folder, "o")}
         if libcosim_reason is None:
             # each importer's run of the written FMU is compared with the same importer's run of the original
             # with the values set: two importers may disagree on one FMU (a step's handling, a tolerance), and
@@ -320,7 +321,7 @@ def _verify(original: Path, written: Path, values: Mapping[str, Value], check: C
             if start_types is not None:  # else libcosim cannot set them: held to fmpy's run of the original
                 runs["libcosim_original"] = _run_simulation(
                     {**base, "fmu": str(original), "importer": "libcosim", "types": types,
-                     "start_values": _coerced(original, values), "start_types": start_types}, folder, "lo")
+                     "start_values": start_values, "start_types": start_types}, folder, "lo")
         labels = {"written": f"written FMU {label} (fmpy)",
                   "original": f"original FMU {original.name} (fmpy)",
                   "libcosim": f"written FMU {label} (libcosim)",
