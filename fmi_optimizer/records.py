@@ -37,6 +37,10 @@ class Evaluation:
     weights); ``objectives`` the vector for multi-objective studies; ``constraints``
     holds one value per constraint, feasible when <= 0 (in the KPI's units). They are
     ``None``/empty when the status is not ``ok``.
+
+    ``seq`` numbers the study's runs in the order the host handed them out (the method's proposal
+    order, batch by batch), so two runs of a study with the same seed number their evaluations alike
+    whichever worker finished first; ``id`` is the database row, numbered as runs finish.
     """
 
     candidate: Candidate
@@ -54,6 +58,7 @@ class Evaluation:
     finished: float = 0.0
     cached: bool = False
     id: int | None = None
+    seq: int | None = None
 
     @property
     def ok(self) -> bool:

@@ -158,14 +158,14 @@ def write_report(store: Store, study_id: int, path: Path, pm: pluggy.PluginManag
     if failures:
         parts.append(f"<h2>Failures ({len(failures)})</h2>")
         parts.append(table_html(["#", "status", "error", *names],
-                            [[e.id, e.status, e.error,
+                            [[e.seq, e.status, e.error,
                               *[shown_values(e.values, space).get(n, "") for n in names]]
                              for e in failures[:200]],
                             left=3))
     parts.append("<h2>All evaluations</h2><div class=scroll>")
     kpi_names = list(problem.get("kpis", {}))
     parts.append(table_html(["#", "status", "objective", "feasible", *names, *kpi_names, "wall s", "worker"],
-                        [[e.id, e.status + (" (cached)" if e.cached else ""), e.objective, e.feasible,
+                        [[e.seq, e.status + (" (cached)" if e.cached else ""), e.objective, e.feasible,
                           *[shown_values(e.values, space).get(n, "") for n in names],
                           *[e.kpis.get(k, "") for k in kpi_names],
                           e.wall_seconds, e.worker] for e in evs], left=2))
@@ -245,15 +245,22 @@ def _best_section(result: dict[str, Any], problem: dict[str, Any]) -> list[str]:
 
 
 def _compute_section(evs: Sequence[Evaluation], result: dict[str, Any]) -> list[str]:
-    simulated = [e for e in evs if not e.cached]
+    """What the stored evaluations cost: every row counts, the method's and those run outside its loop
+    (a calibration's refinement), so the counts add up to the table of all evaluations."""
+    simulated = [e for e in evs if not e.cached and e.status != "invalid"]
     wall = sum(e.wall_seconds for e in simulated)
     cpu = sum(e.cpu_seconds for e in simulated)
-    counts = result.get("evaluations", {})
-    rows: list[list[Any]] = [["evaluations simulated", len(simulated)],
-                             ["cache hits", len(evs) - len(simulated)],
-            ["ok / failed / crashed / timeout / invalid",
-             " / ".join(str(counts.get(s, 0)) for s in ("ok", "failed", "crashed", "timeout", "invalid"))],
-            ["study wall time (s)", result.get("wall_seconds", "")],
+    rows: list[list[Any]] = [["evaluations simulated", len(simulated)]]
+    by_method = result.get("evaluations", {}).get("total")
+    if isinstance(by_method, int) and by_method < len(simulated):
+        rows += [["of them proposed by the method", by_method],
+                 ["of them run after the method (e.g. a calibration's refinement)",
+                  len(simulated) - by_method]]
+    rows += [["cache hits", sum(1 for e in evs if e.cached)],
+             ["ok / failed / crashed / timeout", " / ".join(str(sum(1 for e in simulated if e.status == s))
+                                                           for s in ("ok", "failed", "crashed", "timeout"))],
+             ["invalid proposals (not simulated)", sum(1 for e in evs if e.status == "invalid")],
+             ["study wall time (s)", result.get("wall_seconds", "")],
             ["simulation wall time summed over workers (s)", wall], ["simulation CPU time (s)", cpu],
             ["mean wall time per evaluation (s)", wall / len(simulated) if simulated else ""]]
     return ["<h2>Compute spent</h2>", table_html(["", "value"], rows)]

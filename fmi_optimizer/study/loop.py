@@ -69,7 +69,7 @@ class StudyResult:
         return out
 
     def trace(self) -> list[float | None]:
-        """Objective of every evaluation in the order they finished (None for failed ones)."""
+        """Objective of every evaluation in proposal order (None for failed ones)."""
         return [e.objective if e.ok else None for e in self.evaluations]
 
 
@@ -148,6 +148,7 @@ class Study:
         self._told: set[str] = set()  # cache keys this study has told its method
         self._new_cache_hits = 0  # cache hits on candidates this study had not seen yet
         self._task_ids = 0
+        self._seq = 0  # runs handed out so far: each evaluation's place in proposal order
         self._by_task: dict[int, tuple[Candidate, float, Evaluation]] = {}  # simulated evaluations by task id
         self.replaced: list[str] = []  # evaluations whose numbers a fresh instance corrected
         self.proposed = 0  # candidates the method proposed and the host took (surplus dropped)
@@ -157,6 +158,7 @@ class Study:
     def prepare_resume(self) -> int:
         """Load this study's stored evaluations so that re-asked candidates are not simulated again."""
         stored = self.store.evaluations(self.study_id)
+        self._seq = self.store.last_seq(self.study_id)  # new runs are numbered after every stored one
         for ev in stored:
             if not ev.cached and ev.status != "invalid":  # an invalid proposal has no cache key
                 self._replay.setdefault(self.problem.cache_key(ev.candidate), deque()).append(ev)
@@ -205,6 +207,9 @@ class Study:
         except KeyboardInterrupt:
             stopped, interrupted = "interrupted (Ctrl-C); every finished evaluation is stored", True
             self.evaluator.close()
+            # Ctrl-C can land after an evaluation was committed and before it was noted here (the commit is
+            # most of the loop's own time): the store is the record of what finished
+            self.evaluations = self.store.evaluations(self.study_id)
         result = self._result(stopped, budget, interrupted)
         self._observe("fmio_study_finished", study=self, result=result)
         return result
@@ -296,14 +301,16 @@ class Study:
     def _evaluate(self, candidates: Sequence[Candidate], budget: BudgetTracker) -> list[Evaluation]:
         """Evaluate one batch: replay/cache first, simulate the rest in parallel, store each at once."""
         results: list[Evaluation | None] = [None] * len(candidates)
-        pending: dict[int, tuple[int, Candidate, str, float]] = {}
+        pending: dict[int, tuple[int, Candidate, str, float, int]] = {}
         requests = []
+        first = len(self.evaluations)
         for i, cand in enumerate(candidates):
+            self._seq += 1
             try:
                 key = self.problem.cache_key(cand)
             except FmiOptimizerError as exc:  # the method asked for an invalid candidate (counted in _ask):
-                results[i] = self._finish(Evaluation(cand, "invalid", error=str(exc)), "", budget,
-                                          count=False)  # told as such, never simulated nor charged
+                results[i] = self._finish(Evaluation(cand, "invalid", error=str(exc), seq=self._seq), "",
+                                          budget, count=False)  # told as such, never simulated nor charged
                 continue
             unseen = key not in self._told
             self._told.add(key)
@@ -315,19 +322,24 @@ class Study:
             hit = self._memo.get(key) or self.store.lookup(key)
             if hit is not None:
                 self._new_cache_hits += unseen
-                results[i] = self._finish(_as_cached(hit, cand), key, budget, count=False)
+                cached = _as_cached(hit, cand)
+                cached.seq = self._seq
+                results[i] = self._finish(cached, key, budget, count=False)
                 continue
             self._task_ids += 1
-            pending[self._task_ids] = (i, cand, key, time.time())
+            pending[self._task_ids] = (i, cand, key, time.time(), self._seq)
             requests.append(self.problem.request(self._task_ids, cand))
         for reply in self.evaluator.run(requests):
             if reply.rerun:
                 self._correct(reply)
                 continue
-            i, cand, key, started = pending.pop(reply.task_id)
+            i, cand, key, started, seq = pending.pop(reply.task_id)
             ev = self.problem.evaluation(cand, reply, started, time.time())
+            ev.seq = seq
             results[i] = self._finish(ev, key, budget, count=True)
             self._by_task[reply.task_id] = (cand, started, ev)
+        # workers finish in any order; the study's record keeps the order the runs were handed out
+        self.evaluations[first:] = sorted(self.evaluations[first:], key=lambda e: e.seq or 0)
         return [r for r in results if r is not None]
 
     def _correct(self, reply: RunReply) -> None:
@@ -349,7 +361,7 @@ class Study:
                     setattr(target, f.name, getattr(fresh, f.name))
             self.store.replace_evaluation(target)
         if before != (ev.status, ev.kpis, ev.objective, ev.constraints):
-            self.replaced.append(f"evaluation {ev.id}: {before[0]} objective {before[2]} -> {ev.status} "
+            self.replaced.append(f"evaluation #{ev.seq}: {before[0]} objective {before[2]} -> {ev.status} "
                                  "objective "
                                  f"{ev.objective}" + (f" (and {len(copies)} cache hits)" if copies else ""))
 
@@ -369,6 +381,7 @@ class Study:
             self.progress(budget, ev)
 
     def _result(self, stopped: str, budget: BudgetTracker, interrupted: bool) -> StudyResult:
+        self.evaluations.sort(key=lambda e: e.seq or 0)  # a batch cut short by Ctrl-C was not sorted yet
         best = self._best()
         if best is None and not interrupted and self.evaluations:
             errors = sorted({e.error for e in self.evaluations if e.error})[:3]
@@ -424,7 +437,7 @@ def _mean_evaluation(evs: Sequence[Evaluation]) -> Evaluation:
                       cons,
                       f"mean of {n} replications", sum(e.wall_seconds for e in evs),
                       sum(e.cpu_seconds for e in evs),
-                      first.worker, None, first.started, evs[-1].finished, False, first.id)
+                      first.worker, None, first.started, evs[-1].finished, False, first.id, first.seq)
 
 
 def _safe_diagnostics(method: Method) -> dict[str, Any]:

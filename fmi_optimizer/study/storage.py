@@ -19,7 +19,7 @@ from fmi_optimizer.errors import OutputError, StudyError
 from fmi_optimizer.records import Candidate, Evaluation
 from fmi_optimizer.writeback.atomic import atomic_output, write_text_atomic
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: evaluations.seq, the proposal order (version 1 files are upgraded on open)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS evaluations (
     worker TEXT NOT NULL,
     started REAL NOT NULL,
     finished REAL NOT NULL,
-    cached INTEGER NOT NULL
+    cached INTEGER NOT NULL,
+    seq INTEGER
 );
 CREATE INDEX IF NOT EXISTS evaluations_by_key ON evaluations(cache_key);
 CREATE INDEX IF NOT EXISTS evaluations_by_study ON evaluations(study_id);
@@ -85,6 +86,21 @@ class Store:
         elif int(row["value"]) > SCHEMA_VERSION:
             raise StudyError(f"{self.path}: schema version {row['value']} is newer than this fmi_optimizer "
                              f"understands ({SCHEMA_VERSION}); upgrade fmi_optimizer")
+        elif int(row["value"]) < SCHEMA_VERSION:
+            self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Version 1 -> 2 in one transaction: number each study's stored evaluations in row order (the
+        order they finished, the best a version 1 file knows)."""
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            columns = {r["name"] for r in self.conn.execute("PRAGMA table_info(evaluations)")}
+            if "seq" not in columns:
+                self.conn.execute("ALTER TABLE evaluations ADD COLUMN seq INTEGER")
+            self.conn.execute("UPDATE evaluations SET seq = (SELECT COUNT(*) FROM evaluations AS e WHERE "
+                              "e.study_id = evaluations.study_id AND e.id <= evaluations.id) "
+                              "WHERE seq IS NULL")
+            self.conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         self.conn.close()
@@ -118,16 +134,19 @@ class Store:
 
     # -- evaluations --------------------------------------------------------------------
     def add_evaluation(self, study_id: int, key: str, ev: Evaluation) -> int:
-        """Store one finished evaluation and commit at once (autocommit)."""
+        """Store one finished evaluation and commit at once (autocommit). One without a ``seq`` (a run
+        outside the method loop) is numbered after the study's last."""
+        if ev.seq is None:
+            ev.seq = self.last_seq(study_id) + 1
         cur = self.conn.execute(
             "INSERT INTO evaluations (study_id, cache_key, values_json, replication, tag, seed, status, "
             "kpis, objective, objectives, constraints, error, wall_seconds, cpu_seconds, worker, started, "
-            "finished, cached) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "finished, cached, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (study_id, key, json.dumps(ev.candidate.values), ev.candidate.replication, ev.candidate.tag,
              ev.seed,
              ev.status, json.dumps(ev.kpis), ev.objective, json.dumps(list(ev.objectives)),
              json.dumps(list(ev.constraints)), ev.error, ev.wall_seconds, ev.cpu_seconds, ev.worker,
-             ev.started, ev.finished, int(ev.cached)),
+             ev.started, ev.finished, int(ev.cached), ev.seq),
         )
         ev.id = int(cur.lastrowid or 0)
         return ev.id
@@ -152,11 +171,19 @@ class Store:
         ).fetchone()
         return _row_to_evaluation(row) if row is not None else None
 
+    def last_seq(self, study_id: int) -> int:
+        """The highest ``seq`` stored for the study (0 when none)."""
+        row = self.conn.execute("SELECT MAX(seq) AS m FROM evaluations WHERE study_id=?",
+                                (study_id,)).fetchone()
+        return int(row["m"] or 0)
+
     def evaluations(self, study_id: int) -> list[Evaluation]:
+        """The study's evaluations in proposal order (``seq``), not in the order the workers finished."""
         return [_row_to_evaluation(r) for r in self.iter_rows(study_id)]
 
     def iter_rows(self, study_id: int) -> Iterator[sqlite3.Row]:
-        yield from self.conn.execute("SELECT * FROM evaluations WHERE study_id=? ORDER BY id", (study_id,))
+        yield from self.conn.execute("SELECT * FROM evaluations WHERE study_id=? ORDER BY seq, id",
+                                     (study_id,))
 
     # -- export -------------------------------------------------------------------------
     def export_csv(self, study_id: int, path: Path) -> Path:
@@ -165,10 +192,10 @@ class Store:
         kpis = sorted({k for e in rows for k in e.kpis})
         with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["id", "status", "replication", "tag", "seed", *names, *kpis, "objective", "error",
-                        "wall_seconds", "cpu_seconds", "worker", "cached"])
+            w.writerow(["seq", "id", "status", "replication", "tag", "seed", *names, *kpis, "objective",
+                        "error", "wall_seconds", "cpu_seconds", "worker", "cached"])
             for e in rows:
-                w.writerow([e.id, e.status, e.candidate.replication, e.candidate.tag, e.seed,
+                w.writerow([e.seq, e.id, e.status, e.candidate.replication, e.candidate.tag, e.seed,
                             *[e.values.get(n, "") for n in names], *[e.kpis.get(k, "") for k in kpis],
                             "" if e.objective is None else e.objective, e.error, f"{e.wall_seconds:.6f}",
                             f"{e.cpu_seconds:.6f}", e.worker, int(e.cached)])
@@ -187,8 +214,8 @@ class Store:
 
 def evaluation_to_dict(e: Evaluation) -> dict[str, Any]:
     return {
-        "id": e.id, "values": e.values, "replication": e.candidate.replication, "tag": e.candidate.tag,
-        "seed": e.seed, "status": e.status, "kpis": e.kpis, "objective": e.objective,
+        "seq": e.seq, "id": e.id, "values": e.values, "replication": e.candidate.replication,
+        "tag": e.candidate.tag, "seed": e.seed, "status": e.status, "kpis": e.kpis, "objective": e.objective,
         "objectives": list(e.objectives), "constraints": list(e.constraints), "feasible": e.feasible,
         "error": e.error, "wall_seconds": e.wall_seconds, "cpu_seconds": e.cpu_seconds, "worker": e.worker,
         "cached": e.cached,
@@ -212,4 +239,5 @@ def _row_to_evaluation(r: sqlite3.Row) -> Evaluation:
         finished=float(r["finished"]),
         cached=bool(r["cached"]),
         id=int(r["id"]),
+        seq=None if r["seq"] is None else int(r["seq"]),
     )

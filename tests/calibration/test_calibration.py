@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -217,6 +218,15 @@ def test_calibration_recovers_known_parameters_and_records_history(echo_study: P
 
     written = Path(result.outcome.files["report"]).read_text()
     assert best_section(written) == best_section(rebuilt)
+    # the compute table counts every stored run, the refinement's too (it once said "27 simulated" beside
+    # "ok 15": the method's count); the table of all evaluations numbers them 1..n in the order they were run
+    method, refined = result.evaluations["method"], result.evaluations["refine"]
+    compute = written[written.index("<h2>Compute spent"):]
+    assert f'<td class="l">evaluations simulated</td><td>{method + refined}</td>' in compute
+    assert f"proposed by the method</td><td>{method}</td>" in compute
+    assert f"<td>{method + refined} / 0 / 0 / 0</td>" in compute
+    table = written[written.index("All evaluations"):]
+    assert [int(n) for n in re.findall(r'<tr><td class="l">(\d+)</td>', table)] == list(range(1, method + refined + 1))
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -91,6 +92,50 @@ def test_a_rerun_replays_the_earlier_study_from_the_cache_and_goes_on(faulty_fmu
     seen_first = {tuple(sorted(e.candidate.values.items())) for e in first.evaluations}
     new = [e for e in again.evaluations if not e.cached]
     assert all(tuple(sorted(e.candidate.values.items())) not in seen_first for e in new)  # it went on
+
+
+class _LastFirst:
+    """A real local pool whose replies come back in reverse order, batch by batch: the order two workers
+    can finish in, made certain instead of left to timing."""
+
+    def __init__(self, problem: Any, options: dict[str, Any]):
+        from fmi_optimizer.engine.pool import EngineOptions, LocalPool
+
+        self.pool = LocalPool(problem.twin.fmu.runnable, EngineOptions(workers=1, strategy=options["instances"]))
+
+    def run(self, requests: Any) -> Any:
+        yield from reversed(list(self.pool.run(requests)))
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+class LastFirstPlugin:
+    @staticmethod
+    @hookimpl
+    def fmio_make_evaluator(problem: Any, options: dict[str, Any]) -> Any:
+        return _LastFirst(problem, options)
+
+
+def test_the_record_keeps_proposal_order_whichever_run_finishes_first(faulty_fmu: Path, tmp_path: Path) -> None:
+    """Evaluations finishing in another order than proposed are stored, reported and returned in proposal
+    order (``seq``), so the same study and seed give the same record; ``id`` stays the order of storing."""
+    d = study_dict(faulty_fmu, method={"name": "random", "budget": {"evaluations": 8}, "seed": 3},
+                   evaluation={"workers": 4, "timeout": 20.0})  # batches of 4 (one process runs them here)
+    plain = optimize(d, out=tmp_path / "plain", write_back=False, workers=1).result
+    out = optimize(d, out=tmp_path / "reversed", write_back=False, plugins=[LastFirstPlugin()])
+    got = out.result.evaluations
+    assert [e.values for e in got] == [e.values for e in plain.evaluations]
+    assert [e.seq for e in got] == list(range(1, 9))
+    assert [e.id for e in got] == [4, 3, 2, 1, 8, 7, 6, 5]  # stored as they came back
+    stored = sqlite3.connect(out.db).execute("SELECT seq, values_json FROM evaluations ORDER BY id").fetchall()
+    assert [s for s, _ in stored] == [4, 3, 2, 1, 8, 7, 6, 5]
+    from fmi_optimizer.study.storage import Store
+
+    assert [e.values for e in Store(out.db).evaluations(out.result.study_id)] == [e.values for e in got]
+    report = Path(out.to_json()["outputs"]["report"]).read_text()
+    table = report[report.index("All evaluations"):]
+    assert [int(n) for n in re.findall(r"<tr><td class=\"l\">(\d+)</td>", table)] == list(range(1, 9))
 
 
 @pytest.mark.slow
@@ -209,6 +254,8 @@ def test_sigkill_loses_nothing_and_resume_does_not_repeat_work(faulty_fmu: Path,
     con = sqlite3.connect(db)
     keys = [r[0] for r in con.execute("SELECT cache_key FROM evaluations WHERE study_id=1")]
     assert len(keys) == 40 and len(set(keys)) == 40  # nothing simulated twice, nothing lost
+    seqs = [r[0] for r in con.execute("SELECT seq FROM evaluations WHERE study_id=1 ORDER BY id")]
+    assert len(set(seqs)) == 40 and min(seqs[8:]) > max(seqs[:8])  # the resumed runs are numbered after
     assert f"{stored} stored evaluations will be replayed" in res.stderr
 
 
