@@ -134,7 +134,8 @@ def check(config: StudyConfig, data: Path, host: Host | None = None, *,
         result.report = str(write_calibration_report(out, loss, (reply.time, reply.outputs),
                                                      {"check": fidelity},
                                                      None, entries,
-                                                     title=f"Drift check #{result.history_id}"))
+                                                     title=f"Drift check #{result.history_id}",
+                                                     windows={"check": window}))
     return result
 
 
@@ -144,7 +145,7 @@ def warm_start(config: StudyConfig, host: Host, previous: Mapping[str, Any]) -> 
     params: dict[str, dict[str, Any]] = {}
     from fmi_optimizer.fmu.twin import Twin
 
-    twin = Twin.open(config.fmu)
+    twin = Twin.open(config.existing_fmu())
     for name, spec in config.parameters.items():
         dim = twin.dimension(name, **spec)
         if isinstance(dim, Continuous) and name in previous:

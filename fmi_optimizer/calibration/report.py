@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,13 @@ def time_unit(span_seconds: float) -> tuple[float, str]:
     return 86400.0, "days"
 
 
-def overlay_plots(loss: CalibrationLoss, trajectory: tuple[np.ndarray, dict[str, np.ndarray]]) -> str:
-    """Per output: measured vs twin over time (windows shaded) and residuals over time + histogram."""
+WINDOW_COLOURS = {"train": "#2ca02c", "validation": "#ff7f0e", "check": "#9467bd"}
+
+
+def overlay_plots(loss: CalibrationLoss, trajectory: tuple[np.ndarray, dict[str, np.ndarray]],
+                  windows: Mapping[str, tuple[float, float]]) -> str:
+    """Per output: measured vs twin over time (``windows``, the spans the fidelity table scores, shaded)
+    and residuals over time + histogram."""
     plt = pyplot()
     time, outputs = trajectory
     parts = []
@@ -41,10 +46,9 @@ def overlay_plots(loss: CalibrationLoss, trajectory: tuple[np.ndarray, dict[str,
         scaled = a.time / per
         ax1.plot(scaled, np.where(a.mask, a.measured, np.nan), ".", ms=2, color="#444", label="measured")
         ax1.plot(scaled, a.simulated, "-", lw=1, color="#1f77b4", label="twin")
-        for label, (lo, hi) in loss.windows().items():
+        for label, (lo, hi) in windows.items():
             lo_d, hi_d = max(lo, a.time[0]) / per, min(hi, a.time[-1]) / per
-            ax1.axvspan(lo_d, hi_d, alpha=0.08, color="#2ca02c" if label == "train" else "#ff7f0e",
-                        label=label)
+            ax1.axvspan(lo_d, hi_d, alpha=0.08, color=WINDOW_COLOURS.get(label, "#7f7f7f"), label=label)
         ax1.set_ylabel(name)
         ax1.set_xlabel(f"time [{unit}]")
         ax1.legend(fontsize=8, loc="best")
@@ -61,6 +65,15 @@ def overlay_plots(loss: CalibrationLoss, trajectory: tuple[np.ndarray, dict[str,
         fig.tight_layout()
         parts.append(f"<h3>{html.escape(name)}</h3>" + figure_html(fig))
     return "\n".join(parts)
+
+
+def windows_caption(windows: Mapping[str, tuple[float, float]]) -> str:
+    """One line naming the shaded spans, in the study's seconds (open ends read "start" and "end")."""
+    def edge(t: float) -> str:
+        return ("start" if t < 0 else "end") if math.isinf(t) else f"{t:g} s"
+
+    spans = ", ".join(f"{html.escape(k)} {edge(lo)} to {edge(hi)}" for k, (lo, hi) in windows.items())
+    return f"<p class=muted>Shaded: {spans}.</p>"
 
 
 def fidelity_table(fidelity: dict[str, dict[str, dict[str, float]]]) -> str:
@@ -106,11 +119,15 @@ def history_section(entries: Sequence[Entry]) -> str:
 
 def write_calibration_report(path: Path, loss: CalibrationLoss, trajectory: Any,
                              fidelity: dict[str, dict[str, dict[str, float]]], ident: Identifiability | None,
-                             entries: Sequence[Entry], title: str = "Calibration") -> Path:
+                             entries: Sequence[Entry], title: str = "Calibration",
+                             windows: Mapping[str, tuple[float, float]] | None = None) -> Path:
+    """The calibration (or drift-check) report; ``windows`` are the spans scored, shaded in the plots
+    (default: the calibration's train and validation windows)."""
     body = [f"<h1>{html.escape(title)}</h1>",
             f"<p>data: {html.escape(str(loss.series.path))} (sha256 {loss.series.sha256[:16]}...)</p>",
             "<h2>Fidelity</h2>", fidelity_table(fidelity),
-            "<h2>Measured vs twin</h2>", overlay_plots(loss, trajectory)]
+            "<h2>Measured vs twin</h2>", windows_caption(windows or loss.windows()),
+            overlay_plots(loss, trajectory, windows or loss.windows())]
     if ident is not None:
         body += ["<h2>Identifiability</h2>", identifiability_section(ident)]
     body += ["<h2>History</h2>", history_section(entries)]

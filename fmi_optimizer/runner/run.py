@@ -202,7 +202,7 @@ def run_baseline(evaluator: Evaluator, problem: StudyProblem) -> Evaluation:
 
 
 def build_problem(config: StudyConfig, host: Host) -> StudyProblem:
-    twin = Twin.open(config.fmu)
+    twin = Twin.open(config.existing_fmu())
     problem = StudyProblem.build(config, twin, host.kpis, pm=host.pm)
     for adjusted in host.pm.hook.fmio_adjust_design_space(twin=twin, space=problem.space):
         if adjusted is not None:

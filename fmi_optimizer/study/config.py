@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fmi_optimizer.errors import PluginError, StudyError
+from fmi_optimizer.errors import FmuError, PluginError, StudyError
 from fmi_optimizer.fmu.simulator import STRATEGIES, SimSettings
 from fmi_optimizer.host.loader import builtin_host
 from fmi_optimizer.registry import SectionContext, SectionRegistry
@@ -113,6 +113,13 @@ class StudyConfig:
     # the features' sections present in the file, by section name -> the spec its plugin parsed it into
     features: Mapping[str, Any] = field(default_factory=dict)
     runs_per_candidate: int = 1  # runs one asked candidate costs (a feature may expand it, e.g. a sample)
+
+    def existing_fmu(self) -> Path:
+        """The FMU path, refused (FmuError, exit 3) with the study file's key when nothing is there."""
+        if not self.fmu.exists():
+            raise FmuError(f"{self.source or 'study'}: [twin] fmu: {self.fmu} does not exist; correct the "
+                           "path (a relative one is read from the study file's folder) or put the FMU there")
+        return self.fmu
 
     def with_overrides(self, **changes: Any) -> StudyConfig:
         """Apply CLI/API overrides (method, budget, seed, workers, out_dir) on top of the file."""

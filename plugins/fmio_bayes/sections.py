@@ -62,7 +62,9 @@ def _figure(loo: dict[str, Any], its: list[dict[str, Any]]) -> str:
     if its:
         ax = next(ax_iter)
         x = [it.get("n_data", i) for i, it in enumerate(its)]
-        ax.plot(x, [it["loo_std"] for it in its], "o-", ms=3, label="sd of standardized errors")
+        # the RMS (bias included), the spread the verdict above the figure judges
+        ax.plot(x, [math.hypot(it.get("loo_mean", 0.0), it["loo_std"]) for it in its], "o-", ms=3,
+                label="RMS standardized error")
         ax.plot(x, [it.get("loo_fraction_above_3", 0.0) * 10 for it in its], "s--", ms=3,
                 label=f"share beyond ±{OUTSIDE:g} (x10)")
         ax.axhline(1.0, color="#888", lw=0.8)

@@ -200,7 +200,9 @@ def test_calibration_recovers_known_parameters_and_records_history(echo_study: P
         history.close()
     assert entries[-1].kind == "calibration" and entries[-1].parameters == result.values
     assert len(entries[-1].data_sha256) == 64
-    assert Path(result.files["calibration_report"]).read_text().count("<img") >= 1
+    calibration_page = Path(result.files["calibration_report"]).read_text()
+    assert calibration_page.count("<img") >= 1
+    assert "Shaded: train 0 s to 6 s, validation 6 s to 10 s." in calibration_page
     # the study report shows the calibrated point, as a report rebuilt from the database afterwards does (it used
     # to be written before the stored result was updated, showing the method's best before refinement)
     from fmi_optimizer.report.html import write_report
@@ -237,7 +239,10 @@ def test_drift_detected_both_ways_and_recalibration_fixes_it(echo_study: Path) -
     same = _echo_data(fmu, folder, "same.csv", 2.5, -0.7, 2)
     drifted = _echo_data(fmu, folder, "drifted.csv", 2.8, -0.7, 3)
     calibrate(config, write_back=False)
-    assert not check(config, same).drift
+    same_check = check(config, same)
+    assert not same_check.drift
+    page = Path(same_check.report).read_text()
+    assert "Shaded: check 0 s to end." in page and "train" not in page  # the span the check scored
     assert not check(config, same, inputs=folder / "inputs.csv").drift  # new input signals may come with new data
     before = check(config, drifted)
     assert before.drift and before.exceeded[0].startswith("y: rmse")

@@ -294,6 +294,7 @@ workers = 1
     ("items_on_real", "items", [], ExitCode.STUDY_INVALID),
     ("min_and_max_same_kpi", "z_end", [], ExitCode.STUDY_INVALID),
     ("bogus_cluster", "cluster", [], ExitCode.STUDY_INVALID),
+    ("missing_fmu", "s.toml: [twin] fmu:", [], ExitCode.FMU_INVALID),
     ("budget_zero", "--budget", ["--budget", "0"], ExitCode.USAGE),
     ("budget_negative", "--budget", ["--budget", "-3"], ExitCode.USAGE),
     ("workers_negative", "--workers", ["--workers", "-1"], ExitCode.USAGE),
@@ -317,6 +318,8 @@ def test_nonsense_is_refused_with_one_line_and_a_json_error(faulty_fmu: Path, tm
     text = BASE.format(**parts)
     if case == "tiny_interval":
         text = text.replace("output_interval = 0.1", "output_interval = 1e-300")
+    if case == "missing_fmu":
+        text = text.replace('fmu = "faulty.fmu"', 'fmu = "faulty_v2.fmu"')
     study = tmp_path / "s.toml"
     study.write_text(text)
     for as_json in (False, True):
