@@ -314,6 +314,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         by = ", ".join(res.trajectories.verified_by) or "none"
         print(f"verification: {'ok' if res.verification.get('ok') else 'FAILED'} "
               f"(max relative difference {fmt(res.verification.get('max_rel_diff'))}; importers ok: {by})")
+    note = res.platform_note(args.fmu.name)
+    if note:
+        log(note)
     if not res.verification.get("ok"):
         problems = res.verification.get("problems") or ["unknown problem"]
         print(f"error: the written FMU failed verification ({problems[0]}); no FMU was written, "

@@ -83,6 +83,8 @@ class ProxyInfo:
     fmi_version: str
     platform: str
     written: dict[str, Value]
+    # platforms the original has binaries for that the written FMU does not run on (its proxy is built here)
+    left_behind: tuple[str, ...] = ()
 
 
 def literal(value: Value) -> str:
@@ -474,6 +476,8 @@ def write_proxy_fmu(original: Path, values: Mapping[str, object], out_fmu: Path,
                     _write_entry(zout, f"{INNER}/{name}", zin.read(name))
             if not any(n.startswith("resources/") and not n.endswith("/") for n in names):
                 _write_dir(zout, f"{INNER}/resources/")  # the inner FMU always gets a resource location
+    others = sorted({n.split("/")[1] for n in names
+                     if n.startswith("binaries/") and n.count("/") >= 2 and n.split("/")[1]} - {platform})
     return ProxyInfo(path=out_fmu, guid=plan.guid, original_guid=plan.original_guid,
                      model_identifier=MODEL_IDENTIFIER, fmi_version=plan.version, platform=platform,
-                     written=dict(plan.written))
+                     written=dict(plan.written), left_behind=tuple(others))

@@ -130,6 +130,15 @@ class WriteBackResult:
     def files(self) -> dict[str, Path | None]:
         return {"fmu": self.fmu, "ssv": self.ssv, "json": self.json}
 
+    def platform_note(self, original: str) -> str | None:
+        """One line when the original FMU runs on platforms the written one does not (None otherwise)."""
+        if self.fmu is None or self.written is None or not self.written.left_behind:
+            return None
+        others = ", ".join(self.written.left_behind)
+        return (f"note: {self.fmu.name} runs on {self.written.platform} only; {original} also has binaries "
+                f"for {others}: there, run 'fmi-optimizer apply {self.json.name} {original}' or apply "
+                f"{self.ssv.name} to the original")
+
 
 def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
@@ -403,7 +412,7 @@ def write_result_json(out_json: Path, values: Mapping[str, Value], *, source_fmu
         "written_fmu": None if written is None else {
             "guid": written.guid, "model_identifier": written.model_identifier,
             "fmi_version": written.fmi_version,
-            "platform": written.platform, "original_at": INNER,
+            "platform": written.platform, "not_on": list(written.left_behind), "original_at": INNER,
             "runtime": "fmi_optimizer proxy (fmio_proxy.c)"},
         "verification": None if verification is None else dict(verification),
         "extra": dict(extra or {}),

@@ -477,6 +477,33 @@ def test_apply_values_from_a_result_json(wb_fmu: Path, tmp_path: Path) -> None:
     assert read_result_values(result.json) == {"k": 2.5, "mode": 3, "flip": True}
 
 
+def test_apply_says_which_platforms_the_written_fmu_leaves_behind(wb_fmu: Path, tmp_path: Path) -> None:
+    """Every FMU from a real tool seen so far ships binaries for several platforms; the written FMU runs on
+    the one it was written on, and the CLI says so instead of leaving the user to find out on Windows."""
+    import shutil
+    import zipfile
+
+    from fmi_optimizer.writeback.write import apply_values
+
+    several = tmp_path / "several.fmu"
+    shutil.copy(wb_fmu, several)
+    with zipfile.ZipFile(several, "a") as z:
+        z.writestr("binaries/win64/wbmodel.dll", b"MZ")  # never loaded: only its folder is read
+        z.writestr("binaries/darwin64/wbmodel.dylib", b"\xcf\xfa")
+    source = tmp_path / "result.json"
+    source.write_text(json.dumps({"k": 2.5}))
+    result = apply_values(source, several, tmp_path / "applied")
+    assert result.ok and json.loads(result.json.read_text())["written_fmu"]["not_on"] == ["darwin64", "win64"]
+    note = result.platform_note("several.fmu")
+    assert note is not None and "runs on linux64 only" in note and "darwin64, win64" in note
+    assert "fmi-optimizer apply several.optimized.json several.fmu" in note
+    res = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "apply", str(source), str(several), "-o",
+                          str(tmp_path / "cli")], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "runs on linux64 only" in res.stderr, res.stderr
+    plain = apply_values(source, wb_fmu, tmp_path / "plain")
+    assert plain.platform_note("wbmodel.fmu") is None and json.loads(plain.json.read_text())["written_fmu"]["not_on"] == []
+
+
 def test_an_independent_importer_sees_the_new_values(wb_fmu: Path, tmp_path: Path) -> None:
     """libcosim (FMI Library based, not fmpy) runs the written FMU with default settings."""
     written = write_optimized_fmu(wb_fmu, WB_VALUES, tmp_path / "wb.optimized.fmu")
