@@ -22,19 +22,26 @@ class Runner:
         self.seconds = 0.0
 
     def run(self, batch: Sequence[Mapping[str, Any]]) -> list[tuple[Evaluation, RunReply]]:
+        """Evaluate ``batch``; each evaluation is stored as it finishes (numbered in batch order after the
+        study's last), and a run the pool repeated on a fresh instance replaces its stored numbers."""
         t0 = time.perf_counter()
         cands = [Candidate(dict(v), 0, self.tag) for v in batch]
         requests = [self.problem.request(i, c) for i, c in enumerate(cands)]
         started = time.time()
-        replies: dict[int, RunReply] = {}
+        storing = self.store is not None and self.study_id is not None
+        first = self.store.last_seq(self.study_id) + 1 if storing else None
+        done: dict[int, tuple[Evaluation, RunReply]] = {}
         for reply in self.evaluator.run(requests):
-            replies[reply.task_id] = reply
-        out = []
-        for i, c in enumerate(cands):
-            ev = self.problem.evaluation(c, replies[i], started, time.time())
-            if self.store is not None and self.study_id is not None:
-                self.store.add_evaluation(self.study_id, self.problem.cache_key(c), ev)
-            out.append((ev, replies[i]))
+            i = reply.task_id
+            ev = self.problem.evaluation(cands[i], reply, started, time.time())
+            if storing:
+                if i in done:  # a repeat on a fresh instance: its numbers replace the stored ones
+                    ev.id, ev.seq = done[i][0].id, done[i][0].seq
+                    self.store.replace_evaluation(ev)
+                else:
+                    ev.seq = None if first is None else first + i
+                    self.store.add_evaluation(self.study_id, self.problem.cache_key(cands[i]), ev)
+            done[i] = (ev, reply)
         self.count += len(cands)
         self.seconds += time.perf_counter() - t0
-        return out
+        return [done[i] for i in range(len(cands))]

@@ -395,6 +395,35 @@ def test_refinement_keeps_its_best_point_when_a_simulation_fails() -> None:
     assert 2.0 < out.values["k"] <= 3.0 and out.jac is not None
 
 
+class _DiesAfterTwo(_FakeEvaluator):
+    """Replies in reverse order, then the connection to the workers is lost."""
+
+    def run(self, requests: Any) -> Any:
+        replies = list(super().run(requests))[::-1]
+        yield from replies[:2]
+        raise ConnectionError("workers lost")
+
+
+def test_the_runner_stores_each_evaluation_as_it_finishes(tmp_path: Path) -> None:
+    """A refinement batch stores every finished run before the next is handled (it once stored the batch
+    after its last reply, so a fault in between lost the finished ones), numbered in batch order."""
+    from fmi_optimizer.calibration.runner import Runner
+    from fmi_optimizer.study.storage import Store
+
+    class _Keyed(_FakeProblem):
+        def cache_key(self, cand: Any) -> str:
+            return f"k={cand.values['k']}"
+
+    store = Store(tmp_path / "s.db")
+    sid = store.create_study("s", "de", 1, "0" * 64, {})
+    runner = Runner(_Keyed(), _DiesAfterTwo(), store, sid, "refine")
+    with pytest.raises(ConnectionError):
+        runner.run([{"k": 1.0}, {"k": 2.0}, {"k": 2.5}])
+    stored = store.evaluations(sid)
+    assert [(e.values["k"], e.seq, e.candidate.tag) for e in stored] == [(2.0, 2, "refine"), (2.5, 3, "refine")]
+    assert [e.id for e in stored] == [2, 1]  # stored as they came back
+
+
 @pytest.mark.slow
 @pytest.mark.tf
 def test_auto_method_is_explained_before_the_study_names_it(echo_study: Path, tmp_path: Path) -> None:
