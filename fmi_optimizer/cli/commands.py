@@ -168,8 +168,10 @@ def configure_resume(p: argparse.ArgumentParser) -> None:
     p.add_argument("db", type=Path, help="the study database (fmi_optimizer.db)")
     p.add_argument("--study-id", type=int, help="which study in the file (default: the latest)")
     p.add_argument("--no-writeback", action="store_true", help="do not write the optimized FMU")
-    from fmi_optimizer.cli.options import add_wait
+    from fmi_optimizer.cli.options import add_wait, integer_at_least
 
+    p.add_argument("--budget", type=integer_at_least(1, "an evaluation budget of at least 1"),
+                   help="a new total evaluation budget (default: the one the study began with)")
     add_wait(p)
 
 
@@ -179,12 +181,20 @@ def cmd_resume(args: argparse.Namespace) -> int:
     base_dir = Path(saved["base_dir"])  # absolute since the study stores it so; older databases: as it was
     if not base_dir.is_absolute() and saved.get("source") and Path(saved["source"]).is_absolute():
         base_dir = Path(saved["source"]).parent
-    config, args.study_host = load_with_host(saved["raw"], base_dir)
+    began = saved.get("overrides") or {}  # the command line's overrides (databases before them: the file's)
+    plugins_dir = Path(began["plugins_dir"]) if began.get("plugins_dir") else None
+    config, args.study_host = load_with_host(saved["raw"], base_dir, plugins_dir=plugins_dir)
     if not config.fmu.exists():
         raise StudyError(f"{args.db}: study {row['id']} optimized {config.fmu}, which does not exist (the "
                          f"study file's folder was {base_dir}); restore the FMU there to resume")
-    config = config.with_overrides(out_dir=args.db.parent, method=saved["method"], source=None)
-    log(f"resuming study {row['id']} ({row['name']}, status {row['status']}) in {args.db}")
+    config = config.with_overrides(out_dir=args.db.parent, method=saved["method"], source=None,
+                                   seed=row["seed"],
+                                   budget_evaluations=args.budget or began.get("budget_evaluations"),
+                                   workers=began.get("workers"), plugins_dir=plugins_dir)
+    evals = config.budget.evaluations
+    budget = f"{evals} evaluations" if evals else "no evaluation limit"
+    log(f"resuming study {row['id']} ({row['name']}, status {row['status']}) in {args.db}: method "
+        f"{saved['method']}, seed {config.seed}, {budget}, {config.workers or 'one per core'} workers")
     outcome = run_one(config, args, resume_id=int(row["id"]))
     return finish(outcome, args)
 
@@ -219,7 +229,8 @@ def print_summary(outcome: Outcome) -> None:
         print("no feasible result")
         return
     base = outcome.baseline
-    as_delivered = (f"  (as delivered: {fmt(base.objective)}, "
+    held = " with the [fixed] values" if outcome.config.fixed else ""  # the twin as the study runs it
+    as_delivered = (f"  (as delivered{held}: {fmt(base.objective)}, "
                     f"{'feasible' if base.feasible else 'infeasible'})"
                     if base is not None and base.objective is not None else "")
     terms = outcome.config.objective
@@ -266,7 +277,8 @@ def configure_compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("--methods", required=True, help="comma-separated method names, e.g. qio,ga,random")
     p.add_argument("--repeats", type=int, default=5, help="runs per method, with seeds 0..N-1 (default 5)")
     p.add_argument("--target", type=float,
-                   help="objective value that counts as reached (default: best found)")
+                   help="the value that counts as reached, stated like the objective: a single maximized "
+                   "KPI's value to reach, else the objective to get at or below (default: the best found)")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -284,7 +296,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
               [[m["method"], m["best_median"], m["best_iqr"], m["evals_to_target_median"],
                 f"{m['reached']}/{m['repeats']}", m["wall_seconds_median"], m["failures"]]
                for m in summary["methods"]])
-        print(f"target {fmt(summary['target'])}; report: {summary['report']}")
+        print(f"target {summary['objective']} {fmt(summary['target'])}; report: {summary['report']}")
     return 0
 
 

@@ -150,7 +150,7 @@ def ensure_writable(folder: Path) -> Path:
     return folder
 
 
-def prove_instances(problem: StudyProblem) -> StrategyVerdict:
+def prove_instances(problem: StudyProblem, log: Callable[[str], None] = lambda s: None) -> StrategyVerdict:
     """The instance strategy for this study's FMU: the one the study file names, else a proven one (cached by
     the FMU's hash), probed on the centre of the design space and two random points of it."""
     c = problem.config
@@ -161,7 +161,7 @@ def prove_instances(problem: StudyProblem) -> StrategyVerdict:
     units = [[0.5] * len(problem.space)] + [list(rng.uniform(size=len(problem.space))) for _ in range(2)]
     requests = [problem.request(i, Candidate(problem.space.from_unit(u), 0, "probe")) for i,
                 u in enumerate(units)]
-    return prove(fmu, requests, interface=c.settings.interface, timeout=c.timeout)
+    return prove(fmu, requests, interface=c.settings.interface, timeout=c.timeout, log=log)
 
 
 def make_evaluator(host: Host, problem: StudyProblem, verdict: StrategyVerdict | None = None) -> Evaluator:
@@ -279,7 +279,7 @@ def _run_locked(config: StudyConfig, host: Host, progress: ProgressCallback | No
             raise StudyError(f"{config.source or 'study'}: {', '.join(map(repr, cannot))}: a written FMU "
                              "cannot carry these as start values (an FMI 3.0 structural parameter or array); "
                              "optimize with --no-writeback (the .ssv and .json record the values)")
-    verdict = prove_instances(problem)
+    verdict = prove_instances(problem, log)
     log(verdict.summary())
     evaluator = make_evaluator(host, problem, verdict)
     try:
@@ -336,17 +336,24 @@ class _StudyRun:
                 tag = deliverable_tag(store, self.out_dir, stem)
             else:
                 tag = str(json.loads(store.study(resume_id)["config"]).get("deliverables_tag") or "")
+            plugins_dir = str(config.plugins_dir.resolve()) if config.plugins_dir else None
             raw = {"raw": _jsonable(config.raw),
                    "source": str(config.source.resolve()) if config.source else None,
                    "base_dir": str(config.base_dir.resolve()), "method": method.name,
                    "problem": problem.describe(),
-                   "deliverables_tag": tag}
+                   "deliverables_tag": tag,
+                   # what the command line or the API changed on top of the file: resume runs the same study
+                   "overrides": {"budget_evaluations": config.budget.evaluations, "seed": config.seed,
+                                 "workers": config.workers,
+                                 "plugins_dir": plugins_dir}}
             if resume_id is None:
                 study_id = store.create_study(config.name, method.name, config.seed, problem.twin.fmu.sha256,
                                               raw)
             else:
                 study_id = resume_id
                 store.set_status(study_id, "running")
+                store.set_config(study_id, {**json.loads(store.study(study_id)["config"]),
+                                            "overrides": raw["overrides"]})  # a larger --budget sticks
             study = Study(problem, method, self.evaluator, store, self.host, study_id, self.batch, progress,
                           self.routing)
             if resume_id is not None:
@@ -373,14 +380,21 @@ class _StudyRun:
                     "so keep the delivered FMU or run the study again with a larger budget")
             status = "interrupted" if result.interrupted else "finished"
             store.set_status(study_id, status, outcome.to_json())
-            if write_back and result.best is not None and not result.interrupted:
-                write_back_best(outcome, log)
-                store.set_status(study_id, status, outcome.to_json())  # the report shows the write-back
-            if report:
-                from fmi_optimizer.report.html import write_report
+            try:
+                if write_back and result.best is not None and not result.interrupted:
+                    write_back_best(outcome, log)
+                    store.set_status(study_id, status, outcome.to_json())  # the report shows the write-back
+                if report:
+                    from fmi_optimizer.report.html import write_report
 
-                path = self.out_dir / f"report{tag}.html"
-                outcome.files["report"] = str(write_report(store, study_id, path, pm=self.host.pm))
+                    path = self.out_dir / f"report{tag}.html"
+                    outcome.files["report"] = str(write_report(store, study_id, path, pm=self.host.pm))
+            except KeyboardInterrupt:
+                stopped = ("interrupted (Ctrl-C) after the search, while writing the optimized FMU and the "
+                           f"report; every evaluation is stored: 'fmi-optimizer resume {db}' writes them")
+                store.set_status(study_id, "interrupted", {**outcome.to_json(), "stopped_because": stopped})
+                log(stopped)
+                raise
             store.set_status(study_id, status, outcome.to_json())
             return outcome
         finally:

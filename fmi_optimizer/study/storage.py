@@ -118,6 +118,10 @@ class Store:
         self.conn.execute("UPDATE studies SET status=?, result=COALESCE(?, result) WHERE id=?",
                           (status, json.dumps(result, default=str) if result is not None else None, study_id))
 
+    def set_config(self, study_id: int, config: dict[str, Any]) -> None:
+        self.conn.execute("UPDATE studies SET config=? WHERE id=?",
+                          (json.dumps(config, default=str), study_id))
+
     def study(self, study_id: int | None = None) -> sqlite3.Row:
         """One study row (the latest when ``study_id`` is None)."""
         if study_id is None:

@@ -149,6 +149,33 @@ def test_fmu_crashing_on_every_candidate_ends_with_a_clear_error(faulty_fmu: Pat
     assert [r[0] for r in rows] == ["crashed"] * 4  # every failure is stored too
 
 
+def test_a_target_is_stated_like_the_objective(faulty_fmu: Path, tmp_path: Path) -> None:
+    """With one maximized KPI, ``target`` is that KPI's value to reach: it was compared with the minimized
+    objective (-KPI), so a study maximizing flow with target 3.5 stopped at once, claiming it was reached."""
+    from fmi_optimizer.records import Evaluation
+    from fmi_optimizer.study.config import Budget, ObjectiveTerm
+    from fmi_optimizer.study.loop import BudgetTracker
+
+    def ev(objective: float) -> Evaluation:
+        return Evaluation(Candidate({}), "ok", objective=objective)
+
+    tracker = BudgetTracker(Budget(target=3.5), [ObjectiveTerm("flow", "maximize", 2.0)])
+    tracker.record(ev(-2.0 * 3.0))  # flow 3.0
+    assert tracker.exhausted() == ""
+    tracker.record(ev(-2.0 * 3.6))  # flow 3.6
+    assert tracker.exhausted() == "target flow >= 3.5 reached"
+    cost = BudgetTracker(Budget(target=10.0), [ObjectiveTerm("cost", "minimize"), ObjectiveTerm("mass", "maximize")])
+    cost.record(ev(10.5))
+    assert cost.exhausted() == ""
+    cost.record(ev(9.0))
+    assert cost.exhausted() == "target objective <= 10 reached"
+    # end to end: maximize y's peak (at most 1 + (x-1)^2 after 2 s) with a target above the first candidates'
+    d = study_dict(faulty_fmu, objective={"maximize": "y_peak"},
+                   method={"name": "random", "budget": {"evaluations": 12, "target": 1e6}, "seed": 3})
+    result = optimize(d, out=tmp_path, write_back=False).result
+    assert result.stopped_because == "budget of 12 evaluations used"
+
+
 @pytest.mark.slow
 def test_seconds_budget_stops_and_returns_best(faulty_fmu: Path, tmp_path: Path) -> None:
     d = study_dict(faulty_fmu)
@@ -257,6 +284,75 @@ def test_sigkill_loses_nothing_and_resume_does_not_repeat_work(faulty_fmu: Path,
     seqs = [r[0] for r in con.execute("SELECT seq FROM evaluations WHERE study_id=1 ORDER BY id")]
     assert len(set(seqs)) == 40 and min(seqs[8:]) > max(seqs[:8])  # the resumed runs are numbered after
     assert f"{stored} stored evaluations will be replayed" in res.stderr
+
+
+@pytest.mark.slow
+def test_resume_runs_the_study_the_command_line_began(faulty_fmu: Path, tmp_path: Path) -> None:
+    """--budget, --seed and --workers given to optimize hold for resume too: it once re-read them from the
+    study file, so a run begun with --budget 300 --seed 7 stopped at the file's 30 evaluations with seed 0's
+    candidates (none of the stored ones replayed) and reported a worse best than the database held."""
+    study = _write_toml(tmp_path / "s.toml", faulty_fmu, 6)  # the file says budget 6, seed 5, 1 worker
+    out = tmp_path / "out"
+    db = out / "fmi_optimizer.db"
+    plugins = _hold_plugin(tmp_path / "plugins")
+    env = {**os.environ, "FMIO_TEST_HOLD_AFTER": "8"}
+    proc = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli.main", "optimize", str(study), "--out", str(out),
+                             "--no-writeback", "--method", "random", "--budget", "20", "--seed", "7", "--workers",
+                             "2", "--plugins-dir", str(plugins)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_until_stored(proc, db, 8)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    env.pop("FMIO_TEST_HOLD_AFTER")
+    res = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "resume", str(db), "--json", "--no-writeback"],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr
+    assert "method random, seed 7, 20 evaluations, 2 workers" in res.stderr
+    data = json.loads(res.stdout)
+    assert data["evaluations"]["total"] == 20 and "8 stored evaluations will be replayed" in res.stderr
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0] == 20  # the 8 were reused, not redone
+    con.close()
+    whole = optimize(str(study), out=tmp_path / "whole", write_back=False, method="random", budget=20, seed=7,
+                     workers=2).result
+    assert data["best"]["objective"] == whole.best.objective
+    # a larger budget continues the same study (and a later resume keeps it)
+    more = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "resume", str(db), "--json",
+                           "--no-writeback", "--budget", "24"], capture_output=True, text=True, timeout=300, env=env)
+    assert more.returncode == 0 and json.loads(more.stdout)["evaluations"]["total"] == 24, more.stderr
+    again = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "resume", str(db), "--json",
+                            "--no-writeback"], capture_output=True, text=True, timeout=300, env=env)
+    assert again.returncode == 0 and "24 evaluations" in again.stderr, again.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_write_back_leaves_a_resumable_study(faulty_fmu: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C after the search, while the FMU and the report were written, left the study marked finished, no
+    FMU, no report and only the word 'interrupted'; now the study is marked interrupted, says how to finish it,
+    and resume writes what was missing."""
+    import fmi_optimizer.runner.run as run
+
+    def interrupted(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "write_back_best", interrupted)
+    study = faulty_study(tmp_path / "s.toml", faulty_fmu, budget=4)
+    logged: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        run.run_study(run.load_with_host(study)[0], log=logged.append)
+    db = tmp_path / "results" / "s" / "fmi_optimizer.db"
+    status, result = sqlite3.connect(db).execute("SELECT status, result FROM studies").fetchone()
+    assert status == "interrupted" and f"'fmi-optimizer resume {db}' writes them" in json.loads(result)["stopped_because"]
+    assert logged[-1].startswith("interrupted (Ctrl-C) after the search")
+    monkeypatch.undo()
+    res = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "resume", str(db), "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    outputs = json.loads(res.stdout)["outputs"]
+    assert Path(outputs["fmu"]).exists() and Path(outputs["report"]).exists()
 
 
 @pytest.mark.slow
