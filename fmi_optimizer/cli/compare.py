@@ -15,7 +15,7 @@ from fmi_optimizer.errors import FmiOptimizerError
 from fmi_optimizer.host.loader import load_host
 from fmi_optimizer.reporting import CSS, figure_html, pyplot, table_html
 from fmi_optimizer.runner.run import default_out_dir, ensure_writable, run_study
-from fmi_optimizer.study.config import StudyConfig
+from fmi_optimizer.study.config import StudyConfig, minimized_target, stated_objective
 from fmi_optimizer.writeback.atomic import write_text_atomic
 
 
@@ -42,7 +42,8 @@ def _evals_to(curve: Sequence[float], target: float) -> int | None:
 
 def compare_methods(config: StudyConfig, methods: Sequence[str], repeats: int, target: float | None,
                     log: Callable[[str], None]) -> dict[str, Any]:
-    """Run every method ``repeats`` times (seeds 0..repeats-1) and summarize."""
+    """Run every method ``repeats`` times (seeds 0..repeats-1) and summarize. ``target`` and every number
+    returned are in the objective's stated sense (a single maximized KPI's own value), as in ``optimize``."""
     host = load_host(config.plugins_dir)
     for m in methods:
         host.methods.resolve(m)  # unknown names fail before any simulation
@@ -66,7 +67,13 @@ def compare_methods(config: StudyConfig, methods: Sequence[str], repeats: int, t
                             "best": curve[-1] if curve else math.inf})
     finals = [r["curve"][-1] for rs in runs.values() for r in rs if r["curve"]
               and math.isfinite(r["curve"][-1])]
-    reach = target if target is not None else (min(finals) if finals else math.nan)
+    reach = (minimized_target(config.objective, target) if target is not None
+             else (min(finals) if finals else math.nan))
+    what, _ = stated_objective(config.objective, 0.0)
+
+    def stated(v: float) -> float:
+        return stated_objective(config.objective, v)[1] if math.isfinite(v) else v
+
     summary_rows = []
     for m, rs in runs.items():
         bests = np.array([r["curve"][-1] for r in rs if r["curve"]], dtype=float)
@@ -76,28 +83,29 @@ def compare_methods(config: StudyConfig, methods: Sequence[str], repeats: int, t
         q1, q3 = (np.percentile(bests, [25, 75]) if bests.size else (math.nan, math.nan))
         summary_rows.append({
             "method": m, "repeats": len(rs),
-            "best_median": float(np.median(bests)) if bests.size else None,
-            "best_iqr": float(q3 - q1) if bests.size else None,
+            "best_median": stated(float(np.median(bests))) if bests.size else None,
+            "best_iqr": abs(stated(float(q3)) - stated(float(q1))) if bests.size else None,
             "evals_to_target_median": float(np.median(reached)) if len(reached) * 2 > len(rs) else None,
             "reached": len(reached),
             "wall_seconds_median": _median([r["wall"] for r in rs]),
             "failures": int(sum(r["failures"] for r in rs)),
         })
+    curves = {m: [[stated(v) for v in r["curve"]] for r in rs] for m, rs in runs.items()}
     report = out_dir / "compare.html"
-    _write_compare_report(report, config.name, runs, summary_rows, reach)
-    data = {"study": config.name, "target": reach, "methods": summary_rows, "report": str(report),
-            "curves": {m: [r["curve"] for r in rs] for m, rs in runs.items()}}
+    _write_compare_report(report, config.name, curves, summary_rows, stated(reach), what)
+    data = {"study": config.name, "objective": what, "target": stated(reach), "methods": summary_rows,
+            "report": str(report), "curves": curves}
     write_text_atomic(out_dir / "compare.json",
                       json.dumps(data, default=lambda x: None if x == math.inf else x))
     return data
 
 
-def _write_compare_report(path: Path, name: str, runs: dict[str, list[dict[str, Any]]],
-                          rows: list[dict[str, Any]], target: float) -> None:
+def _write_compare_report(path: Path, name: str, runs: dict[str, list[list[float]]],
+                          rows: list[dict[str, Any]], target: float, what: str) -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
     for m, rs in runs.items():
-        curves = [r["curve"] for r in rs if r["curve"]]
+        curves = [c for c in rs if c]
         if not curves:
             continue
         n = max(len(c) for c in curves)
@@ -114,7 +122,7 @@ def _write_compare_report(path: Path, name: str, runs: dict[str, list[dict[str, 
     if math.isfinite(target):
         ax.axhline(target, color="gray", ls="--", lw=0.8, label="target")
     ax.set_xlabel("evaluations")
-    ax.set_ylabel("best feasible objective so far")
+    ax.set_ylabel(f"best feasible {what} so far")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     def cell(v: Any) -> Any:  # no value is shown as "-" (as in the terminal), never as a literal None

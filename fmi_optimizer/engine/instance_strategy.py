@@ -30,7 +30,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -140,9 +140,11 @@ def _state_declared(fmu: str | Path) -> bool:
 
 
 def prove(fmu: str | Path, requests: Sequence[RunRequest], *, interface: str = "auto",
-          timeout: float | None = 60.0, use_cache: bool = True) -> StrategyVerdict:
+          timeout: float | None = 60.0, use_cache: bool = True,
+          log: Callable[[str], None] = lambda s: None) -> StrategyVerdict:
     """The fastest instance strategy that reproduces plain fmpy's fresh runs of ``requests`` (at least two
-    value sets, ideally three that move the outputs)."""
+    value sets, ideally three that move the outputs). ``log`` hears what a proof not in the cache is about to
+    spend, so a slow FMU's silent minutes are explained."""
     if len(requests) < 2:
         raise ValueError("proving an instance strategy needs at least two distinct value sets")
     sha = content_hash(Path(fmu))
@@ -155,6 +157,8 @@ def prove(fmu: str | Path, requests: Sequence[RunRequest], *, interface: str = "
     n = len(requests)
     names = tuple(sorted({k for r in requests for k in r.start_values}))
     order = [*range(n), 0]
+    log(f"proving how runs of {Path(fmu).name} may reuse an instance (once per FMU, then cached): {n + 1} "
+        f"fresh runs, then {n + 1} runs per reuse strategy tried ({len(CANDIDATES)} at most)")
     base = EngineOptions(workers=1, timeout=timeout, interface=interface, recycle_every=None)  # checks on
     trials: dict[str, str] = {}
 
@@ -165,6 +169,7 @@ def prove(fmu: str | Path, requests: Sequence[RunRequest], *, interface: str = "
         return found
 
     reference, _ = _run(fmu, replace(base, strategy="reload"), _renumber(requests, order))
+    log(f"  fresh runs done in {time.monotonic() - started:.1f} s; trying reuse strategies")
     again = disagreement(reference[0], reference[n])
     if again:
         trials["reload"] = f"a fresh library copy in a process that ran before differs ({again})"

@@ -7,7 +7,7 @@ import json
 import math
 import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +42,21 @@ def diagnostics_text(diagnostics: dict[str, Any], limit: int = 60000) -> str:
             "result in its fmi_optimizer.db (table studies, column result)")
 
 
-def convergence_plot(evs: Sequence[Evaluation], title: str = "Convergence") -> str:
+def _stated_axis(terms: Sequence[ObjectiveTerm]) -> tuple[Callable[[float], float], str]:
+    """How plots show the objective: a single maximized KPI as its own value, else the minimized objective."""
+    what, _ = stated_objective(terms, 0.0)
+    if what == "objective":
+        return (lambda v: v), "objective (minimized"
+    return (lambda v: stated_objective(terms, v)[1]), f"{what} (maximized"
+
+
+def convergence_plot(evs: Sequence[Evaluation], title: str = "Convergence",
+                     terms: Sequence[ObjectiveTerm] = ()) -> str:
+    shown, label = _stated_axis(terms)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.6))
     xs_ok = [i + 1 for i, e in enumerate(evs) if e.ok and e.objective is not None]
-    ys_ok = [e.objective for e in evs if e.ok and e.objective is not None]
+    ys_ok = [shown(e.objective) for e in evs if e.ok and e.objective is not None]
     feas = [e.feasible for e in evs if e.ok and e.objective is not None]
     ax.scatter([x for x, f in zip(xs_ok, feas, strict=True) if f],
                [y for y, f in zip(ys_ok, feas, strict=True) if f],
@@ -60,7 +70,7 @@ def convergence_plot(evs: Sequence[Evaluation], title: str = "Convergence") -> s
             best = e.objective
         if best < math.inf:
             bx.append(i + 1)
-            by.append(best)
+            by.append(shown(best))
     ax.step(bx, by, where="post", color="black", label="best feasible so far")
     failed = [i + 1 for i, e in enumerate(evs) if not e.ok]
     if failed and ys_ok:
@@ -68,15 +78,18 @@ def convergence_plot(evs: Sequence[Evaluation], title: str = "Convergence") -> s
     scale = objective_axis_scale(ys_ok)
     ax.set_yscale(scale)
     ax.set_xlabel("evaluation")
-    ax.set_ylabel("objective (minimized" + (", log scale)" if scale == "log" else ")"))
+    ax.set_ylabel(label + (", log scale)" if scale == "log" else ")"))
     ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return figure_html(fig)
 
 
-def scatter_plots(evs: Sequence[Evaluation], space: Sequence[dict[str, Any]]) -> str:
-    """Objective against each parameter; categorical items shown by their labels."""
+def scatter_plots(evs: Sequence[Evaluation], space: Sequence[dict[str, Any]],
+                  terms: Sequence[ObjectiveTerm] = ()) -> str:
+    """Objective (as stated: a single maximized KPI's own value) against each parameter; categorical items
+    shown by their labels."""
+    shown, label = _stated_axis(terms)
     ok = [e for e in evs if e.ok and e.objective is not None]
     names = [d["name"] for d in space]
     if not ok or not names:
@@ -86,7 +99,8 @@ def scatter_plots(evs: Sequence[Evaluation], space: Sequence[dict[str, Any]]) ->
     cols = min(4, n)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
-    scale = objective_axis_scale([e.objective for e in ok if e.objective is not None])
+    ys = [shown(e.objective) for e in ok if e.objective is not None]
+    scale = objective_axis_scale(ys)
     for k, name in enumerate(names):
         ax = axes[k // cols][k % cols]
         xs = [e.values.get(name) for e in ok]
@@ -100,7 +114,7 @@ def scatter_plots(evs: Sequence[Evaluation], space: Sequence[dict[str, Any]]) ->
             xv = [int(bool(x)) for x in xs]
         else:
             xv = xs
-        ax.scatter(xv, [e.objective for e in ok], s=8, c=["#1f77b4" if e.feasible else "#d62728" for e in ok])
+        ax.scatter(xv, ys, s=8, c=["#1f77b4" if e.feasible else "#d62728" for e in ok])
         ax.set_yscale(scale)
         if labels:
             ax.set_xticks(range(len(labels)), labels, rotation=45, fontsize=7)
@@ -108,8 +122,9 @@ def scatter_plots(evs: Sequence[Evaluation], space: Sequence[dict[str, Any]]) ->
         ax.tick_params(labelsize=7)
     for k in range(n, rows * cols):
         axes[k // cols][k % cols].axis("off")
-    fig.suptitle("Objective vs each parameter (red: infeasible" + ("; log scale)" if scale == "log" else ")"),
-                 fontsize=9)
+    what = label.split(" (")[0]
+    fig.suptitle(("Objective" if what == "objective" else what) + " vs each parameter (red: infeasible"
+                 + ("; log scale)" if scale == "log" else ")"), fontsize=9)
     fig.tight_layout()
     return figure_html(fig)
 
@@ -149,8 +164,10 @@ def write_report(store: Store, study_id: int, path: Path, pm: pluggy.PluginManag
     study = {**config, "id": row["id"], "name": row["name"], "method": row["method"], "status": row["status"],
              "seed": row["seed"]}
     parts += plugin_sections(pm, study, result, evs)
-    parts.append("<h2>Convergence</h2>" + (convergence_plot(evs) if evs else "<p>no evaluations</p>"))
-    parts.append("<h2>Parameters</h2>" + scatter_plots(evs, problem.get("space", [])))
+    terms = [ObjectiveTerm(**t) for t in problem.get("objective", [])]
+    parts.append("<h2>Convergence</h2>"
+                 + (convergence_plot(evs, terms=terms) if evs else "<p>no evaluations</p>"))
+    parts.append("<h2>Parameters</h2>" + scatter_plots(evs, problem.get("space", []), terms))
     parts += _compute_section(evs, result)
     parts += _instances_section(result)
     parts += _writeback_section(result)
@@ -236,8 +253,11 @@ def _best_section(result: dict[str, Any], problem: dict[str, Any]) -> list[str]:
     out.append(table_html(["KPI", "optimized", "as delivered", "constraint", "margin (>= 0 holds)"], rows))
     if base.get("objective") is not None:
         feas = "feasible" if base.get("feasible") else "infeasible"
-        out.append(f"<p>As delivered (the FMU's own start values): {stated(base['objective'])} ({feas}); "
-                   f"optimized: {stated(best['objective'])}.</p>")
+        fixed = problem.get("fixed") or {}
+        shown = ", ".join(f"{html.escape(str(k))} = {html.escape(str(v))}" for k, v in fixed.items())
+        held = f", with the study's [fixed] values: {shown}" if fixed else ""
+        out.append(f"<p>As delivered (the FMU's own start values{held}): "
+                   f"{stated(base['objective'])} ({feas}); optimized: {stated(best['objective'])}.</p>")
     elif base:
         out.append("<p class=muted>As delivered: the run did not succeed "
                    f"({html.escape(str(base.get('error')))}).</p>")

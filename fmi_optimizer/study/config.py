@@ -44,7 +44,7 @@ class Budget:
         if self.seconds is not None:
             parts.append(f"{self.seconds:g} s")
         if self.target is not None:
-            parts.append(f"objective <= {self.target:g}")
+            parts.append(f"target {self.target:g}")
         if self.patience is not None:
             parts.append(f"{self.patience} evaluations without improvement")
         return " or ".join(parts) or "unlimited"
@@ -63,6 +63,21 @@ def stated_objective(terms: Sequence[ObjectiveTerm], objective: float) -> tuple[
     if len(terms) == 1 and terms[0].sense == "maximize":
         return terms[0].kpi, -objective / terms[0].weight
     return "objective", objective
+
+
+def minimized_target(terms: Sequence[ObjectiveTerm], target: float) -> float:
+    """A ``budget.target`` stated as the user states the objective (a single maximized KPI's value to reach,
+    else the objective to get at or below), in the host's minimized sense: the inverse of
+    :func:`stated_objective`."""
+    if len(terms) == 1 and terms[0].sense == "maximize":
+        return -target * terms[0].weight
+    return target
+
+
+def target_text(terms: Sequence[ObjectiveTerm], target: float) -> str:
+    """``flow >= 3.5`` for a single maximized KPI, ``objective <= 10`` otherwise."""
+    what, _ = stated_objective(terms, minimized_target(terms, target))
+    return f"{what} {'>=' if what != 'objective' else '<='} {target:g}"
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from fmi_optimizer.errors import FmiOptimizerError, PluginError, StudyFailedErro
 from fmi_optimizer.host.loader import Host
 from fmi_optimizer.method import Method
 from fmi_optimizer.records import STATUSES, Candidate, Evaluation
-from fmi_optimizer.study.config import Budget
+from fmi_optimizer.study.config import Budget, ObjectiveTerm, minimized_target, target_text
 from fmi_optimizer.study.problem import StudyProblem
 from fmi_optimizer.study.storage import Store
 
@@ -76,8 +76,11 @@ class StudyResult:
 class BudgetTracker:
     """Composable stop rules; ``progress()`` is 0..1 for progress bars."""
 
-    def __init__(self, budget: Budget):
+    def __init__(self, budget: Budget, terms: Sequence[ObjectiveTerm] = ()):
         self.budget = budget
+        # the target as stated (a maximized KPI's value to reach) turned into the minimized objective's sense
+        self.goal = None if budget.target is None else minimized_target(terms, budget.target)
+        self.goal_text = "" if budget.target is None else target_text(terms, budget.target)
         self.start = time.monotonic()
         self.used = 0
         self.best = math.inf
@@ -110,8 +113,8 @@ class BudgetTracker:
             return f"budget of {b.evaluations} evaluations used"
         if b.seconds is not None and self.elapsed() >= b.seconds:
             return f"time budget of {b.seconds:g} s used"
-        if b.target is not None and self.best <= b.target:
-            return f"target objective {b.target:g} reached"
+        if self.goal is not None and self.best <= self.goal:
+            return f"target {self.goal_text} reached"
         if b.patience is not None and self.since_improvement >= b.patience:
             return f"no improvement in {b.patience} evaluations"
         return ""
@@ -165,7 +168,7 @@ class Study:
         return len(stored)
 
     def run(self) -> StudyResult:
-        budget = BudgetTracker(self.problem.config.budget)
+        budget = BudgetTracker(self.problem.config.budget, self.problem.config.objective)
         expansion = self.problem.expansion
         budget.per_run_scores = expansion is None
         self._observe("fmio_study_started", study=self)

@@ -393,15 +393,31 @@ def test_compare_report_has_no_none_and_no_all_nan_warnings(tmp_path: Path) -> N
     from fmi_optimizer.cli.compare import _write_compare_report
 
     inf = math.inf
-    runs = {"random": [{"curve": [inf, inf, 2.0]}, {"curve": [inf, inf, inf]}], "ga": [{"curve": [inf, inf]}]}
+    runs = {"random": [[inf, inf, 2.0], [inf, inf, inf]], "ga": [[inf, inf]]}
     rows = [{"method": "random", "repeats": 2, "best_median": 2.0, "best_iqr": 0.0, "evals_to_target_median": None,
              "reached": 1, "wall_seconds_median": None, "failures": 0},
             {"method": "ga", "repeats": 1, "best_median": None, "best_iqr": None, "evals_to_target_median": None,
              "reached": 0, "wall_seconds_median": 1.0, "failures": 0}]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _write_compare_report(tmp_path / "c.html", "s", runs, rows, 2.0)
+        _write_compare_report(tmp_path / "c.html", "s", runs, rows, 2.0, "objective")
     assert "None" not in (tmp_path / "c.html").read_text()
+
+
+@pytest.mark.slow
+def test_compare_states_a_maximized_kpi_and_its_target_in_its_own_sense(faulty_fmu: Path, tmp_path: Path) -> None:
+    """compare once printed "best median -3.58, target -3.58" for a maximized flow and counted --target 3.5
+    as reached by every run (it compared the target with -flow)."""
+    shutil.copy(faulty_fmu, tmp_path / "faulty.fmu")
+    study = tmp_path / "s.toml"
+    study.write_text(BASE.format(twin="", x="{}", objective='maximize = "y_max"', evaluation=""))
+    res = cli("compare", str(study), "--methods", "random", "--repeats", "2", "--budget", "4", "--target", "1e6",
+              "--json")
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    row = data["methods"][0]
+    assert data["objective"] == "y_max" and data["target"] == 1e6 and row["reached"] == 0
+    assert row["best_median"] > 0 and all(v > 0 for c in data["curves"]["random"] for v in c)
 
 
 def test_report_shows_enumeration_names_not_codes() -> None:

@@ -149,6 +149,12 @@ def test_best_heading_states_a_single_maximized_kpi_in_its_own_sense(tmp_path: P
     text = write_report(store, sid, tmp_path / "r.html", pm=load_host().pm).read_text()
     assert "<h2>Best — y 55.3 (maximized)" in text
     assert "As delivered (the FMU's own start values): y 49.1 (feasible); optimized: y 55.3." in text
+    # a study's [fixed] values are part of the twin it ran as delivered: the line says so
+    fixed = store.create_study("max", "mine", 7, "ab" * 32, {"raw": {}, "method": "mine",
+                                                             "problem": {**problem, "fixed": {"Cylinder1": 1.0}}})
+    store.set_status(fixed, "finished", {"best": best, "baseline": {"objective": -49.1, "feasible": True, "kpis": {}}})
+    text = write_report(store, fixed, tmp_path / "f.html", pm=load_host().pm).read_text()
+    assert "As delivered (the FMU's own start values, with the study's [fixed] values: Cylinder1 = 1.0): y 49.1" in text
 
 
 def test_objective_axis_turns_logarithmic_only_for_positive_values_spanning_decades() -> None:
@@ -173,3 +179,27 @@ def test_long_method_diagnostics_keep_their_summaries_in_view_and_say_where_they
     shown = text.split("<h2>Method diagnostics</h2><pre>")[1].split("</pre>")[0]
     assert shown.index("&quot;restarts&quot;") < shown.index("&quot;iterations&quot;")
     assert "cut at 60000 of" in shown and "fmi_optimizer.db (table studies, column result)" in shown
+
+
+def test_plots_show_a_single_maximized_kpi_as_its_own_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The convergence and parameter plots drew a maximized KPI as the minimized objective (-flow, labelled
+    "objective (minimized)") beside a heading that says "flow 3.58 (maximized)"."""
+    import fmi_optimizer.report.html as report
+    from fmi_optimizer.records import Candidate, Evaluation
+    from fmi_optimizer.study.config import ObjectiveTerm
+
+    figures: list[Any] = []
+    monkeypatch.setattr(report, "figure_html", lambda fig, *a: figures.append(fig) or "")
+    evs = [Evaluation(Candidate({"h": h}), "ok", {"flow": f}, -f) for h, f in [(1.0, 2.0), (2.0, 3.5), (3.0, 3.0)]]
+    terms = [ObjectiveTerm("flow", "maximize")]
+    report.convergence_plot(evs, terms=terms)
+    report.scatter_plots(evs, [{"name": "h", "kind": "continuous"}], terms)
+    (conv,), (scatter,) = figures[0].axes, figures[1].axes
+    assert conv.get_ylabel() == "flow (maximized)"
+    best_line = conv.get_lines()[0].get_ydata()
+    assert list(best_line) == [2.0, 3.5, 3.5]  # best so far, in flow
+    assert sorted(scatter.collections[0].get_offsets()[:, 1]) == [2.0, 3.0, 3.5]
+    assert figures[1]._suptitle.get_text().startswith("flow vs each parameter")
+    figures.clear()
+    report.convergence_plot(evs, terms=[ObjectiveTerm("flow", "minimize")])
+    assert figures[0].axes[0].get_ylabel() == "objective (minimized)"
