@@ -437,9 +437,9 @@ def write_back_best(outcome: Outcome, log: Callable[[str], None]) -> None:
         by = ", ".join(res.trajectories.verified_by) or "no importer"
         log(f"wrote {res.fmu} (verified in {by}: max relative difference "
             f"{res.verification.get('max_rel_diff')})")
-        note = res.platform_note(problem.twin.path.name)
-        if note:
-            log(note)
+        for note in [res.platform_note(problem.twin.path.name), *res.notes]:
+            if note:
+                log(note)
     else:
         problems = res.verification.get("problems") or ["unknown problem"]
         log(f"write-back FAILED verification, no optimized FMU was written: {problems[0]}; "

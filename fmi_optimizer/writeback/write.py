@@ -121,6 +121,7 @@ class WriteBackResult:
     verification: dict[str, Any]
     trajectories: Verification
     written: ProxyInfo | None = field(default=None, repr=False)
+    notes: tuple[str, ...] = ()  # what an importer's defaults change (said on stderr, kept in the JSON)
 
     @property
     def ok(self) -> bool:
@@ -556,6 +557,30 @@ def _kpi_check(problem: Any, written_reply: dict[str, Any] | None, expected: Map
     return rows, problems
 
 
+def fmpy_default_interval(start: float, stop: float, step: float) -> float:
+    """The communication step ``fmpy.simulate_fmu`` uses for a co-simulation FMU when called without
+    ``output_interval``: the default experiment's ``stepSize``, doubled until at most 1000 output points."""
+    interval = step
+    while (stop - start) / interval > 1000:
+        interval *= 2
+    return interval
+
+
+def coarsened_note(fmu: Path, experiment: Mapping[str, float], interface: str) -> str | None:
+    """One line when plain fmpy, called without ``output_interval``, would run the written co-simulation FMU
+    at a coarser step than the study's (and so give other numbers), with the call that reproduces them."""
+    step, stop = experiment.get("stepSize"), experiment.get("stopTime")
+    if step is None or stop is None or interface == "me":
+        return None
+    coarse = fmpy_default_interval(experiment.get("startTime", 0.0), stop, step)
+    if coarse == step:
+        return None
+    return (f"note: fmpy.simulate_fmu without output_interval runs {fmu.name} at a {coarse:g} s step, not "
+            f"the study's {step:g} s (its stepSize; fmpy keeps at most 1000 output points), and a "
+            f"co-simulation FMU's numbers depend on the step: pass output_interval={step:g} to reproduce the "
+            "study")
+
+
 def _study_experiment(settings: Any) -> dict[str, float]:
     """DefaultExperiment attributes a study configured explicitly (written into its optimized FMU)."""
     pairs = {"startTime": getattr(settings, "start_time", None),
@@ -630,10 +655,16 @@ def write_back(runnable_fmu: Path | None = None, values: Mapping[str, Value] | N
     finally:
         staged.unlink(missing_ok=True)
     kept = info if not problems else None
+    notes = []
+    if kept is not None and problem is not None:
+        note = coarsened_note(fmu_path, experiment, str(problem.settings.interface))
+        if note:
+            notes.append(note)
+    verification["notes"] = notes
     write_result_json(json_path, info.written, source_fmu=runnable_fmu, written=kept, ssv=ssv_path,
                       verification=verification, extra=extra)
     result = WriteBackResult(fmu_path if kept else None, ssv_path, json_path, verification, trajectories,
-                             kept)
+                             kept, tuple(notes))
     if problems and strict:
         raise VerificationError(
             f"{fmu_path.name} failed verification ({problems[0]}); no FMU was written, details in "

@@ -203,6 +203,28 @@ def test_write_back_on_heat_sink_twin(heat_sink_fmu: Path, tmp_path: Path) -> No
     assert read_result_values(result.json) == {**HS_VALUES, "material": 4, "tim": 3}
 
 
+@pytest.mark.slow
+def test_a_study_finer_than_fmpys_default_grid_gets_a_note(faulty_fmu: Path, tmp_path: Path) -> None:
+    """plain fmpy.simulate_fmu without output_interval doubles a co-simulation FMU's stepSize until at most
+    1000 points: a written FMU of a study at 2000 steps ran at twice the study's step there and gave other
+    numbers (a 20-sim crane: p_final -0.21 %). The write-back says so and how to call fmpy."""
+    from fmi_optimizer import optimize
+
+    study = {"twin": {"fmu": str(faulty_fmu), "stop_time": 2.0, "output_interval": 0.001},
+             "parameters": {"x": {}}, "kpis": {"y_end": "final(y)"}, "objective": {"minimize": "y_end"},
+             "method": {"name": "random", "budget": {"evaluations": 2}, "seed": 1}, "evaluation": {"workers": 1}}
+    out = optimize(study, out=tmp_path / "fine")
+    written = Path(out.files["fmu"])
+    (note,) = json.loads(Path(out.files["json"]).read_text())["verification"]["notes"]
+    assert f"runs {written.name} at a 0.002 s step, not the study's 0.001 s" in note
+    assert "output_interval=0.001" in note
+    default = simulate_fmu(str(written), output=["y"])  # what the note warns of: fmpy's own choice
+    assert np.diff(default["time"][:3]).tolist() == pytest.approx([0.002, 0.002])
+    study["twin"]["output_interval"] = 0.01  # 200 points: fmpy keeps the step, nothing to say
+    coarse = optimize(study, out=tmp_path / "coarse")
+    assert json.loads(Path(coarse.files["json"]).read_text())["verification"]["notes"] == []
+
+
 def test_ssv_is_valid_ssp_and_round_trips(tmp_path: Path) -> None:
     from lxml import etree
 
