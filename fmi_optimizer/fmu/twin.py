@@ -132,9 +132,14 @@ class Twin:
             if element is not None:
                 raise ValueValidationError(f"{self.path.name}: {name!r} is an FMI 3 array "
                                            f"({element.array_type}); name one element, e.g. {element.name!r}")
-            close = ([n for n in self._by_name if name.lower() in n.lower()][:5]
+            # a name is looked up to be set (a design parameter, a fixed value, an applied result): suggest
+            # what may be set first
+            settable = [n for n, v in self._by_name.items() if v.settable_before_init]
+            close = ([n for n in settable if name.lower() in n.lower()][:5]
+                     or difflib.get_close_matches(name, settable, n=3)
                      or difflib.get_close_matches(name, list(self._by_name), n=3))
-            hint = f"; did you mean {close}?" if close else "; see 'fmi-optimizer inspect'"
+            hint = (f"; did you mean {' or '.join(map(repr, close))}?" if close
+                    else "; see 'fmi-optimizer inspect'")
             raise ValueValidationError(f"{self.path.name}: no variable named {name!r}{hint}")
         return self._by_name[name]
 
@@ -271,6 +276,7 @@ def _unit(v: Variable) -> str:
 _KEYS_BY_TYPE = {"Real": ("min", "max", "levels", "log"), "Integer": ("min", "max"),
                  "Enumeration": ("items",),
                  "Boolean": ()}
+_ALL_KEYS = {k for keys in _KEYS_BY_TYPE.values() for k in keys}
 
 
 def _check_narrowing(v: Variable, narrow: dict[str, Any]) -> None:
@@ -282,7 +288,9 @@ def _check_narrowing(v: Variable, narrow: dict[str, Any]) -> None:
     where = f"[parameters] {v.name!r}"
     for key, value in narrow.items():
         if key not in accepted:
-            raise StudyError(f"{where}: {key} does not apply to a {v.type} parameter; accepted for it: "
+            what = "does not apply to" if key in _ALL_KEYS else "is not a key of"
+            article = "an" if v.type[:1] in "AEIOU" else "a"
+            raise StudyError(f"{where}: {key} {what} {article} {v.type} parameter; accepted for it: "
                              f"{', '.join(accepted) or 'no keys (write {})'}")
         if key in ("min", "max"):
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -318,11 +326,7 @@ def dimension_for(v: Variable, **narrow: Any) -> Dimension:
                          f"{v.variability!r}, initial {v.initial or 'not given'}), which FMI does not let an "
                          "importer set; vary a variable of causality 'parameter' or 'input' instead (see "
                          "'fmi-optimizer inspect'), and compute KPIs from outputs under [kpis]")
-    allowed = {"min", "max", "levels", "log", "items"}
-    unknown = sorted(set(narrow) - allowed)
-    if unknown:
-        raise StudyError(f"parameter {v.name!r}: unknown key(s) {unknown}; accepted: {sorted(allowed)}")
-    _check_narrowing(v, narrow)
+    _check_narrowing(v, narrow)  # unknown keys too: named with what the variable's type accepts
     if v.type == "Real":
         lo = narrow.get("min", v.min)
         hi = narrow.get("max", v.max)

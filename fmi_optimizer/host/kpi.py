@@ -103,9 +103,10 @@ class KpiSpec:
 
 
 def parse_kpi(name: str, expression: str, reducers: KpiRegistry,
-              outputs: Sequence[str] | None = None) -> KpiSpec:
-    """Parse ``"max(T_junction)"`` or ``"time_above(T, 350)"``; errors name the unknown part."""
-    where = f"KPI {name!r} = {expression!r}"
+              outputs: Sequence[str] | None = None, source: str = "") -> KpiSpec:
+    """Parse ``"max(T_junction)"`` or ``"time_above(T, 350)"``; errors name the unknown part (and the study
+    file ``source``)."""
+    where = f"{source}: [kpis] {name} = {expression!r}" if source else f"KPI {name!r} = {expression!r}"
     try:
         node = ast.parse(expression.strip(), mode="eval").body
     except SyntaxError as exc:
@@ -123,11 +124,11 @@ def parse_kpi(name: str, expression: str, reducers: KpiRegistry,
                              f"\"{reducer}({elements[0]})\" (elements: {', '.join(elements[:6])}"
                              f"{', ...' if len(elements) > 6 else ''})")
         close = difflib.get_close_matches(output, list(outputs), n=3)
-        shown = list(outputs)[:20]
+        shown = [as_written(n) for n in list(outputs)[:20]]
         more = (f", ... ({len(outputs) - len(shown)} more: see 'fmi-optimizer inspect')"
                 if len(outputs) > len(shown) else "")
         raise StudyError(f"{where}: the FMU has no variable {output!r}"
-                         + (f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "")
+                         + (f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else "")
                          + f"; recordable variables, outputs first: {', '.join(shown) or 'none'}{more}")
     args: list[float] = []
     for a in node.args[1:]:
@@ -136,6 +137,12 @@ def parse_kpi(name: str, expression: str, reducers: KpiRegistry,
         except (ValueError, TypeError) as exc:
             raise StudyError(f"{where}: argument {ast.unparse(a)!r} must be a number") from exc
     return KpiSpec(name, reducer, output, tuple(args))
+
+
+def as_written(name: str) -> str:
+    """A variable name as a KPI expression takes it: bare when it may be (dots, brackets), else quoted."""
+    bare = name.replace(".", "").replace("[", "").replace("]", "").replace("_", "").replace(",", "")
+    return name if bare.isalnum() and not name[0].isdigit() else repr(name)
 
 
 def output_name(node: ast.expr, where: str) -> str:

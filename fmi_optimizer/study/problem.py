@@ -57,7 +57,8 @@ class StudyProblem:
         built-in features' host)."""
         twin.check_interface(config.settings.interface)  # refused before any worker starts
         names = twin.recordable()
-        kpis = tuple(parse_kpi(k, expr, reducers, names) for k, expr in config.kpis.items())
+        kpis = tuple(parse_kpi(k, expr, reducers, names, str(config.source or "study"))
+                     for k, expr in config.kpis.items())
         if space is None:
             if not config.parameters and not config.scenarios:
                 raise StudyError(f"{config.source or 'study'}: [parameters] is empty; list the parameters to "

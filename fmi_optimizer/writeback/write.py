@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from fmi_optimizer.errors import DataError, OutputError, VerificationError
+from fmi_optimizer.errors import DataError, OutputError, ValueValidationError, VerificationError
 from fmi_optimizer.writeback.atomic import atomic_output
 from fmi_optimizer.writeback.proxy_fmu import (
     INNER,
@@ -446,6 +446,22 @@ def read_result_values(path: Path) -> dict[str, Value]:
     return dict(values)
 
 
+def _other_model(result: Path, twin: Any) -> str:
+    """``"result.json holds values for model 'pump' (pump.fmu)..."`` when a result JSON records another
+    model than the FMU its values are applied to ("" when it records none or the same one)."""
+    try:
+        source = json.loads(result.read_text(encoding="utf-8")).get("source") or {}
+    except (OSError, ValueError, AttributeError):
+        return ""
+    name, guid = source.get("model_name"), source.get("guid")
+    md = twin.model_description
+    if not name or (guid and guid == (md.guid or md.instantiationToken)) or name == twin.model_name:
+        return ""
+    origin = Path(str(source.get("fmu", "?"))).name
+    return (f"{result.name} holds values for model {name!r} ({origin}), not for {twin.model_name!r} "
+            f"({twin.path.name}): apply it to that FMU")
+
+
 def _ssv_metadata(variables: list[ScalarInfo], values: Mapping[str, Value],
                   root: ET.Element) -> dict[str, Any]:
     """kinds/units/enumerations for write_ssv, taken from the model description."""
@@ -684,7 +700,13 @@ def apply_values(result: Path, fmu: Path, out_dir: Path | None = None, *,
 
     values = read_result_values(Path(result))
     twin = Twin.open(fmu)
-    values = twin.check_values(values)
+    try:
+        values = twin.check_values(values)
+    except ValueValidationError as exc:
+        other = _other_model(Path(result), twin)
+        if not other:
+            raise
+        raise ValueValidationError(f"{other} ({exc})") from exc
     runnable = Path(twin.fmu.runnable)
     compared = [v.name for v in twin.outputs] or [v.name for v in twin.variables if v.causality == "local"]
     check = check_settings_for(runnable, compared)  # the default experiment: the written FMU keeps it

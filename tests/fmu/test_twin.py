@@ -61,8 +61,13 @@ def test_values_are_checked_before_simulation(sample_fmu) -> None:
         twin.check_values({"n_fins": 12.5})
     with pytest.raises(ValueValidationError, match="not an item of its enumeration"):
         twin.check_values({"material": "gold"})
-    with pytest.raises(ValueValidationError, match=r"no variable named 'fin_heigth'; did you mean \['fin_height'"):
+    with pytest.raises(ValueValidationError, match=r"no variable named 'fin_heigth'; did you mean 'fin_height'\?"):
         twin.check_values({"fin_heigth": 0.02})
+    # a name is looked up to be set: what may be set is suggested, not the outputs T_fin and fin_efficiency
+    # (a Dymola pump's 'mdotInit2' once got ['mdotInit', 'mdot'], 'mdot' a local the next run refused)
+    with pytest.raises(ValueValidationError, match=r"no variable named 'fin'; did you mean 'n_fins' or 'fin_height' "
+                                                   r"or 'fin_thickness'\?$"):
+        twin.check_values({"fin": 1.0})
     with pytest.raises(ValueValidationError, match="cannot be set"):
         twin.check_values({"mass": 1.0})
 
@@ -79,6 +84,13 @@ def test_a_variable_fmi_does_not_let_an_importer_set_is_not_a_design_parameter(s
                                          r"'parameter' or 'input'"):
         twin.dimension("mass", min=0.1, max=1.0)
     assert twin.dimension("fin_height").name == "fin_height"  # a parameter still is one
+    # an unknown key is named with the keys the variable's type accepts (it once listed 'items' for a Real)
+    with pytest.raises(StudyError, match=r"^\[parameters\] 'fin_height': step is not a key of a Real parameter; "
+                                         r"accepted for it: min, max, levels, log$"):
+        twin.dimension("fin_height", step=0.01)
+    with pytest.raises(StudyError, match=r"'n_fins': levels does not apply to an Integer parameter; accepted for it: "
+                                         r"min, max$"):
+        twin.dimension("n_fins", levels=4)
 
 
 def test_the_settable_rule_accepts_fmi1_parameters_and_inputs(lag1_fmu, echo_fmu) -> None:

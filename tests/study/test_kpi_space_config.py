@@ -55,10 +55,11 @@ def test_kpi_errors_name_the_part(expr: str, message: str) -> None:
 
 
 def test_a_misspelt_output_gets_a_suggestion_and_a_bounded_list() -> None:
-    names = ["RAT", *(f"room.v{i}" for i in range(40))]
-    with pytest.raises(StudyError, match=r"no variable 'RATT'; did you mean 'RAT'\?; recordable variables, outputs "
-                                         r"first: RAT, room.v0, .*, \.\.\. \(21 more: see 'fmi-optimizer inspect'\)"):
-        parse_kpi("k", "mean(RATT)", REG, names)
+    names = ["RAT", "der(RAT)", *(f"room.v{i}" for i in range(40))]
+    with pytest.raises(StudyError, match=r"^s.toml: \[kpis\] k = 'mean\(RATT\)': the FMU has no variable 'RATT' \(did you mean "
+                                         r"'RAT'\?\); recordable variables, outputs first: RAT, 'der\(RAT\)', room.v0, "
+                                         r".*, \.\.\. \(22 more: see 'fmi-optimizer inspect'\)"):
+        parse_kpi("k", "mean(RATT)", REG, names, "s.toml")
 
 
 SPACE = DesignSpace([Continuous("a", -1.0, 2.0), Continuous("b", 0.01, 100.0, log=True),

@@ -497,6 +497,14 @@ def test_apply_values_from_a_result_json(wb_fmu: Path, tmp_path: Path) -> None:
     assert result.ok and result.fmu.name == "wbmodel.optimized.fmu"
     assert set(result.trajectories.per_output) == {"y"}  # every output of the FMU is compared
     assert read_result_values(result.json) == {"k": 2.5, "mode": 3, "flip": True}
+    # a result of another model: the refusal says whose values they are
+    other = tmp_path / "pump.optimized.json"
+    other.write_text(json.dumps({"source": {"fmu": "/x/pump.fmu", "model_name": "pump", "guid": "{abc}"},
+                                 "values": {"mdotInit": 2.0}}))
+    with pytest.raises(ValueValidationError, match=r"^pump.optimized.json holds values for model 'pump' \(pump.fmu\), "
+                                                   r"not for 'wbmodel' \(wbmodel.fmu\): apply it to that FMU "
+                                                   r"\(wbmodel.fmu: no variable named 'mdotInit'"):
+        apply_values(other, wb_fmu, tmp_path / "other")
 
 
 def test_apply_says_which_platforms_the_written_fmu_leaves_behind(wb_fmu: Path, tmp_path: Path) -> None:
