@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from fmi_optimizer.errors import OutputError, StudyError
-from fmi_optimizer.fmu.twin import Twin
+from fmi_optimizer.fmu.twin import DefaultExperiment, Twin
 from fmi_optimizer.fmu.variables import Variable
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -67,8 +67,7 @@ def template_text(twin: Twin) -> str:
         "",
         "[twin]",
         f"fmu = {toml_string(twin.path.name)}",
-        f"stop_time = {toml_number(e.stop_time) if e.stop_time is not None and e.stop_time > 0 else '1.0'}",
-        f"# output_interval = {toml_number(_interval(e.stop_time))}",
+        *_time_lines(e),
         "",
         "[parameters]",
         "## name = {} takes the FMU's min/max; narrow with min/max, discretize with levels, pick enumeration "
@@ -193,9 +192,22 @@ def _around(v: Variable, lo: float | None, hi: float | None) -> tuple[float | in
     return a, b
 
 
-def _interval(stop: float | None) -> float:
-    span = stop if stop is not None and stop > 0 else 1.0
-    return float(f"{span / 100:.3g}")
+def _time_lines(e: DefaultExperiment) -> list[str]:
+    """``stop_time`` and a commented ``output_interval``, saying where each value comes from: the FMU's
+    default experiment, or a guess the user has to replace."""
+    if e.stop_time is not None and e.stop_time > 0:
+        lines = [f"stop_time = {toml_number(e.stop_time)}    ## the FMU's default experiment"]
+    else:
+        lines = ["## the FMU gives no stop time: 1.0 s is a placeholder, set the span the KPIs need",
+                 "stop_time = 1.0"]
+    lines += ["## output_interval is also the co-simulation communication step: it can change the numbers;",
+              "## left out: the FMU's stepSize (doubled until at most 1000 points), else about span/500"]
+    if e.step_size is not None and e.step_size > 0:
+        lines.append(f"# output_interval = {toml_number(e.step_size)}    ## the FMU's default stepSize")
+    else:
+        span = e.stop_time if e.stop_time is not None and e.stop_time > 0 else 1.0
+        lines.append(f"# output_interval = {toml_number(float(f'{span / 100:.3g}'))}")
+    return lines
 
 
 def _kpi_lines(twin: Twin) -> list[tuple[str, str]]:

@@ -133,6 +133,10 @@ def test_template_quotes_names_and_writes_every_type(handwritten, tmp_path: Path
     fixed = text.split("[fixed]")[1].split("[kpis]")[0]
     assert '# "ctrl.label" = "say \\"hi\\""' in fixed  # strings: held fixed, never a range
     assert '# room_T_max = "max(room.T)"' in text and '# y_1_max = "max(y[1])"' in text
+    # the time grid: the FMU's own step is offered (it once offered span/100, here 0.02 against a stepSize of
+    # 0.01, and a 20-sim crane's 10 s against 0.001: the step is the communication step), each value sourced
+    assert "stop_time = 2.0    ## the FMU's default experiment" in text
+    assert "# output_interval = 0.01    ## the FMU's default stepSize" in text
     assert "# heat_in_max = \"max('heat.in')\"" in text  # 'in' is a Python keyword: the name is quoted
 
 
