@@ -60,10 +60,17 @@ class StrategyVerdict:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
-    def summary(self) -> str:
-        """One line for the terminal and the report."""
-        return (f"instance strategy {self.strategy}: {self.reason}"
-                + (" (cached proof)" if self.cached else ""))
+    def summary(self, limit: int = 200) -> str:
+        """One line for the terminal: the reason, cut at ``limit`` characters where the failed trials are
+        detailed (a Dymola FMU's crash messages made it 600 characters, printed for every study); the whole is
+        in the JSON and the report's Simulation instances section."""
+        reason = self.reason
+        if len(reason) > limit:  # the headline comes before the first ": ", the trials' details after it
+            failed = [s for s, outcome in self.trials.items() if outcome != PROVEN]
+            head = reason.split(": ")[0][:limit]
+            reason = (f"{head} (tried {', '.join(failed)}; the report's 'Simulation instances' says why each "
+                      "failed)")
+        return f"instance strategy {self.strategy}: {reason}" + (" (cached proof)" if self.cached else "")
 
 
 def fixed_verdict(strategy: str, why: str, fmu: str | Path) -> StrategyVerdict:

@@ -197,12 +197,12 @@ class Store:
         with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["seq", "id", "status", "replication", "tag", "seed", *names, *kpis, "objective",
-                        "error", "wall_seconds", "cpu_seconds", "worker", "cached"])
+                        "feasible", "error", "wall_seconds", "cpu_seconds", "worker", "cached"])
             for e in rows:
                 w.writerow([e.seq, e.id, e.status, e.candidate.replication, e.candidate.tag, e.seed,
                             *[e.values.get(n, "") for n in names], *[e.kpis.get(k, "") for k in kpis],
-                            "" if e.objective is None else e.objective, e.error, f"{e.wall_seconds:.6f}",
-                            f"{e.cpu_seconds:.6f}", e.worker, int(e.cached)])
+                            "" if e.objective is None else e.objective, int(e.feasible), e.error,
+                            f"{e.wall_seconds:.6f}", f"{e.cpu_seconds:.6f}", e.worker, int(e.cached)])
         return path
 
     def export_json(self, study_id: int, path: Path) -> Path:

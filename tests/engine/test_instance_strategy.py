@@ -262,3 +262,23 @@ budget = {{ evaluations = 3 }}
                          timeout=600)
     assert ran.returncode == 0, ran.stderr[-2000:]
     assert json.loads(ran.stdout)["evaluations"]["ok"] == 3
+
+
+def test_the_terminal_line_keeps_the_headline_of_a_long_verdict() -> None:
+    """A Dymola pump's verdict (crash messages of three failed trials) made a 600-character line printed for
+    every study; the terminal gets the headline and the trials' names, the JSON keeps the whole."""
+    from fmi_optimizer.engine.instance_strategy import PROVEN, StrategyVerdict
+
+    details = "; ".join(f"{s}: task 1: a worker crashed (SIGSEGV) " + "x" * 150 for s in ("reset", "snapshot"))
+    verdict = StrategyVerdict("reload", "only a fresh copy of the library per run (as plain fmpy loads it) "
+                              "reproduces fresh runs: " + details,
+                              {"reset": "crashed", "snapshot": "crashed", "reinstantiate": PROVEN}, "0" * 64, 1.0)
+    line = verdict.summary()
+    assert line == ("instance strategy reload: only a fresh copy of the library per run (as plain fmpy loads it) "
+                    "reproduces fresh runs (tried reset, snapshot; the report's 'Simulation instances' says why "
+                    "each failed)")
+    assert verdict.to_json()["reason"].endswith("x" * 150)
+    short = StrategyVerdict("reset", "reset reproduces plain fmpy's fresh runs of 3 value sets", {}, "0" * 64, 1.0,
+                            cached=True)
+    assert short.summary() == ("instance strategy reset: reset reproduces plain fmpy's fresh runs of 3 value sets "
+                               "(cached proof)")

@@ -48,3 +48,17 @@ def test_evaluations_come_back_in_proposal_order_not_storing_order(tmp_path: Pat
         store.add_evaluation(sid, f"k{seq}", Evaluation(Candidate({"x": float(seq)}), "ok", seq=seq))
     got = store.evaluations(sid)
     assert [e.seq for e in got] == [1, 2, 3, 4] and [e.id for e in got] == [2, 1, 4, 3]
+
+
+def test_the_csv_export_lists_evaluations_in_proposal_order_with_feasibility(tmp_path: Path) -> None:
+    import csv
+
+    store = Store(tmp_path / "s.db")
+    sid = store.create_study("s", "random", 1, "0" * 64, {})
+    store.add_evaluation(sid, "k2", Evaluation(Candidate({"x": 2.0}), "ok", {"f": 2.0}, 2.0, (2.0,), (0.5,), seq=2))
+    store.add_evaluation(sid, "k1", Evaluation(Candidate({"x": 1.0}), "ok", {"f": 1.0}, 1.0, (1.0,), (-0.5,), seq=1))
+    store.add_evaluation(sid, "k3", Evaluation(Candidate({"x": 3.0}), "failed", error="diverged", seq=3))
+    rows = list(csv.DictReader(store.export_csv(sid, tmp_path / "e.csv").open()))
+    assert [(r["seq"], r["x"], r["feasible"], r["status"]) for r in rows] == [
+        ("1", "1.0", "1", "ok"), ("2", "2.0", "0", "ok"), ("3", "3.0", "0", "failed")]
+    assert [r["id"] for r in rows] == ["2", "1", "3"]
