@@ -36,6 +36,10 @@ MODEL_SECONDS_PER_POINT = 0.27
 STARTUP_SECONDS = 5.0
 
 
+# a stall whose last proposals all lie this close to the incumbent (share of each range) is convergence there
+CONVERGED_SPREAD = 1e-3
+
+
 class BayesMethod(Method):
     """Gaussian-process Bayesian optimization (GPflow), with constraints, failures, batches,
     mixed spaces and ParEGO multi-objective search."""
@@ -63,6 +67,7 @@ class BayesMethod(Method):
         self._warnings: list[str] = []
         self._screened: list[str] = []
         self._best = math.inf
+        self._best_at: np.ndarray | None = None  # the incumbent, encoded (unit box)
         self._since_improvement = 0
         if d > HIGH_DIMENSION:
             self._warn(f"{d} dimensions: GP surrogates lose sample efficiency above ~{HIGH_DIMENSION}; "
@@ -233,6 +238,7 @@ class BayesMethod(Method):
             margin = 1e-9 * max(1.0, abs(self._best)) if math.isfinite(self._best) else 0.0
             if v is not None and e.feasible and math.isfinite(v) and v < self._best - margin:
                 self._best = v
+                self._best_at = self.enc.encode(e.values)
                 self._since_improvement = 0
                 return
         self._since_improvement += 1
@@ -242,10 +248,22 @@ class BayesMethod(Method):
                            f"(front size {len(self._pareto())}): it may be complete at this resolution; a larger budget "
                            "or another seed may extend it")
                 return
+            spread = None if self.problem.noisy else self._spread_around_best(self.patience)
+            if spread is not None and spread <= CONVERGED_SPREAD:
+                self._warn(f"converged: the last {self.patience} evaluations lie within {spread:.1g} of the best "
+                           "point (as a share of each parameter's range) without improving on it; more budget "
+                           "refines only its last digits; another seed checks whether it is the global optimum")
+                return
             self._warn(f"search stalled: no improvement in the last {self.patience} evaluations "
                        f"(best objective {self._best:.6g} as minimized; a maximized KPI shows negated): "
                        f"{self._stall_advice()}; check the LOO errors for a mis-specified "
                        "surrogate")
+
+    def _spread_around_best(self, last: int) -> float | None:
+        """The largest distance (max norm, unit box) of the last ``last`` evaluations from the incumbent."""
+        if self._best_at is None or len(self.history) < last:
+            return None
+        return float(max(np.max(np.abs(self.enc.encode(e.values) - self._best_at)) for e in self.history[-last:]))
 
     def _enters_front(self, e: Evaluation) -> bool:
         """``e`` is feasible and no other feasible evaluation so far is at least as good in every objective."""
