@@ -82,7 +82,7 @@ def bind(problem: StudyProblem) -> CalibrationBinding | None:
     if inputs_cfg is not None:
         inputs = build_inputs(inputs_cfg, {v.name: v for v in twin.inputs}, start, stop)
     if calibration_cfg is not None:
-        units = {name: twin.variable(name).unit for name in calibration_cfg.outputs}
+        units = {name: twin.variable(name, to_set=False).unit for name in calibration_cfg.outputs}
         loss = CalibrationLoss.load(calibration_cfg, units)
         check_windows(loss, (start, stop))
     return CalibrationBinding(inputs, loss)

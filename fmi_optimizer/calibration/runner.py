@@ -20,28 +20,43 @@ class Runner:
         self.study_id, self.tag = study_id, tag
         self.count = 0
         self.seconds = 0.0
+        self._tasks = 0  # task ids run on across batches: the pool may repeat a run of an earlier batch
+        self._by_task: dict[int, tuple[Candidate, float, Evaluation]] = {}
 
     def run(self, batch: Sequence[Mapping[str, Any]]) -> list[tuple[Evaluation, RunReply]]:
         """Evaluate ``batch``; each evaluation is stored as it finishes (numbered in batch order after the
         study's last), and a run the pool repeated on a fresh instance replaces its stored numbers."""
         t0 = time.perf_counter()
         cands = [Candidate(dict(v), 0, self.tag) for v in batch]
-        requests = [self.problem.request(i, c) for i, c in enumerate(cands)]
+        ids = list(range(self._tasks + 1, self._tasks + 1 + len(cands)))
+        self._tasks += len(cands)
+        requests = [self.problem.request(t, c) for t, c in zip(ids, cands, strict=True)]
         started = time.time()
         storing = self.store is not None and self.study_id is not None
-        first = self.store.last_seq(self.study_id) + 1 if storing else None
+        first = self.store.last_seq(self.study_id) + 1 if storing else 0
         done: dict[int, tuple[Evaluation, RunReply]] = {}
         for reply in self.evaluator.run(requests):
-            i = reply.task_id
+            t = reply.task_id
+            if reply.rerun:  # a run (of this batch or an earlier one) repeated on a fresh instance
+                known = self._by_task.get(t)
+                if known is None:
+                    continue
+                cand, began, old = known
+                ev = self.problem.evaluation(cand, reply, began, time.time())
+                ev.id, ev.seq = old.id, old.seq
+                if storing:
+                    self.store.replace_evaluation(ev)
+                self._by_task[t] = (cand, began, ev)
+                if t in done:
+                    done[t] = (ev, reply)
+                continue
+            i = t - ids[0]
             ev = self.problem.evaluation(cands[i], reply, started, time.time())
             if storing:
-                if i in done:  # a repeat on a fresh instance: its numbers replace the stored ones
-                    ev.id, ev.seq = done[i][0].id, done[i][0].seq
-                    self.store.replace_evaluation(ev)
-                else:
-                    ev.seq = None if first is None else first + i
-                    self.store.add_evaluation(self.study_id, self.problem.cache_key(cands[i]), ev)
-            done[i] = (ev, reply)
+                ev.seq = first + i
+                self.store.add_evaluation(self.study_id, self.problem.cache_key(cands[i]), ev)
+            self._by_task[t] = (cands[i], started, ev)
+            done[t] = (ev, reply)
         self.count += len(cands)
         self.seconds += time.perf_counter() - t0
-        return [done[i] for i in range(len(cands))]
+        return [done[t] for t in ids]

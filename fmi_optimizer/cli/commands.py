@@ -171,18 +171,37 @@ def configure_resume(p: argparse.ArgumentParser) -> None:
     from fmi_optimizer.cli.options import add_wait, integer_at_least
 
     p.add_argument("--budget", type=integer_at_least(1, "an evaluation budget of at least 1"),
-                   help="a new total evaluation budget (default: the one the study began with)")
+                   help="a new total evaluation budget, at least the evaluations stored (default: the one "
+                   "the study began with)")
+    p.add_argument("--plugins-dir", type=Path,
+                   help="folder of plugin .py files, when the one the study began with has moved")
     add_wait(p)
 
 
+def stored_plugins_dir(saved: dict[str, Any]) -> Path | None:
+    """The plugins folder a stored study ran with: the command line's (``overrides``), else its file's."""
+    began = (saved.get("overrides") or {}).get("plugins_dir")
+    if began:
+        return Path(began)
+    folder = (saved.get("raw") or {}).get("plugins_dir")
+    return Path(saved.get("base_dir", ".")) / folder if folder else None
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
-    with existing_study(args.db, args.study_id) as (_, row):
+    with existing_study(args.db, args.study_id) as (store, row):
         saved = json.loads(row["config"])
+        stored = sum(1 for e in store.evaluations(int(row["id"])) if not e.cached and e.status != "invalid")
+    if args.budget is not None and args.budget < stored:
+        raise StudyError(f"--budget {args.budget}: study {row['id']} in {args.db} has {stored} evaluations "
+                         f"stored already; give a total of at least {stored}")
     base_dir = Path(saved["base_dir"])  # absolute since the study stores it so; older databases: as it was
     if not base_dir.is_absolute() and saved.get("source") and Path(saved["source"]).is_absolute():
         base_dir = Path(saved["source"]).parent
     began = saved.get("overrides") or {}  # the command line's overrides (databases before them: the file's)
-    plugins_dir = Path(began["plugins_dir"]) if began.get("plugins_dir") else None
+    plugins_dir = args.plugins_dir or stored_plugins_dir(saved)
+    if plugins_dir is not None and not plugins_dir.is_dir():
+        raise StudyError(f"{args.db}: study {row['id']} ran with the plugins in {plugins_dir}, which is no "
+                         "longer there; restore the folder or give its new place with --plugins-dir")
     config, args.study_host = load_with_host(saved["raw"], base_dir, plugins_dir=plugins_dir)
     if not config.fmu.exists():
         raise StudyError(f"{args.db}: study {row['id']} optimized {config.fmu}, which does not exist (the "
@@ -358,9 +377,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from fmi_optimizer.report.html import write_report
 
     with existing_study(args.db, args.study_id) as (store, row):
-        stored = json.loads(row["config"])  # the study's own plugins folder: its plugins add their sections
-        folder = stored.get("raw", {}).get("plugins_dir")
-        host = load_host(Path(stored.get("base_dir", ".")) / folder if folder else None)
+        folder = stored_plugins_dir(json.loads(row["config"]))  # its plugins add their sections
+        if folder is not None and not folder.is_dir():
+            log(f"warning: the study's plugins folder {folder} is no longer there; the report has the "
+                "sections of the installed plugins only")
+            folder = None
+        host = load_host(folder)
         path = write_report(store, int(row["id"]), args.output or args.db.parent / _report_name(row),
                             pm=host.pm)
     emit_json({"report": str(path)}) if args.json else print(path)

@@ -71,8 +71,8 @@ def compare_methods(config: StudyConfig, methods: Sequence[str], repeats: int, t
              else (min(finals) if finals else math.nan))
     what, _ = stated_objective(config.objective, 0.0)
 
-    def stated(v: float) -> float:
-        return stated_objective(config.objective, v)[1] if math.isfinite(v) else v
+    def stated(v: float) -> float | None:  # no feasible point yet (inf) is no value, in either sense
+        return stated_objective(config.objective, v)[1] if math.isfinite(v) else None
 
     summary_rows = []
     for m, rs in runs.items():
@@ -84,7 +84,7 @@ def compare_methods(config: StudyConfig, methods: Sequence[str], repeats: int, t
         summary_rows.append({
             "method": m, "repeats": len(rs),
             "best_median": stated(float(np.median(bests))) if bests.size else None,
-            "best_iqr": abs(stated(float(q3)) - stated(float(q1))) if bests.size else None,
+            "best_iqr": float(q3 - q1) / _weight(config) if bests.size else None,
             "evals_to_target_median": float(np.median(reached)) if len(reached) * 2 > len(rs) else None,
             "reached": len(reached),
             "wall_seconds_median": _median([r["wall"] for r in rs]),
@@ -92,15 +92,32 @@ def compare_methods(config: StudyConfig, methods: Sequence[str], repeats: int, t
         })
     curves = {m: [[stated(v) for v in r["curve"]] for r in rs] for m, rs in runs.items()}
     report = out_dir / "compare.html"
-    _write_compare_report(report, config.name, curves, summary_rows, stated(reach), what)
-    data = {"study": config.name, "objective": what, "target": stated(reach), "methods": summary_rows,
-            "report": str(report), "curves": curves}
-    write_text_atomic(out_dir / "compare.json",
-                      json.dumps(data, default=lambda x: None if x == math.inf else x))
+    target_stated = stated(reach) if math.isfinite(reach) else None
+    _write_compare_report(report, config.name, curves, summary_rows,
+                          math.nan if target_stated is None else target_stated, what)
+    data = _finite_or_none({"study": config.name, "objective": what, "target": target_stated,  # valid JSON
+                            "methods": summary_rows, "report": str(report), "curves": curves})
+    write_text_atomic(out_dir / "compare.json", json.dumps(data))
     return data
 
 
-def _write_compare_report(path: Path, name: str, runs: dict[str, list[list[float]]],
+def _finite_or_none(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite_or_none(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite_or_none(v) for v in x]
+    return x
+
+
+def _weight(config: StudyConfig) -> float:
+    """A single maximized KPI's weight (its stated values are the minimized ones divided by it), else 1."""
+    terms = config.objective
+    return terms[0].weight if len(terms) == 1 and terms[0].sense == "maximize" else 1.0
+
+
+def _write_compare_report(path: Path, name: str, runs: dict[str, list[list[float | None]]],
                           rows: list[dict[str, Any]], target: float, what: str) -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
@@ -109,7 +126,8 @@ def _write_compare_report(path: Path, name: str, runs: dict[str, list[list[float
         if not curves:
             continue
         n = max(len(c) for c in curves)
-        arr = np.array([c + [c[-1]] * (n - len(c)) for c in curves], dtype=float)
+        arr = np.array([[math.nan if v is None else v for v in c + [c[-1]] * (n - len(c))] for c in curves],
+                       dtype=float)
         arr[~np.isfinite(arr)] = np.nan
         # evaluations before any run found a feasible point: no curve yet
         keep = ~np.all(np.isnan(arr), axis=0)

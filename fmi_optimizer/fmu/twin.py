@@ -124,7 +124,10 @@ class Twin:
                    "" if others else "") + "re-export the FMU")
         return chosen
 
-    def variable(self, name: str) -> Variable:
+    def variable(self, name: str, to_set: bool = True) -> Variable:
+        """The variable ``name``; an unknown name is refused with the closest names as suggestions: those
+        an importer may set first when the name is looked up ``to_set`` (a design parameter, a fixed value, an
+        applied result), every name otherwise (an output to read)."""
         if name not in self._by_name:
             element = next((v for v in self.variables if v.array_of == name), None)
             if element is not None and element.causality in ("parameter", "structuralParameter"):
@@ -132,9 +135,7 @@ class Twin:
             if element is not None:
                 raise ValueValidationError(f"{self.path.name}: {name!r} is an FMI 3 array "
                                            f"({element.array_type}); name one element, e.g. {element.name!r}")
-            # a name is looked up to be set (a design parameter, a fixed value, an applied result): suggest
-            # what may be set first
-            settable = [n for n, v in self._by_name.items() if v.settable_before_init]
+            settable = [n for n, v in self._by_name.items() if v.settable_before_init or not to_set]
             close = ([n for n in settable if name.lower() in n.lower()][:5]
                      or difflib.get_close_matches(name, settable, n=3)
                      or difflib.get_close_matches(name, list(self._by_name), n=3))

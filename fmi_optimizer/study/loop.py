@@ -8,6 +8,7 @@ told without simulating; the loop then continues where it stopped.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 import traceback
@@ -151,7 +152,9 @@ class Study:
         self._told: set[str] = set()  # cache keys this study has told its method
         self._new_cache_hits = 0  # cache hits on candidates this study had not seen yet
         self._task_ids = 0
-        self._seq = 0  # runs handed out so far: each evaluation's place in proposal order
+        self._seq = 0  # the last place in proposal order handed out (each evaluation's seq)
+        self._stored_seqs: set[int] = set()  # places stored runs of an earlier session hold (resume)
+        self._replay_invalid: dict[str, deque[Evaluation]] = {}  # stored invalid proposals, by their values
         self._by_task: dict[int, tuple[Candidate, float, Evaluation]] = {}  # simulated evaluations by task id
         self.replaced: list[str] = []  # evaluations whose numbers a fresh instance corrected
         self.proposed = 0  # candidates the method proposed and the host took (surplus dropped)
@@ -161,11 +164,27 @@ class Study:
     def prepare_resume(self) -> int:
         """Load this study's stored evaluations so that re-asked candidates are not simulated again."""
         stored = self.store.evaluations(self.study_id)
-        self._seq = self.store.last_seq(self.study_id)  # new runs are numbered after every stored one
         for ev in stored:
-            if not ev.cached and ev.status != "invalid":  # an invalid proposal has no cache key
+            if ev.seq is not None:
+                self._stored_seqs.add(ev.seq)
+            if ev.status == "invalid":  # an invalid proposal has no cache key
+                self._replay_invalid.setdefault(_values_key(ev.candidate), deque()).append(ev)
+            else:  # cache hits too: re-asked, they are told again, not stored twice
                 self._replay.setdefault(self.problem.cache_key(ev.candidate), deque()).append(ev)
         return len(stored)
+
+    def _next_seq(self) -> int:
+        """The next place in proposal order for a new run. A re-asked stored run keeps its own place, so a
+        deterministic method's resumed study is numbered as an uninterrupted one; a place a stored run holds
+        is never given twice (a method that asks differently after a resume)."""
+        self._seq += 1
+        while self._seq in self._stored_seqs:
+            self._seq += 1
+        return self._seq
+
+    def _replayed(self, ev: Evaluation) -> Evaluation:
+        self._seq = max(self._seq, ev.seq or 0)
+        return ev
 
     def run(self) -> StudyResult:
         budget = BudgetTracker(self.problem.config.budget, self.problem.config.objective)
@@ -308,29 +327,34 @@ class Study:
         requests = []
         first = len(self.evaluations)
         for i, cand in enumerate(candidates):
-            self._seq += 1
             try:
                 key = self.problem.cache_key(cand)
             except FmiOptimizerError as exc:  # the method asked for an invalid candidate (counted in _ask):
-                results[i] = self._finish(Evaluation(cand, "invalid", error=str(exc), seq=self._seq), "",
-                                          budget, count=False)  # told as such, never simulated nor charged
+                again = self._replay_invalid.get(_values_key(cand))
+                if again:
+                    results[i] = told = self._replayed(again.popleft())
+                    self._note(told, budget, count=False)
+                    continue
+                invalid = Evaluation(cand, "invalid", error=str(exc), seq=self._next_seq())
+                results[i] = self._finish(invalid, "", budget, count=False)  # told, not simulated or charged
                 continue
             unseen = key not in self._told
             self._told.add(key)
             if key in self._replay and self._replay[key]:
-                ev = self._replay[key].popleft()
+                ev = self._replayed(self._replay[key].popleft())
                 results[i] = ev
-                self._note(ev, budget, count=True)
+                self._new_cache_hits += unseen and ev.cached
+                self._note(ev, budget, count=not ev.cached)
                 continue
             hit = self._memo.get(key) or self.store.lookup(key)
             if hit is not None:
                 self._new_cache_hits += unseen
                 cached = _as_cached(hit, cand)
-                cached.seq = self._seq
+                cached.seq = self._next_seq()
                 results[i] = self._finish(cached, key, budget, count=False)
                 continue
             self._task_ids += 1
-            pending[self._task_ids] = (i, cand, key, time.time(), self._seq)
+            pending[self._task_ids] = (i, cand, key, time.time(), self._next_seq())
             requests.append(self.problem.request(self._task_ids, cand))
         for reply in self.evaluator.run(requests):
             if reply.rerun:
@@ -420,6 +444,10 @@ class Study:
         if len(same) == 1:
             return same[0]
         return _mean_evaluation(same)
+
+
+def _values_key(cand: Candidate) -> str:
+    return json.dumps([cand.values, cand.replication, cand.tag], sort_keys=True, default=str)
 
 
 def _as_cached(hit: Evaluation, cand: Candidate) -> Evaluation:

@@ -87,7 +87,12 @@ class Store:
             raise StudyError(f"{self.path}: schema version {row['value']} is newer than this fmi_optimizer "
                              f"understands ({SCHEMA_VERSION}); upgrade fmi_optimizer")
         elif int(row["value"]) < SCHEMA_VERSION:
-            self._upgrade()
+            try:
+                self._upgrade()
+            except sqlite3.OperationalError as exc:  # e.g. a read-only file of an earlier version
+                raise OutputError(f"{self.path}: written by an earlier fmi_optimizer (schema {row['value']}) "
+                                  f"and cannot be upgraded here ({exc}); make it writable once, or work on a "
+                                  "copy") from exc
 
     def _upgrade(self) -> None:
         """Version 1 -> 2 in one transaction: number each study's stored evaluations in row order (the

@@ -424,6 +424,48 @@ def test_the_runner_stores_each_evaluation_as_it_finishes(tmp_path: Path) -> Non
     assert [e.id for e in stored] == [2, 1]  # stored as they came back
 
 
+class _RepeatsAnEarlierRun(_FakeEvaluator):
+    """The second batch begins with a repeat, on a fresh instance, of the first batch's first run (as the pool
+    does after a failed check), which gives other numbers (the reused instance had leaked state)."""
+
+    def __init__(self) -> None:
+        self.batches = 0
+        self.first_task = -1
+
+    def run(self, requests: Any) -> Any:
+        from fmi_optimizer.engine.worker import RunReply
+
+        self.batches += 1
+        if self.batches == 1:
+            self.first_task = requests[0][0]
+        else:
+            t = np.linspace(0.0, 1.0, 11)
+            yield RunReply(self.first_task, "ok", t, {"y": 3.5 * t}, "", 0.0, 0.0, "fresh", rerun=True)
+        yield from super().run(requests)
+
+
+def test_a_repeat_of_an_earlier_batchs_run_replaces_that_run_only(tmp_path: Path) -> None:
+    """Task ids run on across the runner's batches: a repeat of batch 1's run during batch 2 replaces batch 1's
+    stored numbers, not batch 2's first run (ids once restarted at 0 in every batch)."""
+    from fmi_optimizer.calibration.runner import Runner
+    from fmi_optimizer.study.storage import Store
+
+    class _Keyed(_FakeProblem):
+        def cache_key(self, cand: Any) -> str:
+            return f"k={cand.values['k']}"
+
+    store = Store(tmp_path / "s.db")
+    sid = store.create_study("s", "de", 1, "0" * 64, {})
+    runner = Runner(_Keyed(), _RepeatsAnEarlierRun(), store, sid, "refine")
+    ((a, _),) = runner.run([{"k": 1.0}])
+    assert a.objective == pytest.approx(2.5 * np.sqrt(np.mean(np.linspace(0, 1, 11) ** 2)))
+    got = runner.run([{"k": 2.0}, {"k": 3.0}])
+    assert [e.values["k"] for e, _ in got] == [2.0, 3.0] and got[0][0].objective > 0  # batch 2 untouched
+    stored = {e.values["k"]: e for e in store.evaluations(sid)}
+    assert stored[1.0].objective == 0.0  # the repeat's numbers (y = 3.5 t fits the data exactly)
+    assert [e.seq for e in store.evaluations(sid)] == [1, 2, 3] and len(stored) == 3
+
+
 @pytest.mark.slow
 @pytest.mark.tf
 def test_auto_method_is_explained_before_the_study_names_it(echo_study: Path, tmp_path: Path) -> None:

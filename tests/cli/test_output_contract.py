@@ -418,6 +418,16 @@ def test_compare_states_a_maximized_kpi_and_its_target_in_its_own_sense(faulty_f
     row = data["methods"][0]
     assert data["objective"] == "y_max" and data["target"] == 1e6 and row["reached"] == 0
     assert row["best_median"] > 0 and all(v > 0 for c in data["curves"]["random"] for v in c)
+    # no run feasible: no best, not +inf (the best a maximized KPI could have); the JSON file stays valid JSON
+    study.write_text(BASE.format(twin="", x="{}", objective='maximize = "y_max"', evaluation="")
+                     + '[constraints]\ny_max = "<= -1.0"\n')
+    res = cli("compare", str(study), "--methods", "random", "--repeats", "2", "--budget", "3", "--json")
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["methods"][0]["best_median"] is None and data["target"] is None
+    assert all(v is None for c in data["curves"]["random"] for v in c)
+    saved = Path(data["report"]).with_name("compare.json").read_text()
+    assert "Infinity" not in saved and "NaN" not in saved
 
 
 def test_report_shows_enumeration_names_not_codes() -> None:

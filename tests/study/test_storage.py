@@ -5,6 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from fmi_optimizer.errors import OutputError
 from fmi_optimizer.records import Candidate, Evaluation
 from fmi_optimizer.study.storage import SCHEMA_VERSION, Store
 
@@ -62,3 +65,20 @@ def test_the_csv_export_lists_evaluations_in_proposal_order_with_feasibility(tmp
     assert [(r["seq"], r["x"], r["feasible"], r["status"]) for r in rows] == [
         ("1", "1.0", "1", "ok"), ("2", "2.0", "0", "ok"), ("3", "3.0", "0", "failed")]
     assert [r["id"] for r in rows] == ["2", "1", "3"]
+
+
+def test_a_version_1_file_that_cannot_be_upgraded_is_refused_with_the_remedy(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only version 1 file (another user's results) raised a raw sqlite3 error, exit 1; the refusal now
+    names the file and what to do. (The write is refused by the file system in real life; tests run as root,
+    which may write anywhere, so the upgrade is made to fail the way SQLite fails there.)"""
+    db = tmp_path / "old.db"
+    _version_1_file(db)
+
+    def read_only(self: Store) -> None:
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(Store, "_upgrade", read_only)
+    with pytest.raises(OutputError, match=r"old.db: written by an earlier fmi_optimizer \(schema 1\) and cannot be "
+                                          r"upgraded here \(attempt to write a readonly database\); make it writable"):
+        Store(db)

@@ -282,7 +282,7 @@ def test_sigkill_loses_nothing_and_resume_does_not_repeat_work(faulty_fmu: Path,
     keys = [r[0] for r in con.execute("SELECT cache_key FROM evaluations WHERE study_id=1")]
     assert len(keys) == 40 and len(set(keys)) == 40  # nothing simulated twice, nothing lost
     seqs = [r[0] for r in con.execute("SELECT seq FROM evaluations WHERE study_id=1 ORDER BY id")]
-    assert len(set(seqs)) == 40 and min(seqs[8:]) > max(seqs[:8])  # the resumed runs are numbered after
+    assert seqs == list(range(1, 41))  # numbered as an uninterrupted study (it once jumped from 8 to 17)
     assert f"{stored} stored evaluations will be replayed" in res.stderr
 
 
@@ -314,6 +314,7 @@ def test_resume_runs_the_study_the_command_line_began(faulty_fmu: Path, tmp_path
     assert data["evaluations"]["total"] == 20 and "8 stored evaluations will be replayed" in res.stderr
     con = sqlite3.connect(db)
     assert con.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0] == 20  # the 8 were reused, not redone
+    assert sorted(r[0] for r in con.execute("SELECT seq FROM evaluations")) == list(range(1, 21))
     con.close()
     whole = optimize(str(study), out=tmp_path / "whole", write_back=False, method="random", budget=20, seed=7,
                      workers=2).result
@@ -325,6 +326,19 @@ def test_resume_runs_the_study_the_command_line_began(faulty_fmu: Path, tmp_path
     again = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "resume", str(db), "--json",
                             "--no-writeback"], capture_output=True, text=True, timeout=300, env=env)
     assert again.returncode == 0 and "24 evaluations" in again.stderr, again.stderr
+    # a budget below what is stored would report a worse best than the database holds: refused
+    less = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "resume", str(db), "--budget", "5"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert less.returncode == 5 and "has 24 evaluations stored already; give a total of at least 24" in less.stderr
+    # the plugins folder the study began with has moved: resume says so, and --plugins-dir points to it
+    plugins.rename(tmp_path / "moved")
+    lost = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "resume", str(db), "--no-writeback"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert lost.returncode == 5 and f"ran with the plugins in {plugins}, which is no longer there" in lost.stderr
+    found = subprocess.run([sys.executable, "-m", "fmi_optimizer.cli.main", "resume", str(db), "--no-writeback",
+                            "--plugins-dir", str(tmp_path / "moved")], capture_output=True, text=True, timeout=300,
+                           env=env)
+    assert found.returncode == 0, found.stderr
 
 
 @pytest.mark.slow
