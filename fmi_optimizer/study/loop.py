@@ -350,6 +350,8 @@ class Study:
             if hit is not None:
                 self._new_cache_hits += unseen
                 cached = _as_cached(hit, cand)
+                if cached.ok:  # the run is shared, the scoring is this study's: its own objective and limits
+                    self.problem.score(cached, dict(hit.kpis))
                 cached.seq = self._next_seq()
                 results[i] = self._finish(cached, key, budget, count=False)
                 continue

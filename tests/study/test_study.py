@@ -138,6 +138,20 @@ def test_the_record_keeps_proposal_order_whichever_run_finishes_first(faulty_fmu
     assert [int(n) for n in re.findall(r"<tr><td class=\"l\">(\d+)</td>", table)] == list(range(1, 9))
 
 
+def test_a_cache_hit_is_scored_by_the_study_that_reads_it(faulty_fmu: Path, tmp_path: Path) -> None:
+    """The cache shares simulations (and so KPIs) between studies; objective and constraints are each study's
+    own. A hit once carried the earlier study's: after minimizing z_end, a study maximizing it into the same
+    folder read every replayed run's objective as +z_end (the opposite sense) and no constraint at all."""
+    first = optimize(study_dict(faulty_fmu), out=tmp_path, write_back=False).result
+    d = study_dict(faulty_fmu, objective={"maximize": {"z_end": 2.0}}, constraints={"y_peak": "<= 0.5"})
+    again = optimize(d, out=tmp_path, write_back=False).result
+    hits = [e for e in again.evaluations if e.cached]
+    assert len(hits) == len(first.evaluations) == 16
+    for e in hits:
+        assert e.objective == -2.0 * e.kpis["z_end"] and e.constraints == (e.kpis["y_peak"] - 0.5,)
+    assert again.best is not None and again.best.feasible and again.best.kpis["y_peak"] <= 0.5
+
+
 @pytest.mark.slow
 def test_fmu_crashing_on_every_candidate_ends_with_a_clear_error(faulty_fmu: Path, tmp_path: Path) -> None:
     d = study_dict(faulty_fmu, fixed={"fault": "abort"})
