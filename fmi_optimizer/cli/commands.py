@@ -237,10 +237,15 @@ def print_summary(outcome: Outcome) -> None:
     print(f"\nstudy {r.name!r}  method {r.method}  ({r.routing})")
     print(f"stopped: {r.stopped_because}; {c['total']} evaluations ({c['ok']} ok, {c['failed']} failed, "
           f"{c['crashed']} crashed, {c['timeout']} timeout, {c['cached']} cached) in {r.wall_seconds:.1f} s")
+    if c["cached"]:
+        print(f"{c['cached']} evaluations were answered from the database's cache of earlier runs (free: the "
+              "budget counts new simulations, so a re-run into the same folder goes further than the first; "
+              "a fresh --out repeats a run exactly)")
     if r.method_errors:
+        first = f"; first invalid: {r.method_errors['first']}" if r.method_errors["first"] else ""
         print(f"method errors: {r.method_errors['invalid_candidates']} invalid proposals (not simulated), "
-              f"{r.method_errors['surplus_candidates']} surplus candidates dropped; first: "
-              f"{r.method_errors['first']}")
+              f"{r.method_errors['surplus_candidates']} surplus candidates dropped (not simulated, not told)"
+              f"{first}")
     for plugin, err in r.observer_errors.items():
         print(f"observer hooks of plugin {plugin!r} failed {err['count']} times (first: {err['first']})")
     best = r.best

@@ -25,7 +25,7 @@ class FolderState:
     failures: int = 0
     successes: int = 0
     studies: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
     templates: list[str] = field(default_factory=list)
     summary: list[dict[str, Any]] = field(default_factory=list)  # one row per study, for the closing table
     folders: dict[Path, Path] = field(default_factory=dict)  # output folder -> the FMU it was given to
@@ -118,9 +118,10 @@ def _skip(state: FolderState, fmu: Path, exc: FmiOptimizerError) -> None:
 
     log(f"{fmu.name}: skipped: {exc}")
     state.failures += 1
-    state.skipped.append({"fmu": str(fmu), "error": str(exc), "exit_code": str(int(exc.exit_code))})
-    state.summary.append({"study": fmu.stem, "fmu": str(fmu), "method": None, "best": None,
-                          "as_delivered": None,
+    where = str(fmu.resolve())  # as the studies that ran give it
+    state.skipped.append({"fmu": where, "error": str(exc), "exit_code": int(exc.exit_code)})
+    state.summary.append({"study": fmu.stem, "fmu": where, "method": None, "objective": None, "best": None,
+                          "best_feasible": None, "as_delivered": None,
                           "verified": f"skipped (exit {int(exc.exit_code)})", "folder": None, "files": {}})
 
 

@@ -80,7 +80,24 @@ def fail(exc: BaseException, as_json: bool) -> int:
         ExitCode.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else ExitCode.INTERNAL)
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: str | None = None) -> None:
+    """Warnings as the CLI's other messages: a 'warning: ...' line on stderr, not Python's source form."""
+    log(f"warning: {message}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
+    shown = warnings.showwarning
+    warnings.showwarning = _one_line_warning
+    try:
+        return _main(argv)
+    finally:
+        warnings.showwarning = shown
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
     commands = builtin_commands()

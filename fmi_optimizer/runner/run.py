@@ -375,9 +375,13 @@ class _StudyRun:
                               deliverables_tag=tag)
             outcome.instances = self._instances(study, log)
             if outcome.beats_delivered is False:
+                writes = write_back and not result.interrupted  # no FMU is written after Ctrl-C
                 log("warning: the best design found is not better than the twin as delivered (see "
-                    "'as delivered' in the summary and the report); the written FMU holds the best found, "
-                    "so keep the delivered FMU or run the study again with a larger budget")
+                    "'as delivered' in the summary and the report); "
+                    + ("the written FMU holds the best found, so keep the delivered FMU or run the study "
+                       "again with a larger budget" if writes else
+                       f"keep the delivered FMU, or continue with a larger budget: 'fmi-optimizer resume "
+                       f"{db} --budget N'"))
             status = "interrupted" if result.interrupted else "finished"
             store.set_status(study_id, status, outcome.to_json())
             try:

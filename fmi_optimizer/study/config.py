@@ -137,8 +137,16 @@ class StudyConfig:
         return self.fmu
 
     def with_overrides(self, **changes: Any) -> StudyConfig:
-        """Apply CLI/API overrides (method, budget, seed, workers, out_dir) on top of the file."""
+        """Apply CLI/API overrides (method, budget, seed, workers, out_dir) on top of the file, refused
+        (StudyError) where the study file would refuse the same value."""
         clean = {k: v for k, v in changes.items() if v is not None}
+        for key, least, what in (("budget_evaluations", 1, "an evaluation budget of at least 1"),
+                                 ("seed", 0, "a seed >= 0"),
+                                 ("workers", 0, "0 (one per core) or a number of worker processes")):
+            value = clean.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+                name = "budget" if key == "budget_evaluations" else key
+                raise StudyError(f"{name} = {value!r}: expected {what}")
         if "budget_evaluations" in clean:
             clean["budget"] = replace(self.budget, evaluations=int(clean.pop("budget_evaluations")))
         if "method" in clean and clean["method"] != self.method:
@@ -146,7 +154,7 @@ class StudyConfig:
         return replace(self, **clean)
 
 
-def load_study(source: str | Path | Mapping[str, Any], base_dir: Path | None = None,
+def load_study(source: str | Path | Mapping[str, Any], base_dir: str | Path | None = None,
                sections: SectionRegistry | None = None) -> StudyConfig:
     """Parse a study file path or a dict (for scripts) into a :class:`StudyConfig`.
 
@@ -156,10 +164,10 @@ def load_study(source: str | Path | Mapping[str, Any], base_dir: Path | None = N
 
 
 def read_study(source: str | Path | Mapping[str, Any],
-               base_dir: Path | None = None) -> tuple[Mapping[str, Any], Path, Path | None]:
+               base_dir: str | Path | None = None) -> tuple[Mapping[str, Any], Path, Path | None]:
     """The study file's table, the folder its paths are relative to and the file (None for a dict)."""
     if isinstance(source, Mapping):
-        return source, base_dir or Path.cwd(), None
+        return source, Path(base_dir) if base_dir is not None else Path.cwd(), None
     path = Path(source)
     if not path.exists():
         raise StudyError(f"{path}: no such study file; create one with 'fmi-optimizer init FMU'")

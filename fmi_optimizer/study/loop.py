@@ -93,6 +93,12 @@ class BudgetTracker:
         if self.per_run_scores:
             self.score(ev)
 
+    def seen(self, ev: Evaluation) -> None:
+        """A cache hit: free, so neither charged nor counted towards patience, but a better best is the best
+        (the progress line once showed a worse best than the study's result)."""
+        if self.per_run_scores and ev.feasible and ev.objective is not None and ev.objective < self.best:
+            self.best = ev.objective
+
     def score(self, ev: Evaluation) -> None:
         """Update the best objective and the no-improvement count."""
         if ev.feasible and ev.objective is not None and ev.objective < self.best:
@@ -258,7 +264,10 @@ class Study:
                 f"{detail}; {self._stored_hint()}")
 
     def _stored_hint(self) -> str:
-        return (f"the study is marked failed with its {len(self.evaluations)} finished evaluations stored; "
+        simulated = sum(1 for e in self.evaluations if e.status != "invalid")
+        invalid = len(self.evaluations) - simulated
+        return (f"the study is marked failed with its {simulated} finished evaluations stored"
+                + (f" (and {invalid} invalid proposals)" if invalid else "") + "; "
                 f"fix the method and continue with 'fmi-optimizer resume {self.store.path}'")
 
     def _ask(self, n: int) -> list[Candidate]:
@@ -406,6 +415,8 @@ class Study:
         self.evaluations.append(ev)
         if count:
             budget.record(ev)
+        elif ev.cached:
+            budget.seen(ev)
         if self.progress is not None:
             self.progress(budget, ev)
 

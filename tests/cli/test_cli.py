@@ -128,7 +128,9 @@ def test_run_folder_optimizes_pairs_skips_broken_and_templates_the_rest(faulty_f
     assert (folder / "nostudy.toml").exists()
     data = json.loads(out.stdout)  # one JSON object for the whole folder
     assert [s["study"] for s in data["studies"]] == ["good"]
-    assert data["skipped"][0]["fmu"].endswith("broken.fmu") and data["skipped"][0]["exit_code"] == "3"
+    skipped = data["skipped"][0]  # as the studies that ran: an absolute path, the exit code a number
+    assert skipped["fmu"] == str((folder / "broken.fmu").resolve()) and skipped["exit_code"] == 3
+    assert set(data["summary"][0]) == set(data["summary"][1]), "every row of the closing table has every field"
     assert data["templates"][0].endswith("nostudy.toml")
 
 
@@ -217,3 +219,26 @@ def test_compare_table_and_plot(faulty_fmu: Path, tmp_path: Path) -> None:
     assert [m["method"] for m in data["methods"]] == ["random", "ga"]
     assert all(m["repeats"] == 2 for m in data["methods"])
     assert "data:image/png;base64" in Path(data["report"]).read_text()
+
+
+@pytest.mark.slow
+def test_warnings_and_cache_hits_are_told_in_the_clis_own_words(faulty_fmu: Path, tmp_path: Path) -> None:
+    """A plugin's failing observer warned in Python's form ('/.../loop.py:188: RuntimeWarning: ...' and the
+    source line); the CLI says 'warning: ...' like its other messages. A re-run into the same folder says that
+    its cache hits were free and why it went further than the first run."""
+    shutil.copy(faulty_fmu, tmp_path / "faulty.fmu")
+    study = write_study(tmp_path, "faulty.fmu", budget=4)
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "noisy.py").write_text("from fmi_optimizer import hookimpl\n\n\n@hookimpl\n"
+                                      "def fmio_evaluation_finished(study, evaluation):\n"
+                                      "    raise ValueError('observer bug')\n")
+    first = cli("optimize", str(study), "--no-writeback", "--plugins-dir", str(plugins))
+    assert first.returncode == 0, first.stderr
+    lines = [line for line in first.stderr.splitlines() if "observer bug" in line]
+    assert len(lines) == 1 and lines[0].startswith("warning: observer hook fmio_evaluation_finished")
+    assert "RuntimeWarning" not in first.stderr and "self._observe" not in first.stderr
+    assert "answered from the database's cache" not in first.stdout
+    again = cli("optimize", str(study), "--no-writeback")
+    assert again.returncode == 0, again.stderr
+    assert "4 evaluations were answered from the database's cache of earlier runs (free" in again.stdout

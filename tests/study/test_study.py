@@ -190,6 +190,36 @@ def test_a_target_is_stated_like_the_objective(faulty_fmu: Path, tmp_path: Path)
     assert result.stopped_because == "budget of 12 evaluations used"
 
 
+def test_the_python_api_refuses_what_the_study_file_and_the_cli_refuse(faulty_fmu: Path, tmp_path: Path) -> None:
+    """optimize(budget=-3) once ran an empty study ("budget of -3 evaluations used") and wrote its report;
+    seed=-1 ended in a numpy traceback. The overrides are checked like the study file's values."""
+    from fmi_optimizer import load_study
+    from fmi_optimizer.errors import StudyError
+
+    for kwargs, message in (({"budget": 0}, "budget = 0: expected an evaluation budget of at least 1"),
+                            ({"budget": -3}, "budget = -3"), ({"seed": -1}, "seed = -1: expected a seed >= 0"),
+                            ({"workers": -1}, "workers = -1: expected 0 \\(one per core\\)")):
+        with pytest.raises(StudyError, match=message):
+            optimize(study_dict(faulty_fmu), out=tmp_path / "never", write_back=False, **kwargs)
+    assert not (tmp_path / "never").exists()
+    # base_dir may be a str, as optimize() and evaluate() accept it
+    config = load_study({**study_dict("faulty.fmu")}, base_dir=str(faulty_fmu.parent))
+    assert config.fmu == faulty_fmu.resolve()
+
+
+def test_a_cache_hit_can_be_the_best_the_progress_line_shows() -> None:
+    """Cache hits are free (not charged, not counted towards patience), but the progress line's best once
+    ignored them and showed a worse best than the study's result."""
+    from fmi_optimizer.records import Evaluation
+    from fmi_optimizer.study.config import Budget, ObjectiveTerm
+    from fmi_optimizer.study.loop import BudgetTracker
+
+    tracker = BudgetTracker(Budget(evaluations=10, patience=3), [ObjectiveTerm("z", "minimize")])
+    tracker.record(Evaluation(Candidate({}), "ok", objective=2.0))
+    tracker.seen(Evaluation(Candidate({}), "ok", objective=1.0, cached=True))
+    assert tracker.best == 1.0 and tracker.used == 1 and tracker.since_improvement == 0
+
+
 @pytest.mark.slow
 def test_seconds_budget_stops_and_returns_best(faulty_fmu: Path, tmp_path: Path) -> None:
     d = study_dict(faulty_fmu)
