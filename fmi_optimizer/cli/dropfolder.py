@@ -75,6 +75,7 @@ def scan(folder: Path, args: argparse.Namespace, state: FolderState, watching: b
     from fmi_optimizer.cli.commands import config_from_args, finish, run_one
     from fmi_optimizer.cli.output import log
     from fmi_optimizer.cli.templates import write_template
+    from fmi_optimizer.runner.run import finished_study
 
     for fmu, study in study_pairs(folder):
         stamp = max(fmu.stat().st_mtime, study.stat().st_mtime if study else 0.0)
@@ -95,6 +96,11 @@ def scan(folder: Path, args: argparse.Namespace, state: FolderState, watching: b
         try:
             config = config_from_args(args, study)
             config = config.with_overrides(out_dir=study_folder(folder, args.out, config.name, fmu, state))
+            ran = finished_study(config) if watching else None
+            if ran is not None:  # a restarted watcher leaves what it already did alone
+                log(f"{fmu.name}: already optimized (study {ran} in {config.out_dir}); edit {study.name} or "
+                    "replace the FMU to optimize it again")
+                continue
             outcome = run_one(config, args)
             row = summary_row(outcome)
             state.summary.append(row)

@@ -241,6 +241,33 @@ def run_study(
         raise
 
 
+def finished_study(config: StudyConfig) -> int | None:
+    """The id of a finished study in the config's output folder that ran this very study: the same FMU bytes,
+    study file, method and overrides (``run --watch`` restarted leaves it alone), else None."""
+    import json
+
+    from fmi_optimizer.fmu.archive import content_hash
+
+    db = default_out_dir(config) / "fmi_optimizer.db"
+    if not db.exists():
+        return None
+    wanted = _jsonable(config.raw)
+    sha = content_hash(Path(config.fmu))
+    store = Store(db)
+    try:
+        for row in reversed(store.studies()):
+            saved = json.loads(row["config"])
+            began = saved.get("overrides") or {}
+            if (row["status"] == "finished" and row["fmu_sha256"] == sha and saved.get("raw") == wanted
+                    and (config.method == "auto" or row["method"] == config.method)
+                    and began.get("budget_evaluations") == config.budget.evaluations
+                    and began.get("seed") == config.seed and began.get("workers") == config.workers):
+                return int(row["id"])
+        return None
+    finally:
+        store.close()
+
+
 def check_resumed_fmu(db: Path, study_id: int, fmu_sha256: str, fmu: Path) -> None:
     """Refuse to resume a study on an FMU other than the one it began with (exit 3, both hashes named)."""
     store = Store(db)

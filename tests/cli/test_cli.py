@@ -193,6 +193,25 @@ def test_watch_picks_up_a_dropped_fmu(faulty_fmu: Path, tmp_path: Path) -> None:
         proc.send_signal(2)
         proc.wait(timeout=60)
     assert "1 studies done, 0 skipped" in "".join(err.lines), "".join(err.lines)
+    # a restarted watcher leaves the finished study alone (it once optimized every pair in the folder again,
+    # writing late.optimized.2.fmu and report.2.html); an edited study file is a new study
+    proc = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli.main", "run", str(folder), "--watch",
+                             "--interval", "0.3", "--no-writeback", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    out, err = _Lines(proc.stdout), _Lines(proc.stderr)
+    try:
+        err.wait_for("late.fmu: already optimized (study 1 in ")
+        study = folder / "late.toml"
+        study.write_text(study.read_text().replace("evaluations = 6", "evaluations = 7"))
+        assert json.loads(out.wait_for('"study"'))["evaluations"]["total"] == 7
+    finally:
+        proc.send_signal(2)
+        proc.wait(timeout=60)
+    import sqlite3
+
+    with sqlite3.connect(folder / "results" / "late" / "fmi_optimizer.db") as con:
+        assert con.execute("SELECT COUNT(*) FROM studies").fetchone()[0] == 2
 
 
 def _finished(db: Path) -> bool:
