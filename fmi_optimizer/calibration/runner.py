@@ -3,6 +3,7 @@ checks), storing every evaluation in the study database like any other."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -42,13 +43,14 @@ class Runner:
                 if known is None:
                     continue
                 cand, began, old = known
-                ev = self.problem.evaluation(cand, reply, began, time.time())
-                ev.id, ev.seq = old.id, old.seq
+                fresh = self.problem.evaluation(cand, reply, began, time.time())
+                for f in dataclasses.fields(Evaluation):  # in place: every holder sees the fresh numbers
+                    if f.name not in ("candidate", "id", "seq", "started"):
+                        setattr(old, f.name, getattr(fresh, f.name))
                 if storing:
-                    self.store.replace_evaluation(ev)
-                self._by_task[t] = (cand, began, ev)
+                    self.store.replace_evaluation(old)
                 if t in done:
-                    done[t] = (ev, reply)
+                    done[t] = (old, reply)
                 continue
             i = t - ids[0]
             ev = self.problem.evaluation(cands[i], reply, started, time.time())

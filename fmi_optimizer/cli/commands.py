@@ -178,13 +178,22 @@ def configure_resume(p: argparse.ArgumentParser) -> None:
     add_wait(p)
 
 
+def stored_base_dir(saved: dict[str, Any]) -> Path:
+    """The folder a stored study's relative paths are read from (absolute since studies store it so; an older
+    database's relative one is repaired from the study file's absolute path when it has one)."""
+    base_dir = Path(saved.get("base_dir", "."))
+    if not base_dir.is_absolute() and saved.get("source") and Path(saved["source"]).is_absolute():
+        base_dir = Path(saved["source"]).parent
+    return base_dir
+
+
 def stored_plugins_dir(saved: dict[str, Any]) -> Path | None:
     """The plugins folder a stored study ran with: the command line's (``overrides``), else its file's."""
     began = (saved.get("overrides") or {}).get("plugins_dir")
     if began:
         return Path(began)
     folder = (saved.get("raw") or {}).get("plugins_dir")
-    return Path(saved.get("base_dir", ".")) / folder if folder else None
+    return stored_base_dir(saved) / folder if folder else None
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -194,9 +203,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if args.budget is not None and args.budget < stored:
         raise StudyError(f"--budget {args.budget}: study {row['id']} in {args.db} has {stored} evaluations "
                          f"stored already; give a total of at least {stored}")
-    base_dir = Path(saved["base_dir"])  # absolute since the study stores it so; older databases: as it was
-    if not base_dir.is_absolute() and saved.get("source") and Path(saved["source"]).is_absolute():
-        base_dir = Path(saved["source"]).parent
+    base_dir = stored_base_dir(saved)
     began = saved.get("overrides") or {}  # the command line's overrides (databases before them: the file's)
     plugins_dir = args.plugins_dir or stored_plugins_dir(saved)
     if plugins_dir is not None and not plugins_dir.is_dir():
@@ -238,9 +245,9 @@ def print_summary(outcome: Outcome) -> None:
     print(f"stopped: {r.stopped_because}; {c['total']} evaluations ({c['ok']} ok, {c['failed']} failed, "
           f"{c['crashed']} crashed, {c['timeout']} timeout, {c['cached']} cached) in {r.wall_seconds:.1f} s")
     if c["cached"]:
-        print(f"{c['cached']} evaluations were answered from the database's cache of earlier runs (free: the "
-              "budget counts new simulations, so a re-run into the same folder goes further than the first; "
-              "a fresh --out repeats a run exactly)")
+        print(f"{c['cached']} evaluations were cache hits, not simulated and not charged to the budget (hits "
+              "from earlier runs in this folder let a re-run go further than the first; a fresh --out "
+              "repeats a run exactly)")
     if r.method_errors:
         first = f"; first invalid: {r.method_errors['first']}" if r.method_errors["first"] else ""
         print(f"method errors: {r.method_errors['invalid_candidates']} invalid proposals (not simulated), "

@@ -96,7 +96,8 @@ def scan(folder: Path, args: argparse.Namespace, state: FolderState, watching: b
         try:
             config = config_from_args(args, study)
             config = config.with_overrides(out_dir=study_folder(folder, args.out, config.name, fmu, state))
-            ran = finished_study(config) if watching else None
+            write = not getattr(args, "no_writeback", False)
+            ran = finished_study(config, args.study_host, write) if watching else None
             if ran is not None:  # a restarted watcher leaves what it already did alone
                 log(f"{fmu.name}: already optimized (study {ran} in {config.out_dir}); edit {study.name} or "
                     "replace the FMU to optimize it again")

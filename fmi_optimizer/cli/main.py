@@ -81,20 +81,22 @@ def fail(exc: BaseException, as_json: bool) -> int:
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                      file: Any = None, line: str | None = None) -> None:
-    """Warnings as the CLI's other messages: a 'warning: ...' line on stderr, not Python's source form."""
-    log(f"warning: {message}")
+                      line: str | None = None) -> str:
+    """Warnings as the CLI's other messages: a 'warning: ...' line, not Python's source form; another
+    package's keeps its category. Only the text changes: catch_warnings(record=True) still records."""
+    ours = "fmi_optimizer" in filename or "fmio_" in filename
+    return f"warning: {message}\n" if ours else f"warning: {category.__name__}: {message}\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     import warnings
 
-    shown = warnings.showwarning
-    warnings.showwarning = _one_line_warning
+    formatted = warnings.formatwarning
+    warnings.formatwarning = _one_line_warning
     try:
         return _main(argv)
     finally:
-        warnings.showwarning = shown
+        warnings.formatwarning = formatted
 
 
 def _main(argv: Sequence[str] | None) -> int:

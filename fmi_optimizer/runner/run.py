@@ -241,9 +241,10 @@ def run_study(
         raise
 
 
-def finished_study(config: StudyConfig) -> int | None:
+def finished_study(config: StudyConfig, host: Host, write_back: bool) -> int | None:
     """The id of a finished study in the config's output folder that ran this very study: the same FMU bytes,
-    study file, method and overrides (``run --watch`` restarted leaves it alone), else None."""
+    study file, method, overrides, plugins folder, write-back and feature data (a calibration's data files'
+    hashes), so a restarted ``run --watch`` leaves it alone; else None."""
     import json
 
     from fmi_optimizer.fmu.archive import content_hash
@@ -253,19 +254,22 @@ def finished_study(config: StudyConfig) -> int | None:
         return None
     wanted = _jsonable(config.raw)
     sha = content_hash(Path(config.fmu))
+    plugins = str(config.plugins_dir.resolve()) if config.plugins_dir else None
     store = Store(db)
     try:
-        for row in reversed(store.studies()):
-            saved = json.loads(row["config"])
-            began = saved.get("overrides") or {}
-            if (row["status"] == "finished" and row["fmu_sha256"] == sha and saved.get("raw") == wanted
-                    and (config.method == "auto" or row["method"] == config.method)
-                    and began.get("budget_evaluations") == config.budget.evaluations
-                    and began.get("seed") == config.seed and began.get("workers") == config.workers):
-                return int(row["id"])
-        return None
+        rows = [(int(row["id"]), json.loads(row["config"]).get("overrides") or {}) for row in store.studies()
+                if row["status"] == "finished" and row["fmu_sha256"] == sha
+                and json.loads(row["config"]).get("raw") == wanted]
     finally:
         store.close()
+    asked = {"method": config.method, "budget_evaluations": config.budget.evaluations,
+                        "seed": config.seed, "workers": config.workers, "plugins_dir": plugins,
+                        "write_back": write_back}
+    same = [(sid, began) for sid, began in rows if all(began.get(k) == v for k, v in asked.items())]
+    if not same:
+        return None
+    features = build_problem(config, host).features_identity()  # only now: it opens the FMU and data
+    return next((sid for sid, began in reversed(same) if began.get("features") == features), None)
 
 
 def check_resumed_fmu(db: Path, study_id: int, fmu_sha256: str, fmu: Path) -> None:
@@ -371,8 +375,10 @@ class _StudyRun:
                    "deliverables_tag": tag,
                    # what the command line or the API changed on top of the file: resume runs the same study
                    "overrides": {"budget_evaluations": config.budget.evaluations, "seed": config.seed,
-                                 "workers": config.workers,
-                                 "plugins_dir": plugins_dir}}
+                                 "workers": config.workers, "plugins_dir": plugins_dir,
+                                 # for run --watch: what else makes a finished study this very study
+                                 "method": config.method, "write_back": write_back,
+                                 "features": problem.features_identity()}}
             if resume_id is None:
                 study_id = store.create_study(config.name, method.name, config.seed, problem.twin.fmu.sha256,
                                               raw)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import itertools
 import math
+import operator
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -143,10 +144,17 @@ class StudyConfig:
         for key, least, what in (("budget_evaluations", 1, "an evaluation budget of at least 1"),
                                  ("seed", 0, "a seed >= 0"),
                                  ("workers", 0, "0 (one per core) or a number of worker processes")):
-            value = clean.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            if key not in clean:
+                continue
+            value = clean[key]
+            try:
+                number = operator.index(value)  # an int, a numpy integer; not a float, str or bool
+            except TypeError:
+                number = None
+            if isinstance(value, bool) or number is None or number < least:
                 name = "budget" if key == "budget_evaluations" else key
-                raise StudyError(f"{name} = {value!r}: expected {what}")
+                raise StudyError(f"{name} = {value!r}: expected an integer, {what}")
+            clean[key] = number
         if "budget_evaluations" in clean:
             clean["budget"] = replace(self.budget, evaluations=int(clean.pop("budget_evaluations")))
         if "method" in clean and clean["method"] != self.method:

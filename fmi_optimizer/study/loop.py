@@ -351,11 +351,15 @@ class Study:
             self._told.add(key)
             if key in self._replay and self._replay[key]:
                 ev = self._replayed(self._replay[key].popleft())
+                if ev.cached and ev.ok and self.problem.kpi_names() <= set(ev.kpis):
+                    self.problem.score(ev, dict(ev.kpis))  # a hit stored before hits were scored here
                 results[i] = ev
                 self._new_cache_hits += unseen and ev.cached
                 self._note(ev, budget, count=not ev.cached)
                 continue
             hit = self._memo.get(key) or self.store.lookup(key)
+            if hit is not None and hit.ok and not self.problem.kpi_names() <= set(hit.kpis):
+                hit = None  # the same run under other KPI names (the key holds expressions): run it again
             if hit is not None:
                 self._new_cache_hits += unseen
                 cached = _as_cached(hit, cand)

@@ -140,6 +140,18 @@ class StudyProblem:
         extra = [name for binding in self.bindings.values() for name in binding.outputs()]
         return tuple(dict.fromkeys([*(k.output for k in self.kpis), *extra]))
 
+    def kpi_names(self) -> set[str]:
+        """The KPIs this study names (its [kpis] and those its objective and constraints read)."""
+        c = self.config
+        return {k.name for k in self.kpis} | {t.kpi for t in c.objective} | {s.kpi for s in c.constraints}
+
+    def features_identity(self) -> str:
+        """What the study's features add to every run's identity (e.g. data files' hashes), as one hash."""
+        identity: dict[str, Any] = {}
+        for binding in self.bindings.values():
+            identity.update(binding.cache_identity())
+        return hashlib.sha256(json.dumps(identity, default=str, sort_keys=True).encode()).hexdigest()
+
     def cache_key(self, candidate: Candidate) -> str:
         """FMU content + values + settings + seed: the identity of one simulation."""
         identity: dict[str, Any] = {"fmu": self.twin.fmu.sha256,

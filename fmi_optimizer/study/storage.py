@@ -77,6 +77,13 @@ class Store:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(_SCHEMA)
+        except sqlite3.OperationalError as exc:
+            if "readonly" in str(exc) or "read-only" in str(exc):  # SQLite writes even to open a WAL database
+                raise OutputError(f"{self.path}: cannot be opened for writing ({exc}); a study database is "
+                                  "written even to be read: copy the results folder somewhere writable"
+                                  ) from exc
+            raise StudyError(f"{self.path}: not a fmi_optimizer database ({exc}); pass the .db file a study "
+                             "wrote") from exc
         except sqlite3.DatabaseError as exc:
             raise StudyError(f"{self.path}: not a fmi_optimizer database ({exc}); pass the .db file a study "
                              "wrote") from exc

@@ -93,11 +93,12 @@ class BayesMethod(Method):
 
     def tell(self, evaluations: Sequence[Evaluation]) -> None:
         super().tell(evaluations)
-        for e in evaluations:
+        first = len(self.history) - len(evaluations)  # the batch is in the history already
+        for j, e in enumerate(evaluations):
             key = self.problem.space.key(e.candidate.values)
             self._pending.pop(key, None)
             self._seen.add(key)
-            self._track_progress(e)
+            self._track_progress(e, first + j + 1)
 
     @property
     def finished(self) -> bool:
@@ -228,7 +229,8 @@ class BayesMethod(Method):
                     frozen[c] = float(z_best[c])
         return frozen
 
-    def _track_progress(self, e: Evaluation) -> None:
+    def _track_progress(self, e: Evaluation, upto: int) -> None:
+        """``e`` is the history's ``upto``-th evaluation: a stall is judged on the evaluations up to it."""
         if self.problem.n_objectives > 1:  # several objectives: progress is a point that enters the front
             if self._enters_front(e):
                 self._since_improvement = 0
@@ -248,7 +250,7 @@ class BayesMethod(Method):
                            f"(front size {len(self._pareto())}): it may be complete at this resolution; a larger budget "
                            "or another seed may extend it")
                 return
-            spread = None if self.problem.noisy else self._spread_around_best(self.patience)
+            spread = None if self.problem.noisy else self._spread_around_best(self.history[:upto][-self.patience:])
             if spread is not None and spread <= CONVERGED_SPREAD:
                 self._warn(f"converged: the last {self.patience} evaluations lie within {spread:.1g} of the best "
                            "point (as a share of each parameter's range) without improving on it; more budget "
@@ -259,11 +261,11 @@ class BayesMethod(Method):
                        f"{self._stall_advice()}; check the LOO errors for a mis-specified "
                        "surrogate")
 
-    def _spread_around_best(self, last: int) -> float | None:
-        """The largest distance (max norm, unit box) of the last ``last`` evaluations from the incumbent."""
-        if self._best_at is None or len(self.history) < last:
+    def _spread_around_best(self, stalled: Sequence[Evaluation]) -> float | None:
+        """The largest distance (max norm, unit box) of the ``stalled`` evaluations from the incumbent."""
+        if self._best_at is None or len(stalled) < self.patience:
             return None
-        return float(max(np.max(np.abs(self.enc.encode(e.values) - self._best_at)) for e in self.history[-last:]))
+        return float(max(np.max(np.abs(self.enc.encode(e.values) - self._best_at)) for e in stalled))
 
     def _enters_front(self, e: Evaluation) -> bool:
         """``e`` is feasible and no other feasible evaluation so far is at least as good in every objective."""

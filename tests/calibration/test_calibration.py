@@ -395,6 +395,20 @@ def test_refinement_keeps_its_best_point_when_a_simulation_fails() -> None:
     assert 2.0 < out.values["k"] <= 3.0 and out.jac is not None
 
 
+def _stored_runner(tmp_path: Path, evaluator: Any) -> tuple[Any, Any, int]:
+    """A refinement runner over the fake problem that stores into a real study database."""
+    from fmi_optimizer.calibration.runner import Runner
+    from fmi_optimizer.study.storage import Store
+
+    class _Keyed(_FakeProblem):
+        def cache_key(self, cand: Any) -> str:
+            return f"k={cand.values['k']}"
+
+    store = Store(tmp_path / "s.db")
+    sid = store.create_study("s", "de", 1, "0" * 64, {})
+    return Runner(_Keyed(), evaluator, store, sid, "refine"), store, sid
+
+
 class _DiesAfterTwo(_FakeEvaluator):
     """Replies in reverse order, then the connection to the workers is lost."""
 
@@ -407,16 +421,7 @@ class _DiesAfterTwo(_FakeEvaluator):
 def test_the_runner_stores_each_evaluation_as_it_finishes(tmp_path: Path) -> None:
     """A refinement batch stores every finished run before the next is handled (it once stored the batch
     after its last reply, so a fault in between lost the finished ones), numbered in batch order."""
-    from fmi_optimizer.calibration.runner import Runner
-    from fmi_optimizer.study.storage import Store
-
-    class _Keyed(_FakeProblem):
-        def cache_key(self, cand: Any) -> str:
-            return f"k={cand.values['k']}"
-
-    store = Store(tmp_path / "s.db")
-    sid = store.create_study("s", "de", 1, "0" * 64, {})
-    runner = Runner(_Keyed(), _DiesAfterTwo(), store, sid, "refine")
+    runner, store, sid = _stored_runner(tmp_path, _DiesAfterTwo())
     with pytest.raises(ConnectionError):
         runner.run([{"k": 1.0}, {"k": 2.0}, {"k": 2.5}])
     stored = store.evaluations(sid)
@@ -447,22 +452,14 @@ class _RepeatsAnEarlierRun(_FakeEvaluator):
 def test_a_repeat_of_an_earlier_batchs_run_replaces_that_run_only(tmp_path: Path) -> None:
     """Task ids run on across the runner's batches: a repeat of batch 1's run during batch 2 replaces batch 1's
     stored numbers, not batch 2's first run (ids once restarted at 0 in every batch)."""
-    from fmi_optimizer.calibration.runner import Runner
-    from fmi_optimizer.study.storage import Store
-
-    class _Keyed(_FakeProblem):
-        def cache_key(self, cand: Any) -> str:
-            return f"k={cand.values['k']}"
-
-    store = Store(tmp_path / "s.db")
-    sid = store.create_study("s", "de", 1, "0" * 64, {})
-    runner = Runner(_Keyed(), _RepeatsAnEarlierRun(), store, sid, "refine")
+    runner, store, sid = _stored_runner(tmp_path, _RepeatsAnEarlierRun())
     ((a, _),) = runner.run([{"k": 1.0}])
     assert a.objective == pytest.approx(2.5 * np.sqrt(np.mean(np.linspace(0, 1, 11) ** 2)))
     got = runner.run([{"k": 2.0}, {"k": 3.0}])
     assert [e.values["k"] for e, _ in got] == [2.0, 3.0] and got[0][0].objective > 0  # batch 2 untouched
     stored = {e.values["k"]: e for e in store.evaluations(sid)}
     assert stored[1.0].objective == 0.0  # the repeat's numbers (y = 3.5 t fits the data exactly)
+    assert a.objective == 0.0  # and so does the evaluation batch 1 returned: replaced in place
     assert [e.seq for e in store.evaluations(sid)] == [1, 2, 3] and len(stored) == 3
 
 

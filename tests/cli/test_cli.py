@@ -164,16 +164,21 @@ class _Lines:
             return next(ln for ln in self.lines if text in ln)
 
 
+def _watcher(folder: Path) -> tuple[subprocess.Popen[str], _Lines, _Lines]:
+    """``run FOLDER --watch --json`` in a child, with its stdout and stderr lines collected."""
+    proc = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli.main", "run", str(folder), "--watch",
+                             "--interval", "0.3", "--no-writeback", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return proc, _Lines(proc.stdout), _Lines(proc.stderr)
+
+
 def test_watch_picks_up_a_dropped_fmu(faulty_fmu: Path, tmp_path: Path) -> None:
     folder = tmp_path / "watch"
     folder.mkdir()
     # Ctrl-C is the way out of --watch, so the child must see SIGINT whatever launched the tests: a shell
     # without job control starts background commands (`cmd &`) with SIGINT ignored, and children inherit that
-    proc = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli.main", "run", str(folder), "--watch",
-                             "--interval", "0.3", "--no-writeback", "--json"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    out, err = _Lines(proc.stdout), _Lines(proc.stderr)
+    proc, out, err = _watcher(folder)
     try:
         err.wait_for("watching")
         write_study(folder, "late.fmu")
@@ -195,15 +200,13 @@ def test_watch_picks_up_a_dropped_fmu(faulty_fmu: Path, tmp_path: Path) -> None:
     assert "1 studies done, 0 skipped" in "".join(err.lines), "".join(err.lines)
     # a restarted watcher leaves the finished study alone (it once optimized every pair in the folder again,
     # writing late.optimized.2.fmu and report.2.html); an edited study file is a new study
-    proc = subprocess.Popen([sys.executable, "-m", "fmi_optimizer.cli.main", "run", str(folder), "--watch",
-                             "--interval", "0.3", "--no-writeback", "--json"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    out, err = _Lines(proc.stdout), _Lines(proc.stderr)
+    proc, out, err = _watcher(folder)
     try:
         err.wait_for("late.fmu: already optimized (study 1 in ")
         study = folder / "late.toml"
-        study.write_text(study.read_text().replace("evaluations = 6", "evaluations = 7"))
+        edited = folder / "late.toml.tmp"  # written whole, then renamed: the watcher never sees half of it
+        edited.write_text(study.read_text().replace("evaluations = 6", "evaluations = 7"))
+        edited.replace(study)
         assert json.loads(out.wait_for('"study"'))["evaluations"]["total"] == 7
     finally:
         proc.send_signal(2)
@@ -257,7 +260,7 @@ def test_warnings_and_cache_hits_are_told_in_the_clis_own_words(faulty_fmu: Path
     lines = [line for line in first.stderr.splitlines() if "observer bug" in line]
     assert len(lines) == 1 and lines[0].startswith("warning: observer hook fmio_evaluation_finished")
     assert "RuntimeWarning" not in first.stderr and "self._observe" not in first.stderr
-    assert "answered from the database's cache" not in first.stdout
+    assert "cache hits" not in first.stdout
     again = cli("optimize", str(study), "--no-writeback")
     assert again.returncode == 0, again.stderr
-    assert "4 evaluations were answered from the database's cache of earlier runs (free" in again.stdout
+    assert "4 evaluations were cache hits, not simulated and not charged to the budget" in again.stdout

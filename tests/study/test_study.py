@@ -150,6 +150,11 @@ def test_a_cache_hit_is_scored_by_the_study_that_reads_it(faulty_fmu: Path, tmp_
     for e in hits:
         assert e.objective == -2.0 * e.kpis["z_end"] and e.constraints == (e.kpis["y_peak"] - 0.5,)
     assert again.best is not None and again.best.feasible and again.best.kpis["y_peak"] <= 0.5
+    # the same runs under another KPI name are not hits (the key holds the expressions): simulated again
+    renamed = study_dict(faulty_fmu, kpis={"zfinal": "final(z)", "y_peak": "max(y)"},
+                         objective={"minimize": "zfinal"})
+    third = optimize(renamed, out=tmp_path, write_back=False).result
+    assert third.counts()["cached"] == 0 and all("zfinal" in e.kpis for e in third.evaluations)
 
 
 @pytest.mark.slow
@@ -196,12 +201,17 @@ def test_the_python_api_refuses_what_the_study_file_and_the_cli_refuse(faulty_fm
     from fmi_optimizer import load_study
     from fmi_optimizer.errors import StudyError
 
-    for kwargs, message in (({"budget": 0}, "budget = 0: expected an evaluation budget of at least 1"),
-                            ({"budget": -3}, "budget = -3"), ({"seed": -1}, "seed = -1: expected a seed >= 0"),
-                            ({"workers": -1}, "workers = -1: expected 0 \\(one per core\\)")):
+    for kwargs, message in (({"budget": 0}, "budget = 0: expected an integer, an evaluation budget of at least 1"),
+                            ({"budget": -3}, "budget = -3"), ({"seed": -1}, "seed = -1: expected an integer, a seed"),
+                            ({"workers": -1}, "workers = -1: expected an integer, 0 \\(one per core\\)"),
+                            ({"budget": 2.5}, "budget = 2.5: expected an integer")):
         with pytest.raises(StudyError, match=message):
             optimize(study_dict(faulty_fmu), out=tmp_path / "never", write_back=False, **kwargs)
     assert not (tmp_path / "never").exists()
+    import numpy as np  # a script's integers may be numpy's
+
+    assert optimize(study_dict(faulty_fmu), out=tmp_path / "np", write_back=False, budget=np.int64(2),
+                    seed=np.int32(1)).result.counts()["total"] == 2
     # base_dir may be a str, as optimize() and evaluate() accept it
     config = load_study({**study_dict("faulty.fmu")}, base_dir=str(faulty_fmu.parent))
     assert config.fmu == faulty_fmu.resolve()

@@ -329,11 +329,12 @@ def test_a_stall_around_the_best_point_is_called_convergence() -> None:
     """A Dymola pump study converged at its constraint boundary (h = 2.0002) and spent its last ten evaluations
     within 3e-5 of it; the warning said "search stalled ... possibly a local optimum". When the stalled
     evaluations all lie within 1e-3 (share of each range) of the best point, the warning says converged."""
-    def told(points: list[tuple[float, float, float]]) -> list[str]:
+    def told(points: list[tuple[float, float, float]], batch: int = 1) -> list[str]:
         space = DesignSpace([Continuous("x", 0.0, 10.0), Continuous("y", 0.0, 1.0)])
         m = BayesMethod(Problem(space, budget_evaluations=60), {"stall_patience": 6}, seed=0)
-        for x, y, f in points:
-            m.tell([Evaluation(Candidate({"x": x, "y": y}), "ok", objective=f)])
+        evs = [Evaluation(Candidate({"x": x, "y": y}), "ok", objective=f) for x, y, f in points]
+        for k in range(0, len(evs), batch):
+            m.tell(evs[k:k + batch])
         return m.diagnostics()["warnings"]
 
     start = [(10.0 * (i % 5) / 4, i / 20, 25.0 - i) for i in range(20)] + [(5.0, 0.5, 0.0)]  # each one better
@@ -341,6 +342,10 @@ def test_a_stall_around_the_best_point_is_called_convergence() -> None:
     assert len(near) == 1 and near[0].startswith("converged: the last 6 evaluations lie within 0.0006 of the best")
     far = told(start + [(5.0 + 0.5 * k, 0.5, 0.1) for k in range(1, 7)])
     assert len(far) == 1 and far[0].startswith("search stalled: no improvement in the last 6 evaluations")
+    # told in one batch, the stall is judged on the six that made it, not on the batch's last six
+    near_then_far = [(5.0 + 0.001 * k, 0.5, 0.1) for k in range(1, 7)] + [(0.0, 0.0, 0.2), (10.0, 1.0, 0.2)]
+    batched = told(start + near_then_far, batch=len(start) + len(near_then_far))
+    assert batched[0].startswith("converged: the last 6 evaluations lie within 0.0006")
 
 
 def test_the_removed_basin_escape_options_are_refused_with_the_option_list() -> None:
