@@ -88,6 +88,31 @@ class _Worker:
     checking: int | None = None  # the task whose run is being repeated on a new instance
 
 
+SCRATCH_PREFIX = "fmio-pool-"
+
+
+def sweep_scratch(root: str | None = None) -> list[str]:
+    """Remove the scratch folders of pools whose process is gone: a pool removes its own on close and by a
+    finalizer, but a SIGKILLed study runs neither. A folder is named after its process id; one whose process
+    still runs (or whose id was reused) is left alone, as is another user's. Returns what it removed."""
+    removed = []
+    base = Path(root or tempfile.gettempdir())
+    for folder in base.glob(f"{SCRATCH_PREFIX}*-*"):
+        pid_text = folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if not pid_text.isdigit():
+            continue
+        try:
+            if folder.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(str(folder))
+        except OSError:  # not ours to signal, or gone meanwhile: leave it
+            continue
+    return removed
+
+
 class LocalPool:
     """Persistent worker processes on this machine (no server), started on first use.
 
@@ -102,7 +127,8 @@ class LocalPool:
         self._workers: list[_Worker] = []
         self._serial = 0
         self.replaced = 0
-        self._tmp = tempfile.mkdtemp(prefix="fmio-pool-")
+        sweep_scratch()
+        self._tmp = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
         self._authkey = secrets.token_bytes(16)
         self._address = os.path.join(self._tmp, "pool.sock")
         self._listener: Listener | None = None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -167,3 +169,19 @@ def test_a_worker_killed_while_idle_is_replaced_quietly(faulty: Twin) -> None:
         replies = list(pool.run([_req(i, x=i / 4) for i in range(1, 4)]))
         assert [r.status for r in replies] == ["ok"] * 3, [r.error for r in replies]
         assert pool.replaced == 1
+
+
+def test_a_pool_removes_the_scratch_of_pools_whose_process_is_gone(tmp_path: Path) -> None:
+    """A SIGKILLed study leaves its pool's scratch folder (no finalizer runs); the next pool removes those whose
+    process no longer exists and leaves a live process's folder alone."""
+    from fmi_optimizer.engine.pool import SCRATCH_PREFIX, sweep_scratch
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    dead = tmp_path / f"{SCRATCH_PREFIX}{int(gone.stdout)}-abc"
+    alive = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}-def"
+    unnamed = tmp_path / f"{SCRATCH_PREFIX}xyz"  # an older pool's name, without a process id: not ours to judge
+    for folder in (dead, alive, unnamed):
+        (folder / "fmio-worker-1").mkdir(parents=True)
+    assert sweep_scratch(str(tmp_path)) == [str(dead)]
+    assert not dead.exists() and alive.exists() and unnamed.exists()
