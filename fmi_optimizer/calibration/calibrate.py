@@ -72,7 +72,8 @@ def calibrate(config: StudyConfig, host: Host | None = None, *, log: Callable[[s
     if config.method == "auto":  # run_study will say "chosen by name": say first who chose it and why
         log(f"calibration: method auto -> {method!r} (calibration's default: Bayesian optimization when "
             "installed, else differential evolution), then least-squares refinement")
-    config = config.with_overrides(method=method)
+    again = f"fmi-optimizer calibrate {config.source}" if config.source else "calibrate() with the same study"
+    config = config.with_overrides(method=method, resume_with=again)
     from fmi_optimizer.runner.run import default_out_dir, ensure_writable
     from fmi_optimizer.writeback.atomic import OutputLock
 
@@ -85,11 +86,35 @@ def _calibrate(config: StudyConfig, host: Host, log: Callable[[str], None], prog
     spec = calibration_spec(config)
     assert spec is not None
     outcome = run_study(config, host, progress=progress, write_back=False, report=False, log=log)
+    if outcome.result.interrupted:  # Ctrl-C in the search: no refinement, no FMU, no history entry
+        log(f"interrupted (Ctrl-C) during the calibration's search; every evaluation is stored: run "
+            f"'{config.resume_with}' again to continue (stored runs are reused from the cache, free)")
+        raise KeyboardInterrupt
     best = outcome.result.best
     if best is None:
         raise StudyError(f"study {config.name!r}: no successful evaluation to calibrate from")
+    try:
+        return _refine_and_deliver(config, host, log, kind, write_back, t0, outcome, Store(outcome.db))
+    except KeyboardInterrupt:  # the study is finished, the calibration is not: say so where it is stored
+        stopped = ("interrupted (Ctrl-C) after the search, during the refinement or the deliverables; every "
+                   f"evaluation is stored: run '{config.resume_with}' again to finish (stored runs are "
+                   "reused)")
+        marked = Store(outcome.db)
+        try:
+            marked.set_status(outcome.result.study_id, "interrupted",
+                              {**outcome.to_json(), "stopped_because": stopped})
+        finally:
+            marked.close()
+        log(stopped)
+        raise
+
+
+def _refine_and_deliver(config: StudyConfig, host: Host, log: Callable[[str], None], kind: str,
+                        write_back: bool, t0: float, outcome: Any, store: Store) -> CalibrationResult:
+    spec = calibration_spec(config)
+    assert spec is not None
+    best = outcome.result.best
     problem = outcome.problem
-    store = Store(outcome.db)
     evaluator = make_evaluator(host, problem)
     try:
         runner = Runner(problem, evaluator, store, outcome.result.study_id, "refine")

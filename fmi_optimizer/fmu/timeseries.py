@@ -40,9 +40,14 @@ _UNITS: dict[str, tuple[str, float, float]] = {
 
 
 def convert(values: np.ndarray, from_unit: str, to_unit: str, what: str) -> np.ndarray:
-    """Convert ``values`` between two units of the same dimension (``""`` means: no conversion)."""
-    if not from_unit or not to_unit or from_unit == to_unit:
+    """Convert ``values`` between two units of the same dimension. No ``from_unit``: the data are taken in
+    the model's unit. A ``from_unit`` for a variable whose FMU declares none is refused: nothing says what to
+    convert to (a data file in K for an output in degC was once fitted unconverted, ending on the bounds)."""
+    if not from_unit or from_unit == to_unit:
         return values
+    if not to_unit:
+        raise DataError(f"{what}: unit = {from_unit!r}, but the FMU declares no unit for its variable, so "
+                        "the data cannot be converted; give the data in the model's unit and leave out unit")
     a, b = _UNITS.get(from_unit), _UNITS.get(to_unit)
     if a is None or b is None:
         unknown = from_unit if a is None else to_unit

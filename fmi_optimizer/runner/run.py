@@ -378,7 +378,8 @@ class _StudyRun:
                                  "workers": config.workers, "plugins_dir": plugins_dir,
                                  # for run --watch: what else makes a finished study this very study
                                  "method": config.method, "write_back": write_back,
-                                 "features": problem.features_identity()}}
+                                 "features": problem.features_identity()},
+                   "resume_with": config.resume_with}
             if resume_id is None:
                 study_id = store.create_study(config.name, method.name, config.seed, problem.twin.fmu.sha256,
                                               raw)

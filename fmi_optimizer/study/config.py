@@ -129,6 +129,9 @@ class StudyConfig:
     # the features' sections present in the file, by section name -> the spec its plugin parsed it into
     features: Mapping[str, Any] = field(default_factory=dict)
     runs_per_candidate: int = 1  # runs one asked candidate costs (a feature may expand it, e.g. a sample)
+    # how to continue this study when it is not by 'resume' (a command that does more than the study, e.g. a
+    # calibration's refinement after it): stored with the study, and resume refuses with this remedy
+    resume_with: str = ""
 
     def existing_fmu(self) -> Path:
         """The FMU path, refused (FmuError, exit 3) with the study file's key when nothing is there."""

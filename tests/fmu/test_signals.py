@@ -102,6 +102,11 @@ def test_units() -> None:
     assert convert(np.array([1.5]), "h", "s", "x")[0] == pytest.approx(5400.0)
     with pytest.raises(DataError, match="cannot be converted"):
         convert(np.array([1.0]), "kW", "K", "col")
+    # a unit for a variable the FMU gives none: refused, not silently fitted unconverted (data in K against an
+    # output in degC ended on the parameters' bounds, r2 -11606); no unit given: taken in the model's unit
+    with pytest.raises(DataError, match=r"col: unit = 'K', but the FMU declares no unit for its variable"):
+        convert(np.array([1.0]), "K", "", "col")
+    assert convert(np.array([1.0]), "", "", "col")[0] == 1.0
 
 
 # -- bad data: one line each ---------------------------------------------------------------------------
