@@ -72,6 +72,8 @@ def exceeded(fidelity: Mapping[str, Mapping[str, float]], thresholds: Mapping[st
             base = metric.removeprefix("abs_")
             value = m.get(base, math.nan)
             value = abs(value) if metric.startswith("abs_") else value
+            if base == "lag" and math.isnan(value) and m.get("n", 0.0) > 0:
+                continue  # undefined on a window without shape (see metrics.fidelity): nothing to judge
             if not math.isfinite(value) or value > limit:
                 out.append(f"{output}: {metric} {value:.4g} > {limit:g}")
     return out

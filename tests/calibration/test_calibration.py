@@ -69,6 +69,14 @@ def test_lag_of_maximum_cross_correlation() -> None:
     assert metrics.lag(t, delayed, meas, mask) == pytest.approx(180.0)
     assert metrics.lag(t, meas, delayed, mask) == pytest.approx(-180.0)
     assert metrics.lag(t, meas, meas, mask) == 0.0
+    # a flat window: the twin's shape is within its misfit, so any "lag" would follow the noise: undefined, and
+    # a drift threshold on it judges nothing (such a check once flagged the data the twin was fitted to)
+    flat = np.full(t.size, 4.0) + 1e-9 * np.sin(t)
+    noisy = flat + 0.02 * np.random.default_rng(3).standard_normal(t.size)
+    fid = metrics.fidelity(t, flat, noisy, mask)
+    assert math.isnan(fid["lag"]) and fid["rmse"] == pytest.approx(0.02, rel=0.2)
+    assert exceeded({"y": fid}, {"abs_lag": 1.0}) == []
+    assert metrics.fidelity(t, delayed, meas, mask)["lag"] == pytest.approx(180.0)  # a shape: judged
 
 
 # -- identifiability --------------------------------------------------------------------------------
