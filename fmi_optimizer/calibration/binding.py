@@ -97,23 +97,25 @@ def loss_of(problem: Any) -> CalibrationLoss:
     return binding.loss
 
 
-def check_windows(loss: CalibrationLoss, simulated: tuple[float, float]) -> None:
-    """Every output needs measured samples in every window, or every evaluation would fail; and every
-    measured sample of a window must lie in the simulated time range, or the loss would silently leave it
-    out (a time offset in the file, a stop time shorter than the record)."""
+def check_windows(loss: CalibrationLoss, simulated: tuple[float, float],
+                  windows: Mapping[str, tuple[float, float]] | None = None) -> None:
+    """Every output needs measured samples in every window (``windows``, default the calibration's), or every
+    evaluation would fail; and every measured sample of a window must lie in the simulated time range, or the
+    loss would silently leave it out (a time offset in the file, a stop time shorter than the record)."""
     t = loss.series.time
     start, stop = simulated
-    for label, (lo, hi) in loss.windows().items():
+    for label, (lo, hi) in (windows or loss.windows()).items():
+        key = "check_window" if label == "check" else label
         for c in loss.spec.data.columns:
             measured = loss.series.masks[c.variable] & (t >= lo) & (t <= hi)
             if not measured.any():
                 raise DataError(f"{loss.series.path}: column {c.column!r} has no measured values in the "
                                 f"{label} window [{lo:g}, {hi:g}] s (data: {t[0]:g}..{t[-1]:g} s); adjust "
-                                f"[calibration] {label}")
+                                f"[calibration] {key}")
             outside = measured & ((t < start - 1e-9) | (t > stop + 1e-9))
             if outside.any():
                 raise DataError(
                     f"{loss.series.path}: {int(outside.sum())} of {int(measured.sum())} measured values of "
                     f"column {c.column!r} in the {label} window lie outside the simulated time "
                     f"{start:g}..{stop:g} s (data: {t[0]:g}..{t[-1]:g} s); set [twin] start_time/stop_time "
-                    f"to cover them or narrow [calibration] {label} (is the time column offset?)")
+                    f"to cover them or narrow [calibration] {key} (is the time column offset?)")

@@ -39,6 +39,7 @@ class CalibrationResult:
     history_id: int = 0
     trajectory: Any = None
     files: dict[str, str] = field(default_factory=dict)
+    on_bounds: list[str] = field(default_factory=list)  # "name = value on the upper bound 80 of [60, 80]"
 
     def to_json(self) -> dict[str, Any]:
         return {"study": self.outcome.result.name, "study_id": self.outcome.result.study_id,
@@ -48,7 +49,7 @@ class CalibrationResult:
                 "identifiability": self.identifiability.to_dict(), "evaluations": self.evaluations,
                 "wall_seconds": self.wall_seconds, "history_id": self.history_id,
                 "outputs": {**self.outcome.to_json()["outputs"], **self.files},
-                "verification": self.outcome.verification}
+                "verification": self.outcome.verification, "on_bounds": self.on_bounds}
 
 
 def default_method(config: StudyConfig, host: Host) -> str:
@@ -142,6 +143,14 @@ def _refine_and_deliver(config: StudyConfig, host: Host, log: Callable[[str], No
                     correlation_limit=spec.correlation_limit)
     for w in ident.warnings:
         log(f"identifiability: {w}")
+    on_bounds = [f"{n} = {final.values[n]:.6g} on the {side} bound of its range [{dims[n].lo:g}, "
+                 f"{dims[n].hi:g}]" for n in names
+                 for side, edge in (("lower", dims[n].lo), ("upper", dims[n].hi))
+                 if abs(float(final.values[n]) - edge) <= 1e-6 * (dims[n].hi - dims[n].lo)]
+    for b in on_bounds:  # a fit held by its range is not a fit: say so (and how to widen it)
+        log(f"warning: {b}: the data may want a value beyond it, or the model cannot fit them; "
+            + ("a recalibration searches only +-25 % of each range around the previous value: run calibrate "
+               "on the new data for the whole range" if kind == "recalibration" else "widen the range"))
     outcome.result.best = final.evaluation
     if write_back:
         from fmi_optimizer.runner.run import write_back_best
@@ -151,7 +160,7 @@ def _refine_and_deliver(config: StudyConfig, host: Host, log: Callable[[str], No
     result = CalibrationResult(outcome, dict(final.values), final.evaluation, fidelity, ident,
                                {"method": n_method, "refine": runner.count, "total": n_method + runner.count},
                                time.perf_counter() - t0, config.method,
-                               trajectory=(reply.time, reply.outputs))
+                               trajectory=(reply.time, reply.outputs), on_bounds=on_bounds)
     _finish(result, store, kind)
     return result
 

@@ -86,10 +86,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         for x in result.exceeded:
             print(f"  exceeded: {x}")
         _print_fidelity({"check": result.fidelity})
+        print(f"report: {fmt(result.report)}")
         if "after" in data:
             after_j = data["after"]
-            print(f"\nafter recalibration: {'still DRIFT' if after_j['drift'] else 'ok'}; new FMU "
+            print("\nrecalibrated: " + ", ".join(f"{k} = {fmt(v)}" for k, v in cal.values.items()))
+            print(f"after recalibration: {'still DRIFT' if after_j['drift'] else 'ok'}; new FMU "
                   f"{data['recalibration']['outputs'].get('fmu')}")
             _print_fidelity({"check": after_j["fidelity"]})
-        print(f"report: {fmt(result.report)}")
+            print(f"report: {fmt(after.report)}")
     return code

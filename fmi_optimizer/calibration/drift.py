@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fmi_optimizer.calibration.binding import calibration_spec, input_spec, loss_of
+from fmi_optimizer.calibration.binding import calibration_spec, check_windows, input_spec, loss_of
 from fmi_optimizer.calibration.history import History
 from fmi_optimizer.calibration.runner import Runner
 from fmi_optimizer.errors import StudyError
@@ -115,6 +115,11 @@ def check(config: StudyConfig, data: Path, host: Host | None = None, *,
     loss = loss_of(problem)
     assert spec is not None and reply.time is not None  # with_data refused a study without [calibration]
     window = spec.check_window or (spec.train[0], math.inf)
+    # as calibrate does: measured values beyond the simulated time are refused, not silently left out
+    s = problem.settings
+    simulated = (s.start_time if s.start_time is not None else float(reply.time[0]),
+                 s.stop_time if s.stop_time is not None else float(reply.time[-1]))
+    check_windows(loss, simulated, {"check": window})
     fidelity = loss.fidelity(reply.time, reply.outputs, window)
     broken = exceeded(fidelity, spec.drift)
     result = CheckResult(dict(values), fidelity, broken, str(loss.series.path), loss.series.sha256)

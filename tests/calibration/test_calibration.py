@@ -268,6 +268,23 @@ def test_an_interrupted_calibration_delivers_nothing_and_says_how_to_go_on(echo_
 
 
 @pytest.mark.slow
+def test_a_fit_held_by_its_range_is_reported(echo_study: Path, tmp_path: Path) -> None:
+    """A fit that ends on a bound of its range is not a fit the data chose (kelvin data fitted to a degC output
+    ended with both parameters on their bounds; a recalibration ended on the edge of its +-25 % window): each such
+    parameter is named in the JSON and a warning says how to widen the range."""
+    narrow = tmp_path / "narrow.toml"
+    narrow.write_text(echo_study.read_text().replace("k = { min = 0.0, max = 10.0 }", "k = { min = 0.0, max = 2.0 }")
+                      .replace('file = "inputs.csv"', f'file = "{echo_study.parent / "inputs.csv"}"')
+                      .replace('file = "measured.csv"', f'file = "{echo_study.parent / "measured.csv"}"'))
+    logged: list[str] = []
+    result = calibrate(load_study(narrow), write_back=False, log=logged.append)  # the truth: k = 2.5
+    assert result.values["k"] == pytest.approx(2.0) and result.to_json()["on_bounds"][0].startswith(
+        "k = 2 on the upper bound of its range [0, 2]")
+    assert any(line.startswith("warning: k = 2 on the upper bound") and "widen the range" in line for line in logged)
+    assert not [b for b in result.on_bounds if b.startswith("b ")]
+
+
+@pytest.mark.slow
 def test_drift_detected_both_ways_and_recalibration_fixes_it(echo_study: Path) -> None:
     config = load_study(echo_study)
     folder = echo_study.parent
@@ -380,6 +397,15 @@ def test_measured_values_outside_the_simulated_time_are_a_data_error(echo_study:
     with pytest.raises(DataError, match=r"measured.csv: 8 of 17 measured values of column 'y_K' in the validation "
                                         r"window lie outside the simulated time 0\.\.8 s \(data: 0\.\.10 s\)"):
         build_problem(load_study(short), load_host())
+    # a drift check does the same with its own window (it once scored 136 of 164 values and said nothing)
+    calibrate(load_study(echo_study), write_back=False)
+    measured = (echo_study.parent / "measured.csv").read_text().splitlines()
+    longer = tmp_path / "longer.csv"
+    longer.write_text("\n".join(measured + ["10.5,1.0", "11,1.0"]) + "\n")
+    with pytest.raises(DataError, match=r"longer.csv: 2 of \d+ measured values of column 'y_K' in the check window "
+                                        r"lie outside the simulated time 0\.\.10 s .* narrow \[calibration\] "
+                                        r"check_window"):
+        check(load_study(echo_study), longer)
 
 
 # -- refinement survives a failed simulation (a fake problem: y = k t, the "FMU" fails for k > 3) ---------
