@@ -13,7 +13,7 @@ from typing import Any
 from fmi_optimizer.calibration.binding import calibration_spec, check_windows, input_spec, loss_of
 from fmi_optimizer.calibration.history import History
 from fmi_optimizer.calibration.runner import Runner
-from fmi_optimizer.errors import StudyError
+from fmi_optimizer.errors import DataError, StudyError
 from fmi_optimizer.host.loader import Host, load_host
 from fmi_optimizer.runner.run import build_problem, default_out_dir, make_evaluator
 from fmi_optimizer.space import Continuous
@@ -52,7 +52,8 @@ def with_data(config: StudyConfig, data: Path, inputs: Path | None = None) -> St
         raise StudyError(f"{config.source or 'study'}: [calibration] is missing; nothing to check against")
     for path in (data, inputs):
         if path is not None and not path.exists():
-            raise StudyError(f"{path}: no such data file")
+            raise DataError(f"{path.resolve()}: data file does not exist; give the path of the measured data "
+                            "(a relative one is read from the current folder)")
     features = {**config.features, "calibration": replace(spec, data=replace(spec.data, file=data.resolve()))}
     if inputs is not None:
         inputs_cfg = input_spec(config)

@@ -402,6 +402,8 @@ def test_measured_values_outside_the_simulated_time_are_a_data_error(echo_study:
     measured = (echo_study.parent / "measured.csv").read_text().splitlines()
     longer = tmp_path / "longer.csv"
     longer.write_text("\n".join(measured + ["10.5,1.0", "11,1.0"]) + "\n")
+    with pytest.raises(DataError, match=r"nosuch.csv: data file does not exist; give the path"):  # as calibrate
+        check(load_study(echo_study), tmp_path / "nosuch.csv")
     with pytest.raises(DataError, match=r"longer.csv: 2 of \d+ measured values of column 'y_K' in the check window "
                                         r"lie outside the simulated time 0\.\.10 s .* narrow \[calibration\] "
                                         r"check_window"):
