@@ -58,10 +58,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if any(r.get("elements") for key in ("parameters", "outputs", "inputs") for r in info[key]):
         print("\nFMI 3 arrays: a KPI names one element, e.g. max(y[1]) or max(A[1,2]) (1-based, row-major); "
               "array parameters cannot be optimized or set")
-    proofs = info["instance_strategies"]
-    print("\ninstance strategy: " + ("; ".join(
-        f"{v['strategy']} for {', '.join(v['parameters']) or 'the start values'} "
-        f"({v['reason']})" for v in proofs)
+    proofs = {f"{v['strategy']} for {', '.join(v['parameters']) or 'the start values'} "
+              f"({v['reason'].split(': ')[0][:200]})": None  # one line each, the headline of the proof
+              for v in info["instance_strategies"]}
+    print("\ninstance strategy: " + ("; ".join(proofs)
         if proofs else "not proven yet on this machine (a study proves it first; 'fmi-optimizer check' shows "
                        "the details)"))
     return 0
