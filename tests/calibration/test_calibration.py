@@ -99,6 +99,13 @@ def test_identifiability_linear_model_matches_theory_and_flags_collinear_pair() 
     ident3 = analyse(["a", "b", "c", "d"], [2.0, 1.0, 1.0, 3.0], jac3, noise)
     assert {"a", "c", "d"} <= set(ident3.flagged) and "b" not in ident3.flagged
     assert any("no measurable effect" in w for w in ident3.warnings)
+    assert any("the data cannot separate them" in w for w in ident3.warnings)
+    # correlated beyond the limit, yet each determined to a fraction of a percent: said, not flagged (a room
+    # model's pair at +0.993 with 0.5 % and 0.9 % errors was called not identifiable)
+    close = np.column_stack([x, x + 0.02 * np.cos(7 * x)])
+    ident4 = analyse(["p", "q"], [2.0, 1.0], close, 1e-5 * rng.standard_normal(x.size))
+    assert abs(ident4.correlation[0][1]) > 0.95 and max(ident4.rel_std_error) < 0.05
+    assert ident4.flagged == [] and "yet these data determine both" in ident4.warnings[0]
 
 
 # -- the loss ---------------------------------------------------------------------------------------------
