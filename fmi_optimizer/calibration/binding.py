@@ -108,6 +108,11 @@ def check_windows(loss: CalibrationLoss, simulated: tuple[float, float],
         key = "check_window" if label == "check" else label
         for c in loss.spec.data.columns:
             measured = loss.series.masks[c.variable] & (t >= lo) & (t <= hi)
+            if not measured.any() and (t[-1] < start or t[0] > stop):  # no window can help: the time is off
+                raise DataError(f"{loss.series.path}: its times ({t[0]:g}..{t[-1]:g} s) lie entirely "
+                                f"outside the simulated time {start:g}..{stop:g} s; is the time column "
+                                "offset (clock time, another origin)? Shift it to the simulation's time, or "
+                                "set [twin] start_time/stop_time")
             if not measured.any():
                 raise DataError(f"{loss.series.path}: column {c.column!r} has no measured values in the "
                                 f"{label} window [{lo:g}, {hi:g}] s (data: {t[0]:g}..{t[-1]:g} s); adjust "

@@ -389,6 +389,18 @@ def test_window_without_measurements_is_a_data_error(echo_study: Path, tmp_path:
                    .replace('file = "inputs.csv"', f'file = "{echo_study.parent / "inputs.csv"}"'))
     with pytest.raises(DataError, match=r"no measured values in the validation window \[100, 200\]"):
         build_problem(load_study(bad), load_host())
+    # data on another time origin (clock time): no window can help, the message says what to look at
+    offset = tmp_path / "offset.csv"
+    rows = (echo_study.parent / "measured.csv").read_text().splitlines()
+    offset.write_text("\n".join([rows[0]] + [f"{float(r.split(',')[0]) + 3600:g},{r.split(',')[1]}"
+                                              for r in rows[1:]]) + "\n")
+    shifted = tmp_path / "shifted.toml"
+    shifted.write_text(echo_study.read_text().replace(f'file = "{echo_study.parent / "measured.csv"}"',
+                                                      f'file = "{offset}"')
+                       .replace('file = "inputs.csv"', f'file = "{echo_study.parent / "inputs.csv"}"'))
+    with pytest.raises(DataError, match=r"offset.csv: its times \(3600..3610 s\) lie entirely outside the simulated "
+                                        r"time 0..10 s; is the time column offset"):
+        build_problem(load_study(shifted), load_host())
 
 
 def test_measured_values_outside_the_simulated_time_are_a_data_error(echo_study: Path, tmp_path: Path) -> None:
