@@ -29,6 +29,11 @@ class Candidate:
         return {"values": dict(self.values), "replication": self.replication, "tag": self.tag}
 
 
+OUTCOME_FIELDS = ("status", "kpis", "objective", "objectives", "constraints", "error", "wall_seconds",
+                  "cpu_seconds", "worker", "finished")  # what a repeated run replaces
+TIMING_FIELDS = ("wall_seconds", "cpu_seconds", "worker", "finished")
+
+
 @dataclass
 class Evaluation:
     """One simulation of one candidate: its KPIs and what the problem made of them.
@@ -63,6 +68,19 @@ class Evaluation:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def simulated(self) -> bool:
+        """A run of the twin charged to the study: neither a cache hit nor an invalid proposal."""
+        return not self.cached and self.status != "invalid"
+
+    def take_outcome(self, fresh: Evaluation, keep_timing: bool = False) -> None:
+        """Take ``fresh``'s outcome in place (a run repeated on a fresh instance), so every holder of this
+        record sees the fresh numbers; what it is (candidate, id, seq, start) stays. ``keep_timing``: a cache
+        hit keeps its own (zero) timings. These are the fields the store's ``replace_evaluation`` writes."""
+        for name in OUTCOME_FIELDS:
+            if not (keep_timing and name in TIMING_FIELDS):
+                setattr(self, name, getattr(fresh, name))
 
     @property
     def feasible(self) -> bool:

@@ -3,7 +3,6 @@ checks), storing every evaluation in the study database like any other."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -43,10 +42,7 @@ class Runner:
                 if known is None:
                     continue
                 cand, began, old = known
-                fresh = self.problem.evaluation(cand, reply, began, time.time())
-                for f in dataclasses.fields(Evaluation):  # in place: every holder sees the fresh numbers
-                    if f.name not in ("candidate", "id", "seq", "started"):
-                        setattr(old, f.name, getattr(fresh, f.name))
+                old.take_outcome(self.problem.evaluation(cand, reply, began, time.time()))
                 if storing:
                     self.store.replace_evaluation(old)
                 if t in done:

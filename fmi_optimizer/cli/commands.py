@@ -199,7 +199,7 @@ def stored_plugins_dir(saved: dict[str, Any]) -> Path | None:
 def cmd_resume(args: argparse.Namespace) -> int:
     with existing_study(args.db, args.study_id) as (store, row):
         saved = json.loads(row["config"])
-        stored = sum(1 for e in store.evaluations(int(row["id"])) if not e.cached and e.status != "invalid")
+        stored = sum(1 for e in store.evaluations(int(row["id"])) if e.simulated)
     if saved.get("resume_with"):  # resume would redo only the study, not what its command does after it
         raise StudyError(f"{args.db}: study {row['id']} ({row['name']}) is continued by running "
                          f"'{saved['resume_with']}' again, not by resume (its stored runs are reused from "

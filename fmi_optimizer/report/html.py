@@ -267,7 +267,7 @@ def _best_section(result: dict[str, Any], problem: dict[str, Any]) -> list[str]:
 def _compute_section(evs: Sequence[Evaluation], result: dict[str, Any]) -> list[str]:
     """What the stored evaluations cost: every row counts, the method's and those run outside its loop
     (a calibration's refinement), so the counts add up to the table of all evaluations."""
-    simulated = [e for e in evs if not e.cached and e.status != "invalid"]
+    simulated = [e for e in evs if e.simulated]
     wall = sum(e.wall_seconds for e in simulated)
     cpu = sum(e.cpu_seconds for e in simulated)
     rows: list[list[Any]] = [["evaluations simulated", len(simulated)]]

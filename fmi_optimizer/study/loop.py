@@ -7,7 +7,6 @@ told without simulating; the loop then continues where it stopped.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
@@ -28,9 +27,6 @@ from fmi_optimizer.study.config import Budget, ObjectiveTerm, minimized_target, 
 from fmi_optimizer.study.problem import StudyProblem
 from fmi_optimizer.study.storage import Store
 
-_OUTCOME_FIELDS = ("status", "kpis", "objective", "objectives", "constraints", "error", "wall_seconds",
-                   "cpu_seconds", "worker", "finished")  # what a corrected run replaces
-_TIMING_FIELDS = ("wall_seconds", "cpu_seconds", "worker", "finished")  # a cache hit keeps its own
 STALE_BATCHES = 25  # batches that bring this study nothing new before it stops instead of looping forever
 INVALID_GRACE = 10  # invalid proposals a method may make before "mostly invalid" stops it
 OBSERVER_HOOKS = ("fmio_study_started", "fmio_evaluation_finished", "fmio_study_finished")
@@ -62,7 +58,7 @@ class StudyResult:
     def counts(self) -> dict[str, int]:
         """``total``: simulations charged to the budget (cache hits and invalid proposals are not);
         ``invalid``: the method's invalid proposals, never simulated."""
-        simulated = [e for e in self.evaluations if not e.cached and e.status != "invalid"]
+        simulated = [e for e in self.evaluations if e.simulated]
         out = {"total": len(simulated), "cached": sum(1 for e in self.evaluations if e.cached)}
         for s in STATUSES:
             out[s] = sum(1 for e in simulated if e.status == s)
@@ -398,9 +394,7 @@ class Study:
         copies = [e for e in self.evaluations if e.cached and self.problem.cache_key(e.candidate) == key]
         before = (ev.status, ev.kpis, ev.objective, ev.constraints)
         for target in [ev, *copies]:
-            for f in dataclasses.fields(Evaluation):
-                if f.name in _OUTCOME_FIELDS and not (target.cached and f.name in _TIMING_FIELDS):
-                    setattr(target, f.name, getattr(fresh, f.name))
+            target.take_outcome(fresh, keep_timing=target.cached)
             self.store.replace_evaluation(target)
         if before != (ev.status, ev.kpis, ev.objective, ev.constraints):
             self.replaced.append(f"evaluation #{ev.seq}: {before[0]} objective {before[2]} -> {ev.status} "
