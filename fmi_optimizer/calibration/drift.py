@@ -10,7 +10,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fmi_optimizer.calibration.binding import calibration_spec, check_windows, input_spec, loss_of
+from fmi_optimizer.calibration.binding import (
+    calibration_spec,
+    check_windows,
+    input_spec,
+    loss_of,
+    simulated_span,
+)
 from fmi_optimizer.calibration.history import History
 from fmi_optimizer.calibration.runner import Runner
 from fmi_optimizer.errors import DataError, StudyError
@@ -117,10 +123,7 @@ def check(config: StudyConfig, data: Path, host: Host | None = None, *,
     assert spec is not None and reply.time is not None  # with_data refused a study without [calibration]
     window = spec.check_window or (spec.train[0], math.inf)
     # as calibrate does: measured values beyond the simulated time are refused, not silently left out
-    s = problem.settings
-    simulated = (s.start_time if s.start_time is not None else float(reply.time[0]),
-                 s.stop_time if s.stop_time is not None else float(reply.time[-1]))
-    check_windows(loss, simulated, {"check": window})
+    check_windows(loss, simulated_span(problem), {"check": window})
     fidelity = loss.fidelity(reply.time, reply.outputs, window)
     broken = exceeded(fidelity, spec.drift)
     result = CheckResult(dict(values), fidelity, broken, str(loss.series.path), loss.series.sha256)
