@@ -84,7 +84,8 @@ def compare_methods(config: StudyConfig, methods: Sequence[str], repeats: int, t
         summary_rows.append({
             "method": m, "repeats": len(rs),
             "best_median": stated(float(np.median(bests))) if bests.size else None,
-            "best_iqr": float(q3 - q1) / _weight(config) if bests.size else None,
+            "best_iqr": abs(stated_objective(config.objective, float(q3))[1]
+                            - stated_objective(config.objective, float(q1))[1]) if bests.size else None,
             "evals_to_target_median": float(np.median(reached)) if len(reached) * 2 > len(rs) else None,
             "reached": len(reached),
             "wall_seconds_median": _median([r["wall"] for r in rs]),
@@ -109,12 +110,6 @@ def _finite_or_none(x: Any) -> Any:
     if isinstance(x, list):
         return [_finite_or_none(v) for v in x]
     return x
-
-
-def _weight(config: StudyConfig) -> float:
-    """A single maximized KPI's weight (its stated values are the minimized ones divided by it), else 1."""
-    terms = config.objective
-    return terms[0].weight if len(terms) == 1 and terms[0].sense == "maximize" else 1.0
 
 
 def _write_compare_report(path: Path, name: str, runs: dict[str, list[list[float | None]]],

@@ -241,6 +241,14 @@ def run_study(
         raise
 
 
+def study_overrides(config: StudyConfig, write_back: bool) -> dict[str, Any]:
+    """What the command line or the API set on top of the study file, as stored with the study: resume runs
+    the same study with them, a restarted ``run --watch`` compares them."""
+    return {"budget_evaluations": config.budget.evaluations, "seed": config.seed, "workers": config.workers,
+            "plugins_dir": str(config.plugins_dir.resolve()) if config.plugins_dir else None,
+            "method": config.method, "write_back": write_back}
+
+
 def finished_study(config: StudyConfig, host: Host, write_back: bool) -> int | None:
     """The id of a finished study in the config's output folder that ran this very study: the same FMU bytes,
     study file, method, overrides, plugins folder, write-back and feature data (a calibration's data files'
@@ -254,18 +262,18 @@ def finished_study(config: StudyConfig, host: Host, write_back: bool) -> int | N
         return None
     wanted = _jsonable(config.raw)
     sha = content_hash(Path(config.fmu))
-    plugins = str(config.plugins_dir.resolve()) if config.plugins_dir else None
     store = Store(db)
     try:
-        rows = [(int(row["id"]), json.loads(row["config"]).get("overrides") or {}) for row in store.studies()
-                if row["status"] == "finished" and row["fmu_sha256"] == sha
-                and json.loads(row["config"]).get("raw") == wanted]
+        saved = [(int(row["id"]), json.loads(row["config"])) for row in store.studies()
+                 if row["status"] == "finished" and row["fmu_sha256"] == sha]
     finally:
         store.close()
-    asked = {"method": config.method, "budget_evaluations": config.budget.evaluations,
-                        "seed": config.seed, "workers": config.workers, "plugins_dir": plugins,
-                        "write_back": write_back}
-    same = [(sid, began) for sid, began in rows if all(began.get(k) == v for k, v in asked.items())]
+    asked = study_overrides(config, write_back)
+    same = []
+    for sid, stored in saved:
+        began = stored.get("overrides") or {}
+        if stored.get("raw") == wanted and all(began.get(k) == v for k, v in asked.items()):
+            same.append((sid, began))
     if not same:
         return None
     features = build_problem(config, host).features_identity()  # only now: it opens the FMU and data
@@ -367,18 +375,13 @@ class _StudyRun:
                 tag = deliverable_tag(store, self.out_dir, stem)
             else:
                 tag = str(json.loads(store.study(resume_id)["config"]).get("deliverables_tag") or "")
-            plugins_dir = str(config.plugins_dir.resolve()) if config.plugins_dir else None
             raw = {"raw": _jsonable(config.raw),
                    "source": str(config.source.resolve()) if config.source else None,
                    "base_dir": str(config.base_dir.resolve()), "method": method.name,
                    "problem": problem.describe(),
                    "deliverables_tag": tag,
-                   # what the command line or the API changed on top of the file: resume runs the same study
-                   "overrides": {"budget_evaluations": config.budget.evaluations, "seed": config.seed,
-                                 "workers": config.workers, "plugins_dir": plugins_dir,
-                                 # for run --watch: what else makes a finished study this very study
-                                 "method": config.method, "write_back": write_back,
-                                 "features": problem.features_identity()},
+                   "overrides": {**study_overrides(config, write_back),
+                                 "features": problem.features_identity()},  # data behind the features
                    "resume_with": config.resume_with}
             if resume_id is None:
                 study_id = store.create_study(config.name, method.name, config.seed, problem.twin.fmu.sha256,
