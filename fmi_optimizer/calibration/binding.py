@@ -66,17 +66,6 @@ def with_calibration(config: StudyConfig, spec: CalibrationSpec) -> StudyConfig:
     return replace(config, features={**config.features, "calibration": spec})
 
 
-def simulated_span(problem: StudyProblem) -> tuple[float, float]:
-    """The time a run of the study simulates: the study's start/stop, else the FMU's default experiment,
-    else what fmpy takes (start 0, one second)."""
-    exp = problem.twin.default_experiment
-    start = float(problem.settings.start_time if problem.settings.start_time is not None
-                  else (exp.start_time or 0.0))
-    stop = float(problem.settings.stop_time if problem.settings.stop_time is not None
-                 else (exp.stop_time or start + 1.0))
-    return start, stop
-
-
 def bind(problem: StudyProblem) -> CalibrationBinding | None:
     """Load the input signals and the measured data once, in the parent process; errors are one line.
     None for a study with neither section."""
@@ -85,7 +74,7 @@ def bind(problem: StudyProblem) -> CalibrationBinding | None:
     if inputs_cfg is None and calibration_cfg is None:
         return None
     inputs = loss = None
-    start, stop = simulated_span(problem)
+    start, stop = problem.simulated_span()
     if inputs_cfg is not None:
         inputs = build_inputs(inputs_cfg, {v.name: v for v in twin.inputs}, start, stop)
     if calibration_cfg is not None:

@@ -10,13 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fmi_optimizer.calibration.binding import (
-    calibration_spec,
-    check_windows,
-    input_spec,
-    loss_of,
-    simulated_span,
-)
+from fmi_optimizer.calibration.binding import calibration_spec, check_windows, input_spec, loss_of
 from fmi_optimizer.calibration.history import History
 from fmi_optimizer.calibration.runner import Runner
 from fmi_optimizer.errors import DataError, StudyError
@@ -123,7 +117,7 @@ def check(config: StudyConfig, data: Path, host: Host | None = None, *,
     assert spec is not None and reply.time is not None  # with_data refused a study without [calibration]
     window = spec.check_window or (spec.train[0], math.inf)
     # as calibrate does: measured values beyond the simulated time are refused, not silently left out
-    check_windows(loss, simulated_span(problem), {"check": window})
+    check_windows(loss, problem.simulated_span(), {"check": window})
     fidelity = loss.fidelity(reply.time, reply.outputs, window)
     broken = exceeded(fidelity, spec.drift)
     result = CheckResult(dict(values), fidelity, broken, str(loss.series.path), loss.series.sha256)

@@ -140,6 +140,16 @@ class StudyProblem:
         extra = [name for binding in self.bindings.values() for name in binding.outputs()]
         return tuple(dict.fromkeys([*(k.output for k in self.kpis), *extra]))
 
+    def simulated_span(self) -> tuple[float, float]:
+        """The time a run of the study simulates: the study's start/stop, else the FMU's default experiment,
+        else what fmpy takes (start 0, one second). A written FMU declares the same span."""
+        exp = self.twin.default_experiment
+        start = float(self.settings.start_time if self.settings.start_time is not None
+                      else (exp.start_time or 0.0))
+        stop = float(self.settings.stop_time if self.settings.stop_time is not None
+                     else (exp.stop_time or start + 1.0))
+        return start, stop
+
     def kpi_names(self) -> set[str]:
         """The KPIs this study names (its [kpis] and those its objective and constraints read)."""
         c = self.config

@@ -582,12 +582,12 @@ def fmpy_default_interval(start: float, stop: float, step: float) -> float:
     return interval
 
 
-def coarsened_note(fmu: Path, start: float, stop: float | None, step: float | None,
+def coarsened_note(fmu: Path, start: float, stop: float, step: float | None,
                    co_simulation: bool) -> str | None:
     """One line when plain fmpy, called without ``output_interval``, would run the written co-simulation FMU
     at a coarser step than the study's ``step`` (and so give other numbers), with the call that reproduces
     them."""
-    if step is None or stop is None or not co_simulation:
+    if step is None or not co_simulation:
         return None
     coarse = fmpy_default_interval(start, stop, step)
     if coarse == step:
@@ -674,9 +674,8 @@ def write_back(runnable_fmu: Path | None = None, values: Mapping[str, Value] | N
     kept = info if not problems else None
     notes = []
     if kept is not None and problem is not None:
-        s, default = problem.settings, problem.twin.default_experiment  # what the written FMU declares
-        start = s.start_time if s.start_time is not None else (default.start_time or 0.0)
-        stop = s.stop_time if s.stop_time is not None else default.stop_time
+        s = problem.settings
+        start, stop = problem.simulated_span()  # what the written FMU declares, or fmpy then takes
         cs_available = "co-simulation" in problem.twin.interfaces
         co_simulation = s.interface == "cs" or (s.interface == "auto" and cs_available)
         note = coarsened_note(fmu_path, start, stop, s.output_interval, co_simulation)
